@@ -1,0 +1,98 @@
+//! Atomic file replacement.
+//!
+//! A live config is replaced only when its bytes change, and only by `rename(2)` of a
+//! fully written and fsynced temp file in the same directory, so a crash or power cut
+//! leaves either the old file or the new one — never half of each.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// What [`replace_if_changed`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The file already held these bytes (and mode); nothing was touched, mtime kept.
+    Unchanged,
+    /// The file was created or replaced.
+    Written,
+}
+
+/// Temp path beside `path`, unique to this process.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{}.tmp.{}", name, std::process::id()))
+}
+
+/// Write `bytes` to `path` atomically with permission bits `mode`, unless the file
+/// already holds exactly these bytes with this mode. Parent directories are created.
+pub fn replace_if_changed(path: &Path, bytes: &[u8], mode: u32) -> io::Result<Outcome> {
+    if let Ok(old) = fs::read(path) {
+        let same_mode = fs::metadata(path).map(|m| m.permissions().mode() & 0o7777 == mode).unwrap_or(false);
+        if old == bytes && same_mode {
+            return Ok(Outcome::Unchanged);
+        }
+        if old == bytes {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+            return Ok(Outcome::Written);
+        }
+    }
+    write_atomic(path, bytes, mode)?;
+    Ok(Outcome::Written)
+}
+
+/// Unconditionally replace `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir)?;
+    let tmp = temp_path(path);
+    let result = (|| {
+        // The mode is set at creation so a secret is never readable, not even briefly.
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        // Persist the rename itself.
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("muros-fsutil-{}-{}", tag, std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn unchanged_bytes_keep_the_mtime() {
+        let d = tmpdir("mtime");
+        let p = d.join("a/b.conf");
+        assert_eq!(replace_if_changed(&p, b"x\n", 0o600).unwrap(), Outcome::Written);
+        let m1 = fs::metadata(&p).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(replace_if_changed(&p, b"x\n", 0o600).unwrap(), Outcome::Unchanged);
+        assert_eq!(fs::metadata(&p).unwrap().modified().unwrap(), m1);
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(replace_if_changed(&p, b"y\n", 0o600).unwrap(), Outcome::Written);
+        assert_eq!(fs::read(&p).unwrap(), b"y\n");
+        // no temp files left behind
+        assert_eq!(fs::read_dir(d.join("a")).unwrap().count(), 1);
+        fs::remove_dir_all(&d).unwrap();
+    }
+}

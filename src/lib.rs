@@ -1,0 +1,31 @@
+//! muros-ha: high availability for OpenWrt routers.
+//!
+//! # Layout
+//!
+//! Folders are layers; data flows top to bottom and nothing below reaches up.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`paths`] | every file, socket and script path, prefixed by `--root` so a lab router is a directory |
+//! | [`fsutil`] | atomic, only-when-changed file replacement (temp in same dir, fsync, rename) |
+//! | [`uci`] | UCI text ⇄ sections: a reader faithful to real uci and an editor that keeps unrelated lines |
+//! | [`model`] | sections → validated, typed [`model::Config`]; collects *every* error with file, line, section, option |
+//! | [`render`] | model → keepalived.conf, conntrackd.conf, fw4 nft snippet, sysupgrade lists; pure and deterministic |
+//! | [`ubus`] | ubus wire codec (pure), blobmsg ⇄ JSON, and a client over the unix socket |
+//! | [`failover`] | transition + config → ordered plan (pure); executor runs it through the [`failover::System`] trait |
+//! | [`daemon`] | the long-running `muros_ha` ubus object: one file per method |
+//! | [`cli`] | argh front end: `check`, `render`, `notify`, `plan`, `daemon` |
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod daemon;
+pub mod failover;
+pub mod fsutil;
+pub mod model;
+pub mod paths;
+pub mod render;
+pub mod ubus;
+pub mod uci;
+
+/// The crate version, printed by `--version` and reported by `status`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,206 @@
+//! The validated configuration: what render and failover consume.
+//! Everything here is already checked; no `Option` means "maybe invalid".
+
+use serde::Serialize;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Master,
+    Backup,
+}
+
+impl Role {
+    /// MurOS's rule: the priority follows the role.
+    pub fn default_priority(self) -> u8 {
+        match self {
+            Role::Master => 150,
+            Role::Backup => 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthType {
+    Ah,
+    Pass,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum VrrpVersion {
+    #[serde(rename = "2")]
+    V2,
+    #[serde(rename = "3")]
+    V3,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    Multicast,
+    Unicast,
+}
+
+/// The VRRP secret. `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The clear text, for the one place that must write it (keepalived.conf, mode 0600).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// An address with its prefix length, e.g. `192.0.2.1/24`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IpNet {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl IpNet {
+    pub fn is_ipv6(&self) -> bool {
+        self.addr.is_ipv6()
+    }
+    /// The network address (host bits cleared).
+    pub fn network(&self) -> IpNet {
+        match self.addr {
+            IpAddr::V4(a) => {
+                let bits = u32::from(a);
+                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) };
+                IpNet { addr: IpAddr::V4(Ipv4Addr::from(bits & mask)), prefix: self.prefix }
+            }
+            IpAddr::V6(a) => {
+                let bits = u128::from(a);
+                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
+                IpNet { addr: IpAddr::V6(std::net::Ipv6Addr::from(bits & mask)), prefix: self.prefix }
+            }
+        }
+    }
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        ip.is_ipv4() == self.addr.is_ipv4() && IpNet { addr: ip, prefix: self.prefix }.network() == self.network()
+    }
+}
+
+impl fmt::Display for IpNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl Serialize for IpNet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A logical OpenWrt interface resolved through `/etc/config/network`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Interface {
+    /// Logical name (`lan`).
+    pub logical: String,
+    /// Kernel device (`br-lan`, `eth0.2`).
+    pub device: String,
+    /// The router's own static addresses on it (from `ipaddr`/`ip6addr`), if any.
+    pub addresses: Vec<IpNet>,
+}
+
+/// One VIP = one VRRP instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Vip {
+    /// Instance name used in keepalived.conf and notify lines (`lan`, `guest`…): derived
+    /// from the UCI section name or the logical interface.
+    pub name: String,
+    pub interface: Interface,
+    pub address: IpNet,
+    pub vrid: u8,
+    /// Peer's address on this interface, required for unicast VRRP.
+    pub peer_address: Option<IpAddr>,
+}
+
+/// The shared-MAC macvlan WAN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Wan {
+    /// Logical interface driven through netifd (`network.interface.<logical>`).
+    pub logical: String,
+    /// Physical parent device of the macvlan; tracked by keepalived.
+    pub parent: String,
+    /// macvlan device name (from the network config, default `<logical>`... see model).
+    pub device: String,
+    pub macaddr: [u8; 6],
+}
+
+impl Wan {
+    pub fn mac_string(&self) -> String {
+        let m = self.macaddr;
+        format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncLink {
+    pub interface: Interface,
+    pub mode: SyncMode,
+    pub port: u16,
+    /// 225.0.0.50 unless configured.
+    pub multicast_group: Ipv4Addr,
+    /// The router's own IPv4 address on the sync link (conntrackd binds to it).
+    pub local_address: Option<Ipv4Addr>,
+    pub peer_ip: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Config {
+    pub enabled: bool,
+    pub role: Role,
+    /// Priority from the role or the explicit override, before maintenance.
+    pub priority: u8,
+    /// Maintenance mode: this node advertises [`Config::MAINTENANCE_PRIORITY`].
+    pub maintenance: bool,
+    pub auth_type: AuthType,
+    #[serde(skip)]
+    pub password: Secret,
+    pub vrrp_version: VrrpVersion,
+    /// Advertisement interval in milliseconds (v2: whole seconds; v3: 10 ms steps).
+    pub advert_ms: u32,
+    pub preempt: bool,
+    pub sync: SyncLink,
+    pub services: Vec<String>,
+    pub vips: Vec<Vip>,
+    pub wan: Option<Wan>,
+    /// keepalived `router_id` (hostname from `/etc/config/system`, else `muros-<role>`).
+    pub router_id: String,
+}
+
+impl Config {
+    /// Low enough that any peer wins, high enough to stay a valid backup.
+    pub const MAINTENANCE_PRIORITY: u8 = 1;
+
+    /// The priority keepalived must advertise now.
+    pub fn effective_priority(&self) -> u8 {
+        if self.maintenance {
+            Self::MAINTENANCE_PRIORITY
+        } else {
+            self.priority
+        }
+    }
+
+    /// The name of the sync group in keepalived.conf.
+    pub const GROUP_NAME: &'static str = "muros_ha";
+}

@@ -1,0 +1,122 @@
+//! Every path muros-ha touches, under one root.
+//!
+//! `--root DIR` prefixes *all* of them so that a lab router (or a test) is just a
+//! directory; on a router the root is `/`.
+
+use std::path::{Path, PathBuf};
+
+/// Name of our UCI package (`/etc/config/muros_ha`).
+pub const UCI_PACKAGE: &str = "muros_ha";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    root: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths::new("/")
+    }
+}
+
+impl Paths {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Paths { root: root.into() }
+    }
+
+    /// The root as given (`/` on a router).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// True when the root is `/`, i.e. we run on a real router.
+    pub fn is_system_root(&self) -> bool {
+        self.root == Path::new("/")
+    }
+
+    /// `abs` (an absolute router path such as `/etc/config`) under the root.
+    pub fn join(&self, abs: &str) -> PathBuf {
+        self.root.join(abs.trim_start_matches('/'))
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.join("/etc/config")
+    }
+    pub fn uci_file(&self, package: &str) -> PathBuf {
+        self.config_dir().join(package)
+    }
+    /// uci's pending-change directories (`/tmp/.uci` savedir, `/var/run/uci` overrides).
+    pub fn uci_savedir(&self) -> PathBuf {
+        self.join("/tmp/.uci")
+    }
+    pub fn uci_override_dir(&self) -> PathBuf {
+        self.join("/var/run/uci")
+    }
+    pub fn keepalived_conf(&self) -> PathBuf {
+        self.join("/etc/keepalived/keepalived.conf")
+    }
+    pub fn conntrackd_conf(&self) -> PathBuf {
+        self.join("/etc/conntrackd/conntrackd.conf")
+    }
+    /// fw4 includes files under `chain-pre/input` at the top of its `input` chain.
+    pub fn firewall_snippet(&self) -> PathBuf {
+        self.join("/usr/share/nftables.d/chain-pre/input/30-muros-ha.nft")
+    }
+    pub fn sysupgrade_conf(&self) -> PathBuf {
+        self.join("/etc/sysupgrade.conf")
+    }
+    pub fn keep_d(&self) -> PathBuf {
+        self.join("/lib/upgrade/keep.d/muros-ha")
+    }
+    pub fn init_script(&self, service: &str) -> PathBuf {
+        self.join("/etc/init.d").join(service)
+    }
+    pub fn ubus_socket(&self) -> PathBuf {
+        self.join("/var/run/ubus/ubus.sock")
+    }
+    pub fn conntrackd_ctl(&self) -> PathBuf {
+        self.join("/var/run/conntrackd.ctl")
+    }
+    pub fn conntrackd_lock(&self) -> PathBuf {
+        self.join("/var/lock/conntrackd.lock")
+    }
+    /// Runtime state: the transition lock, last state, history spool.
+    pub fn state_dir(&self) -> PathBuf {
+        self.join("/var/run/muros-ha")
+    }
+    pub fn transition_lock(&self) -> PathBuf {
+        self.state_dir().join("transition.lock")
+    }
+    /// keepalived's notify_fifo, read by the daemon.
+    pub fn notify_fifo(&self) -> PathBuf {
+        self.state_dir().join("notify.fifo")
+    }
+    pub fn keepalived_pid(&self) -> PathBuf {
+        self.join("/var/run/keepalived.pid")
+    }
+    /// Persistent node state (keys, last lease) that must survive a reboot.
+    pub fn persist_dir(&self) -> PathBuf {
+        self.join("/etc/muros-ha")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_path_stays_under_the_root() {
+        let p = Paths::new("/tmp/lab/ra");
+        for path in [
+            p.keepalived_conf(),
+            p.conntrackd_conf(),
+            p.firewall_snippet(),
+            p.ubus_socket(),
+            p.init_script("dnsmasq"),
+            p.uci_file("network"),
+        ] {
+            assert!(path.starts_with("/tmp/lab/ra/"), "{}", path.display());
+        }
+        assert_eq!(Paths::default().keepalived_conf(), PathBuf::from("/etc/keepalived/keepalived.conf"));
+    }
+}

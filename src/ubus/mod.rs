@@ -1,0 +1,1 @@
+//! ubus (in progress)
