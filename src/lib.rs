@@ -7,6 +7,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`paths`] | every file, socket and script path, prefixed by `--root` so a lab router is a directory |
+//! | [`logging`] | syslog on a router, stderr in labs and tests |
 //! | [`fsutil`] | atomic, only-when-changed file replacement (temp in same dir, fsync, rename) |
 //! | [`uci`] | UCI text ⇄ sections: a reader faithful to real uci and an editor that keeps unrelated lines |
 //! | [`model`] | sections → validated, typed [`model::Config`]; collects *every* error with file, line, section, option |
@@ -23,6 +24,7 @@ pub mod daemon;
 pub mod deploy;
 pub mod failover;
 pub mod fsutil;
+pub mod logging;
 pub mod model;
 pub mod paths;
 pub mod render;
