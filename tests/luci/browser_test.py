@@ -343,7 +343,7 @@ def run(d, base, rundir, backend, password):
     box = wait_for(lambda: d.find_elements(By.ID, "muros-ha-errors") and css("#muros-ha-errors").text, 30)
     check("the daemon's rejection is shown", box, d.find_elements(By.ID, "muros-ha-daemon") and css("#muros-ha-daemon").text)
     check("the error names the VIP's Interface field, not a raw dump",
-          box and "Virtual IP #1" in box and "Interface" in box and "{" not in box, box)
+          box and 'Virtual IP "lan"' in box and "Interface" in box and "{" not in box, box)
     row_note = wait_for(lambda: [e.text for e in d.find_elements(
         By.CSS_SELECTOR, "#cbi-muros_ha-vip tr[data-sid] .muros-ha-field-error")], 5)
     check("the error sits in the VIP row next to the field", row_note, row_note)

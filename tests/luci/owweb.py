@@ -10,7 +10,16 @@ import os
 import shutil
 import subprocess
 
-SHARED = os.environ.get("OWWEB_DIR", "/work/shared/openwrt-web")
+def _shared_dir():
+    """shared/ as .ci lays it out (beside the repo), or MUROS_SHARED, or the workplace copy."""
+    if os.environ.get("MUROS_SHARED"):
+        return os.environ["MUROS_SHARED"]
+    beside = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared"))
+    return beside if os.path.isdir(beside) else "/work/shared"
+
+
+SHARED_DIR = _shared_dir()
+SHARED = os.environ.get("OWWEB_DIR", os.path.join(SHARED_DIR, "openwrt-web"))
 
 
 def _looks_like_flattened_link(path):

@@ -65,7 +65,9 @@ function problems() {
 	let seen = {};
 	let i = 0;
 	c.foreach('muros_ha', 'vip', (s) => {
-		let where = sprintf('@vip[%d]', i++);
+		// Same naming as the daemon (uci show): section name, else @vip[N].
+		let where = s['.anonymous'] ? sprintf('@vip[%d]', i) : s['.name'];
+		i++;
 		if (!c.get('network', s.interface))
 			err(where + '.interface', sprintf("interface '%s' is not defined in /etc/config/network", s.interface));
 		let v = +s.vrid;
@@ -94,11 +96,11 @@ function status() {
 	let state = maintenance ? 'BACKUP' : uc(role);
 	let instances = [];
 	c.foreach('muros_ha', 'vip', (s) => push(instances, {
-		name: s.interface, interface: s.interface, device: c.get('network', s.interface, 'device') ?? s.interface,
+		name: s['.anonymous'] ? s.interface : s['.name'], interface: s.interface, device: c.get('network', s.interface, 'device') ?? s.interface,
 		vrid: +s.vrid, address: s.address, state
 	}));
 	let w = c.get_all('muros_ha', 'wan');
-	let services = map(g.services ?? [], (n) => ({ name: n, running: state == 'MASTER' }));
+	let services = map(g.service ?? [], (n) => ({ name: n, running: state == 'MASTER' }));
 	let last = transitions[length(transitions) - 1];
 	return {
 		version: '0.0.0-standin',

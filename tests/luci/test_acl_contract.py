@@ -33,8 +33,10 @@ APP = os.path.join(REPO, "luci-app-muros-ha")
 ACL = os.path.join(APP, "root/usr/share/rpcd/acl.d/luci-app-muros-ha.json")
 MENU = os.path.join(APP, "root/usr/share/luci/menu.d/luci-app-muros-ha.json")
 VIEWS = os.path.join(APP, "htdocs/luci-static/resources/view")
-TOOLS = os.environ.get("OPENWRT_TOOLS_DIR", "/work/shared/openwrt-tools")
-OWWEB = os.environ.get("OWWEB_DIR", "/work/shared/openwrt-web")
+sys.path.insert(0, HERE)
+from owweb import SHARED_DIR  # noqa: E402
+TOOLS = os.environ.get("OPENWRT_TOOLS_DIR", os.path.join(SHARED_DIR, "openwrt-tools"))
+OWWEB = os.environ.get("OWWEB_DIR", os.path.join(SHARED_DIR, "openwrt-web"))
 CI = os.environ.get("CI") == "true"
 
 EXPECTED_READ = {"status", "validate", "history"}

@@ -46,7 +46,9 @@ const OPTION_LABELS = {
 	vrrp_version: _('VRRP version'),
 	advert_int: _('Advertisement interval'),
 	preempt: _('Preempt'),
-	services: _('Services'),
+	service: _('Services'),
+	sync_group: _('Multicast group'),
+	device: _('macvlan device'),
 	interface: _('Interface'),
 	address: _('Virtual IP'),
 	vrid: _('VRID'),
@@ -113,8 +115,12 @@ function describeLocation(loc) {
 	let where;
 	const m = /^@([A-Za-z0-9_]+)\[(-?\d+)\]$/.exec(loc.section);
 
-	if (m && m[1] == 'vip' && loc.sid)
+	const type = loc.sid ? uci.get('muros_ha', loc.sid, '.type') : null;
+
+	if (type == 'vip' && m)
 		where = _('Virtual IP #%d').format(uci.sections('muros_ha', 'vip').findIndex(s => s['.name'] == loc.sid) + 1);
+	else if (type == 'vip')
+		where = _('Virtual IP "%s"').format(loc.sid);
 	else if (loc.section == 'global')
 		where = _('General');
 	else if (loc.section == 'wan')
@@ -176,16 +182,28 @@ return view.extend({
 		o.value('pass', _('Simple password'));
 		o.value('none', _('None'));
 		o.default = 'ah';
+		o.validate = function(section_id, value) {
+			if (value != 'none' && this.section.formvalue(section_id, 'vrrp_version') == '3')
+				return _('VRRPv3 has no authentication: choose None or VRRP version 2');
+			return true;
+		};
 
 		o = s.taboption('general', form.Value, 'password', _('Authentication password'),
 			_('Shared secret, the same on both routers; at most 8 characters.'));
 		o.password = true;
-		o.datatype = 'maxlength(8)';
+		/* keepalived truncates at 8 and splits on blanks; the daemon refuses both. */
+		o.validate = function(section_id, value) {
+			if (!/^[\x21-\x7e]{1,8}$/.test(value ?? ''))
+				return _('1 to 8 printable characters, no blanks');
+			if (/['"#!]/.test(value))
+				return _('Quotes, # and ! are not allowed');
+			return true;
+		};
 		o.depends('auth_type', 'ah');
 		o.depends('auth_type', 'pass');
 		o.rmempty = false;
 
-		o = s.taboption('general', form.DynamicList, 'services', _('Services'),
+		o = s.taboption('general', form.DynamicList, 'service', _('Services'),
 			_('Started on the master, stopped on the backup.'));
 		o.value('dnsmasq');
 		o.value('odhcpd');
@@ -209,6 +227,11 @@ return view.extend({
 		o = s.taboption('sync', form.Value, 'sync_port', _('Sync port'));
 		o.datatype = 'port';
 		o.placeholder = '3780';
+
+		o = s.taboption('sync', form.Value, 'sync_group', _('Multicast group'));
+		o.datatype = 'ip4addr';
+		o.placeholder = '225.0.0.50';
+		o.depends('sync_mode', 'multicast');
 
 		o = s.taboption('advanced', form.ListValue, 'vrrp_version', _('VRRP version'),
 			_('Version 3 allows sub-second adverts and faster takeover; version 2 is needed for authentication.'));
@@ -247,10 +270,13 @@ return view.extend({
 		/* --- VIPs --------------------------------------------------------- */
 		s = m.section(form.GridSection, 'vip', _('Virtual IPs'),
 			_('One VIP per interface that fails over; each VIP is one VRRP instance with its own VRID.'));
-		s.anonymous = true;
+		/* The section name names the VRRP instance in keepalived.conf, notify lines
+		 * and status, so the admin picks it (lan, guest, ...). */
+		s.anonymous = false;
 		s.addremove = true;
 		s.sortable = true;
 		s.nodescriptions = true;
+		s.sectiontitle = sid => sid;
 
 		o = s.option(form.Value, 'interface', _('Interface'));
 		ifaces.forEach(n => o.value(n));
@@ -267,18 +293,21 @@ return view.extend({
 		o.datatype = 'and(uinteger,range(1,255))';
 		o.rmempty = false;
 		o.editable = true;
-		/* VRIDs only have to differ between instances that share a link. */
+		/* VRIDs only have to differ between instances that share a link. The check
+		 * also runs in the grid's edit modal, whose map holds only the edited
+		 * section: the other VIPs are read from the grid (unsaved edits) or uci. */
+		const vips = s;
+		const vipValue = (sid, opt) => vips.formvalue(sid, opt) ?? uci.get('muros_ha', sid, opt);
 		o.validate = function(section_id, value) {
 			if (value == null || value === '')
 				return true;
 
 			const iface = this.section.formvalue(section_id, 'interface');
 
-			for (const other of this.section.cfgsections()) {
+			for (const other of uci.sections('muros_ha', 'vip').map(v => v['.name'])) {
 				if (other == section_id)
 					continue;
-				if (this.section.formvalue(other, 'interface') == iface &&
-				    this.section.formvalue(other, 'vrid') == value)
+				if (vipValue(other, 'interface') == iface && vipValue(other, 'vrid') == value)
 					return _('VRID %s is already used on interface %s').format(value, iface);
 			}
 
@@ -310,6 +339,11 @@ return view.extend({
 		o.placeholder = '02:00:00:00:00:01';
 		o.rmempty = false;
 		o.validate = validateSharedMac;
+
+		o = s.option(form.Value, 'device', _('macvlan device'), _('Name of the macvlan device; default: ha- followed by the interface name.'));
+		o.datatype = 'and(network,maxlength(15))';
+		o.optional = true;
+		o.placeholder = 'ha-wan';
 
 		return m.render().then(node => {
 			this.map = m;
