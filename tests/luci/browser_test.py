@@ -260,6 +260,12 @@ def run(d, base, rundir, backend, password):
         d.execute_script("arguments[0].scrollIntoView({block:'center'})", btn)
         btn.click()
 
+    def cls(el):
+        try:
+            return el.get_attribute("class") or ""
+        except Exception:  # noqa: BLE001 - the element left the page (modal closed, reload)
+            return "<gone>"
+
     def opt(text, name):
         m = re.search(r"option %s '([^']*)'" % re.escape(name), text)
         return m.group(1) if m else None
@@ -328,6 +334,33 @@ def run(d, base, rundir, backend, password):
     check("VRID 300 saves nothing (uci file unchanged)", digest(conf) == saved, read(conf))
     check("VRID 300 never reaches the daemon",
           (digest(kconf) == k_saved) if real else len(backend.calls("apply")) == applies_before)
+
+    # 3b. a second VIP reusing VRID 42 on the same interface is refused -----------
+    open_settings()
+    create = css("#cbi-muros_ha-vip .cbi-section-create input[type='text']")
+    create.send_keys("guest2")
+    css("#cbi-muros_ha-vip .cbi-section-create .cbi-button-add").click()
+    modal_vrid = wait_for(lambda: [e for e in d.find_elements(By.ID, "widget.cbid.muros_ha.guest2.vrid") if e.is_displayed()], 10)
+    check("Add opens the VIP editor for the new section", modal_vrid)
+    if modal_vrid:
+        mdd = css(".modal #cbid\\.muros_ha\\.guest2\\.interface")
+        mdd.click()
+        li = wait_for(lambda: [e for e in mdd.find_elements(By.CSS_SELECTOR, "li[data-value='lan']") if e.is_displayed()], 5)
+        li[0].click()
+        set_text("widget.cbid.muros_ha.guest2.address", "192.0.2.3/24")
+        dup = set_text("widget.cbid.muros_ha.guest2.vrid", "42")
+        css(".modal .cbi-button-positive").click()
+        time.sleep(1)
+        check("VRID 42 twice on lan is marked invalid in the editor", "cbi-input-invalid" in cls(dup), cls(dup))
+        still_open = [e for e in d.find_elements(By.ID, "widget.cbid.muros_ha.guest2.vrid") if e.is_displayed()]
+        check("the editor stays open on the duplicate VRID", still_open)
+        if still_open:
+            dup.clear()
+            dup.send_keys("43", Keys.TAB)
+            check("VRID 43 on lan is accepted", wait_for(lambda: "cbi-input-invalid" not in cls(dup), 5), cls(dup))
+            css(".modal .button-row .cbi-button:not(.cbi-button-positive)").click()  # Dismiss: drop the new VIP
+            wait_for(lambda: not d.find_elements(By.CSS_SELECTOR, ".modal .cbi-button-positive"), 5)
+    check("the dismissed VIP was never written to uci", "guest2" not in read(conf), read(conf))
 
     # 4. daemon-side error next to its field --------------------------------------
     open_settings()
