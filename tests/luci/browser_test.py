@@ -318,6 +318,21 @@ def run(d, base, rundir, backend, password):
         check("the daemon's apply was called once after the uci apply",
               len(backend.calls("apply")) == applies_before + 1, backend.calls("apply"))
 
+    # 2b. Save & Apply with nothing changed still asks the daemon to apply ----------
+    open_settings()
+    applies_before = len(backend.calls("apply"))
+    k_mtime = os.path.getmtime(kconf) if os.path.exists(kconf) else None
+    d.execute_script("document.getElementById('muros-ha-daemon').innerHTML = ''")
+    save_apply()
+    check("Save & Apply without changes re-applies through the daemon",
+          wait_for(lambda: d.find_elements(By.ID, "muros-ha-applied"), 15),
+          d.find_elements(By.ID, "muros-ha-daemon") and css("#muros-ha-daemon").text)
+    if real:
+        check("re-applying an unchanged config leaves keepalived.conf alone",
+              k_mtime is not None and os.path.getmtime(kconf) == k_mtime)
+    else:
+        check("the no-change apply called the daemon once", len(backend.calls("apply")) == applies_before + 1)
+
     # 3. invalid VRID: refused in the browser -------------------------------------
     open_settings()
     sid = vip_sid()

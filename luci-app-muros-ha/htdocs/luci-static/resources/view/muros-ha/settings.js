@@ -440,6 +440,17 @@ return view.extend({
 			pane.setAttribute('data-tab-has-daemon-error', 'true');
 	},
 
+	/* Replace the outcome box (and the notes under fields) after a direct apply. */
+	showOutcome(outcome) {
+		const old = document.getElementById('muros-ha-daemon');
+		if (!old || !this.map)
+			return;
+
+		this.map.root.querySelectorAll('.muros-ha-field-error').forEach(n => n.remove());
+		this.map.root.querySelectorAll('.cbi-input-invalid').forEach(n => n.classList.remove('cbi-input-invalid'));
+		old.replaceWith(this.renderDaemonOutcome(this.map, outcome));
+	},
+
 	handleSaveApply(ev, mode) {
 		/* Only after rpcd has confirmed the uci apply do we hand over to the daemon. */
 		const onApplied = () => {
@@ -448,7 +459,15 @@ return view.extend({
 			catch (e) { callApply(); }
 		};
 
-		return this.handleSave(ev).then(() => {
+		return this.handleSave(ev).then(() => uci.changes()).then(changes => {
+			/* Nothing staged: rpcd has nothing to apply and fires no event, but the
+			 * admin still asks the daemon to (re)apply the committed file, e.g. after
+			 * fixing /etc/config/network elsewhere. */
+			if (Object.keys(changes ?? {}).length == 0)
+				return callApply().then(
+					res => this.showOutcome({ kind: 'apply', res }),
+					err => this.showOutcome({ kind: 'apply', err }));
+
 			document.addEventListener('uci-applied', onApplied);
 			ui.changes.apply(mode == '0');
 		});
