@@ -258,7 +258,7 @@ impl Editor {
     }
 
     fn apply(&mut self, mut splices: Vec<Splice>, expected: &Package, what: &str) -> Result<(), UciError> {
-        splices.sort_by(|a, b| b.start.cmp(&a.start));
+        splices.sort_by_key(|s| std::cmp::Reverse(s.start));
         let mut text = self.text.clone();
         for s in &splices {
             text.replace_range(s.start..s.end, &s.with);
