@@ -9,23 +9,9 @@
 mod uci_common;
 
 use muros_ha::uci::{parse, Value};
-use uci_common::{real_uci, RealRead};
+use uci_common::{corpus, mutate, real_uci, RealRead, Rng};
 
 const PACKAGE: &str = "corpus";
-
-fn corpus() -> Vec<(String, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/uci_corpus");
-    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| {
-            let path = e.expect("dir entry").path();
-            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            (path.file_name().expect("name").to_string_lossy().into_owned(), text)
-        })
-        .collect();
-    files.sort();
-    files
-}
 
 /// Compare one text; returns a description of every difference.
 fn compare(uci: &uci_common::Uci, label: &str, text: &str) -> Vec<String> {
@@ -83,56 +69,6 @@ fn corpus_reads_exactly_as_real_uci_reads_it() {
     assert!(diffs.is_empty(), "{} difference(s):\n{}", diffs.len(), diffs.join("\n"));
     // The corpus must exercise both outcomes, or the comparison proves little.
     assert!(accepted >= 15 && rejected >= 10, "accepted {accepted}, rejected {rejected}");
-}
-
-/// Small deterministic PRNG (xorshift64*), so failures replay from the printed seed.
-pub struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-/// Characters that matter to the grammar, plus some that do not.
-const ALPHABET: &[char] =
-    &['\'', '"', '\\', '#', ';', '\n', '\r', '\t', ' ', 'a', 'Z', '0', '_', '-', '.', '=', '@', 'é', '\u{b}', '\u{c}'];
-const WORDS: &[&str] = &["config ", "option ", "list ", "package ", "c ", "o ", "l ", "\\\n", "'\\''", "''", "\"\""];
-
-fn mutate(rng: &mut Rng, text: &str) -> String {
-    let mut chars: Vec<char> = text.chars().collect();
-    for _ in 0..1 + rng.below(4) {
-        let at = rng.below(chars.len() + 1);
-        match rng.below(5) {
-            0 | 1 => chars.insert(at, ALPHABET[rng.below(ALPHABET.len())]),
-            2 => {
-                if at < chars.len() {
-                    chars.remove(at);
-                }
-            }
-            3 => {
-                for (k, c) in WORDS[rng.below(WORDS.len())].chars().enumerate() {
-                    chars.insert(at + k, c);
-                }
-            }
-            _ => {
-                // Duplicate a run of text elsewhere (repeats sections and options).
-                if !chars.is_empty() {
-                    let from = rng.below(chars.len());
-                    let len = rng.below(40).min(chars.len() - from);
-                    let run: Vec<char> = chars[from..from + len].to_vec();
-                    let to = rng.below(chars.len() + 1);
-                    chars.splice(to..to, run);
-                }
-            }
-        }
-    }
-    chars.into_iter().collect()
 }
 
 #[test]
