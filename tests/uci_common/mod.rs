@@ -89,6 +89,12 @@ impl Uci {
     /// Write `text` as package `package` and read it back through real uci.
     pub fn read(&self, package: &str, text: &str) -> RealRead {
         std::fs::write(self.dir.join("config").join(package), text).expect("write config");
+        let _ = std::fs::remove_file(self.dir.join("save").join(package));
+        self.current(package)
+    }
+
+    /// The package as real uci sees it now (file plus any uncommitted changes).
+    pub fn current(&self, package: &str) -> RealRead {
         let export = self.run(&["export", package]);
         let stderr = String::from_utf8_lossy(&export.stderr).into_owned();
         if !export.status.success() {
