@@ -1,10 +1,14 @@
 //! UCI: the `/etc/config/*` file format, read exactly as real uci reads it.
 //!
 //! - [`parse`] turns text into a [`Package`]: sections in file order, options with
-//!   their line numbers, anonymous sections addressable as `@type[N]`.
-//! - `edit` (see [`Editor`]) changes a file while keeping every unrelated line and comment.
-//! - [`pending_changes`] detects uncommitted `uci set` deltas that real uci would apply
-//!   on top of the file (savedir / override dir) so they are never silently ignored.
+//!   their line numbers, anonymous sections addressable as `@type[N]` or by the
+//!   `cfgNNHHHH` name real uci generates ([`Package::uci_id`], [`Package::resolve`]).
+//!   The reader (`reader.rs`) re-implements libuci's parser state machine byte for byte;
+//!   tests/uci_differential.rs compares it with the real binary.
+//! - [`Editor`] changes a file while keeping every unrelated byte; each edit is re-read
+//!   and must yield exactly the intended sections, or it is refused.
+//! - [`load_package`] picks the file as libuci does (`/var/run/uci` override first) and
+//!   reports uncommitted `uci set` changes ([`pending_changes`]) instead of ignoring them.
 
 use std::fmt;
 
