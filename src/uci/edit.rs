@@ -100,16 +100,17 @@ impl Editor {
         let mut expected = pkg.clone();
         expected.sections.push(Section { stype: stype.to_string(), name: Some(name.to_string()), line: 0, options: Vec::new() });
 
+        let eol = self.eol();
         let mut with = String::new();
         if !self.text.is_empty() {
             if !self.text.ends_with('\n') {
-                with.push('\n');
+                with.push_str(eol);
             }
-            if !self.text.ends_with("\n\n") {
-                with.push('\n');
+            if !self.text.ends_with("\n\n") && !self.text.ends_with("\n\r\n") {
+                with.push_str(eol);
             }
         }
-        with.push_str(&format!("config {} {}\n", render_type(stype), quote(name)));
+        with.push_str(&format!("config {} {}{eol}", render_type(stype), quote(name)));
         let at = self.text.len();
         self.apply(vec![Splice { start: at, end: at, with }], &expected, &format!("add section {name}"))?;
         Ok(true)
@@ -205,7 +206,7 @@ impl Editor {
                     ));
                 }
                 let with = match (&new, first) {
-                    (Some(v), true) => render_option(name, v, &self.indent_of(ln.start)),
+                    (Some(v), true) => render_option(name, v, &self.indent_of(ln.start), self.eol()),
                     _ => String::new(),
                 };
                 first = false;
@@ -215,10 +216,18 @@ impl Editor {
         }
         if splices.is_empty() {
             let Some(v) = &new else { return Ok(false) };
-            splices.push(self.append_to_section(sidx, &render_option(name, v, &self.section_indent(sidx))));
+            splices.push(self.append_to_section(sidx, &render_option(name, v, &self.section_indent(sidx), self.eol())));
         }
         self.apply(splices, &expected, &format!("set {what}"))?;
         Ok(true)
+    }
+
+    /// Line ending for new lines: CRLF if the file's first line uses it (uci reads both).
+    fn eol(&self) -> &'static str {
+        match self.text.find('\n') {
+            Some(i) if self.text[..i].ends_with('\r') => "\r\n",
+            _ => "\n",
+        }
     }
 
     /// Leading blanks of the source line starting at `start`.
@@ -251,7 +260,7 @@ impl Editor {
             .unwrap_or(self.text.len());
         let mut with = String::new();
         if end > 0 && !self.text[..end].ends_with('\n') {
-            with.push('\n');
+            with.push_str(self.eol());
         }
         with.push_str(lines);
         Splice { start: end, end, with }
@@ -274,10 +283,10 @@ impl Editor {
     }
 }
 
-fn render_option(name: &str, value: &Value, indent: &str) -> String {
+fn render_option(name: &str, value: &Value, indent: &str, eol: &str) -> String {
     match value {
-        Value::Single(v) => format!("{indent}option {name} {}\n", quote(v)),
-        Value::List(vs) => vs.iter().map(|v| format!("{indent}list {name} {}\n", quote(v))).collect(),
+        Value::Single(v) => format!("{indent}option {name} {}{eol}", quote(v)),
+        Value::List(vs) => vs.iter().map(|v| format!("{indent}list {name} {}{eol}", quote(v))).collect(),
     }
 }
 

@@ -221,3 +221,13 @@ fn editor_refuses_what_it_cannot_do_cleanly() {
     assert_eq!(ed.set_option("b", "x", "1"), Ok(true));
     assert_eq!(ed.finish(), "config a b; option x 1\n\toption x '1'\n");
 }
+
+#[test]
+fn crlf_file_gets_crlf_lines() -> Result<(), UciError> {
+    let text = "config a 'b'\r\n\toption x '1'\r\n";
+    let mut ed = editor(text);
+    ed.set_option("b", "y", "2")?;
+    ed.ensure_section("a", "c")?;
+    assert_eq!(ed.finish(), "config a 'b'\r\n\toption x '1'\r\n\toption y '2'\r\n\r\nconfig a 'c'\r\n");
+    Ok(())
+}
