@@ -1,0 +1,294 @@
+//! Shared by the render tests: the golden cases, golden-file handling, and the
+//! namespace/tool plumbing of the real-tool tests.
+#![allow(dead_code)]
+
+use muros_ha::model::*;
+use muros_ha::paths::Paths;
+use muros_ha::render::{render_all, OutputFile, RenderContext};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub const HOOK: &str = "/usr/sbin/muros-ha";
+
+/// One golden case: a router's config and where its files are rendered.
+pub struct Case {
+    pub name: &'static str,
+    /// Root the outputs are rendered for (`/` on a router, `/lab/ra` in the lab).
+    pub render_root: &'static str,
+    pub config: Config,
+}
+
+impl Case {
+    pub fn dir(&self) -> PathBuf {
+        golden_root().join(self.name)
+    }
+    /// Expected outputs, laid out under their router paths.
+    pub fn expected_dir(&self) -> PathBuf {
+        self.dir().join("expected")
+    }
+    pub fn render(&self) -> Vec<OutputFile> {
+        let paths = Paths::new(self.render_root);
+        render_all(&self.config, &RenderContext { paths: &paths, hook_binary: HOOK })
+    }
+    /// An output's path relative to the render root (`etc/keepalived/keepalived.conf`).
+    pub fn relative(&self, out: &OutputFile) -> PathBuf {
+        out.path.strip_prefix(self.render_root).map(Path::to_path_buf).unwrap_or_else(|_| out.path.clone())
+    }
+    pub fn expected_file(&self, router_path: &str) -> PathBuf {
+        self.expected_dir().join(router_path.trim_start_matches('/'))
+    }
+    /// Kernel devices keepalived.conf names: VIP interfaces and the tracked WAN parent.
+    pub fn keepalived_devices(&self) -> Vec<String> {
+        let mut devs: Vec<String> = self.config.vips.iter().map(|v| v.interface.device.clone()).collect();
+        devs.extend(self.config.wan.as_ref().map(|w| w.parent.clone()));
+        devs.sort();
+        devs.dedup();
+        devs
+    }
+}
+
+pub fn golden_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+pub fn net(s: &str) -> IpNet {
+    let (a, p) = s.split_once('/').unwrap();
+    IpNet { addr: a.parse().unwrap(), prefix: p.parse().unwrap() }
+}
+
+pub fn iface(logical: &str, device: &str, addrs: &[&str]) -> Interface {
+    Interface { logical: logical.into(), device: device.into(), addresses: addrs.iter().map(|a| net(a)).collect() }
+}
+
+pub fn vip(name: &str, interface: Interface, address: &str, vrid: u8, peer: Option<&str>) -> Vip {
+    Vip { name: name.into(), interface, address: net(address), vrid, peer_address: peer.map(|p| p.parse().unwrap()) }
+}
+
+pub fn wan(parent: &str) -> Wan {
+    Wan { logical: "wan".into(), parent: parent.into(), device: "wan".into(), macaddr: [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01] }
+}
+
+pub fn sync_link(interface: Interface, mode: SyncMode, peer: Option<&str>) -> SyncLink {
+    let local = interface.addresses.iter().find_map(|n| match n.addr {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    });
+    SyncLink {
+        interface,
+        mode,
+        port: 3780,
+        multicast_group: Ipv4Addr::new(225, 0, 0, 50),
+        local_address: local,
+        peer_ip: peer.map(|p| p.parse().unwrap()),
+    }
+}
+
+/// A plain master with one LAN VIP; cases start from it and change what they test.
+pub fn base(role: Role) -> Config {
+    let own = if role == Role::Master { "2" } else { "3" };
+    let sync_own = if role == Role::Master { "1" } else { "2" };
+    let lan = iface("lan", "br-lan", &[&format!("192.0.2.{own}/24")]);
+    Config {
+        enabled: true,
+        role,
+        priority: role.default_priority(),
+        maintenance: false,
+        auth_type: AuthType::Pass,
+        password: Secret::new("s3cr3t!"),
+        vrrp_version: VrrpVersion::V2,
+        advert_ms: 1000,
+        preempt: true,
+        sync: sync_link(iface("sync", "eth2", &[&format!("198.51.100.{sync_own}/30")]), SyncMode::Multicast, None),
+        services: vec!["dnsmasq".into(), "odhcpd".into()],
+        vips: vec![vip("lan", lan, "192.0.2.1/24", 10, None)],
+        wan: Some(wan("eth1")),
+        router_id: if role == Role::Master { "gw-a".into() } else { "gw-b".into() },
+    }
+}
+
+/// The golden cases: realistic single-router configs covering the renderers' branches.
+pub fn cases() -> Vec<Case> {
+    // Master, VRRPv2 PASS, one LAN VIP: notify sits on the lone instance.
+    let single = base(Role::Master);
+
+    // Backup, VRRPv3 at 0.1 s, no preempt, LAN + guest + IPv6 LAN: one sync group of three.
+    let mut v3 = base(Role::Backup);
+    v3.vrrp_version = VrrpVersion::V3;
+    v3.advert_ms = 100;
+    v3.preempt = false;
+    v3.auth_type = AuthType::None;
+    v3.password = Secret::default();
+    let lan = iface("lan", "br-lan", &["192.0.2.3/24", "2001:db8:0:1::3/64"]);
+    v3.vips = vec![
+        vip("lan", lan.clone(), "192.0.2.1/24", 10, None),
+        vip("guest", iface("guest", "br-guest", &["203.0.113.3/24"]), "203.0.113.1/24", 11, None),
+        vip("lan6", lan, "2001:db8:0:1::1/64", 12, None),
+    ];
+
+    // Master with AH over unicast VRRP and conntrackd over UDP; static WAN, nothing tracked.
+    let mut uni = base(Role::Master);
+    uni.auth_type = AuthType::Ah;
+    uni.password = Secret::new("k33p-0ut");
+    uni.advert_ms = 2000;
+    uni.sync = sync_link(iface("sync", "eth2", &["198.51.100.1/30"]), SyncMode::Unicast, Some("198.51.100.2"));
+    uni.sync.port = 3781;
+    uni.vips = vec![
+        vip("lan", iface("lan", "br-lan", &["192.0.2.2/24"]), "192.0.2.1/24", 20, Some("192.0.2.3")),
+        vip("dmz", iface("dmz", "eth3", &["198.18.10.2/24"]), "198.18.10.1/24", 21, Some("198.18.10.3")),
+    ];
+    uni.wan = None;
+
+    // An asymmetric pair in the lab, both on one host under their own roots:
+    // A has br-lan / sync eth1 / WAN eth0, B has eth0.1 / sync eth2 / WAN eth0.2.
+    let mut a = base(Role::Master);
+    a.sync = sync_link(iface("sync", "eth1", &["198.51.100.1/30"]), SyncMode::Multicast, None);
+    a.wan = Some(wan("eth0"));
+    let mut b = base(Role::Backup);
+    b.vips = vec![vip("lan", iface("lan", "eth0.1", &["192.0.2.3/24"]), "192.0.2.1/24", 10, None)];
+    b.sync = sync_link(iface("sync", "eth2", &["198.51.100.2/30"]), SyncMode::Multicast, None);
+    b.wan = Some(wan("eth0.2"));
+    b.maintenance = true;
+
+    vec![
+        Case { name: "single-lan", render_root: "/", config: single },
+        Case { name: "lan-guest-ipv6-v3", render_root: "/", config: v3 },
+        Case { name: "unicast-ah", render_root: "/", config: uni },
+        Case { name: "asym-a", render_root: "/lab/ra", config: a },
+        Case { name: "asym-b-maintenance", render_root: "/lab/rb", config: b },
+    ]
+}
+
+// ---------------------------------------------------------------------------------
+// Real-tool plumbing.
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A name unique to this process and call, for netns and temp dirs.
+pub fn unique(prefix: &str) -> String {
+    format!("{}{}-{}", prefix, std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst))
+}
+
+/// True when the real-tool test can run. Without root or a tool it fails under
+/// `CI=true` and otherwise skips with the reason printed.
+pub fn can_run(test: &str, tools: &[&str]) -> bool {
+    let ci = std::env::var("CI").map(|v| v == "true").unwrap_or(false);
+    let mut reasons = Vec::new();
+    if !nix::unistd::geteuid().is_root() {
+        reasons.push("needs root (network namespaces)".to_string());
+    }
+    for t in tools {
+        if find_in_path(t).is_none() {
+            reasons.push(format!("`{t}` not installed"));
+        }
+    }
+    if reasons.is_empty() {
+        return true;
+    }
+    let msg = format!("{test}: {}", reasons.join(", "));
+    if ci {
+        panic!("CI=true and {msg}");
+    }
+    eprintln!("SKIPPED {msg}");
+    false
+}
+
+pub fn find_in_path(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+/// Run a command, panicking with its output when it fails.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{cmd:?} failed ({}): {text}", out.status);
+    text
+}
+
+/// A network namespace deleted on drop (also when the test panics).
+pub struct Netns {
+    pub name: String,
+    veths: usize,
+}
+
+impl Netns {
+    pub fn new() -> Netns {
+        let name = unique("mrender");
+        run(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns { name, veths: 0 };
+        run(Command::new("ip").args(["-n", &ns.name, "link", "set", "lo", "up"]));
+        ns
+    }
+    /// A veth named `dev` (its peer gets a throwaway name), both ends up.
+    pub fn add_device(&mut self, dev: &str) {
+        let peer = format!("mrp{}", self.veths);
+        self.veths += 1;
+        run(Command::new("ip").args(["-n", &self.name, "link", "add", dev, "type", "veth", "peer", "name", &peer]));
+        run(Command::new("ip").args(["-n", &self.name, "link", "set", dev, "up"]));
+        run(Command::new("ip").args(["-n", &self.name, "link", "set", &peer, "up"]));
+    }
+    pub fn add_address(&self, dev: &str, cidr: &str) {
+        run(Command::new("ip").args(["-n", &self.name, "addr", "add", cidr, "dev", dev, "nodad"]));
+    }
+    /// `ip netns exec <ns> <program>` (ip execs it: the child's PID is the program's).
+    pub fn exec(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+    }
+}
+
+/// A temp directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        let p = std::env::temp_dir().join(unique("muros-render-"));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A minimal line diff (LCS) for golden mismatches: `-` expected, `+` rendered.
+pub fn diff(expected: &str, actual: &str) -> String {
+    let a: Vec<&str> = expected.lines().collect();
+    let b: Vec<&str> = actual.lines().collect();
+    let mut l = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            l[i][j] = if a[i] == b[j] { l[i + 1][j + 1] + 1 } else { l[i + 1][j].max(l[i][j + 1]) };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            out.push_str(&format!("  {}\n", a[i]));
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || l[i][j + 1] >= l[i + 1][j]) {
+            out.push_str(&format!("+ {}\n", b[j]));
+            j += 1;
+        } else {
+            out.push_str(&format!("- {}\n", a[i]));
+            i += 1;
+        }
+    }
+    out
+}
