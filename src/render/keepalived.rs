@@ -135,9 +135,10 @@ fn unicast(t: &mut Text, vip: &Vip) {
 }
 
 /// `BACKUP` unless this node is the preempting master. nopreempt only works from
-/// BACKUP, and keepalived clears `state MASTER` when AH authentication is used.
+/// BACKUP, keepalived clears `state MASTER` when AH authentication is used, and a node
+/// in maintenance must not grab the VIPs for the moment it takes to hear the peer.
 fn initial_state(cfg: &Config, auth: AuthType) -> &'static str {
-    if cfg.role == Role::Master && cfg.preempt && auth != AuthType::Ah {
+    if cfg.role == Role::Master && cfg.preempt && auth != AuthType::Ah && !cfg.maintenance {
         "MASTER"
     } else {
         "BACKUP"

@@ -108,56 +108,35 @@ pub fn base(role: Role) -> Config {
     }
 }
 
-/// The golden cases: realistic single-router configs covering the renderers' branches.
-pub fn cases() -> Vec<Case> {
+/// The golden cases, each driven from `tests/golden/<case>/etc/config/{muros_ha,network,system}`
+/// through `model::load`, so the goldens prove the whole UCI → files pipeline.
+/// `(name, render root)`: the asymmetric pair is rendered the way the lab runs it, two
+/// routers on one host under their own roots.
+pub const CASES: &[(&str, &str)] = &[
     // Master, VRRPv2 PASS, one LAN VIP: notify sits on the lone instance.
-    let single = base(Role::Master);
-
+    ("single-lan", "/"),
     // Backup, VRRPv3 at 0.1 s, no preempt, LAN + guest + IPv6 LAN: one sync group of three.
-    let mut v3 = base(Role::Backup);
-    v3.vrrp_version = VrrpVersion::V3;
-    v3.advert_ms = 100;
-    v3.preempt = false;
-    v3.auth_type = AuthType::None;
-    v3.password = Secret::default();
-    let lan = iface("lan", "br-lan", &["192.0.2.3/24", "2001:db8:0:1::3/64"]);
-    v3.vips = vec![
-        vip("lan", lan.clone(), "192.0.2.1/24", 10, None),
-        vip("guest", iface("guest", "br-guest", &["203.0.113.3/24"]), "203.0.113.1/24", 11, None),
-        vip("lan6", lan, "2001:db8:0:1::1/64", 12, None),
-    ];
+    ("lan-guest-ipv6-v3", "/"),
+    // Master with AH over unicast VRRP and conntrackd over UDP; no WAN to track.
+    ("unicast-ah", "/"),
+    // A: br-lan / sync eth1 / WAN eth0 (21.02 syntax); B: eth0.1 / sync eth2 / WAN eth0.2
+    // (19.07 syntax), B in maintenance.
+    ("asym-a", "/lab/ra"),
+    ("asym-b-maintenance", "/lab/rb"),
+];
 
-    // Master with AH over unicast VRRP and conntrackd over UDP; static WAN, nothing tracked.
-    let mut uni = base(Role::Master);
-    uni.auth_type = AuthType::Ah;
-    uni.password = Secret::new("k33p-0ut");
-    uni.advert_ms = 2000;
-    uni.sync = sync_link(iface("sync", "eth2", &["198.51.100.1/30"]), SyncMode::Unicast, Some("198.51.100.2"));
-    uni.sync.port = 3781;
-    uni.vips = vec![
-        vip("lan", iface("lan", "br-lan", &["192.0.2.2/24"]), "192.0.2.1/24", 20, Some("192.0.2.3")),
-        vip("dmz", iface("dmz", "eth3", &["198.18.10.2/24"]), "198.18.10.1/24", 21, Some("198.18.10.3")),
-    ];
-    uni.wan = None;
-
-    // An asymmetric pair in the lab, both on one host under their own roots:
-    // A has br-lan / sync eth1 / WAN eth0, B has eth0.1 / sync eth2 / WAN eth0.2.
-    let mut a = base(Role::Master);
-    a.sync = sync_link(iface("sync", "eth1", &["198.51.100.1/30"]), SyncMode::Multicast, None);
-    a.wan = Some(wan("eth0"));
-    let mut b = base(Role::Backup);
-    b.vips = vec![vip("lan", iface("lan", "eth0.1", &["192.0.2.3/24"]), "192.0.2.1/24", 10, None)];
-    b.sync = sync_link(iface("sync", "eth2", &["198.51.100.2/30"]), SyncMode::Multicast, None);
-    b.wan = Some(wan("eth0.2"));
-    b.maintenance = true;
-
-    vec![
-        Case { name: "single-lan", render_root: "/", config: single },
-        Case { name: "lan-guest-ipv6-v3", render_root: "/", config: v3 },
-        Case { name: "unicast-ah", render_root: "/", config: uni },
-        Case { name: "asym-a", render_root: "/lab/ra", config: a },
-        Case { name: "asym-b-maintenance", render_root: "/lab/rb", config: b },
-    ]
+pub fn cases() -> Vec<Case> {
+    CASES
+        .iter()
+        .map(|&(name, render_root)| {
+            let dir = golden_root().join(name);
+            let config = muros_ha::model::load(&Paths::new(&dir)).unwrap_or_else(|errs| {
+                let list: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+                panic!("golden case {name} does not load:\n{}", list.join("\n"))
+            });
+            Case { name, render_root, config }
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------
