@@ -7,7 +7,8 @@ mod render_support;
 use muros_ha::model::{Config, SyncMode};
 use muros_ha::paths::Paths;
 use muros_ha::render::{conntrackd, firewall, keepalived, RenderContext};
-use render_support::{can_run, cases, Netns, TempDir, HOOK};
+use muros_ha::model::Role;
+use render_support::{base, can_run, devices_named_in_keepalived_conf, expected_file, sync_link, Netns, TempDir, CASES, HOOK};
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -34,30 +35,32 @@ fn every_golden_keepalived_conf_passes_keepalived_t_silently() {
     if !can_run("keepalived -t", &["ip", "keepalived"]) {
         return;
     }
-    for case in cases() {
-        let file = case.expected_file("/etc/keepalived/keepalived.conf");
-        assert!(file.is_file(), "{} missing: run the golden test with UPDATE_GOLDEN=1", file.display());
-        let ns = netns_with_devices(&case.keepalived_devices());
-        let (code, text) = keepalived_check(&ns, &file);
-        assert_eq!(code, 0, "case {}: keepalived -t exit {code}:\n{text}", case.name);
+    for (name, _) in CASES {
+        let file = expected_file(name, "/etc/keepalived/keepalived.conf");
+        let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let devices = devices_named_in_keepalived_conf(&text);
+        assert!(!devices.is_empty(), "case {name}: no device found in {}", file.display());
+        let ns = netns_with_devices(&devices);
+        let (code, out) = keepalived_check(&ns, &file);
+        assert_eq!(code, 0, "case {name}: keepalived -t exit {code}:\n{out}");
         // keepalived exits 0 on some problems it only warns about; a clean file says nothing.
-        assert_eq!(text.trim(), "", "case {}: keepalived -t printed:\n{text}", case.name);
+        assert_eq!(out.trim(), "", "case {name}: keepalived -t printed:\n{out}");
     }
 }
 
 #[test]
 fn keepalived_t_fails_when_a_named_interface_is_missing() {
-    // Proves the check above can fail: the same file without its LAN device.
+    // Proves the check above can fail: a golden file without its LAN device around.
     if !can_run("keepalived -t negative", &["ip", "keepalived"]) {
         return;
     }
-    let all = cases();
-    let case = all.iter().find(|c| c.name == "single-lan").expect("single-lan case");
-    let devices: Vec<String> = case.keepalived_devices().into_iter().filter(|d| d != "br-lan").collect();
+    let file = expected_file("single-lan", "/etc/keepalived/keepalived.conf");
+    let text = fs::read_to_string(&file).unwrap();
+    let devices: Vec<String> = devices_named_in_keepalived_conf(&text).into_iter().filter(|d| d != "br-lan").collect();
     let ns = netns_with_devices(&devices);
-    let (code, text) = keepalived_check(&ns, &case.expected_file("/etc/keepalived/keepalived.conf"));
-    assert_ne!(code, 0, "keepalived accepted a config naming a missing interface:\n{text}");
-    assert!(text.contains("br-lan"), "{text}");
+    let (code, out) = keepalived_check(&ns, &file);
+    assert_ne!(code, 0, "keepalived accepted a config naming a missing interface:\n{out}");
+    assert!(out.contains("br-lan"), "{out}");
 }
 
 #[test]
@@ -67,18 +70,25 @@ fn keepalived_rejects_the_one_member_sync_group_we_avoid() {
     if !can_run("keepalived one-member group", &["ip", "keepalived"]) {
         return;
     }
-    let all = cases();
-    let case = all.iter().find(|c| c.name == "single-lan").expect("single-lan case");
+    let cfg = base(Role::Master);
     let tmp = TempDir::new();
     let paths = Paths::new("/");
-    let text = keepalived::render(&case.config, &RenderContext { paths: &paths, hook_binary: HOOK });
+    let text = keepalived::render(&cfg, &RenderContext { paths: &paths, hook_binary: HOOK });
     let notify_line = format!("    notify \"{HOOK} notify\"\n");
     assert!(text.contains(&notify_line), "{text}");
+    let ns = netns_with_devices(&devices_named_in_keepalived_conf(&text));
+
+    // As rendered: clean.
+    let as_rendered = tmp.0.join("as-rendered.conf");
+    fs::write(&as_rendered, &text).unwrap();
+    let (code, out) = keepalived_check(&ns, &as_rendered);
+    assert_eq!((code, out.trim()), (0, ""), "the rendered single-VIP file is not clean");
+
+    // The same VIP wrapped in a one-member group: refused.
     let grouped = text.replace(&notify_line, "")
         + "\nvrrp_sync_group muros_ha {\n    group {\n        lan\n    }\n    notify \"/usr/sbin/muros-ha notify\"\n}\n";
     let file = tmp.0.join("one-member.conf");
     fs::write(&file, grouped).unwrap();
-    let ns = netns_with_devices(&case.keepalived_devices());
     let (code, out) = keepalived_check(&ns, &file);
     assert_ne!(code, 0, "keepalived now accepts a one-member sync group:\n{out}");
     assert!(out.contains("only 1 virtual router"), "{out}");
@@ -91,16 +101,15 @@ fn every_golden_firewall_snippet_loads_into_an_fw4_like_input_chain() {
     }
     let ns = Netns::new();
     let tmp = TempDir::new();
-    for case in cases() {
-        let snippet = case.expected_file("/usr/share/nftables.d/chain-pre/input/30-muros-ha.nft");
+    for (name, _) in CASES {
+        let snippet = expected_file(name, "/usr/share/nftables.d/chain-pre/input/30-muros-ha.nft");
         assert!(snippet.is_file(), "{} missing", snippet.display());
-        let ruleset = tmp.0.join(format!("{}.nft", case.name));
+        let ruleset = tmp.0.join(format!("{name}.nft"));
         fs::write(&ruleset, firewall::check_ruleset(&snippet)).unwrap();
         let out = ns.exec("nft").args(["-c", "-f"]).arg(&ruleset).output().expect("spawn nft");
         assert!(
             out.status.success(),
-            "case {}: nft -c rejected the snippet:\n{}{}",
-            case.name,
+            "case {name}: nft -c rejected the snippet:\n{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
@@ -177,10 +186,10 @@ fn rendered_conntrackd_conf_starts_conntrackd_over_multicast() {
     if !can_run("conntrackd multicast", &["ip", "conntrackd"]) {
         return;
     }
-    let all = cases();
-    let case = all.iter().find(|c| c.config.sync.mode == SyncMode::Multicast).expect("a multicast case");
-    let stats = conntrackd_answers_stats(&case.config);
-    let want = format!("multicast traffic (active device={})", case.config.sync.interface.device);
+    let cfg = base(Role::Backup);
+    assert_eq!(cfg.sync.mode, SyncMode::Multicast);
+    let stats = conntrackd_answers_stats(&cfg);
+    let want = format!("multicast traffic (active device={})", cfg.sync.interface.device);
     assert!(stats.contains(&want), "{stats}");
 }
 
@@ -189,9 +198,10 @@ fn rendered_conntrackd_conf_starts_conntrackd_over_udp() {
     if !can_run("conntrackd udp", &["ip", "conntrackd"]) {
         return;
     }
-    let all = cases();
-    let case = all.iter().find(|c| c.config.sync.mode == SyncMode::Unicast).expect("a unicast case");
-    let stats = conntrackd_answers_stats(&case.config);
-    let want = format!("UDP traffic (active device={})", case.config.sync.interface.device);
+    let mut cfg = base(Role::Master);
+    cfg.sync = sync_link(cfg.sync.interface.clone(), SyncMode::Unicast, Some("198.51.100.2"));
+    cfg.sync.port = 3781;
+    let stats = conntrackd_answers_stats(&cfg);
+    let want = format!("UDP traffic (active device={})", cfg.sync.interface.device);
     assert!(stats.contains(&want), "{stats}");
 }

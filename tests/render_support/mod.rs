@@ -37,16 +37,40 @@ impl Case {
         out.path.strip_prefix(self.render_root).map(Path::to_path_buf).unwrap_or_else(|_| out.path.clone())
     }
     pub fn expected_file(&self, router_path: &str) -> PathBuf {
-        self.expected_dir().join(router_path.trim_start_matches('/'))
+        expected_file(self.name, router_path)
     }
-    /// Kernel devices keepalived.conf names: VIP interfaces and the tracked WAN parent.
-    pub fn keepalived_devices(&self) -> Vec<String> {
-        let mut devs: Vec<String> = self.config.vips.iter().map(|v| v.interface.device.clone()).collect();
-        devs.extend(self.config.wan.as_ref().map(|w| w.parent.clone()));
-        devs.sort();
-        devs.dedup();
-        devs
+}
+
+/// A golden output of case `name` by its router path (`/etc/keepalived/keepalived.conf`).
+pub fn expected_file(name: &str, router_path: &str) -> PathBuf {
+    golden_root().join(name).join("expected").join(router_path.trim_start_matches('/'))
+}
+
+/// Every kernel device a keepalived.conf names: `interface X`, `... dev X`, and the
+/// entries of `track_interface` blocks.
+pub fn devices_named_in_keepalived_conf(text: &str) -> Vec<String> {
+    let mut devs = Vec::new();
+    let mut in_track = false;
+    for line in text.lines().map(str::trim) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if in_track {
+            if line == "}" {
+                in_track = false;
+            } else if let Some(d) = words.first() {
+                devs.push(d.to_string());
+            }
+            continue;
+        }
+        match words.as_slice() {
+            ["track_interface", "{"] => in_track = true,
+            ["interface", d] => devs.push(d.to_string()),
+            [_, "dev", d, ..] => devs.push(d.to_string()),
+            _ => {}
+        }
     }
+    devs.sort();
+    devs.dedup();
+    devs
 }
 
 pub fn golden_root() -> PathBuf {
@@ -96,7 +120,7 @@ pub fn base(role: Role) -> Config {
         priority: role.default_priority(),
         maintenance: false,
         auth_type: AuthType::Pass,
-        password: Secret::new("s3cr3t!"),
+        password: Secret::new("s3cr3t-1"),
         vrrp_version: VrrpVersion::V2,
         advert_ms: 1000,
         preempt: true,
@@ -169,7 +193,9 @@ pub fn can_run(test: &str, tools: &[&str]) -> bool {
     if ci {
         panic!("CI=true and {msg}");
     }
-    eprintln!("SKIPPED {msg}");
+    // Straight to stderr: libtest captures eprintln! of passing tests, and a skip must show.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {msg}");
     false
 }
 
