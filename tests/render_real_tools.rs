@@ -8,10 +8,10 @@ use muros_ha::model::{Config, SyncMode};
 use muros_ha::paths::Paths;
 use muros_ha::render::{conntrackd, firewall, keepalived, RenderContext};
 use muros_ha::model::Role;
-use render_support::{base, can_run, devices_named_in_keepalived_conf, expected_file, sync_link, Netns, TempDir, CASES, HOOK};
+use render_support::{base, can_run, devices_named_in_keepalived_conf, expected_file, sync_link, Daemon, Netns, TempDir, CASES, HOOK};
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// `keepalived -t -f FILE` inside `ns`: exit code and everything it printed. keepalived
@@ -116,25 +116,6 @@ fn every_golden_firewall_snippet_loads_into_an_fw4_like_input_chain() {
     }
 }
 
-/// conntrackd in the foreground; stopped by PID (TERM, then KILL) on drop.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Render `cfg`'s conntrackd.conf under a fresh root, start conntrackd with it in a
 /// namespace holding the sync device and address, and return its `-s` answer.
 fn conntrackd_answers_stats(cfg: &Config) -> String {
@@ -162,11 +143,11 @@ fn conntrackd_answers_stats(cfg: &Config) -> String {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn conntrackd");
-    let mut daemon = Daemon(child);
+    let mut daemon = Daemon::new(child);
 
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Ok(Some(status)) = daemon.0.try_wait() {
+        if let Some(status) = daemon.exited() {
             panic!("conntrackd exited early ({status}) with:\n{}", fs::read_to_string(&conf).unwrap());
         }
         let out = ns.exec("conntrackd").arg("-C").arg(&conf).arg("-s").output().expect("spawn conntrackd -s");

@@ -11,11 +11,11 @@ mod render_support;
 use muros_ha::model::*;
 use muros_ha::paths::Paths;
 use muros_ha::render::{keepalived, RenderContext};
-use render_support::{base, can_run, iface, run, sync_link, unique, vip, TempDir};
+use render_support::{base, can_run, iface, sync_link, unique, vip, wait_for, Daemon, Pair, TempDir};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The recorder appends its whole argv to `<root>/notify.log`.
@@ -50,111 +50,23 @@ impl Drop for Hook {
     }
 }
 
-/// Two namespaces wired like a pair: one veth per shared link, both ends carrying the
-/// same device name in their own namespace; plus a lone veth per router for the WAN
-/// parent that keepalived tracks.
-struct Pair {
-    ns: [String; 2],
-}
-
-impl Pair {
-    fn new() -> Pair {
-        let ns = [unique("mpa"), unique("mpb")];
-        for n in &ns {
-            run(Command::new("ip").args(["netns", "add", n]));
-        }
-        let pair = Pair { ns };
-        for n in &pair.ns {
-            run(Command::new("ip").args(["-n", n, "link", "set", "lo", "up"]));
-        }
-        pair
-    }
-    /// A link between the routers named `dev` on both sides.
-    fn link(&self, dev: &str) {
-        let tmp = format!("mpx{}", std::process::id() % 100000);
-        run(Command::new("ip").args(["-n", &self.ns[0], "link", "add", dev, "type", "veth", "peer", "name", &tmp]));
-        run(Command::new("ip").args(["-n", &self.ns[0], "link", "set", &tmp, "netns", &self.ns[1]]));
-        run(Command::new("ip").args(["-n", &self.ns[1], "link", "set", &tmp, "name", dev]));
-        for n in &self.ns {
-            run(Command::new("ip").args(["-n", n, "link", "set", dev, "up"]));
-        }
-    }
-    /// A device only router `i` has (its WAN parent), up.
-    fn lone(&self, i: usize, dev: &str) {
-        let peer = format!("{}-p", dev);
-        run(Command::new("ip").args(["-n", &self.ns[i], "link", "add", dev, "type", "veth", "peer", "name", &peer]));
-        run(Command::new("ip").args(["-n", &self.ns[i], "link", "set", dev, "up"]));
-        run(Command::new("ip").args(["-n", &self.ns[i], "link", "set", &peer, "up"]));
-    }
-    fn addr(&self, i: usize, dev: &str, cidr: &str) {
-        run(Command::new("ip").args(["-n", &self.ns[i], "addr", "add", cidr, "dev", dev]));
-    }
-    fn has_address(&self, i: usize, dev: &str, addr: &str) -> bool {
-        let out = Command::new("ip").args(["-n", &self.ns[i], "-o", "addr", "show", "dev", dev]).output();
-        out.map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {}/", addr))).unwrap_or(false)
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        for n in &self.ns {
-            let _ = Command::new("ip").args(["netns", "del", n]).output();
-        }
-    }
-}
-
-/// keepalived in the foreground in a namespace; TERM then KILL by PID on drop.
-struct Keepalived(Option<Child>);
-
-impl Keepalived {
-    fn start(ns: &str, root: &Path) -> Keepalived {
-        let paths = Paths::new(root);
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns, "keepalived", "--dont-fork", "--vrrp", "--log-console", "--use-file"])
-            .arg(paths.keepalived_conf())
-            .arg("--pid")
-            .arg(paths.keepalived_pid())
-            .arg("--vrrp_pid")
-            .arg(paths.join("/var/run/keepalived_vrrp.pid"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn keepalived");
-        Keepalived(Some(child))
-    }
-    fn stop(&mut self) {
-        let Some(mut child) = self.0.take() else { return };
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-impl Drop for Keepalived {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Poll `cond` every 50 ms until it holds or `limit` passes.
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    cond()
+/// keepalived in the foreground in a namespace (`ip netns exec` execs it, so the
+/// child's PID is keepalived's parent process).
+fn start_keepalived(ns: &str, root: &Path) -> Daemon {
+    let paths = Paths::new(root);
+    let child = Command::new("ip")
+        .args(["netns", "exec", ns, "keepalived", "--dont-fork", "--vrrp", "--log-console", "--use-file"])
+        .arg(paths.keepalived_conf())
+        .arg("--pid")
+        .arg(paths.keepalived_pid())
+        .arg("--vrrp_pid")
+        .arg(paths.join("/var/run/keepalived_vrrp.pid"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn keepalived");
+    Daemon::new(child)
 }
 
 fn log(root: &Path) -> String {
@@ -182,12 +94,12 @@ fn drain_fifo(path: &Path) -> String {
 
 /// Render both routers under `tmp/ra`, `tmp/rb`, start them, wait for `vip` on A.
 /// Returns the roots and daemons for the scenario to continue with.
-fn start_pair(pair: &Pair, tmp: &TempDir, cfgs: [&Config; 2], hook: &Path) -> ([PathBuf; 2], [Keepalived; 2]) {
+fn start_pair(pair: &Pair, tmp: &TempDir, cfgs: [&Config; 2], hook: &Path) -> ([PathBuf; 2], [Daemon; 2]) {
     let roots = [tmp.0.join("ra"), tmp.0.join("rb")];
     let mut daemons = Vec::new();
     for i in 0..2 {
         write_conf(&roots[i], cfgs[i], hook);
-        daemons.push(Keepalived::start(&pair.ns[i], &roots[i]));
+        daemons.push(start_keepalived(&pair.ns[i], &roots[i]));
     }
     let b = daemons.pop().unwrap();
     let a = daemons.pop().unwrap();
@@ -323,8 +235,7 @@ fn rendered_v3_unicast_pair_with_one_vip_notifies_the_instance_and_hands_over_in
     let mut a_maint = a.clone();
     a_maint.maintenance = true;
     write_conf(&roots[0], &a_maint, &hook.binary());
-    let pid = nix::unistd::Pid::from_raw(ka.0.as_ref().expect("running").id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).expect("SIGHUP keepalived");
+    ka.signal(nix::sys::signal::Signal::SIGHUP);
     let t1 = Instant::now();
     assert!(wait_for(Duration::from_secs(10), || pair.has_address(1, "br-lan", "192.0.2.1")), "B never took over:\n{}", log(&roots[1]));
     let gap = t1.elapsed();

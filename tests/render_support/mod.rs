@@ -7,7 +7,8 @@ use muros_ha::paths::Paths;
 use muros_ha::render::{render_all, OutputFile, RenderContext};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const HOOK: &str = "/usr/sbin/muros-ha";
@@ -252,6 +253,108 @@ impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
     }
+}
+
+/// Two namespaces wired like a pair: one veth per shared link, both ends carrying the
+/// same device name in their own namespace; plus a lone veth per router for the WAN
+/// parent that keepalived tracks.
+pub struct Pair {
+    pub ns: [String; 2],
+}
+
+impl Pair {
+    pub fn new() -> Pair {
+        let ns = [unique("mpa"), unique("mpb")];
+        for n in &ns {
+            run(Command::new("ip").args(["netns", "add", n]));
+        }
+        let pair = Pair { ns };
+        for n in &pair.ns {
+            run(Command::new("ip").args(["-n", n, "link", "set", "lo", "up"]));
+        }
+        pair
+    }
+    /// A link between the routers named `dev` on both sides.
+    pub fn link(&self, dev: &str) {
+        let tmp = format!("mpx{}", std::process::id() % 100000);
+        run(Command::new("ip").args(["-n", &self.ns[0], "link", "add", dev, "type", "veth", "peer", "name", &tmp]));
+        run(Command::new("ip").args(["-n", &self.ns[0], "link", "set", &tmp, "netns", &self.ns[1]]));
+        run(Command::new("ip").args(["-n", &self.ns[1], "link", "set", &tmp, "name", dev]));
+        for n in &self.ns {
+            run(Command::new("ip").args(["-n", n, "link", "set", dev, "up"]));
+        }
+    }
+    /// A device only router `i` has (its WAN parent), up.
+    pub fn lone(&self, i: usize, dev: &str) {
+        let peer = format!("{}-p", dev);
+        run(Command::new("ip").args(["-n", &self.ns[i], "link", "add", dev, "type", "veth", "peer", "name", &peer]));
+        run(Command::new("ip").args(["-n", &self.ns[i], "link", "set", dev, "up"]));
+        run(Command::new("ip").args(["-n", &self.ns[i], "link", "set", &peer, "up"]));
+    }
+    pub fn addr(&self, i: usize, dev: &str, cidr: &str) {
+        run(Command::new("ip").args(["-n", &self.ns[i], "addr", "add", cidr, "dev", dev]));
+    }
+    pub fn has_address(&self, i: usize, dev: &str, addr: &str) -> bool {
+        let out = Command::new("ip").args(["-n", &self.ns[i], "-o", "addr", "show", "dev", dev]).output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {}/", addr))).unwrap_or(false)
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for n in &self.ns {
+            let _ = Command::new("ip").args(["netns", "del", n]).output();
+        }
+    }
+}
+
+/// A daemon started by a test, stopped by PID on drop (TERM, then KILL after 10 s).
+pub struct Daemon(Option<Child>);
+
+impl Daemon {
+    pub fn new(child: Child) -> Daemon {
+        Daemon(Some(child))
+    }
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let child = self.0.as_ref().expect("daemon running");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).expect("signal daemon");
+    }
+    /// Exited already? (Its status, if so.)
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.0.as_mut().and_then(|c| c.try_wait().ok().flatten())
+    }
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.0.take() else { return };
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Poll `cond` every 50 ms until it holds or `limit` passes.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
 }
 
 /// A temp directory removed on drop.
