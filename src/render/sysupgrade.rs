@@ -99,6 +99,54 @@ mod tests {
         assert_eq!(out, "/etc/keepalived/\n/etc/dropbear/\n/etc/config/muros_ha\n/etc/conntrackd/\n/etc/muros-ha/\n");
     }
 
+    /// Random sysupgrade.conf texts built from pieces that stress the line handling:
+    /// our paths with and without slashes, comments, blanks, CR, tabs, no final newline.
+    fn random_texts(count: usize) -> Vec<String> {
+        const PIECES: &[&str] = &[
+            "/etc/keepalived/", "/etc/keepalived", "#/etc/conntrackd/", " /etc/muros-ha ", "/etc/config/muros_ha",
+            "/etc/dropbear/", "", "\t", "\r", "# comment", "/", "é/ü", "/etc/conntrackd//",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        (0..count)
+            .map(|_| {
+                let lines = (next() % 8) as usize;
+                let mut s = String::new();
+                for i in 0..lines {
+                    s.push_str(PIECES[(next() % PIECES.len() as u64) as usize]);
+                    if i + 1 < lines || next() % 2 == 0 {
+                        s.push('\n');
+                    }
+                }
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn any_existing_text_is_kept_as_a_prefix_and_a_second_run_is_a_no_op() {
+        for text in random_texts(2000) {
+            let once = with_our_paths(&text);
+            // The admin's text is untouched (at most a newline is added to close its last line).
+            assert!(once.starts_with(&text), "{text:?} -> {once:?}");
+            assert!(once.len() == text.len() || once.ends_with('\n'), "{text:?} -> {once:?}");
+            assert_eq!(with_our_paths(&once), once, "not idempotent for {text:?}");
+            // Each path is now effectively listed, and we never add one that was there.
+            for p in KEEP_PATHS {
+                let listed = |t: &str| t.lines().filter(|l| normalize(l) == normalize(p)).count();
+                assert!(listed(&once) >= 1, "{p} missing from {once:?}");
+                if listed(&text) > 0 {
+                    assert_eq!(listed(&once), listed(&text), "{p} added twice to {text:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn keep_d_lists_every_path_after_a_comment() {
         let k = keep_d();
