@@ -189,6 +189,9 @@ fn rendered_ah_pair_elects_one_master_notifies_the_group_and_fails_over() {
         pair.has_address(1, "br-lan", "192.0.2.1") && pair.has_address(1, "br-guest", "203.0.113.1")
     });
     assert!(took_over, "B never took over; B log:\n{}", log(&roots[1]));
+    // A stopping keepalived tells the hook so (the hook must release the WAN on STOP).
+    let stopped = wait_for(Duration::from_secs(5), || log(&roots[0]).lines().last().is_some_and(|l| l.ends_with("GROUP muros_ha STOP 0")));
+    assert!(stopped, "A log:\n{}", log(&roots[0]));
     eprintln!("AH pair: B master {:?} after A stopped", t1.elapsed());
     assert!(wait_for(Duration::from_secs(5), || log(&roots[1]).contains("GROUP muros_ha MASTER 0")), "{}", log(&roots[1]));
 }
@@ -244,4 +247,7 @@ fn rendered_v3_unicast_pair_with_one_vip_notifies_the_instance_and_hands_over_in
     assert!(wait_for(Duration::from_secs(5), || !pair.has_address(0, "br-lan", "192.0.2.1")), "A kept the VIP in maintenance");
     assert!(wait_for(Duration::from_secs(5), || log(&roots[0]).contains("INSTANCE lan BACKUP 1")), "{}", log(&roots[0]));
     ka.stop();
+    // The hook may still be running when keepalived has exited.
+    let stopped = wait_for(Duration::from_secs(5), || log(&roots[0]).lines().last().is_some_and(|l| l.ends_with("INSTANCE lan STOP 1")));
+    assert!(stopped, "A log:\n{}", log(&roots[0]));
 }
