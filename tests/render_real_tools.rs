@@ -35,7 +35,7 @@ fn every_golden_keepalived_conf_passes_keepalived_t_silently() {
     if !can_run("keepalived -t", &["ip", "keepalived"]) {
         return;
     }
-    for (name, _) in CASES {
+    for (name, _, _) in CASES {
         let file = expected_file(name, "/etc/keepalived/keepalived.conf");
         let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let devices = devices_named_in_keepalived_conf(&text);
@@ -101,7 +101,7 @@ fn every_golden_firewall_snippet_loads_into_an_fw4_like_input_chain() {
     }
     let ns = Netns::new();
     let tmp = TempDir::new();
-    for (name, _) in CASES {
+    for (name, _, _) in CASES {
         let snippet = expected_file(name, "/usr/share/nftables.d/chain-pre/input/30-muros-ha.nft");
         assert!(snippet.is_file(), "{} missing", snippet.display());
         let ruleset = tmp.0.join(format!("{name}.nft"));

@@ -135,26 +135,33 @@ pub fn base(role: Role) -> Config {
 
 /// The golden cases, each driven from `tests/golden/<case>/etc/config/{muros_ha,network,system}`
 /// through `model::load`, so the goldens prove the whole UCI → files pipeline.
-/// `(name, render root)`: the asymmetric pair is rendered the way the lab runs it, two
-/// routers on one host under their own roots.
-pub const CASES: &[(&str, &str)] = &[
+/// `(name, render root, UCI root)`: the asymmetric pair is rendered the way the lab runs
+/// it, two routers on one host under their own roots. The UCI root is the case's own
+/// directory unless given (the README's example pair is rendered from `examples/`).
+pub const CASES: &[(&str, &str, Option<&str>)] = &[
     // Master, VRRPv2 PASS, one LAN VIP: notify sits on the lone instance.
-    ("single-lan", "/"),
+    ("single-lan", "/", None),
     // Backup, VRRPv3 at 0.1 s, no preempt, LAN + guest + IPv6 LAN: one sync group of three.
-    ("lan-guest-ipv6-v3", "/"),
+    ("lan-guest-ipv6-v3", "/", None),
     // Master with AH over unicast VRRP and conntrackd over UDP; no WAN to track.
-    ("unicast-ah", "/"),
+    ("unicast-ah", "/", None),
     // A: br-lan / sync eth1 / WAN eth0 (21.02 syntax); B: eth0.1 / sync eth2 / WAN eth0.2
     // (19.07 syntax), B in maintenance.
-    ("asym-a", "/lab/ra"),
-    ("asym-b-maintenance", "/lab/rb"),
+    ("asym-a", "/lab/ra", None),
+    ("asym-b-maintenance", "/lab/rb", None),
+    // The shipped example pair: AH by default, LAN + guest, peer_ip set in multicast mode.
+    ("example-router-a", "/", Some("examples/router-a")),
+    ("example-router-b", "/", Some("examples/router-b")),
 ];
 
 pub fn cases() -> Vec<Case> {
     CASES
         .iter()
-        .map(|&(name, render_root)| {
-            let dir = golden_root().join(name);
+        .map(|&(name, render_root, uci_root)| {
+            let dir = match uci_root {
+                Some(d) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(d),
+                None => golden_root().join(name),
+            };
             let config = muros_ha::model::load(&Paths::new(&dir)).unwrap_or_else(|errs| {
                 let list: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
                 panic!("golden case {name} does not load:\n{}", list.join("\n"))
