@@ -17,6 +17,10 @@ pub const BLOB_ATTR_EXTENDED: u32 = 0x8000_0000;
 const ID_MASK: u32 = 0x7f00_0000;
 const ID_SHIFT: u32 = 24;
 const LEN_MASK: u32 = 0x00ff_ffff;
+/// Deepest table/array nesting decoded. A 1 MiB frame could nest ~130k empty tables,
+/// enough to overflow the stack of a recursive decoder; real ubus traffic (netifd,
+/// rpcd, LuCI) stays under 10 levels.
+pub const MAX_DEPTH: usize = 64;
 /// Size of the `id_len` header word.
 pub const ATTR_HDR_LEN: usize = 4;
 
@@ -292,6 +296,13 @@ impl Value {
 
     /// Decode the value of a blobmsg view.
     pub fn decode(msg: &BlobMsg<'_>) -> Result<Value> {
+        Value::decode_at(msg, 0)
+    }
+
+    fn decode_at(msg: &BlobMsg<'_>, depth: usize) -> Result<Value> {
+        if depth >= MAX_DEPTH {
+            return Err(Error::new(format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
         let d = msg.data();
         let fixed = |n: usize| -> Result<&[u8]> {
             if d.len() == n {
@@ -307,13 +318,13 @@ impl Value {
                 for (i, child) in AttrIter::new(d).enumerate() {
                     let v = child
                         .and_then(|a| BlobMsg::parse(a))
-                        .and_then(|m| Value::decode(&m))
+                        .and_then(|m| Value::decode_at(&m, depth + 1))
                         .map_err(|e| e.context(format!("while parsing array element {i}")))?;
                     items.push(v);
                 }
                 Value::Array(items)
             }
-            types::TABLE => Value::Table(Table::decode(d)?),
+            types::TABLE => Value::Table(Table::decode_at(d, depth + 1)?),
             types::STRING => {
                 // libubox requires the NUL inside len; bytes after it are ignored there,
                 // but then re-encoding would not be identical, so refuse them.
@@ -442,11 +453,15 @@ impl Table {
 
     /// Decode a table body (a list of named blobmsgs), e.g. the payload of `DATA`.
     pub fn decode(body: &[u8]) -> Result<Table> {
+        Table::decode_at(body, 0)
+    }
+
+    fn decode_at(body: &[u8], depth: usize) -> Result<Table> {
         let mut fields = Vec::new();
         for (i, child) in AttrIter::new(body).enumerate() {
             let attr = child.map_err(|e| e.context(format!("while parsing table entry {i}")))?;
             let msg = BlobMsg::parse(attr).map_err(|e| e.context(format!("while parsing table entry {i}")))?;
-            let v = Value::decode(&msg).map_err(|e| e.context(format!("while parsing blobmsg '{}'", msg.name())))?;
+            let v = Value::decode_at(&msg, depth).map_err(|e| e.context(format!("while parsing blobmsg '{}'", msg.name())))?;
             fields.push((msg.name().to_string(), v));
         }
         Ok(Table(fields))
