@@ -145,7 +145,15 @@ fn test_object() -> Object<Counter> {
 struct ServerThread {
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
-    handle: Option<JoinHandle<u64>>,
+    handle: Option<JoinHandle<(u64, u64)>>,
+}
+
+/// CPU time (utime+stime, clock ticks of 10 ms) of the calling thread.
+fn thread_cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
 }
 
 impl ServerThread {
@@ -167,15 +175,16 @@ impl ServerThread {
                     waker2.drain();
                 }
             }
-            server.connections()
+            (server.connections(), thread_cpu_ticks())
         });
         ServerThread { stop, waker, handle: Some(handle) }
     }
 
-    fn stop(&mut self) -> u64 {
+    /// Stop; returns (connections made, CPU ticks the server thread used).
+    fn stop(&mut self) -> (u64, u64) {
         self.stop.store(true, Ordering::SeqCst);
         self.waker.wake();
-        self.handle.take().map(|h| h.join().unwrap()).unwrap_or(0)
+        self.handle.take().map(|h| h.join().unwrap()).unwrap_or((0, 0))
     }
 }
 
@@ -407,7 +416,21 @@ fn object_comes_back_after_ubusd_restarts_with_state_kept() {
         v["events"].as_array().is_some_and(|e| e.iter().any(|x| x[0] == "test.after"))
     })
     .expect("event listener re-registered after restart");
-    assert_eq!(s.stop(), 3, "one initial connection + two reconnects");
+    assert_eq!(s.stop().0, 3, "one initial connection + two reconnects");
+}
+
+#[test]
+fn idle_server_and_server_waiting_for_ubusd_do_not_spin() {
+    let Some((mut b, mut s)) = started() else { return };
+    std::thread::sleep(Duration::from_millis(1000));
+    b.kill_ubusd();
+    // 1.5 s without a broker: backoff 100 ms doubling to 1 s means ~5 attempts.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (connections, ticks) = s.stop();
+    assert_eq!(connections, 1);
+    eprintln!("server thread CPU over 2.5 s: {ticks} ticks");
+    // A spinning loop would burn ~250 ticks in 2.5 s; allow 0.2 s for setup in debug.
+    assert!(ticks <= 20, "server thread used {ticks} ticks of CPU while idle");
 }
 
 #[test]

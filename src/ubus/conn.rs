@@ -90,8 +90,10 @@ impl Conn {
         self.stream.as_fd()
     }
 
+    /// True when frames wait in user space (queued during a request, or already read
+    /// into the buffer): polling the socket would not report them.
     pub(crate) fn has_queued(&self) -> bool {
-        !self.queued.is_empty()
+        !self.queued.is_empty() || !matches!(decode_frame(&self.rbuf), Err(FrameError::Incomplete { .. }))
     }
 
     /// libubus counts from 1 and wraps; 0 is skipped so it never looks like HELLO's seq.
