@@ -108,6 +108,10 @@ fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> 
 struct Counter {
     count: u64,
     events: Vec<(String, Json)>,
+    /// Set by `poke`; the loop turns it into a NOTIFY (handlers cannot reach the server).
+    poke: Option<Table>,
+    /// Copied from `Server::has_subscribers` after every wakeup.
+    subscribed: bool,
 }
 
 const ECHO_ARGS: &[Arg] = &[
@@ -139,6 +143,11 @@ fn test_object() -> Object<Counter> {
         })
         .method("deny", &[], |_st: &mut Counter, _req| Err(MethodError::new(Status::PermissionDenied, "not you")))
         .method("silent", &[], |_st: &mut Counter, _req| Ok(None))
+        .method("poke", &[], |st: &mut Counter, req| {
+            st.poke = Some(req.args.table().clone());
+            Ok(None)
+        })
+        .method("subscribed", &[], |st: &mut Counter, _req| reply_json(json!({ "subscribed": st.subscribed })))
 }
 
 /// Our server on its own thread; stopped through a Waker on drop.
@@ -173,6 +182,10 @@ impl ServerThread {
                 let ready = server.poll(&[waker2.fd()], None).unwrap();
                 if ready.is_ready(0) {
                     waker2.drain();
+                }
+                server.state.subscribed = server.has_subscribers("ubustest");
+                if let Some(data) = server.state.poke.take() {
+                    server.notify("ubustest", "poked", data).unwrap();
                 }
             }
             (server.connections(), thread_cpu_ticks())
@@ -480,4 +493,42 @@ fn malformed_arguments_through_the_real_broker_get_invalid_argument() {
     }
     // The server is still fine.
     assert!(b.ubus(&["call", "ubustest", "silent"]).status.success());
+}
+
+#[test]
+fn subscribers_get_our_notifications() {
+    let Some((b, _s)) = started() else { return };
+    let out = b.dir.join("subscribe.out");
+    let mut sub = Command::new(tools_dir().join("bin/ubus"))
+        .arg("-s")
+        .arg(&b.sock)
+        .args(["-t", "5", "subscribe", "ubustest"])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .spawn()
+        .unwrap();
+    let active = wait_until(Duration::from_secs(3), || {
+        stdout_json(&b.ubus(&["call", "ubustest", "subscribed"])) == json!({"subscribed": true})
+    });
+    if active.is_none() {
+        let _ = sub.kill();
+        let _ = sub.wait();
+        panic!("the broker never told the owner about its subscriber");
+    }
+    let mut c = Client::connect(&b.sock).unwrap();
+    c.subscribe("ubustest").unwrap();
+    assert!(b.ubus(&["call", "ubustest", "poke", r#"{"x":1}"#]).status.success());
+    let ev = c.next_event(Duration::from_secs(3)).unwrap().expect("notification delivered");
+    assert_eq!((ev.name.as_str(), ev.subscription.as_deref()), ("poked", Some("ubustest")));
+    assert_eq!(ubus::json::from_table(&ev.data), json!({"x": 1}));
+    let seen = wait_until(Duration::from_secs(3), || std::fs::read_to_string(&out).unwrap_or_default().contains("poked"));
+    let _ = sub.kill();
+    let _ = sub.wait();
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(seen.is_some(), "ubus subscribe printed: {text}");
+    let first: Json = serde_json::Deserializer::from_str(&text).into_iter().next().unwrap().unwrap();
+    assert_eq!(first, json!({"poked": {"x": 1}}));
+    // Once every subscriber is gone the owner hears ACTIVE=0.
+    drop(c);
+    wait_until(Duration::from_secs(3), || stdout_json(&b.ubus(&["call", "ubustest", "subscribed"])) == json!({"subscribed": false}))
+        .expect("subscriber count back to zero");
 }

@@ -317,7 +317,7 @@ impl Value {
                 let mut items = Vec::new();
                 for (i, child) in AttrIter::new(d).enumerate() {
                     let v = child
-                        .and_then(|a| BlobMsg::parse(a))
+                        .and_then(BlobMsg::parse)
                         .and_then(|m| Value::decode_at(&m, depth + 1))
                         .map_err(|e| e.context(format!("while parsing array element {i}")))?;
                     items.push(v);

@@ -46,10 +46,15 @@ pub struct Client {
 impl Client {
     /// Connect to ubusd at `socket` (e.g. `/var/run/ubus/ubus.sock`).
     pub fn connect(socket: impl AsRef<Path>) -> Result<Client> {
-        let conn = Conn::connect(socket.as_ref(), DEFAULT_TIMEOUT)?;
+        Client::connect_timeout(socket, DEFAULT_TIMEOUT)
+    }
+
+    /// Connect with `timeout` for the HELLO and every following request.
+    pub fn connect_timeout(socket: impl AsRef<Path>, timeout: Duration) -> Result<Client> {
+        let conn = Conn::connect(socket.as_ref(), timeout)?;
         Ok(Client {
             conn,
-            timeout: DEFAULT_TIMEOUT,
+            timeout,
             listener: None,
             subscribers: Vec::new(),
             events: VecDeque::new(),
@@ -279,7 +284,19 @@ pub fn call(
     method: &str,
     args: &serde_json::Value,
 ) -> Result<Vec<serde_json::Value>> {
-    let mut c = Client::connect(socket)?;
+    call_timeout(socket, object, method, args, DEFAULT_TIMEOUT)
+}
+
+/// [`call`] with an explicit timeout for the connect and each request (the whole call
+/// takes at most about three times `timeout`: HELLO, LOOKUP, INVOKE).
+pub fn call_timeout(
+    socket: impl AsRef<Path>,
+    object: &str,
+    method: &str,
+    args: &serde_json::Value,
+    timeout: Duration,
+) -> Result<Vec<serde_json::Value>> {
+    let mut c = Client::connect_timeout(socket, timeout)?;
     c.call_json(object, method, args)
 }
 

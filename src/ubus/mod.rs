@@ -89,7 +89,7 @@ pub mod msg;
 pub mod server;
 
 pub use blob::{Table, Value};
-pub use client::{call, send_event, Client, Event, ObjectInfo};
+pub use client::{call, call_timeout, send_event, Client, Event, ObjectInfo};
 pub use msg::Status;
 pub use server::{reply_json, Arg, ArgType, Args, MethodError, Object, Ready, Reply, Request, Server, Waker};
 

@@ -478,7 +478,13 @@ impl<S> Server<S> {
         let deadline = timeout.map(|t| Instant::now() + t);
         if self.conn.is_none() && Instant::now() >= self.next_attempt {
             if let Err(e) = self.connect() {
-                log::debug!("ubus: connect to {} failed: {e}", self.socket.display());
+                // ubusd being absent is expected while it restarts; a refused
+                // registration (path taken by another process) is worth a warning.
+                if e.is_connection_error() {
+                    log::debug!("ubus: connect to {} failed: {e}", self.socket.display());
+                } else {
+                    log::warn!("ubus: registering at {} failed: {e}", self.socket.display());
+                }
                 self.next_attempt = Instant::now() + self.backoff;
                 self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
             }
