@@ -112,6 +112,8 @@ struct Counter {
     poke: Option<Table>,
     /// Copied from `Server::has_subscribers` after every wakeup.
     subscribed: bool,
+    /// Calls of `later`, answered by the loop after the handler returned.
+    later: Vec<(ubus::Deferred, i64)>,
 }
 
 const ECHO_ARGS: &[Arg] = &[
@@ -148,6 +150,11 @@ fn test_object() -> Object<Counter> {
             Ok(None)
         })
         .method("subscribed", &[], |st: &mut Counter, _req| reply_json(json!({ "subscribed": st.subscribed })))
+        .method("later", &[Arg::required("n", ArgType::Int32)], |st: &mut Counter, req| {
+            st.later.push((req.defer(), req.args.i64("n").unwrap_or(0)));
+            // Ignored once deferred: the loop answers.
+            reply_json(json!({ "too": "early" }))
+        })
 }
 
 /// Our server on its own thread; stopped through a Waker on drop.
@@ -184,6 +191,9 @@ impl ServerThread {
                     waker2.drain();
                 }
                 server.state.subscribed = server.has_subscribers("ubustest");
+                for (d, n) in std::mem::take(&mut server.state.later) {
+                    assert!(server.reply_deferred(d, reply_json(json!({ "late": n * 2 }))).unwrap());
+                }
                 if let Some(data) = server.state.poke.take() {
                     server.notify("ubustest", "poked", data).unwrap();
                 }
@@ -531,4 +541,14 @@ fn subscribers_get_our_notifications() {
     drop(c);
     wait_until(Duration::from_secs(3), || stdout_json(&b.ubus(&["call", "ubustest", "subscribed"])) == json!({"subscribed": false}))
         .expect("subscriber count back to zero");
+}
+
+#[test]
+fn deferred_replies_reach_the_caller() {
+    let Some((b, _s)) = started() else { return };
+    let o = b.ubus(&["call", "ubustest", "later", r#"{"n":21}"#]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(stdout_json(&o), json!({"late": 42}));
+    // Policy still applies before the handler can defer.
+    assert!(!b.ubus(&["call", "ubustest", "later", "{}"]).status.success());
 }

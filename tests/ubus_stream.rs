@@ -4,7 +4,7 @@
 //! server keeps answering, reconnects, re-registers and keeps its state.
 
 use muros_ha::ubus::msg::{decode_frame, Attr, Message, MsgType};
-use muros_ha::ubus::{reply_json, Object, Server, Status, Waker};
+use muros_ha::ubus::{reply_json, Deferred, Object, Server, Status, Waker};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -40,7 +40,19 @@ impl FakeBroker {
         assert_eq!(add.objpath(), Some("garbage.test"));
         let seq = add.header.seq;
         b.send(&Message::new(MsgType::Data, seq, 0, vec![Attr::ObjId(OBJ), Attr::ObjType(0x0600_0001)]));
+        // A call racing the registration (ubusd forwards as soon as the object exists):
+        // it is queued while the server waits for its STATUS and must still be answered
+        // without any further traffic.
+        b.send(&Message::new(
+            MsgType::Invoke,
+            4242,
+            0x99,
+            vec![Attr::ObjId(OBJ), Attr::Method("later".into()), Attr::Data(Default::default())],
+        ));
         b.send(&Message::new(MsgType::Status, seq, 0, vec![Attr::Status(0)]));
+        let early = b.recv();
+        assert_eq!((early.header.msg_type, early.header.seq, early.header.peer), (MsgType::Status, 4242, 0x99));
+        assert_eq!(early.status(), Some(0));
         b
     }
 
@@ -125,16 +137,27 @@ fn server_survives_garbage_and_a_desynced_stream_then_reregisters() {
     let waker = Arc::new(Waker::new().unwrap());
     let (stop2, waker2, sock2) = (stop.clone(), waker.clone(), sock.clone());
     let server = std::thread::spawn(move || {
-        let mut s = Server::new(sock2, 0u64);
-        s.add_object(Object::new("garbage.test").method("count", &[], |n: &mut u64, _| {
-            *n += 1;
-            reply_json(json!({ "count": *n }))
-        }))
+        // (count, deferred calls the loop must answer)
+        let mut s = Server::new(sock2, (0u64, Vec::<Deferred>::new()));
+        s.add_object(
+            Object::new("garbage.test")
+                .method("count", &[], |st: &mut (u64, Vec<Deferred>), _| {
+                    st.0 += 1;
+                    reply_json(json!({ "count": st.0 }))
+                })
+                .method("later", &[], |st: &mut (u64, Vec<Deferred>), req| {
+                    st.1.push(req.defer());
+                    Ok(None)
+                }),
+        )
         .unwrap();
         let start = Instant::now();
         while !stop2.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(60) {
             if s.poll(&[waker2.fd()], None).unwrap().is_ready(0) {
                 waker2.drain();
+            }
+            for d in std::mem::take(&mut s.state.1) {
+                s.reply_deferred(d, Ok(None)).unwrap();
             }
         }
         s.connections()

@@ -91,7 +91,7 @@ pub mod server;
 pub use blob::{Table, Value};
 pub use client::{call, call_timeout, send_event, Client, Event, ObjectInfo};
 pub use msg::Status;
-pub use server::{reply_json, Arg, ArgType, Args, MethodError, Object, Ready, Reply, Request, Server, Waker};
+pub use server::{reply_json, Arg, ArgType, Args, Deferred, MethodError, Object, Ready, Reply, Request, Server, Waker};
 
 use std::fmt;
 

@@ -138,6 +138,36 @@ pub struct Request<'a> {
     /// Caller's user/group names as ubusd resolved them.
     pub user: Option<&'a str>,
     pub group: Option<&'a str>,
+    /// Where the reply must go; taken by [`Request::defer`].
+    target: ReplyTarget,
+    deferred: std::cell::Cell<bool>,
+}
+
+/// Everything needed to answer an invoke later: the caller's (peer, seq), our object
+/// id, and the connection it came on (a reply after a reconnect is dropped: the caller
+/// was on the old broker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReplyTarget {
+    seq: u16,
+    peer: u32,
+    objid: u32,
+    connection: u64,
+}
+
+/// A reply promised by a handler that called [`Request::defer`]; complete it with
+/// [`Server::reply_deferred`]. ubusd has no timeout of its own; the caller gives up
+/// after its own (the `ubus` CLI: 30 s).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferred(ReplyTarget);
+
+impl Request<'_> {
+    /// Answer later: the dispatcher then sends nothing for this invoke, whatever the
+    /// handler returns. For work that must not block the server loop (e.g. a reload
+    /// run in a thread whose completion is signalled through a [`Waker`]).
+    pub fn defer(&self) -> Deferred {
+        self.deferred.set(true);
+        Deferred(self.target)
+    }
 }
 
 /// A failed call: the status goes in STATUS, the message in a DATA reply
@@ -489,9 +519,13 @@ impl<S> Server<S> {
                 self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
             }
         }
-        // Frames queued during registration must not wait for new socket traffic.
+        // Frames queued during registration must not wait for new socket traffic, and
+        // once handled, the caller must get control back (a handler may have left work
+        // for the loop), so the poll below must not block.
+        let mut deadline = deadline;
         if self.conn.as_ref().is_some_and(|c| c.has_queued()) {
             self.service_socket();
+            deadline = Some(Instant::now());
         }
         let wake_at = match (&self.conn, deadline) {
             (Some(_), d) => d,
@@ -616,18 +650,43 @@ impl<S> Server<S> {
                         args: &args,
                         user: m.user(),
                         group: m.group(),
+                        target: ReplyTarget {
+                            seq: m.header.seq,
+                            peer: m.header.peer,
+                            objid,
+                            connection: self.connections,
+                        },
+                        deferred: std::cell::Cell::new(false),
                     };
-                    (obj.methods[mi].handler)(&mut self.state, &req)
+                    let r = (obj.methods[mi].handler)(&mut self.state, &req);
+                    if req.deferred.get() {
+                        return Ok(());
+                    }
+                    r
                 }
             },
         };
         self.reply(m, objid, result)
     }
 
+    /// Send the reply of a deferred call. `Ok(false)` when the connection it came on is
+    /// gone (the caller already got an error), `Ok(true)` when sent.
+    pub fn reply_deferred(&mut self, deferred: Deferred, result: Reply) -> Result<bool> {
+        let t = deferred.0;
+        if self.conn.is_none() || t.connection != self.connections {
+            return Ok(false);
+        }
+        let r = self.send_reply(t.seq, t.peer, t.objid, result);
+        self.check_conn(r).map(|_| true)
+    }
+
     /// DATA (if any) then STATUS, both with the invoke's (seq, peer) and our OBJID.
     fn reply(&mut self, m: &Message, objid: u32, result: Reply) -> Result<()> {
+        self.send_reply(m.header.seq, m.header.peer, objid, result)
+    }
+
+    fn send_reply(&mut self, seq: u16, peer: u32, objid: u32, result: Reply) -> Result<()> {
         let conn = self.conn.as_mut().ok_or(Error::Disconnected)?;
-        let (seq, peer) = (m.header.seq, m.header.peer);
         let (body, status) = match result {
             Ok(body) => (body, Status::Ok),
             Err(e) => (Some(Table::new().with("error", Value::String(e.message))), e.status),
@@ -639,7 +698,7 @@ impl<S> Server<S> {
                     return Err(e);
                 }
                 // Too large a reply: tell the caller instead of leaving it waiting.
-                log::warn!("ubus: reply to {:?} not sent: {e}", m.method());
+                log::warn!("ubus: reply to seq {seq} peer {peer:#x} not sent: {e}");
                 let st = Message::new(
                     MsgType::Status,
                     seq,
