@@ -39,14 +39,25 @@ fn time_n(n: usize, mut f: impl FnMut()) -> Vec<Duration> {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1000);
-    let tools = std::env::var_os("OPENWRT_TOOLS_DIR").map(PathBuf::from).unwrap_or_else(|| "/work/shared/openwrt-tools".into());
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let tools = std::env::var_os("OPENWRT_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/work/shared/openwrt-tools".into());
     let dir = std::env::temp_dir().join(format!("muros-ubus-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let sock = dir.join("ubus.sock");
-    let mut ubusd = Command::new(tools.join("bin/ubusd")).arg("-s").arg(&sock).spawn().expect("spawn ubusd");
+    let mut ubusd = Command::new(tools.join("bin/ubusd"))
+        .arg("-s")
+        .arg(&sock)
+        .spawn()
+        .expect("spawn ubusd");
     let start = Instant::now();
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() && start.elapsed() < Duration::from_secs(5) {
+    while std::os::unix::net::UnixStream::connect(&sock).is_err()
+        && start.elapsed() < Duration::from_secs(5)
+    {
         std::thread::sleep(Duration::from_millis(10));
     }
 
@@ -55,10 +66,14 @@ fn main() {
     let (stop2, waker2, sock2) = (stop.clone(), waker.clone(), sock.clone());
     let server = std::thread::spawn(move || {
         let mut s = Server::new(sock2, 0u64);
-        s.add_object(Object::new("bench").method("ping", &[Arg::optional("n", ArgType::Int32)], |calls: &mut u64, req| {
-            *calls += 1;
-            reply_json(json!({"pong": req.args.i64("n").unwrap_or(0), "calls": *calls}))
-        }))
+        s.add_object(Object::new("bench").method(
+            "ping",
+            &[Arg::optional("n", ArgType::Int32)],
+            |calls: &mut u64, req| {
+                *calls += 1;
+                reply_json(json!({"pong": req.args.i64("n").unwrap_or(0), "calls": *calls}))
+            },
+        ))
         .expect("register");
         while !stop2.load(Ordering::SeqCst) {
             if s.poll(&[waker2.fd()], None).expect("poll").is_ready(0) {
@@ -89,7 +104,9 @@ fn main() {
         ubus::call(&sock, "bench", "ping", &json!({"n": 1})).expect("one-shot call");
     });
     let persistent = time_n(n, || {
-        client.invoke(id, "ping", Table::new().with("n", Value::Int32(1))).expect("invoke");
+        client
+            .invoke(id, "ping", Table::new().with("n", Value::Int32(1)))
+            .expect("invoke");
     });
 
     stop.store(true, Ordering::SeqCst);

@@ -5,7 +5,10 @@
 //! object test, /work/shared/openwrt-web/rootfs (override: OPENWRT_WEB_ROOTFS). Missing
 //! tools skip with a printed reason, or fail when CI=true.
 
-use muros_ha::ubus::{self, reply_json, Arg, ArgType, Client, MethodError, Object, Server, Status, Table, Value, Waker};
+use muros_ha::ubus::{
+    self, reply_json, Arg, ArgType, Client, MethodError, Object, Server, Status, Table, Value,
+    Waker,
+};
 use serde_json::{json, Value as Json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -15,10 +18,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 fn tools_dir() -> PathBuf {
-    std::env::var_os("OPENWRT_TOOLS_DIR").map(PathBuf::from).unwrap_or_else(|| "/work/shared/openwrt-tools".into())
+    std::env::var_os("OPENWRT_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/work/shared/openwrt-tools".into())
 }
 fn web_rootfs() -> PathBuf {
-    std::env::var_os("OPENWRT_WEB_ROOTFS").map(PathBuf::from).unwrap_or_else(|| "/work/shared/openwrt-web/rootfs".into())
+    std::env::var_os("OPENWRT_WEB_ROOTFS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/work/shared/openwrt-web/rootfs".into())
 }
 
 /// True when the tool exists; otherwise skip (print) or fail under CI=true.
@@ -49,20 +56,34 @@ impl Broker {
         if !have(&ubusd) || !have(&tools_dir().join("bin/ubus")) {
             return None;
         }
-        let dir = std::env::temp_dir().join(format!("muros-ubus-{}-{}", std::process::id(), RUN.fetch_add(1, Ordering::SeqCst)));
+        let dir = std::env::temp_dir().join(format!(
+            "muros-ubus-{}-{}",
+            std::process::id(),
+            RUN.fetch_add(1, Ordering::SeqCst)
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let sock = dir.join("ubus.sock");
-        let mut b = Broker { dir, sock, ubusd: None };
+        let mut b = Broker {
+            dir,
+            sock,
+            ubusd: None,
+        };
         b.spawn_ubusd();
         Some(b)
     }
 
     fn spawn_ubusd(&mut self) {
-        let child = Command::new(tools_dir().join("bin/ubusd")).arg("-s").arg(&self.sock).spawn().expect("spawn ubusd");
+        let child = Command::new(tools_dir().join("bin/ubusd"))
+            .arg("-s")
+            .arg(&self.sock)
+            .spawn()
+            .expect("spawn ubusd");
         self.ubusd = Some(child);
-        wait_until(Duration::from_secs(5), || std::os::unix::net::UnixStream::connect(&self.sock).is_ok())
-            .expect("ubusd socket did not appear");
+        wait_until(Duration::from_secs(5), || {
+            std::os::unix::net::UnixStream::connect(&self.sock).is_ok()
+        })
+        .expect("ubusd socket did not appear");
     }
 
     fn kill_ubusd(&mut self) {
@@ -169,7 +190,8 @@ fn thread_cpu_ticks() -> u64 {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
-    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
 }
 
 impl ServerThread {
@@ -181,7 +203,10 @@ impl ServerThread {
             let mut server = Server::new(sock, Counter::default());
             server.add_object(test_object()).unwrap();
             server
-                .on_event("test.*", |st: &mut Counter, name, data| st.events.push((name.to_string(), ubus::json::from_table(data))))
+                .on_event("test.*", |st: &mut Counter, name, data| {
+                    st.events
+                        .push((name.to_string(), ubus::json::from_table(data)))
+                })
                 .unwrap();
             // Bounded: the test process ends anyway, but never loop forever.
             let start = Instant::now();
@@ -192,7 +217,9 @@ impl ServerThread {
                 }
                 server.state.subscribed = server.has_subscribers("ubustest");
                 for (d, n) in std::mem::take(&mut server.state.later) {
-                    assert!(server.reply_deferred(d, reply_json(json!({ "late": n * 2 }))).unwrap());
+                    assert!(server
+                        .reply_deferred(d, reply_json(json!({ "late": n * 2 })))
+                        .unwrap());
                 }
                 if let Some(data) = server.state.poke.take() {
                     server.notify("ubustest", "poked", data).unwrap();
@@ -200,14 +227,21 @@ impl ServerThread {
             }
             (server.connections(), thread_cpu_ticks())
         });
-        ServerThread { stop, waker, handle: Some(handle) }
+        ServerThread {
+            stop,
+            waker,
+            handle: Some(handle),
+        }
     }
 
     /// Stop; returns (connections made, CPU ticks the server thread used).
     fn stop(&mut self) -> (u64, u64) {
         self.stop.store(true, Ordering::SeqCst);
         self.waker.wake();
-        self.handle.take().map(|h| h.join().unwrap()).unwrap_or((0, 0))
+        self.handle
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or((0, 0))
     }
 }
 
@@ -222,12 +256,20 @@ impl Drop for ServerThread {
 fn started() -> Option<(Broker, ServerThread)> {
     let b = Broker::start()?;
     let s = ServerThread::start(&b.sock);
-    wait_until(Duration::from_secs(3), || b.ubus(&["list", "ubustest"]).status.success()).expect("object registered");
+    wait_until(Duration::from_secs(3), || {
+        b.ubus(&["list", "ubustest"]).status.success()
+    })
+    .expect("object registered");
     Some((b, s))
 }
 
 fn stdout_json(o: &Output) -> Json {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout not JSON ({e}): {}",
+            String::from_utf8_lossy(&o.stdout)
+        )
+    })
 }
 
 #[test]
@@ -266,17 +308,32 @@ fn wrong_argument_type_fails_with_a_message() {
     let Some((b, _s)) = started() else { return };
     let o = b.ubus(&["call", "ubustest", "echo", r#"{"i":"seven"}"#]);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("Invalid argument"), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(stdout_json(&o), json!({"error": "argument 'i' must be a 32-bit integer"}));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Invalid argument"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        stdout_json(&o),
+        json!({"error": "argument 'i' must be a 32-bit integer"})
+    );
     let o = b.ubus(&["call", "ubustest", "need", "{}"]);
     assert!(!o.status.success());
-    assert_eq!(stdout_json(&o), json!({"error": "missing argument 'enable'"}));
+    assert_eq!(
+        stdout_json(&o),
+        json!({"error": "missing argument 'enable'"})
+    );
 }
 
 #[test]
 fn unknown_arguments_like_the_luci_session_are_ignored() {
     let Some((b, _s)) = started() else { return };
-    let o = b.ubus(&["call", "ubustest", "need", r#"{"enable":false,"ubus_rpc_session":"0123456789abcdef0123456789abcdef","zzz":1}"#]);
+    let o = b.ubus(&[
+        "call",
+        "ubustest",
+        "need",
+        r#"{"enable":false,"ubus_rpc_session":"0123456789abcdef0123456789abcdef","zzz":1}"#,
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(stdout_json(&o), json!({"enable": false}));
 }
@@ -300,11 +357,16 @@ fn our_client_calls_our_server_with_native_types() {
     let Some((b, _s)) = started() else { return };
     let mut c = Client::connect(&b.sock).unwrap();
     // INT16 is never produced by JSON, but any integer width fits an Int32 policy.
-    let args = Table::new().with("i", Value::Int16(-3)).with("b", Value::bool(false)).with("d", Value::Int32(2));
+    let args = Table::new()
+        .with("i", Value::Int16(-3))
+        .with("b", Value::bool(false))
+        .with("d", Value::Int32(2));
     let r = c.call("ubustest", "echo", args).unwrap();
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].get("i"), Some(&Value::Int16(-3)));
-    let e = c.call("ubustest", "echo", Table::new().with("b", Value::Int8(2))).unwrap_err();
+    let e = c
+        .call("ubustest", "echo", Table::new().with("b", Value::Int8(2)))
+        .unwrap_err();
     assert_eq!(e.status(), Some(Status::InvalidArgument));
     assert!(e.to_string().contains("'b' must be a boolean"), "{e}");
     let e = c.call("nothing.here", "x", Table::new()).unwrap_err();
@@ -314,7 +376,10 @@ fn our_client_calls_our_server_with_native_types() {
     assert_eq!(r, vec![json!({"count": 1})]);
     let objs = c.lookup(Some("ubus*")).unwrap();
     assert_eq!(objs.len(), 1);
-    assert!(objs[0].methods.iter().any(|(m, a)| m == "need" && a == &vec![("enable".to_string(), 7)]));
+    assert!(objs[0]
+        .methods
+        .iter()
+        .any(|(m, a)| m == "need" && a == &vec![("enable".to_string(), 7)]));
 }
 
 #[test]
@@ -330,15 +395,33 @@ fn ubus_listen_receives_our_event() {
         .unwrap();
     // The listener's registration is invisible on the bus: resend until it shows up.
     let seen = wait_until(Duration::from_secs(4), || {
-        ubus::send_event(&b.sock, "muros_ha.transition", &json!({"to": "MASTER", "n": 1})).unwrap();
-        std::fs::read_to_string(&out).unwrap_or_default().contains("MASTER")
+        ubus::send_event(
+            &b.sock,
+            "muros_ha.transition",
+            &json!({"to": "MASTER", "n": 1}),
+        )
+        .unwrap();
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .contains("MASTER")
     });
     let _ = listen.kill();
     let _ = listen.wait();
-    assert!(seen.is_some(), "ubus listen printed: {}", std::fs::read_to_string(&out).unwrap_or_default());
+    assert!(
+        seen.is_some(),
+        "ubus listen printed: {}",
+        std::fs::read_to_string(&out).unwrap_or_default()
+    );
     let text = std::fs::read_to_string(&out).unwrap();
-    let first: Json = serde_json::Deserializer::from_str(&text).into_iter().next().unwrap().unwrap();
-    assert_eq!(first, json!({"muros_ha.transition": {"to": "MASTER", "n": 1}}));
+    let first: Json = serde_json::Deserializer::from_str(&text)
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        first,
+        json!({"muros_ha.transition": {"to": "MASTER", "n": 1}})
+    );
     // Reserved names are refused by the broker.
     let e = ubus::send_event(&b.sock, "ubus.object.add", &json!({})).unwrap_err();
     assert_eq!(e.status(), Some(Status::PermissionDenied));
@@ -351,14 +434,21 @@ fn our_listeners_receive_events_from_ubus_send() {
     c.listen("test.theirs").unwrap();
     let o = b.ubus(&["send", "test.theirs", r#"{"a":1,"s":"x"}"#]);
     assert!(o.status.success());
-    let ev = c.next_event(Duration::from_secs(3)).unwrap().expect("event delivered");
+    let ev = c
+        .next_event(Duration::from_secs(3))
+        .unwrap()
+        .expect("event delivered");
     assert_eq!(ev.name, "test.theirs");
     assert_eq!(ubus::json::from_table(&ev.data), json!({"a": 1, "s": "x"}));
-    assert!(c.next_event(Duration::from_millis(100)).unwrap().is_none(), "one send, one event");
+    assert!(
+        c.next_event(Duration::from_millis(100)).unwrap().is_none(),
+        "one send, one event"
+    );
     // The server's own listener (pattern test.*) saw it too.
     let mut got = Json::Null;
     wait_until(Duration::from_secs(2), || {
-        got = serde_json::from_slice(&b.ubus(&["call", "ubustest", "events"]).stdout).unwrap_or(Json::Null);
+        got = serde_json::from_slice(&b.ubus(&["call", "ubustest", "events"]).stdout)
+            .unwrap_or(Json::Null);
         got["events"].as_array().is_some_and(|e| !e.is_empty())
     })
     .expect("server listener got the event");
@@ -408,35 +498,59 @@ uloop.run();
     }
     let _guard = KillOnDrop(&mut child);
     let mut c = Client::connect(&b.sock).unwrap();
-    wait_until(Duration::from_secs(5), || c.lookup(Some("foreign.echo")).is_ok()).expect("ucode published its object");
+    wait_until(Duration::from_secs(5), || {
+        c.lookup(Some("foreign.echo")).is_ok()
+    })
+    .expect("ucode published its object");
     let info = c.lookup(Some("foreign.echo")).unwrap();
     let echo = info[0].methods.iter().find(|(m, _)| m == "echo").unwrap();
-    assert!(echo.1.contains(&("msg".to_string(), 3)) && echo.1.contains(&("n".to_string(), 5)), "{echo:?}");
-    let r = c.call_json("foreign.echo", "echo", &json!({"msg": "hi", "n": 42})).unwrap();
-    assert_eq!(r, vec![json!({"got": {"msg": "hi", "n": 42}, "from": "ucode"})]);
+    assert!(
+        echo.1.contains(&("msg".to_string(), 3)) && echo.1.contains(&("n".to_string(), 5)),
+        "{echo:?}"
+    );
+    let r = c
+        .call_json("foreign.echo", "echo", &json!({"msg": "hi", "n": 42}))
+        .unwrap();
+    assert_eq!(
+        r,
+        vec![json!({"got": {"msg": "hi", "n": 42}, "from": "ucode"})]
+    );
     let e = c.call("foreign.echo", "deny", Table::new()).unwrap_err();
     assert_eq!(e.status(), Some(Status::PermissionDenied), "{e}");
 }
 
 #[test]
 fn object_comes_back_after_ubusd_restarts_with_state_kept() {
-    let Some((mut b, mut s)) = started() else { return };
-    assert_eq!(stdout_json(&b.ubus(&["call", "ubustest", "count"])), json!({"count": 1}));
+    let Some((mut b, mut s)) = started() else {
+        return;
+    };
+    assert_eq!(
+        stdout_json(&b.ubus(&["call", "ubustest", "count"])),
+        json!({"count": 1})
+    );
     for round in 0..2 {
         b.kill_ubusd();
         // Let the server notice and back off for a while with no broker.
         std::thread::sleep(Duration::from_millis(300 + 400 * round));
         b.spawn_ubusd();
-        let back = wait_until(Duration::from_secs(2), || b.ubus(&["list", "ubustest"]).status.success());
+        let back = wait_until(Duration::from_secs(2), || {
+            b.ubus(&["list", "ubustest"]).status.success()
+        });
         let took = back.unwrap_or_else(|| panic!("object not back within 2 s (round {round})"));
         eprintln!("round {round}: object back {took:?} after ubusd came up");
     }
     // State survived both reconnects; the listener was re-registered too.
-    assert_eq!(stdout_json(&b.ubus(&["call", "ubustest", "count"])), json!({"count": 2}));
+    assert_eq!(
+        stdout_json(&b.ubus(&["call", "ubustest", "count"])),
+        json!({"count": 2})
+    );
     assert!(b.ubus(&["send", "test.after", "{}"]).status.success());
     wait_until(Duration::from_secs(2), || {
-        let v: Json = serde_json::from_slice(&b.ubus(&["call", "ubustest", "events"]).stdout).unwrap_or(Json::Null);
-        v["events"].as_array().is_some_and(|e| e.iter().any(|x| x[0] == "test.after"))
+        let v: Json = serde_json::from_slice(&b.ubus(&["call", "ubustest", "events"]).stdout)
+            .unwrap_or(Json::Null);
+        v["events"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|x| x[0] == "test.after"))
     })
     .expect("event listener re-registered after restart");
     assert_eq!(s.stop().0, 3, "one initial connection + two reconnects");
@@ -444,7 +558,9 @@ fn object_comes_back_after_ubusd_restarts_with_state_kept() {
 
 #[test]
 fn idle_server_and_server_waiting_for_ubusd_do_not_spin() {
-    let Some((mut b, mut s)) = started() else { return };
+    let Some((mut b, mut s)) = started() else {
+        return;
+    };
     std::thread::sleep(Duration::from_millis(1000));
     b.kill_ubusd();
     // 1.5 s without a broker: backoff 100 ms doubling to 1 s means ~5 attempts.
@@ -453,7 +569,10 @@ fn idle_server_and_server_waiting_for_ubusd_do_not_spin() {
     assert_eq!(connections, 1);
     eprintln!("server thread CPU over 2.5 s: {ticks} ticks");
     // A spinning loop would burn ~250 ticks in 2.5 s; allow 0.2 s for setup in debug.
-    assert!(ticks <= 20, "server thread used {ticks} ticks of CPU while idle");
+    assert!(
+        ticks <= 20,
+        "server thread used {ticks} ticks of CPU while idle"
+    );
 }
 
 #[test]
@@ -461,18 +580,32 @@ fn malformed_arguments_through_the_real_broker_get_invalid_argument() {
     use muros_ha::ubus::msg::{Attr, Message, MsgType};
     use std::io::{Read, Write};
     let Some((b, _s)) = started() else { return };
-    let id = Client::connect(&b.sock).unwrap().lookup_id("ubustest").unwrap();
+    let id = Client::connect(&b.sock)
+        .unwrap()
+        .lookup_id("ubustest")
+        .unwrap();
     let mut raw = std::os::unix::net::UnixStream::connect(&b.sock).unwrap();
     raw.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     let mut hello = [0u8; 12];
     raw.read_exact(&mut hello).unwrap();
     // DATA holding a blobmsg whose length runs past its container, and an INT32 of 3 bytes.
-    for junk in [vec![0x85, 0, 0, 0x40, 0, 1, 0x61, 0], vec![0x85, 0, 0, 0x0b, 0, 1, 0x69, 0, 1, 2, 3, 0]] {
+    for junk in [
+        vec![0x85, 0, 0, 0x40, 0, 1, 0x61, 0],
+        vec![0x85, 0, 0, 0x0b, 0, 1, 0x69, 0, 1, 2, 3, 0],
+    ] {
         let m = Message::new(
             MsgType::Invoke,
             7,
             id,
-            vec![Attr::ObjId(id), Attr::Method("echo".into()), Attr::Other { id: 7, extended: false, payload: junk }],
+            vec![
+                Attr::ObjId(id),
+                Attr::Method("echo".into()),
+                Attr::Other {
+                    id: 7,
+                    extended: false,
+                    payload: junk,
+                },
+            ],
         );
         raw.write_all(&m.encode()).unwrap();
         let mut frames = Vec::new();
@@ -498,8 +631,16 @@ fn malformed_arguments_through_the_real_broker_get_invalid_argument() {
         }
         let st = frames.last().expect("a STATUS reply");
         assert_eq!(st.status(), Some(Status::InvalidArgument.code()));
-        let err = frames[0].data().and_then(|d| d.get("error")).and_then(Value::as_str).unwrap_or("").to_string();
-        assert!(err.contains("arguments unreadable") && err.contains("while parsing"), "{err}");
+        let err = frames[0]
+            .data()
+            .and_then(|d| d.get("error"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            err.contains("arguments unreadable") && err.contains("while parsing"),
+            "{err}"
+        );
     }
     // The server is still fine.
     assert!(b.ubus(&["call", "ubustest", "silent"]).status.success());
@@ -526,21 +667,40 @@ fn subscribers_get_our_notifications() {
     }
     let mut c = Client::connect(&b.sock).unwrap();
     c.subscribe("ubustest").unwrap();
-    assert!(b.ubus(&["call", "ubustest", "poke", r#"{"x":1}"#]).status.success());
-    let ev = c.next_event(Duration::from_secs(3)).unwrap().expect("notification delivered");
-    assert_eq!((ev.name.as_str(), ev.subscription.as_deref()), ("poked", Some("ubustest")));
+    assert!(b
+        .ubus(&["call", "ubustest", "poke", r#"{"x":1}"#])
+        .status
+        .success());
+    let ev = c
+        .next_event(Duration::from_secs(3))
+        .unwrap()
+        .expect("notification delivered");
+    assert_eq!(
+        (ev.name.as_str(), ev.subscription.as_deref()),
+        ("poked", Some("ubustest"))
+    );
     assert_eq!(ubus::json::from_table(&ev.data), json!({"x": 1}));
-    let seen = wait_until(Duration::from_secs(3), || std::fs::read_to_string(&out).unwrap_or_default().contains("poked"));
+    let seen = wait_until(Duration::from_secs(3), || {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .contains("poked")
+    });
     let _ = sub.kill();
     let _ = sub.wait();
     let text = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(seen.is_some(), "ubus subscribe printed: {text}");
-    let first: Json = serde_json::Deserializer::from_str(&text).into_iter().next().unwrap().unwrap();
+    let first: Json = serde_json::Deserializer::from_str(&text)
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
     assert_eq!(first, json!({"poked": {"x": 1}}));
     // Once every subscriber is gone the owner hears ACTIVE=0.
     drop(c);
-    wait_until(Duration::from_secs(3), || stdout_json(&b.ubus(&["call", "ubustest", "subscribed"])) == json!({"subscribed": false}))
-        .expect("subscriber count back to zero");
+    wait_until(Duration::from_secs(3), || {
+        stdout_json(&b.ubus(&["call", "ubustest", "subscribed"])) == json!({"subscribed": false})
+    })
+    .expect("subscriber count back to zero");
 }
 
 #[test]
@@ -550,5 +710,8 @@ fn deferred_replies_reach_the_caller() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(stdout_json(&o), json!({"late": 42}));
     // Policy still applies before the handler can defer.
-    assert!(!b.ubus(&["call", "ubustest", "later", "{}"]).status.success());
+    assert!(!b
+        .ubus(&["call", "ubustest", "later", "{}"])
+        .status
+        .success());
 }

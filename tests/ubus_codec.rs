@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
     assert!(s.len() % 2 == 0, "odd hex");
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// Decode a golden frame, check it re-encodes identically, return it.
@@ -19,7 +22,10 @@ fn golden(raw: &str) -> Message {
     let bytes = hex(raw);
     let m = Message::parse(&bytes).unwrap_or_else(|e| panic!("golden frame does not decode: {e}"));
     assert_eq!(m.encode(), bytes, "re-encoding differs for {m:?}");
-    assert!(!m.attrs.iter().any(|a| matches!(a, Attr::Other { .. })), "unexpected raw attr in {m:?}");
+    assert!(
+        !m.attrs.iter().any(|a| matches!(a, Attr::Other { .. })),
+        "unexpected raw attr in {m:?}"
+    );
     m
 }
 
@@ -30,19 +36,33 @@ const ADD_REPLY_STATUS: &str = "00010001000000000000000c0100000800000000";
 const INVOKE_AT_OWNER: &str = "00050002faf0df710000005803000008503a60700400000a68656c6c6f0000000c000009726f6f74000000000d000009726f6f7400000000070000288300001200046e616d650000776f726c64000000850000100005636f756e740000000002";
 const OWNER_DATA: &str = "00020002faf0df710000003403000008503a6070070000288300001500036d7367000000686920776f726c64000000008500000c00016e0000000002";
 const OWNER_STATUS: &str = "00010002faf0df7100000014010000080000000003000008503a6070";
-const CALLER_DATA: &str = "0002001e503a60700000001c03000008503a6070070000108500000c00016e0000000001";
+const CALLER_DATA: &str =
+    "0002001e503a60700000001c03000008503a6070070000108500000c00016e0000000001";
 const REGISTER: &str = "00050003000000010000004c03000008000000010400000d726567697374657200000000070000308500001400066f626a6563740000000091b360f68300001700077061747465726e000000746573742e2a0000";
 const REGISTER_REPLY: &str = "00010003000000010000000c0100000800000000";
 const EVENT_DELIVERED: &str = "00050001000000000000002c0300000891b360f60400000e746573742e70696e67000000070000108500000c0001610000000001";
-const ARG_TYPES_DATA: &str = "8700000d 0004666c 61670000 01000000 88000010 00016400 3ff80000 00000000
+const ARG_TYPES_DATA: &str =
+    "8700000d 0004666c 61670000 01000000 88000010 00016400 3ff80000 00000000
     84000014 00036269 67000000 00000001 2a05f200 81000024 00036172 72000000
     8500000c 00000000 00000001 8300000a 00000000 78000000";
 
 fn all_golden() -> Vec<Vec<u8>> {
-    [HELLO, ADD_OBJECT, ADD_REPLY_DATA, ADD_REPLY_STATUS, INVOKE_AT_OWNER, OWNER_DATA, OWNER_STATUS, CALLER_DATA, REGISTER, REGISTER_REPLY, EVENT_DELIVERED]
-        .iter()
-        .map(|s| hex(s))
-        .collect()
+    [
+        HELLO,
+        ADD_OBJECT,
+        ADD_REPLY_DATA,
+        ADD_REPLY_STATUS,
+        INVOKE_AT_OWNER,
+        OWNER_DATA,
+        OWNER_STATUS,
+        CALLER_DATA,
+        REGISTER,
+        REGISTER_REPLY,
+        EVENT_DELIVERED,
+    ]
+    .iter()
+    .map(|s| hex(s))
+    .collect()
 }
 
 #[test]
@@ -59,7 +79,13 @@ fn add_object_request_matches_what_we_build() {
     assert_eq!(m.header.msg_type, MsgType::AddObject);
     assert_eq!(m.objpath(), Some("probe"));
     let sig = msg::parse_signature(m.signature().unwrap());
-    assert_eq!(sig, vec![("hello".to_string(), vec![("name".to_string(), 3), ("count".to_string(), 5)])]);
+    assert_eq!(
+        sig,
+        vec![(
+            "hello".to_string(),
+            vec![("name".to_string(), 3), ("count".to_string(), 5)]
+        )]
+    );
     // Built independently from the owned representation, not from the capture.
     let ours = Message::new(
         MsgType::AddObject,
@@ -67,7 +93,10 @@ fn add_object_request_matches_what_we_build() {
         0,
         vec![
             Attr::ObjPath("probe".into()),
-            Attr::Signature(msg::signature([("hello", &[("name", 3u8), ("count", 5u8)][..])])),
+            Attr::Signature(msg::signature([(
+                "hello",
+                &[("name", 3u8), ("count", 5u8)][..],
+            )])),
         ],
     );
     assert_eq!(ours.encode(), hex(ADD_OBJECT));
@@ -77,31 +106,58 @@ fn add_object_request_matches_what_we_build() {
 fn add_object_replies_give_id_type_and_status() {
     let d = golden(ADD_REPLY_DATA);
     assert_eq!(d.header.msg_type, MsgType::Data);
-    assert_eq!((d.objid(), d.objtype()), (Some(0x503a6070), Some(0x8e496c3f)));
+    assert_eq!(
+        (d.objid(), d.objtype()),
+        (Some(0x503a6070), Some(0x8e496c3f))
+    );
     let s = golden(ADD_REPLY_STATUS);
-    assert_eq!((s.header.msg_type, s.header.seq, s.status()), (MsgType::Status, 1, Some(0)));
+    assert_eq!(
+        (s.header.msg_type, s.header.seq, s.status()),
+        (MsgType::Status, 1, Some(0))
+    );
 }
 
 #[test]
 fn invoke_at_owner_has_method_user_group_and_args() {
     let m = golden(INVOKE_AT_OWNER);
-    assert_eq!((m.header.msg_type, m.header.seq, m.header.peer), (MsgType::Invoke, 2, 0xfaf0df71));
+    assert_eq!(
+        (m.header.msg_type, m.header.seq, m.header.peer),
+        (MsgType::Invoke, 2, 0xfaf0df71)
+    );
     assert_eq!(m.objid(), Some(0x503a6070));
     assert_eq!(m.method(), Some("hello"));
     assert_eq!((m.user(), m.group()), (Some("root"), Some("root")));
-    assert_eq!(json::from_table(m.data().unwrap()), json!({"name": "world", "count": 2}));
+    assert_eq!(
+        json::from_table(m.data().unwrap()),
+        json!({"name": "world", "count": 2})
+    );
 }
 
 #[test]
 fn owner_reply_frames_are_what_we_send() {
     let data = golden(OWNER_DATA);
-    assert_eq!(json::from_table(data.data().unwrap()), json!({"msg": "hi world", "n": 2}));
-    let body = Table::new().with("msg", Value::string("hi world")).with("n", Value::Int32(2));
-    let ours = Message::new(MsgType::Data, 2, 0xfaf0df71, vec![Attr::ObjId(0x503a6070), Attr::Data(body)]);
+    assert_eq!(
+        json::from_table(data.data().unwrap()),
+        json!({"msg": "hi world", "n": 2})
+    );
+    let body = Table::new()
+        .with("msg", Value::string("hi world"))
+        .with("n", Value::Int32(2));
+    let ours = Message::new(
+        MsgType::Data,
+        2,
+        0xfaf0df71,
+        vec![Attr::ObjId(0x503a6070), Attr::Data(body)],
+    );
     assert_eq!(ours.encode(), hex(OWNER_DATA));
     let st = golden(OWNER_STATUS);
     assert_eq!((st.status(), st.objid()), (Some(0), Some(0x503a6070)));
-    let ours = Message::new(MsgType::Status, 2, 0xfaf0df71, vec![Attr::Status(0), Attr::ObjId(0x503a6070)]);
+    let ours = Message::new(
+        MsgType::Status,
+        2,
+        0xfaf0df71,
+        vec![Attr::Status(0), Attr::ObjId(0x503a6070)],
+    );
     assert_eq!(ours.encode(), hex(OWNER_STATUS));
 }
 
@@ -115,13 +171,19 @@ fn forwarded_reply_has_the_object_as_peer() {
 #[test]
 fn event_register_reply_and_delivery() {
     let r = golden(REGISTER);
-    assert_eq!((r.header.peer, r.objid(), r.method()), (1, Some(1), Some("register")));
+    assert_eq!(
+        (r.header.peer, r.objid(), r.method()),
+        (1, Some(1), Some("register"))
+    );
     let d = r.data().unwrap();
     assert_eq!(d.get("object"), Some(&Value::Int32(0x91b360f6u32 as i32)));
     assert_eq!(d.get("pattern"), Some(&Value::string("test.*")));
     assert_eq!(golden(REGISTER_REPLY).status(), Some(0));
     let e = golden(EVENT_DELIVERED);
-    assert_eq!((e.header.seq, e.header.peer, e.objid()), (1, 0, Some(0x91b360f6)));
+    assert_eq!(
+        (e.header.seq, e.header.peer, e.objid()),
+        (1, 0, Some(0x91b360f6))
+    );
     assert_eq!(e.method(), Some("test.ping"));
     assert_eq!(json::from_table(e.data().unwrap()), json!({"a": 1}));
 }
@@ -130,8 +192,19 @@ fn event_register_reply_and_delivery() {
 fn sending_an_event_encodes_like_ubus_send() {
     let body = json::to_table(&json!({"id": "test.event", "data": {"a": 1}})).unwrap();
     // serde_json sorts keys; ubus send puts "id" first, so build in wire order.
-    let body = Table::new().with("id", body.get("id").unwrap().clone()).with("data", body.get("data").unwrap().clone());
-    let m = Message::new(MsgType::Invoke, 1, 1, vec![Attr::ObjId(1), Attr::Method("send".into()), Attr::Data(body)]);
+    let body = Table::new()
+        .with("id", body.get("id").unwrap().clone())
+        .with("data", body.get("data").unwrap().clone());
+    let m = Message::new(
+        MsgType::Invoke,
+        1,
+        1,
+        vec![
+            Attr::ObjId(1),
+            Attr::Method("send".into()),
+            Attr::Data(body),
+        ],
+    );
     let tail = hex("0400000973656e6400000000 07000034 83000017 00026964 00000000 746573742e6576656e740000 82000018 00046461 74610000 8500000c 00016100 00000001");
     assert!(m.encode().ends_with(&tail));
 }
@@ -139,7 +212,10 @@ fn sending_an_event_encodes_like_ubus_send() {
 #[test]
 fn cli_argument_types_decode_to_the_json_sent() {
     let t = Table::decode(&hex(ARG_TYPES_DATA)).unwrap();
-    assert_eq!(json::from_table(&t), json!({"flag": true, "d": 1.5, "big": 5000000000i64, "arr": [1, "x"]}));
+    assert_eq!(
+        json::from_table(&t),
+        json!({"flag": true, "d": 1.5, "big": 5000000000i64, "arr": [1, "x"]})
+    );
     let mut out = Vec::new();
     t.encode_body(&mut out);
     assert_eq!(out, hex(ARG_TYPES_DATA));
@@ -164,11 +240,23 @@ fn stream_decoder_tells_incomplete_from_malformed() {
     // A child attr longer than its container: malformed, but skippable.
     let mut bad = hex(ADD_REPLY_STATUS);
     bad[12..16].copy_from_slice(&0x0100_00f0u32.to_be_bytes());
-    assert!(matches!(decode_frame(&bad), Err(FrameError::Malformed { frame_len: Some(20), .. })));
+    assert!(matches!(
+        decode_frame(&bad),
+        Err(FrameError::Malformed {
+            frame_len: Some(20),
+            ..
+        })
+    ));
     // A top-level length under 4 loses sync.
     let mut lost = hex(HELLO);
     lost[11] = 2;
-    assert!(matches!(decode_frame(&lost), Err(FrameError::Malformed { frame_len: None, .. })));
+    assert!(matches!(
+        decode_frame(&lost),
+        Err(FrameError::Malformed {
+            frame_len: None,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -176,10 +264,15 @@ fn size_limit_is_ubusds() {
     // 1 048 576 padded blob bytes are accepted (Incomplete: wants the body)...
     let mut hdr = vec![0, 2, 0, 1, 0, 0, 0, 0];
     hdr.extend_from_slice(&(msg::MAX_MSGLEN as u32).to_be_bytes());
-    assert!(matches!(decode_frame(&hdr), Err(FrameError::Incomplete { needed }) if needed == 8 + msg::MAX_MSGLEN));
+    assert!(
+        matches!(decode_frame(&hdr), Err(FrameError::Incomplete { needed }) if needed == 8 + msg::MAX_MSGLEN)
+    );
     // ...1 048 584 are refused without waiting for them.
     hdr[8..12].copy_from_slice(&((msg::MAX_MSGLEN + 8) as u32).to_be_bytes());
-    assert!(matches!(decode_frame(&hdr), Err(FrameError::TooLarge { .. })));
+    assert!(matches!(
+        decode_frame(&hdr),
+        Err(FrameError::TooLarge { .. })
+    ));
 }
 
 #[test]
@@ -191,7 +284,11 @@ fn a_status_of_wrong_size_is_kept_raw_and_treated_as_absent() {
     assert!(matches!(m.attrs[0], Attr::Other { id: 1, .. }));
     assert_eq!(m.encode(), frame);
     let errs = m.strict_errors();
-    assert!(errs[0].to_string().contains("while parsing attr STATUS"), "{}", errs[0]);
+    assert!(
+        errs[0].to_string().contains("while parsing attr STATUS"),
+        "{}",
+        errs[0]
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -210,18 +307,32 @@ impl Rng {
         self.next() % n.max(1)
     }
     fn seed() -> Rng {
-        let s = std::env::var("UBUS_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_1234_abcd_ef01);
+        let s = std::env::var("UBUS_FUZZ_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0x5eed_1234_abcd_ef01);
         Rng(s | 1)
     }
 }
 
 fn random_key(r: &mut Rng) -> String {
     let len = r.below(12) as usize;
-    (0..len).map(|_| char::from(b'a' + r.below(26) as u8)).collect::<String>() + &r.below(1000).to_string()
+    (0..len)
+        .map(|_| char::from(b'a' + r.below(26) as u8))
+        .collect::<String>()
+        + &r.below(1000).to_string()
 }
 
 fn random_string(r: &mut Rng) -> String {
-    let pool = ["", "x", "héllo", "ubus_rpc_session", "日本", "a b\tc", "\u{1f600}"];
+    let pool = [
+        "",
+        "x",
+        "héllo",
+        "ubus_rpc_session",
+        "日本",
+        "a b\tc",
+        "\u{1f600}",
+    ];
     let mut s = String::new();
     for _ in 0..r.below(4) {
         s.push_str(pool[r.below(pool.len() as u64) as usize]);
@@ -267,7 +378,9 @@ fn json_to_blobmsg_to_bytes_and_back_is_identity() {
         assert_eq!(json::from_table(&back), j);
         // And blobmsg → JSON → blobmsg gives the same bytes.
         let mut again = Vec::new();
-        json::to_table(&json::from_table(&back)).unwrap().encode_body(&mut again);
+        json::to_table(&json::from_table(&back))
+            .unwrap()
+            .encode_body(&mut again);
         assert_eq!(again, bytes);
     }
 }
@@ -292,7 +405,12 @@ fn check_decoders(input: &[u8]) {
         let _ = json::from_table(&t);
     }
     let _ = msg::decode_blobmsg(input);
-    assert!(started.elapsed() < Duration::from_millis(200), "decoding {} bytes took {:?}", input.len(), started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "decoding {} bytes took {:?}",
+        input.len(),
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -334,7 +452,8 @@ fn decoders_survive_mutated_golden_frames() {
                 4 => {
                     let word = at & !3;
                     if word + 3 < buf.len() {
-                        buf[word + 3] = buf[word + 3].wrapping_add(r.below(9) as u8).wrapping_sub(4);
+                        buf[word + 3] =
+                            buf[word + 3].wrapping_add(r.below(9) as u8).wrapping_sub(4);
                     }
                 }
                 _ => {

@@ -27,19 +27,31 @@ impl FakeBroker {
         let stream = loop {
             match listener.accept() {
                 Ok((s, _)) => break s,
-                Err(_) if start.elapsed() < Duration::from_secs(3) => std::thread::sleep(Duration::from_millis(10)),
+                Err(_) if start.elapsed() < Duration::from_secs(3) => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
                 Err(e) => panic!("server did not (re)connect: {e}"),
             }
         };
         stream.set_nonblocking(false).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-        let mut b = FakeBroker { stream, buf: Vec::new() };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let mut b = FakeBroker {
+            stream,
+            buf: Vec::new(),
+        };
         b.send(&Message::new(MsgType::Hello, 0, 0x1234_5678, vec![]));
         let add = b.recv();
         assert_eq!(add.header.msg_type, MsgType::AddObject);
         assert_eq!(add.objpath(), Some("garbage.test"));
         let seq = add.header.seq;
-        b.send(&Message::new(MsgType::Data, seq, 0, vec![Attr::ObjId(OBJ), Attr::ObjType(0x0600_0001)]));
+        b.send(&Message::new(
+            MsgType::Data,
+            seq,
+            0,
+            vec![Attr::ObjId(OBJ), Attr::ObjType(0x0600_0001)],
+        ));
         // A call racing the registration (ubusd forwards as soon as the object exists):
         // it is queued while the server waits for its STATUS and must still be answered
         // without any further traffic.
@@ -47,11 +59,23 @@ impl FakeBroker {
             MsgType::Invoke,
             4242,
             0x99,
-            vec![Attr::ObjId(OBJ), Attr::Method("later".into()), Attr::Data(Default::default())],
+            vec![
+                Attr::ObjId(OBJ),
+                Attr::Method("later".into()),
+                Attr::Data(Default::default()),
+            ],
         ));
-        b.send(&Message::new(MsgType::Status, seq, 0, vec![Attr::Status(0)]));
+        b.send(&Message::new(
+            MsgType::Status,
+            seq,
+            0,
+            vec![Attr::Status(0)],
+        ));
         let early = b.recv();
-        assert_eq!((early.header.msg_type, early.header.seq, early.header.peer), (MsgType::Status, 4242, 0x99));
+        assert_eq!(
+            (early.header.msg_type, early.header.seq, early.header.peer),
+            (MsgType::Status, 4242, 0x99)
+        );
         assert_eq!(early.status(), Some(0));
         b
     }
@@ -80,7 +104,11 @@ impl FakeBroker {
             MsgType::Invoke,
             seq,
             peer,
-            vec![Attr::ObjId(OBJ), Attr::Method("count".into()), Attr::Data(Default::default())],
+            vec![
+                Attr::ObjId(OBJ),
+                Attr::Method("count".into()),
+                Attr::Data(Default::default()),
+            ],
         ));
         let mut body = serde_json::Value::Null;
         for _ in 0..10_000 {
@@ -171,8 +199,20 @@ fn server_survives_garbage_and_a_desynced_stream_then_reregisters() {
     let unknown_type = frame(42, 2, 3, &[]);
     let stray_status = frame(1, 999, 0, &[0x01, 0, 0, 8, 0, 0, 0, 0]);
     let invoke_no_objid = frame(5, 4, 5, &[0x04, 0, 0, 6, b'x', 0, 0, 0]);
-    let invoke_other_obj = Message::new(MsgType::Invoke, 5, 6, vec![Attr::ObjId(OBJ + 1), Attr::Method("count".into())]).encode();
-    for f in [&bad_child, &unknown_type, &stray_status, &invoke_no_objid, &invoke_other_obj] {
+    let invoke_other_obj = Message::new(
+        MsgType::Invoke,
+        5,
+        6,
+        vec![Attr::ObjId(OBJ + 1), Attr::Method("count".into())],
+    )
+    .encode();
+    for f in [
+        &bad_child,
+        &unknown_type,
+        &stray_status,
+        &invoke_no_objid,
+        &invoke_other_obj,
+    ] {
         b.stream.write_all(f).unwrap();
     }
     // The invoke to an object that is not ours gets NOT_FOUND.
@@ -196,18 +236,28 @@ fn server_survives_garbage_and_a_desynced_stream_then_reregisters() {
                 x as u8
             })
             .collect();
-        b.stream.write_all(&frame((x % 13) as u8, 1000 + i, (x >> 8) as u32, &payload)).unwrap();
+        b.stream
+            .write_all(&frame((x % 13) as u8, 1000 + i, (x >> 8) as u32, &payload))
+            .unwrap();
     }
     assert_eq!(b.count(200), json!({"count": 2}));
 
     // A top-level length below 4: nothing says where the next frame starts.
-    b.stream.write_all(&[0, 5, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2]).unwrap();
+    b.stream
+        .write_all(&[0, 5, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2])
+        .unwrap();
     b.expect_eof();
     let mut b = FakeBroker::accept(&listener);
-    assert_eq!(b.count(300), json!({"count": 3}), "state kept across the reconnect");
+    assert_eq!(
+        b.count(300),
+        json!({"count": 3}),
+        "state kept across the reconnect"
+    );
 
     // Over 1 MiB announced: ubusd would drop us for that, we drop the peer.
-    b.stream.write_all(&[0, 2, 0, 1, 0, 0, 0, 0, 0, 0x20, 0, 0]).unwrap();
+    b.stream
+        .write_all(&[0, 2, 0, 1, 0, 0, 0, 0, 0, 0x20, 0, 0])
+        .unwrap();
     b.expect_eof();
     let mut b = FakeBroker::accept(&listener);
     assert_eq!(b.count(400), json!({"count": 4}));

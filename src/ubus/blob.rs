@@ -54,7 +54,10 @@ pub struct Error {
 
 impl Error {
     pub fn new(message: impl Into<String>) -> Self {
-        Error { message: message.into(), context: Vec::new() }
+        Error {
+            message: message.into(),
+            context: Vec::new(),
+        }
     }
     /// Add an outer location ("while parsing attr DATA").
     pub fn context(mut self, ctx: impl Into<String>) -> Self {
@@ -95,16 +98,26 @@ impl<'a> BlobAttr<'a> {
     pub fn parse(buf: &'a [u8]) -> Result<Self> {
         let hdr: [u8; 4] = match buf.get(..ATTR_HDR_LEN) {
             Some(h) => [h[0], h[1], h[2], h[3]],
-            None => return Err(Error::new(format!("attr header needs 4 bytes, {} left", buf.len()))),
+            None => {
+                return Err(Error::new(format!(
+                    "attr header needs 4 bytes, {} left",
+                    buf.len()
+                )))
+            }
         };
         let id_len = u32::from_be_bytes(hdr);
         let len = (id_len & LEN_MASK) as usize;
         if len < ATTR_HDR_LEN {
-            return Err(Error::new(format!("attr length {len} is shorter than its header")));
+            return Err(Error::new(format!(
+                "attr length {len} is shorter than its header"
+            )));
         }
-        let raw = buf
-            .get(..len)
-            .ok_or_else(|| Error::new(format!("attr length {len} exceeds the {} bytes left", buf.len())))?;
+        let raw = buf.get(..len).ok_or_else(|| {
+            Error::new(format!(
+                "attr length {len} exceeds the {} bytes left",
+                buf.len()
+            ))
+        })?;
         Ok(BlobAttr { id_len, raw })
     }
 
@@ -146,7 +159,10 @@ pub struct AttrIter<'a> {
 
 impl<'a> AttrIter<'a> {
     pub fn new(container_payload: &'a [u8]) -> Self {
-        AttrIter { rest: container_payload, failed: false }
+        AttrIter {
+            rest: container_payload,
+            failed: false,
+        }
     }
 }
 
@@ -188,7 +204,10 @@ pub struct BlobMsg<'a> {
 impl<'a> BlobMsg<'a> {
     pub fn parse(attr: BlobAttr<'a>) -> Result<Self> {
         if !attr.is_extended() {
-            return Err(Error::new(format!("attr id {} is not a blobmsg (extended bit clear)", attr.id())));
+            return Err(Error::new(format!(
+                "attr id {} is not a blobmsg (extended bit clear)",
+                attr.id()
+            )));
         }
         let p = attr.payload();
         let namelen = match p.get(..2) {
@@ -197,14 +216,21 @@ impl<'a> BlobMsg<'a> {
         };
         let hdrlen = pad4(2 + namelen + 1);
         if hdrlen > p.len() {
-            return Err(Error::new(format!("blobmsg name header of {hdrlen} bytes exceeds payload of {}", p.len())));
+            return Err(Error::new(format!(
+                "blobmsg name header of {hdrlen} bytes exceeds payload of {}",
+                p.len()
+            )));
         }
         if p[2 + namelen] != 0 {
             return Err(Error::new("blobmsg name is not NUL-terminated"));
         }
         let name = std::str::from_utf8(&p[2..2 + namelen])
             .map_err(|_| Error::new("blobmsg name is not UTF-8"))?;
-        Ok(BlobMsg { attr, name, data: &p[hdrlen..] })
+        Ok(BlobMsg {
+            attr,
+            name,
+            data: &p[hdrlen..],
+        })
     }
     pub fn name(&self) -> &'a str {
         self.name
@@ -237,7 +263,10 @@ pub enum Value {
     Int8(u8),
     Double(f64),
     /// A blobmsg type this crate does not know: kept byte for byte.
-    Other { type_id: u8, raw: Vec<u8> },
+    Other {
+        type_id: u8,
+        raw: Vec<u8>,
+    },
 }
 
 impl Value {
@@ -301,14 +330,20 @@ impl Value {
 
     fn decode_at(msg: &BlobMsg<'_>, depth: usize) -> Result<Value> {
         if depth >= MAX_DEPTH {
-            return Err(Error::new(format!("nesting deeper than {MAX_DEPTH} levels")));
+            return Err(Error::new(format!(
+                "nesting deeper than {MAX_DEPTH} levels"
+            )));
         }
         let d = msg.data();
         let fixed = |n: usize| -> Result<&[u8]> {
             if d.len() == n {
                 Ok(d)
             } else {
-                Err(Error::new(format!("type {} needs {n} value bytes, got {}", msg.type_id(), d.len())))
+                Err(Error::new(format!(
+                    "type {} needs {n} value bytes, got {}",
+                    msg.type_id(),
+                    d.len()
+                )))
             }
         };
         Ok(match msg.type_id() {
@@ -330,14 +365,21 @@ impl Value {
                 // but then re-encoding would not be identical, so refuse them.
                 match d.split_last() {
                     Some((0, s)) if !s.contains(&0) => Value::String(
-                        String::from_utf8(s.to_vec()).map_err(|_| Error::new("string is not UTF-8"))?,
+                        String::from_utf8(s.to_vec())
+                            .map_err(|_| Error::new("string is not UTF-8"))?,
                     ),
-                    _ => return Err(Error::new("string is not NUL-terminated exactly at its end")),
+                    _ => {
+                        return Err(Error::new(
+                            "string is not NUL-terminated exactly at its end",
+                        ))
+                    }
                 }
             }
             types::INT64 => {
                 let b = fixed(8)?;
-                Value::Int64(i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+                Value::Int64(i64::from_be_bytes([
+                    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                ]))
             }
             types::INT32 => {
                 let b = fixed(4)?;
@@ -350,15 +392,23 @@ impl Value {
             types::INT8 => Value::Int8(fixed(1)?[0]),
             types::DOUBLE => {
                 let b = fixed(8)?;
-                Value::Double(f64::from_bits(u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])))
+                Value::Double(f64::from_bits(u64::from_be_bytes([
+                    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                ])))
             }
-            other => Value::Other { type_id: other, raw: d.to_vec() },
+            other => Value::Other {
+                type_id: other,
+                raw: d.to_vec(),
+            },
         })
     }
 
     /// Append this value as a blobmsg named `name` (padding included).
     pub fn encode_named(&self, name: &str, out: &mut Vec<u8>) {
-        let start = begin_attr(out, BLOB_ATTR_EXTENDED | (u32::from(self.type_id() & 0x7f) << ID_SHIFT));
+        let start = begin_attr(
+            out,
+            BLOB_ATTR_EXTENDED | (u32::from(self.type_id() & 0x7f) << ID_SHIFT),
+        );
         let name = truncate_name(name);
         out.extend_from_slice(&(name.len() as u16).to_be_bytes());
         out.extend_from_slice(name.as_bytes());
@@ -460,8 +510,10 @@ impl Table {
         let mut fields = Vec::new();
         for (i, child) in AttrIter::new(body).enumerate() {
             let attr = child.map_err(|e| e.context(format!("while parsing table entry {i}")))?;
-            let msg = BlobMsg::parse(attr).map_err(|e| e.context(format!("while parsing table entry {i}")))?;
-            let v = Value::decode_at(&msg, depth).map_err(|e| e.context(format!("while parsing blobmsg '{}'", msg.name())))?;
+            let msg = BlobMsg::parse(attr)
+                .map_err(|e| e.context(format!("while parsing table entry {i}")))?;
+            let v = Value::decode_at(&msg, depth)
+                .map_err(|e| e.context(format!("while parsing blobmsg '{}'", msg.name())))?;
             fields.push((msg.name().to_string(), v));
         }
         Ok(Table(fields))
@@ -487,7 +539,10 @@ mod tests {
 
     pub(crate) fn hex(s: &str) -> Vec<u8> {
         let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]
@@ -513,7 +568,10 @@ mod tests {
         assert_eq!(t.get("flag"), Some(&Value::Int8(1)));
         assert_eq!(t.get("d"), Some(&Value::Double(1.5)));
         assert_eq!(t.get("big"), Some(&Value::Int64(5_000_000_000)));
-        assert_eq!(t.get("arr"), Some(&Value::Array(vec![Value::Int32(1), Value::string("x")])));
+        assert_eq!(
+            t.get("arr"),
+            Some(&Value::Array(vec![Value::Int32(1), Value::string("x")]))
+        );
         let mut out = Vec::new();
         t.encode_body(&mut out);
         assert_eq!(out, body);
@@ -523,7 +581,13 @@ mod tests {
     fn unknown_blobmsg_type_survives_round_trip() {
         let body = hex("8900000c 00016b00 deadbeef");
         let t = Table::decode(&body).unwrap();
-        assert_eq!(t.get("k"), Some(&Value::Other { type_id: 9, raw: hex("deadbeef") }));
+        assert_eq!(
+            t.get("k"),
+            Some(&Value::Other {
+                type_id: 9,
+                raw: hex("deadbeef")
+            })
+        );
         let mut out = Vec::new();
         t.encode_body(&mut out);
         assert_eq!(out, body);
@@ -537,13 +601,17 @@ mod tests {
         assert!(e.contains("while parsing blobmsg 'count'"), "{e}");
         assert!(e.contains("needs 4 value bytes"), "{e}");
         // Length past the end.
-        let e = Table::decode(&hex("85000040 00000000")).unwrap_err().to_string();
+        let e = Table::decode(&hex("85000040 00000000"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("table entry 0"), "{e}");
     }
 
     #[test]
     fn last_duplicate_wins() {
-        let t = Table::new().with("a", Value::Int32(1)).with("a", Value::Int32(2));
+        let t = Table::new()
+            .with("a", Value::Int32(1))
+            .with("a", Value::Int32(2));
         assert_eq!(t.get("a"), Some(&Value::Int32(2)));
     }
 

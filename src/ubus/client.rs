@@ -79,15 +79,21 @@ impl Client {
 
     /// PING the broker (a liveness check).
     pub fn ping(&mut self) -> Result<()> {
-        self.conn.request(MsgType::Ping, 0, vec![], self.timeout, "ping").map(|_| ())
+        self.conn
+            .request(MsgType::Ping, 0, vec![], self.timeout, "ping")
+            .map(|_| ())
     }
 
     /// LOOKUP: `Some("a.b")` exact, `Some("a.*")` prefix, `None` every object.
     /// An exact path that does not exist is `Error::Status(NotFound)`.
     pub fn lookup(&mut self, pattern: Option<&str>) -> Result<Vec<ObjectInfo>> {
-        let attrs = pattern.map(|p| vec![Attr::ObjPath(p.to_string())]).unwrap_or_default();
+        let attrs = pattern
+            .map(|p| vec![Attr::ObjPath(p.to_string())])
+            .unwrap_or_default();
         let what = format!("lookup {}", pattern.unwrap_or("*"));
-        let replies = self.conn.request(MsgType::Lookup, 0, attrs, self.timeout, &what)?;
+        let replies = self
+            .conn
+            .request(MsgType::Lookup, 0, attrs, self.timeout, &what)?;
         Ok(replies
             .iter()
             .filter_map(|m| {
@@ -116,22 +122,41 @@ impl Client {
 
     /// INVOKE a method on an object id; returns the DATA tables of the reply.
     pub fn invoke(&mut self, objid: u32, method: &str, args: Table) -> Result<Vec<Table>> {
-        let attrs = vec![Attr::ObjId(objid), Attr::Method(method.to_string()), Attr::Data(args)];
+        let attrs = vec![
+            Attr::ObjId(objid),
+            Attr::Method(method.to_string()),
+            Attr::Data(args),
+        ];
         let what = format!("invoke {method} on object {objid:#x}");
-        let replies = self.conn.request(MsgType::Invoke, objid, attrs, self.timeout, &what)?;
-        Ok(replies.into_iter().filter_map(|m| m.data().cloned()).collect())
+        let replies = self
+            .conn
+            .request(MsgType::Invoke, objid, attrs, self.timeout, &what)?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|m| m.data().cloned())
+            .collect())
     }
 
     /// Lookup + invoke, like `ubus call PATH METHOD`.
     pub fn call(&mut self, path: &str, method: &str, args: Table) -> Result<Vec<Table>> {
         let id = self.lookup_id(path)?;
-        self.invoke(id, method, args).map_err(|e| e.with_context(format!("ubus call {path} {method}")))
+        self.invoke(id, method, args)
+            .map_err(|e| e.with_context(format!("ubus call {path} {method}")))
     }
 
     /// [`Client::call`] with JSON in and out.
-    pub fn call_json(&mut self, path: &str, method: &str, args: &serde_json::Value) -> Result<Vec<serde_json::Value>> {
+    pub fn call_json(
+        &mut self,
+        path: &str,
+        method: &str,
+        args: &serde_json::Value,
+    ) -> Result<Vec<serde_json::Value>> {
         let t = json::to_table(args).map_err(Error::InvalidInput)?;
-        Ok(self.call(path, method, t)?.iter().map(json::from_table).collect())
+        Ok(self
+            .call(path, method, t)?
+            .iter()
+            .map(json::from_table)
+            .collect())
     }
 
     /// Send an event, like `ubus send NAME DATA`. Names starting with `ubus.` are
@@ -145,14 +170,29 @@ impl Client {
     /// to serve an object use [`super::Server`], which dispatches and re-registers.
     pub fn add_object(&mut self, path: &str, signature: Table) -> Result<(u32, u32)> {
         let attrs = vec![Attr::ObjPath(path.to_string()), Attr::Signature(signature)];
-        let r = self.conn.request(MsgType::AddObject, 0, attrs, self.timeout, &format!("add object {path}"))?;
-        let m = r.iter().find(|m| m.objid().is_some()).ok_or_else(|| Error::Protocol(format!("add object {path}: no OBJID in reply")))?;
+        let r = self.conn.request(
+            MsgType::AddObject,
+            0,
+            attrs,
+            self.timeout,
+            &format!("add object {path}"),
+        )?;
+        let m = r
+            .iter()
+            .find(|m| m.objid().is_some())
+            .ok_or_else(|| Error::Protocol(format!("add object {path}: no OBJID in reply")))?;
         Ok((m.objid().unwrap_or(0), m.objtype().unwrap_or(0)))
     }
 
     /// An anonymous object (event listener / subscriber).
     fn add_anonymous(&mut self) -> Result<u32> {
-        let r = self.conn.request(MsgType::AddObject, 0, vec![], self.timeout, "add anonymous object")?;
+        let r = self.conn.request(
+            MsgType::AddObject,
+            0,
+            vec![],
+            self.timeout,
+            "add anonymous object",
+        )?;
         let id = r
             .iter()
             .find_map(|m| m.objid())
@@ -163,7 +203,13 @@ impl Client {
 
     pub fn remove_object(&mut self, id: u32) -> Result<()> {
         self.conn
-            .request(MsgType::RemoveObject, 0, vec![Attr::ObjId(id)], self.timeout, &format!("remove object {id:#x}"))
+            .request(
+                MsgType::RemoveObject,
+                0,
+                vec![Attr::ObjId(id)],
+                self.timeout,
+                &format!("remove object {id:#x}"),
+            )
             .map(|_| ())
     }
 
@@ -197,9 +243,14 @@ impl Client {
 
     /// NOTIFY subscribers of our object `objid` (fire and forget: NO_REPLY).
     pub fn notify(&mut self, objid: u32, kind: &str, data: Table) -> Result<()> {
-        let attrs =
-            vec![Attr::ObjId(objid), Attr::Method(kind.to_string()), Attr::Data(data), Attr::NoReply(1)];
-        self.conn.send(&Message::new(MsgType::Notify, 0, objid, attrs))
+        let attrs = vec![
+            Attr::ObjId(objid),
+            Attr::Method(kind.to_string()),
+            Attr::Data(data),
+            Attr::NoReply(1),
+        ];
+        self.conn
+            .send(&Message::new(MsgType::Notify, 0, objid, attrs))
     }
 
     /// The next event or notification, waiting at most `timeout`. `Ok(None)` on timeout.
@@ -227,12 +278,22 @@ impl Client {
             log::debug!("ubus client: ignoring unsolicited {:?}", m.header.msg_type);
             return Ok(());
         }
-        let (Some(obj), Some(name)) = (m.objid(), m.method()) else { return Ok(()) };
+        let (Some(obj), Some(name)) = (m.objid(), m.method()) else {
+            return Ok(());
+        };
         let data = m.data().cloned().unwrap_or_default();
         if Some(obj) == self.listener {
-            self.events.push_back(Event { name: name.to_string(), data, subscription: None });
+            self.events.push_back(Event {
+                name: name.to_string(),
+                data,
+                subscription: None,
+            });
         } else if let Some((_, path)) = self.subscribers.iter().find(|(s, _)| *s == obj) {
-            let ev = Event { name: name.to_string(), data, subscription: Some(path.clone()) };
+            let ev = Event {
+                name: name.to_string(),
+                data,
+                subscription: Some(path.clone()),
+            };
             self.events.push_back(ev);
             // The notifying owner waits for each subscriber's STATUS unless NO_REPLY.
             self.reply_status(&m, obj, msg::Status::Ok)?;
@@ -244,7 +305,12 @@ impl Client {
 
     fn reply_status(&mut self, m: &Message, obj: u32, st: msg::Status) -> Result<()> {
         let attrs = vec![Attr::Status(st.code()), Attr::ObjId(obj)];
-        self.conn.send(&Message::new(MsgType::Status, m.header.seq, m.header.peer, attrs))
+        self.conn.send(&Message::new(
+            MsgType::Status,
+            m.header.seq,
+            m.header.peer,
+            attrs,
+        ))
     }
 
     /// Block until the socket is readable or `timeout` passes (for callers that
@@ -258,21 +324,53 @@ impl Client {
 }
 
 /// Register listener object `l` for `pattern` at the event object.
-pub(crate) fn register_listener(conn: &mut Conn, l: u32, pattern: &str, timeout: Duration) -> Result<()> {
+pub(crate) fn register_listener(
+    conn: &mut Conn,
+    l: u32,
+    pattern: &str,
+    timeout: Duration,
+) -> Result<()> {
     let body = Table::new()
         .with("object", Value::Int32(l as i32))
         .with("pattern", Value::string(pattern));
-    let attrs = vec![Attr::ObjId(msg::EVENT_OBJECT_ID), Attr::Method("register".into()), Attr::Data(body)];
-    conn.request(MsgType::Invoke, msg::EVENT_OBJECT_ID, attrs, timeout, &format!("listen to {pattern}"))
-        .map(|_| ())
+    let attrs = vec![
+        Attr::ObjId(msg::EVENT_OBJECT_ID),
+        Attr::Method("register".into()),
+        Attr::Data(body),
+    ];
+    conn.request(
+        MsgType::Invoke,
+        msg::EVENT_OBJECT_ID,
+        attrs,
+        timeout,
+        &format!("listen to {pattern}"),
+    )
+    .map(|_| ())
 }
 
 /// Send an event on `conn` (shared by the client and the server).
-pub(crate) fn send_event_on(conn: &mut Conn, name: &str, data: Table, timeout: Duration) -> Result<()> {
-    let body = Table::new().with("id", Value::string(name)).with("data", Value::Table(data));
-    let attrs = vec![Attr::ObjId(msg::EVENT_OBJECT_ID), Attr::Method("send".into()), Attr::Data(body)];
-    conn.request(MsgType::Invoke, msg::EVENT_OBJECT_ID, attrs, timeout, &format!("send event {name}"))
-        .map(|_| ())
+pub(crate) fn send_event_on(
+    conn: &mut Conn,
+    name: &str,
+    data: Table,
+    timeout: Duration,
+) -> Result<()> {
+    let body = Table::new()
+        .with("id", Value::string(name))
+        .with("data", Value::Table(data));
+    let attrs = vec![
+        Attr::ObjId(msg::EVENT_OBJECT_ID),
+        Attr::Method("send".into()),
+        Attr::Data(body),
+    ];
+    conn.request(
+        MsgType::Invoke,
+        msg::EVENT_OBJECT_ID,
+        attrs,
+        timeout,
+        &format!("send event {name}"),
+    )
+    .map(|_| ())
 }
 
 /// One-shot `ubus call`: connect, look up `object`, invoke `method` with the JSON

@@ -63,13 +63,24 @@ impl Conn {
         stream
             .set_write_timeout(Some(WRITE_TIMEOUT))
             .map_err(|e| Error::io("setting the ubus socket write timeout", e))?;
-        let mut c = Conn { stream, rbuf: Vec::new(), client_id: 0, seq: 0, queued: VecDeque::new() };
+        let mut c = Conn {
+            stream,
+            rbuf: Vec::new(),
+            client_id: 0,
+            seq: 0,
+            queued: VecDeque::new(),
+        };
         let deadline = Instant::now() + timeout;
         let hello = loop {
             match c.recv_frame(Some(deadline))? {
                 Some(m) => break m,
                 None if Instant::now() < deadline => continue,
-                None => return Err(Error::Timeout(format!("waiting for HELLO from ubusd at {}", path.display()))),
+                None => {
+                    return Err(Error::Timeout(format!(
+                        "waiting for HELLO from ubusd at {}",
+                        path.display()
+                    )))
+                }
             }
         };
         if hello.header.msg_type != MsgType::Hello || hello.header.peer <= 1 {
@@ -93,7 +104,8 @@ impl Conn {
     /// True when frames wait in user space (queued during a request, or already read
     /// into the buffer): polling the socket would not report them.
     pub(crate) fn has_queued(&self) -> bool {
-        !self.queued.is_empty() || !matches!(decode_frame(&self.rbuf), Err(FrameError::Incomplete { .. }))
+        !self.queued.is_empty()
+            || !matches!(decode_frame(&self.rbuf), Err(FrameError::Incomplete { .. }))
     }
 
     /// libubus counts from 1 and wraps; 0 is skipped so it never looks like HELLO's seq.
@@ -114,7 +126,9 @@ impl Conn {
                 msg::MAX_MSGLEN
             )));
         }
-        self.stream.write_all(&bytes).map_err(|e| Error::io("writing to ubusd", e))
+        self.stream
+            .write_all(&bytes)
+            .map_err(|e| Error::io("writing to ubusd", e))
     }
 
     /// Read what the socket has (one `read`); `Err(Disconnected)` on EOF.
@@ -143,7 +157,10 @@ impl Conn {
                     return Ok(Some(m));
                 }
                 Err(FrameError::Incomplete { .. }) => return Ok(None),
-                Err(FrameError::Malformed { frame_len: Some(n), error }) => {
+                Err(FrameError::Malformed {
+                    frame_len: Some(n),
+                    error,
+                }) => {
                     log::warn!("ubus: dropping a malformed frame of {n} bytes: {error}");
                     self.rbuf.drain(..n.min(self.rbuf.len()));
                 }
@@ -222,14 +239,22 @@ impl Conn {
                 None => return Err(Error::Timeout(what.to_string())),
             };
             let h = m.header;
-            if h.seq == seq && h.peer == peer && matches!(h.msg_type, MsgType::Data | MsgType::Status) {
+            if h.seq == seq
+                && h.peer == peer
+                && matches!(h.msg_type, MsgType::Data | MsgType::Status)
+            {
                 if h.msg_type == MsgType::Status {
-                    let code = m.status().unwrap_or(super::msg::Status::InvalidArgument.code());
+                    let code = m
+                        .status()
+                        .unwrap_or(super::msg::Status::InvalidArgument.code());
                     if code != 0 {
                         return Err(Error::Status {
                             status: super::msg::Status::from_code(code),
                             context: what.to_string(),
-                            data: data.iter().filter_map(|d: &Message| d.data().cloned()).collect(),
+                            data: data
+                                .iter()
+                                .filter_map(|d: &Message| d.data().cloned())
+                                .collect(),
                         });
                     }
                     return Ok(data);

@@ -37,7 +37,9 @@ fn number_to_blobmsg(n: &Number) -> Value {
 }
 
 pub fn object_to_table(map: &Map<String, Json>) -> Table {
-    map.iter().map(|(k, v)| (k.clone(), to_blobmsg(v))).collect()
+    map.iter()
+        .map(|(k, v)| (k.clone(), to_blobmsg(v)))
+        .collect()
 }
 
 /// A JSON value as a message body (the `DATA` of a call or event). Like `ubus call`,
@@ -46,7 +48,10 @@ pub fn to_table(j: &Json) -> Result<Table, String> {
     match j {
         Json::Object(map) => Ok(object_to_table(map)),
         Json::Null => Ok(Table::new()),
-        other => Err(format!("a message body must be a JSON object, got {}", kind(other))),
+        other => Err(format!(
+            "a message body must be a JSON object, got {}",
+            kind(other)
+        )),
     }
 }
 
@@ -116,7 +121,10 @@ mod tests {
             .with("b", Value::Int64(-4))
             .with("c", Value::Int32(-5))
             .with("nan", Value::Double(f64::NAN));
-        assert_eq!(from_table(&t), json!({"a": -3, "b": -4, "c": -5, "nan": null}));
+        assert_eq!(
+            from_table(&t),
+            json!({"a": -3, "b": -4, "c": -5, "nan": null})
+        );
     }
 
     #[test]

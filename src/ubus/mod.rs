@@ -91,7 +91,10 @@ pub mod server;
 pub use blob::{Table, Value};
 pub use client::{call, call_timeout, send_event, Client, Event, ObjectInfo};
 pub use msg::Status;
-pub use server::{reply_json, Arg, ArgType, Args, Deferred, MethodError, Object, Ready, Reply, Request, Server, Waker};
+pub use server::{
+    reply_json, Arg, ArgType, Args, Deferred, MethodError, Object, Ready, Reply, Request, Server,
+    Waker,
+};
 
 use std::fmt;
 
@@ -99,13 +102,20 @@ use std::fmt;
 #[derive(Debug)]
 pub enum Error {
     /// A system call failed; `context` says what we were doing.
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     /// ubusd closed the connection.
     Disconnected,
     /// No reply in time; the string says to what.
     Timeout(String),
     /// ubusd or the object owner answered with a non-zero status.
-    Status { status: Status, context: String, data: Vec<Table> },
+    Status {
+        status: Status,
+        context: String,
+        data: Vec<Table>,
+    },
     /// The peer broke the protocol.
     Protocol(String),
     /// Our own input cannot be sent (not a JSON object, over 1 MiB, ...).
@@ -114,7 +124,10 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Error {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     /// The ubus status of a `Status` error.
@@ -127,14 +140,23 @@ impl Error {
 
     /// True when the connection is unusable (reconnect), false for a refused request.
     pub fn is_connection_error(&self) -> bool {
-        matches!(self, Error::Io { .. } | Error::Disconnected | Error::Protocol(_) | Error::Timeout(_))
+        matches!(
+            self,
+            Error::Io { .. } | Error::Disconnected | Error::Protocol(_) | Error::Timeout(_)
+        )
     }
 
     pub(crate) fn with_context(self, outer: String) -> Error {
         match self {
-            Error::Status { status, context, data } => {
-                Error::Status { status, context: format!("{outer}: {context}"), data }
-            }
+            Error::Status {
+                status,
+                context,
+                data,
+            } => Error::Status {
+                status,
+                context: format!("{outer}: {context}"),
+                data,
+            },
             Error::Timeout(w) => Error::Timeout(format!("{outer}: {w}")),
             other => other,
         }
@@ -147,9 +169,16 @@ impl fmt::Display for Error {
             Error::Io { context, source } => write!(f, "{context}: {source}"),
             Error::Disconnected => f.write_str("ubusd closed the connection"),
             Error::Timeout(what) => write!(f, "timed out: {what}"),
-            Error::Status { status, context, data } => {
+            Error::Status {
+                status,
+                context,
+                data,
+            } => {
                 write!(f, "{context}: {status}")?;
-                if let Some(msg) = data.iter().find_map(|t| t.get("error").and_then(Value::as_str)) {
+                if let Some(msg) = data
+                    .iter()
+                    .find_map(|t| t.get("error").and_then(Value::as_str))
+                {
                     write!(f, " ({msg})")?;
                 }
                 Ok(())

@@ -227,7 +227,11 @@ pub enum Attr {
     User(String),
     Group(String),
     /// Unknown id, wrong size, or not decodable: raw payload kept.
-    Other { id: u8, extended: bool, payload: Vec<u8> },
+    Other {
+        id: u8,
+        extended: bool,
+        payload: Vec<u8>,
+    },
 }
 
 impl Attr {
@@ -248,10 +252,11 @@ impl Attr {
         };
         let str_of = || -> blob::Result<String> {
             match p.split_last() {
-                Some((0, s)) if !s.contains(&0) => {
-                    String::from_utf8(s.to_vec()).map_err(|_| blob::Error::new("string is not UTF-8"))
-                }
-                _ => Err(blob::Error::new("string is not NUL-terminated exactly at its end")),
+                Some((0, s)) if !s.contains(&0) => String::from_utf8(s.to_vec())
+                    .map_err(|_| blob::Error::new("string is not UTF-8")),
+                _ => Err(blob::Error::new(
+                    "string is not NUL-terminated exactly at its end",
+                )),
             }
         };
         if a.is_extended() {
@@ -276,7 +281,11 @@ impl Attr {
                         [a, b, cc, d] if c.id() == attr_id::UNSPEC && !c.is_extended() => {
                             ids.push(u32::from_be_bytes([*a, *b, *cc, *d]))
                         }
-                        _ => return Err(blob::Error::new("subscriber entry is not a 4-byte attr with id 0")),
+                        _ => {
+                            return Err(blob::Error::new(
+                                "subscriber entry is not a 4-byte attr with id 0",
+                            ))
+                        }
                     }
                 }
                 Attr::Subscribers(ids)
@@ -316,7 +325,9 @@ impl Attr {
         let start = begin_attr(out, bits);
         match self {
             Attr::Status(v) => out.extend_from_slice(&v.to_be_bytes()),
-            Attr::ObjId(v) | Attr::ObjType(v) | Attr::Target(v) => out.extend_from_slice(&v.to_be_bytes()),
+            Attr::ObjId(v) | Attr::ObjType(v) | Attr::Target(v) => {
+                out.extend_from_slice(&v.to_be_bytes())
+            }
             Attr::ObjPath(s) | Attr::Method(s) | Attr::User(s) | Attr::Group(s) => {
                 out.extend_from_slice(s.as_bytes());
                 out.push(0);
@@ -359,7 +370,10 @@ pub enum FrameError {
     Incomplete { needed: usize },
     /// The frame is bad. `frame_len` is its length when the header was readable, so the
     /// reader may skip it and stay in sync.
-    Malformed { frame_len: Option<usize>, error: blob::Error },
+    Malformed {
+        frame_len: Option<usize>,
+        error: blob::Error,
+    },
     /// Over [`MAX_MSGLEN`]: ubusd drops such a peer; a reader should reconnect.
     TooLarge { blob_len: usize },
 }
@@ -367,10 +381,15 @@ pub enum FrameError {
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FrameError::Incomplete { needed } => write!(f, "incomplete frame, {needed} bytes needed"),
+            FrameError::Incomplete { needed } => {
+                write!(f, "incomplete frame, {needed} bytes needed")
+            }
             FrameError::Malformed { error, .. } => write!(f, "malformed frame: {error}"),
             FrameError::TooLarge { blob_len } => {
-                write!(f, "frame blob of {blob_len} bytes exceeds the {MAX_MSGLEN}-byte limit")
+                write!(
+                    f,
+                    "frame blob of {blob_len} bytes exceeds the {MAX_MSGLEN}-byte limit"
+                )
             }
         }
     }
@@ -396,7 +415,9 @@ pub fn decode_frame(buf: &[u8]) -> Result<(Message, usize), FrameError> {
         // Nothing tells where the next frame starts: the stream is out of sync.
         return Err(FrameError::Malformed {
             frame_len: None,
-            error: blob::Error::new(format!("top-level blob length {len} is shorter than its header")),
+            error: blob::Error::new(format!(
+                "top-level blob length {len} is shorter than its header"
+            )),
         });
     }
     let padded = blob::pad4(len);
@@ -407,11 +428,17 @@ pub fn decode_frame(buf: &[u8]) -> Result<(Message, usize), FrameError> {
     if buf.len() < frame_len {
         return Err(FrameError::Incomplete { needed: frame_len });
     }
-    let malformed = |error: blob::Error| FrameError::Malformed { frame_len: Some(frame_len), error };
-    let top = BlobAttr::parse(&buf[HDR_LEN..frame_len]).map_err(|e| malformed(e.context("while parsing the top-level blob")))?;
+    let malformed = |error: blob::Error| FrameError::Malformed {
+        frame_len: Some(frame_len),
+        error,
+    };
+    let top = BlobAttr::parse(&buf[HDR_LEN..frame_len])
+        .map_err(|e| malformed(e.context("while parsing the top-level blob")))?;
     let mut attrs = Vec::new();
     for child in AttrIter::new(top.payload()) {
-        let a = child.map_err(|e| malformed(e.context(format!("while parsing attr {} of the message", attrs.len()))))?;
+        let a = child.map_err(|e| {
+            malformed(e.context(format!("while parsing attr {} of the message", attrs.len())))
+        })?;
         attrs.push(Attr::decode(&a));
     }
     Ok((Message { header, attrs }, frame_len))
@@ -419,7 +446,15 @@ pub fn decode_frame(buf: &[u8]) -> Result<(Message, usize), FrameError> {
 
 impl Message {
     pub fn new(msg_type: MsgType, seq: u16, peer: u32, attrs: Vec<Attr>) -> Self {
-        Message { header: Header { version: 0, msg_type, seq, peer }, attrs }
+        Message {
+            header: Header {
+                version: 0,
+                msg_type,
+                seq,
+                peer,
+            },
+            attrs,
+        }
     }
 
     /// Decode exactly one frame; trailing bytes are an error.
@@ -459,12 +494,22 @@ impl Message {
     pub fn strict_errors(&self) -> Vec<blob::Error> {
         let mut errs = Vec::new();
         for a in &self.attrs {
-            if let Attr::Other { id, extended, payload } = a {
+            if let Attr::Other {
+                id,
+                extended,
+                payload,
+            } = a
+            {
                 if attr_name(*id) == "unknown" {
                     continue;
                 }
                 let mut raw = Vec::new();
-                let bits = (u32::from(*id & 0x7f) << 24) | if *extended { blob::BLOB_ATTR_EXTENDED } else { 0 };
+                let bits = (u32::from(*id & 0x7f) << 24)
+                    | if *extended {
+                        blob::BLOB_ATTR_EXTENDED
+                    } else {
+                        0
+                    };
                 let s = begin_attr(&mut raw, bits);
                 raw.extend_from_slice(payload);
                 end_attr(&mut raw, s);
@@ -480,43 +525,122 @@ impl Message {
 
     // Accessors: the last attr of a kind wins, as in libubus' blob_parse.
     pub fn status(&self) -> Option<i32> {
-        self.attrs.iter().rev().find_map(|a| if let Attr::Status(v) = a { Some(*v) } else { None })
+        self.attrs.iter().rev().find_map(|a| {
+            if let Attr::Status(v) = a {
+                Some(*v)
+            } else {
+                None
+            }
+        })
     }
     pub fn objid(&self) -> Option<u32> {
-        self.attrs.iter().rev().find_map(|a| if let Attr::ObjId(v) = a { Some(*v) } else { None })
+        self.attrs.iter().rev().find_map(|a| {
+            if let Attr::ObjId(v) = a {
+                Some(*v)
+            } else {
+                None
+            }
+        })
     }
     pub fn objtype(&self) -> Option<u32> {
-        self.attrs.iter().rev().find_map(|a| if let Attr::ObjType(v) = a { Some(*v) } else { None })
+        self.attrs.iter().rev().find_map(|a| {
+            if let Attr::ObjType(v) = a {
+                Some(*v)
+            } else {
+                None
+            }
+        })
     }
     pub fn objpath(&self) -> Option<&str> {
-        self.attrs.iter().rev().find_map(|a| if let Attr::ObjPath(v) = a { Some(v.as_str()) } else { None })
+        self.attrs.iter().rev().find_map(|a| {
+            if let Attr::ObjPath(v) = a {
+                Some(v.as_str())
+            } else {
+                None
+            }
+        })
     }
     pub fn method(&self) -> Option<&str> {
-        self.attrs.iter().rev().find_map(|a| if let Attr::Method(v) = a { Some(v.as_str()) } else { None })
+        self.attrs.iter().rev().find_map(|a| {
+            if let Attr::Method(v) = a {
+                Some(v.as_str())
+            } else {
+                None
+            }
+        })
     }
     pub fn data(&self) -> Option<&Table> {
-        self.attrs.iter().rev().find_map(|a| if let Attr::Data(v) = a { Some(v) } else { None })
+        self.attrs
+            .iter()
+            .rev()
+            .find_map(|a| if let Attr::Data(v) = a { Some(v) } else { None })
     }
     pub fn signature(&self) -> Option<&Table> {
-        self.attrs.iter().rev().find_map(|a| if let Attr::Signature(v) = a { Some(v) } else { None })
+        self.attrs.iter().rev().find_map(|a| {
+            if let Attr::Signature(v) = a {
+                Some(v)
+            } else {
+                None
+            }
+        })
     }
     pub fn active(&self) -> Option<bool> {
-        self.attrs.iter().rev().find_map(|a| if let Attr::Active(v) = a { Some(*v != 0) } else { None })
+        self.attrs.iter().rev().find_map(|a| {
+            if let Attr::Active(v) = a {
+                Some(*v != 0)
+            } else {
+                None
+            }
+        })
     }
     pub fn no_reply(&self) -> bool {
-        self.attrs.iter().rev().find_map(|a| if let Attr::NoReply(v) = a { Some(*v != 0) } else { None }).unwrap_or(false)
+        self.attrs
+            .iter()
+            .rev()
+            .find_map(|a| {
+                if let Attr::NoReply(v) = a {
+                    Some(*v != 0)
+                } else {
+                    None
+                }
+            })
+            .unwrap_or(false)
     }
     pub fn target(&self) -> Option<u32> {
-        self.attrs.iter().rev().find_map(|a| if let Attr::Target(v) = a { Some(*v) } else { None })
+        self.attrs.iter().rev().find_map(|a| {
+            if let Attr::Target(v) = a {
+                Some(*v)
+            } else {
+                None
+            }
+        })
     }
     pub fn user(&self) -> Option<&str> {
-        self.attrs.iter().rev().find_map(|a| if let Attr::User(v) = a { Some(v.as_str()) } else { None })
+        self.attrs.iter().rev().find_map(|a| {
+            if let Attr::User(v) = a {
+                Some(v.as_str())
+            } else {
+                None
+            }
+        })
     }
     pub fn group(&self) -> Option<&str> {
-        self.attrs.iter().rev().find_map(|a| if let Attr::Group(v) = a { Some(v.as_str()) } else { None })
+        self.attrs.iter().rev().find_map(|a| {
+            if let Attr::Group(v) = a {
+                Some(v.as_str())
+            } else {
+                None
+            }
+        })
     }
     pub fn subscribers(&self) -> Option<&[u32]> {
-        self.attrs.iter().rev().find_map(|a| if let Attr::Subscribers(v) = a { Some(v.as_slice()) } else { None })
+        self.attrs.iter().rev().find_map(|a| {
+            if let Attr::Subscribers(v) = a {
+                Some(v.as_slice())
+            } else {
+                None
+            }
+        })
     }
 }
 
@@ -525,7 +649,10 @@ pub fn signature<'a>(methods: impl IntoIterator<Item = (&'a str, &'a [(&'a str, 
     methods
         .into_iter()
         .map(|(m, args)| {
-            let t: Table = args.iter().map(|(n, ty)| (n.to_string(), Value::Int32(i32::from(*ty)))).collect();
+            let t: Table = args
+                .iter()
+                .map(|(n, ty)| (n.to_string(), Value::Int32(i32::from(*ty))))
+                .collect();
             (m.to_string(), Value::Table(t))
         })
         .collect()
@@ -538,7 +665,9 @@ pub fn parse_signature(sig: &Table) -> Vec<(String, Vec<(String, u8)>)> {
             let t = v.as_table()?;
             Some((
                 m.clone(),
-                t.iter().filter_map(|(a, ty)| Some((a.clone(), u8::try_from(ty.as_i64()?).ok()?))).collect(),
+                t.iter()
+                    .filter_map(|(a, ty)| Some((a.clone(), u8::try_from(ty.as_i64()?).ok()?)))
+                    .collect(),
             ))
         })
         .collect()

@@ -86,10 +86,18 @@ pub struct Arg {
 
 impl Arg {
     pub const fn optional(name: &'static str, ty: ArgType) -> Arg {
-        Arg { name, ty, required: false }
+        Arg {
+            name,
+            ty,
+            required: false,
+        }
     }
     pub const fn required(name: &'static str, ty: ArgType) -> Arg {
-        Arg { name, ty, required: true }
+        Arg {
+            name,
+            ty,
+            required: true,
+        }
     }
 }
 
@@ -180,7 +188,10 @@ pub struct MethodError {
 
 impl MethodError {
     pub fn new(status: Status, message: impl Into<String>) -> Self {
-        MethodError { status, message: message.into() }
+        MethodError {
+            status,
+            message: message.into(),
+        }
     }
     pub fn invalid_argument(message: impl Into<String>) -> Self {
         MethodError::new(Status::InvalidArgument, message)
@@ -219,7 +230,13 @@ pub struct Object<S> {
 
 impl<S> Object<S> {
     pub fn new(path: impl Into<String>) -> Self {
-        Object { path: path.into(), methods: Vec::new(), id: None, type_id: None, has_subscribers: false }
+        Object {
+            path: path.into(),
+            methods: Vec::new(),
+            id: None,
+            type_id: None,
+            has_subscribers: false,
+        }
     }
 
     /// Add a method with its argument policy and handler.
@@ -229,7 +246,11 @@ impl<S> Object<S> {
         args: &[Arg],
         handler: impl Fn(&mut S, &Request<'_>) -> Reply + 'static,
     ) -> Self {
-        self.methods.push(Method { name: name.into(), args: args.to_vec(), handler: Box::new(handler) });
+        self.methods.push(Method {
+            name: name.into(),
+            args: args.to_vec(),
+            handler: Box::new(handler),
+        });
         self
     }
 
@@ -240,7 +261,12 @@ impl<S> Object<S> {
                 let t: Table = m
                     .args
                     .iter()
-                    .map(|a| (a.name.to_string(), Value::Int32(i32::from(a.ty.blobmsg_type()))))
+                    .map(|a| {
+                        (
+                            a.name.to_string(),
+                            Value::Int32(i32::from(a.ty.blobmsg_type())),
+                        )
+                    })
                     .collect();
                 (m.name.clone(), Value::Table(t))
             })
@@ -261,12 +287,17 @@ pub fn validate(policy: &[Arg], data: &Table) -> std::result::Result<Args, Metho
                 )))
             }
             None if a.required => {
-                return Err(MethodError::invalid_argument(format!("missing argument '{}'", a.name)))
+                return Err(MethodError::invalid_argument(format!(
+                    "missing argument '{}'",
+                    a.name
+                )))
             }
             _ => {}
         }
     }
-    Ok(Args { table: data.clone() })
+    Ok(Args {
+        table: data.clone(),
+    })
 }
 
 /// A self-pipe to wake a [`Server::poll`] from another thread or a signal handler
@@ -363,7 +394,11 @@ impl<S> Server<S> {
     }
 
     /// Call `handler(state, event_name, data)` for every event matching `pattern`.
-    pub fn on_event(&mut self, pattern: impl Into<String>, handler: impl Fn(&mut S, &str, &Table) + 'static) -> Result<()> {
+    pub fn on_event(
+        &mut self,
+        pattern: impl Into<String>,
+        handler: impl Fn(&mut S, &str, &Table) + 'static,
+    ) -> Result<()> {
         let pattern = pattern.into();
         self.listeners.push((pattern.clone(), Box::new(handler)));
         if self.conn.is_some() {
@@ -384,12 +419,17 @@ impl<S> Server<S> {
 
     /// The current id of the object at `path` (None while disconnected).
     pub fn object_id(&self, path: &str) -> Option<u32> {
-        self.objects.iter().find(|o| o.path == path).and_then(|o| o.id)
+        self.objects
+            .iter()
+            .find(|o| o.path == path)
+            .and_then(|o| o.id)
     }
 
     /// Whether anyone subscribes to the object at `path` (from the broker's NOTIFY).
     pub fn has_subscribers(&self, path: &str) -> bool {
-        self.objects.iter().any(|o| o.path == path && o.has_subscribers)
+        self.objects
+            .iter()
+            .any(|o| o.path == path && o.has_subscribers)
     }
 
     /// Connect now and register everything. Without calling it, [`Server::poll`]
@@ -411,7 +451,11 @@ impl<S> Server<S> {
         }
         self.connections += 1;
         self.backoff = BACKOFF_MIN;
-        log::info!("ubus: connected to {} and registered {} object(s)", self.socket.display(), self.objects.len());
+        log::info!(
+            "ubus: connected to {} and registered {} object(s)",
+            self.socket.display(),
+            self.objects.len()
+        );
         Ok(())
     }
 
@@ -429,8 +473,17 @@ impl<S> Server<S> {
     fn register_object(&mut self, i: usize) -> Result<()> {
         let conn = self.conn.as_mut().ok_or(Error::Disconnected)?;
         let o = &mut self.objects[i];
-        let attrs = vec![Attr::ObjPath(o.path.clone()), Attr::Signature(o.signature())];
-        let r = conn.request(MsgType::AddObject, 0, attrs, REGISTER_TIMEOUT, &format!("add object {}", o.path))?;
+        let attrs = vec![
+            Attr::ObjPath(o.path.clone()),
+            Attr::Signature(o.signature()),
+        ];
+        let r = conn.request(
+            MsgType::AddObject,
+            0,
+            attrs,
+            REGISTER_TIMEOUT,
+            &format!("add object {}", o.path),
+        )?;
         let m = r
             .iter()
             .find(|m| m.objid().is_some())
@@ -445,11 +498,16 @@ impl<S> Server<S> {
         let l = match self.listener_id {
             Some(l) => l,
             None => {
-                let r = conn.request(MsgType::AddObject, 0, vec![], REGISTER_TIMEOUT, "add event listener")?;
-                let l = r
-                    .iter()
-                    .find_map(|m| m.objid())
-                    .ok_or_else(|| Error::Protocol("add event listener: no OBJID in reply".into()))?;
+                let r = conn.request(
+                    MsgType::AddObject,
+                    0,
+                    vec![],
+                    REGISTER_TIMEOUT,
+                    "add event listener",
+                )?;
+                let l = r.iter().find_map(|m| m.objid()).ok_or_else(|| {
+                    Error::Protocol("add event listener: no OBJID in reply".into())
+                })?;
                 self.listener_id = Some(l);
                 l
             }
@@ -470,7 +528,10 @@ impl<S> Server<S> {
 
     fn disconnected(&mut self, why: &Error) {
         if self.conn.take().is_some() {
-            log::warn!("ubus: lost ubusd at {}: {why}; reconnecting", self.socket.display());
+            log::warn!(
+                "ubus: lost ubusd at {}: {why}; reconnecting",
+                self.socket.display()
+            );
             for o in &mut self.objects {
                 o.id = None;
                 o.has_subscribers = false;
@@ -491,11 +552,20 @@ impl<S> Server<S> {
     /// Notify the subscribers of our object `path` (no-op without subscribers).
     pub fn notify(&mut self, path: &str, kind: &str, data: Table) -> Result<()> {
         let Some(o) = self.objects.iter().find(|o| o.path == path) else {
-            return Err(Error::InvalidInput(format!("no object {path} on this server")));
+            return Err(Error::InvalidInput(format!(
+                "no object {path} on this server"
+            )));
         };
-        let (Some(id), true) = (o.id, o.has_subscribers) else { return Ok(()) };
+        let (Some(id), true) = (o.id, o.has_subscribers) else {
+            return Ok(());
+        };
         let conn = self.conn.as_mut().ok_or(Error::Disconnected)?;
-        let attrs = vec![Attr::ObjId(id), Attr::Method(kind.into()), Attr::Data(data), Attr::NoReply(1)];
+        let attrs = vec![
+            Attr::ObjId(id),
+            Attr::Method(kind.into()),
+            Attr::Data(data),
+            Attr::NoReply(1),
+        ];
         let r = conn.send(&Message::new(MsgType::Notify, 0, id, attrs));
         self.check_conn(r)
     }
@@ -532,7 +602,10 @@ impl<S> Server<S> {
             (None, Some(d)) => Some(d.min(self.next_attempt)),
             (None, None) => Some(self.next_attempt),
         };
-        let mut fds: Vec<PollFd<'_>> = extra.iter().map(|fd| PollFd::new(*fd, PollFlags::POLLIN)).collect();
+        let mut fds: Vec<PollFd<'_>> = extra
+            .iter()
+            .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+            .collect();
         let sock_index = fds.len();
         if let Some(c) = &self.conn {
             fds.push(PollFd::new(c.fd(), PollFlags::POLLIN));
@@ -617,7 +690,9 @@ impl<S> Server<S> {
             return Ok(());
         };
         if m.header.peer == 0 && Some(objid) == self.listener_id {
-            let (Some(name), Some(data)) = (m.method(), m.data()) else { return Ok(()) };
+            let (Some(name), Some(data)) = (m.method(), m.data()) else {
+                return Ok(());
+            };
             for (pattern, handler) in &self.listeners {
                 if pattern_matches(pattern, name) {
                     handler(&mut self.state, name, data);
@@ -626,20 +701,37 @@ impl<S> Server<S> {
             return Ok(());
         }
         let Some(oi) = self.objects.iter().position(|o| o.id == Some(objid)) else {
-            return self.reply(m, objid, Err(MethodError::new(Status::NotFound, "no such object")));
+            return self.reply(
+                m,
+                objid,
+                Err(MethodError::new(Status::NotFound, "no such object")),
+            );
         };
         let Some(method) = m.method() else {
-            return self.reply(m, objid, Err(MethodError::invalid_argument("no method given")));
+            return self.reply(
+                m,
+                objid,
+                Err(MethodError::invalid_argument("no method given")),
+            );
         };
         let obj = &self.objects[oi];
         let Some(mi) = obj.methods.iter().position(|x| x.name == method) else {
-            let e = MethodError::new(Status::MethodNotFound, format!("no method '{method}' on {}", obj.path));
+            let e = MethodError::new(
+                Status::MethodNotFound,
+                format!("no method '{method}' on {}", obj.path),
+            );
             return self.reply(m, objid, Err(e));
         };
         let result = match m.data() {
             None => {
-                let why = m.strict_errors().first().map(|e| e.to_string()).unwrap_or_else(|| "no DATA".into());
-                Err(MethodError::invalid_argument(format!("arguments unreadable: {why}")))
+                let why = m
+                    .strict_errors()
+                    .first()
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "no DATA".into());
+                Err(MethodError::invalid_argument(format!(
+                    "arguments unreadable: {why}"
+                )))
             }
             Some(data) => match validate(&obj.methods[mi].args, data) {
                 Err(e) => Err(e),
@@ -689,10 +781,18 @@ impl<S> Server<S> {
         let conn = self.conn.as_mut().ok_or(Error::Disconnected)?;
         let (body, status) = match result {
             Ok(body) => (body, Status::Ok),
-            Err(e) => (Some(Table::new().with("error", Value::String(e.message))), e.status),
+            Err(e) => (
+                Some(Table::new().with("error", Value::String(e.message))),
+                e.status,
+            ),
         };
         if let Some(body) = body {
-            let data = Message::new(MsgType::Data, seq, peer, vec![Attr::ObjId(objid), Attr::Data(body)]);
+            let data = Message::new(
+                MsgType::Data,
+                seq,
+                peer,
+                vec![Attr::ObjId(objid), Attr::Data(body)],
+            );
             if let Err(e) = conn.send(&data) {
                 if e.is_connection_error() {
                     return Err(e);
@@ -703,12 +803,20 @@ impl<S> Server<S> {
                     MsgType::Status,
                     seq,
                     peer,
-                    vec![Attr::Status(Status::UnknownError.code()), Attr::ObjId(objid)],
+                    vec![
+                        Attr::Status(Status::UnknownError.code()),
+                        Attr::ObjId(objid),
+                    ],
                 );
                 return conn.send(&st);
             }
         }
-        let st = Message::new(MsgType::Status, seq, peer, vec![Attr::Status(status.code()), Attr::ObjId(objid)]);
+        let st = Message::new(
+            MsgType::Status,
+            seq,
+            peer,
+            vec![Attr::Status(status.code()), Attr::ObjId(objid)],
+        );
         conn.send(&st)
     }
 }
@@ -727,18 +835,31 @@ mod tests {
 
     #[test]
     fn policy_rejects_wrong_type_and_ignores_unknown_arguments() {
-        let policy = [Arg::required("enable", ArgType::Bool), Arg::optional("limit", ArgType::Int32)];
-        let ok = Table::new()
-            .with("enable", Value::bool(true))
-            .with("ubus_rpc_session", Value::string("0123456789abcdef0123456789abcdef"));
+        let policy = [
+            Arg::required("enable", ArgType::Bool),
+            Arg::optional("limit", ArgType::Int32),
+        ];
+        let ok = Table::new().with("enable", Value::bool(true)).with(
+            "ubus_rpc_session",
+            Value::string("0123456789abcdef0123456789abcdef"),
+        );
         assert!(validate(&policy, &ok).is_ok());
         let bad = Table::new().with("enable", Value::string("yes"));
         let e = validate(&policy, &bad).unwrap_err();
         assert_eq!(e.status, Status::InvalidArgument);
-        assert!(e.message.contains("'enable' must be a boolean"), "{}", e.message);
+        assert!(
+            e.message.contains("'enable' must be a boolean"),
+            "{}",
+            e.message
+        );
         let missing = Table::new().with("limit", Value::Int32(3));
-        assert!(validate(&policy, &missing).unwrap_err().message.contains("missing argument 'enable'"));
-        let too_big = Table::new().with("enable", Value::bool(false)).with("limit", Value::Int64(1 << 40));
+        assert!(validate(&policy, &missing)
+            .unwrap_err()
+            .message
+            .contains("missing argument 'enable'"));
+        let too_big = Table::new()
+            .with("enable", Value::bool(false))
+            .with("limit", Value::Int64(1 << 40));
         assert!(validate(&policy, &too_big).is_err());
     }
 
