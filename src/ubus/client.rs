@@ -6,7 +6,7 @@ use super::conn::{wait_readable, Conn};
 use super::json;
 use super::msg::{self, Attr, Message, MsgType};
 use super::{Error, Result};
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -40,7 +40,6 @@ pub struct Client {
     /// Anonymous subscriber object id → target path.
     subscribers: Vec<(u32, String)>,
     events: VecDeque<Event>,
-    anon_ids: HashSet<u32>,
 }
 
 impl Client {
@@ -58,7 +57,6 @@ impl Client {
             listener: None,
             subscribers: Vec::new(),
             events: VecDeque::new(),
-            anon_ids: HashSet::new(),
         })
     }
 
@@ -197,7 +195,6 @@ impl Client {
             .iter()
             .find_map(|m| m.objid())
             .ok_or_else(|| Error::Protocol("add anonymous object: no OBJID in reply".into()))?;
-        self.anon_ids.insert(id);
         Ok(id)
     }
 
@@ -297,7 +294,9 @@ impl Client {
             self.events.push_back(ev);
             // The notifying owner waits for each subscriber's STATUS unless NO_REPLY.
             self.reply_status(&m, obj, msg::Status::Ok)?;
-        } else if self.anon_ids.contains(&obj) || obj != 0 {
+        } else if m.header.peer != 0 {
+            // A call to an object this client registered but does not serve: answer
+            // rather than let the caller wait for its timeout. (peer 0 = an event.)
             self.reply_status(&m, obj, msg::Status::MethodNotFound)?;
         }
         Ok(())

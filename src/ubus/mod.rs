@@ -17,56 +17,110 @@
 //!
 //! # Serving an object
 //!
-//! Each method declares its argument policy beside its handler. The dispatcher answers
-//! a wrong argument type with `INVALID_ARGUMENT` and a DATA `{"error": "..."}`, an
-//! unknown method with `METHOD_NOT_FOUND`, and ignores undeclared arguments (LuCI adds
-//! `ubus_rpc_session` to every call). Handlers get `&mut S`, the application state,
-//! which stays in the [`Server`] across reconnects.
+//! Each method declares its argument policy ([`Arg`]: name, [`ArgType`], required or
+//! optional) beside its handler; the policy is also the signature `ubus -v list` shows.
+//! Before a handler runs, the dispatcher checks the policy:
+//!
+//! - a declared argument of the wrong type, or a missing required one →
+//!   `INVALID_ARGUMENT` (2) plus a DATA reply `{"error": "argument 'x' must be a boolean"}`
+//!   (the `ubus` CLI prints that JSON, then `Command failed: ... (Invalid argument)`);
+//! - undeclared arguments are ignored (LuCI adds `ubus_rpc_session` to every call) but
+//!   visible through [`Args::table`];
+//! - an unknown method → `METHOD_NOT_FOUND` (3); unreadable DATA → `INVALID_ARGUMENT`.
+//!
+//! Integer policies accept every integer width that fits (JSON callers send INT32 or
+//! INT64 depending on the value); `Bool` wants INT8 0/1; `Double` also takes integers.
+//!
+//! A handler gets `&mut S` (the application state, kept in [`Server::state`] across
+//! reconnects) and the [`Request`]. It returns a [`Reply`]: `Ok(Some(table))` → DATA +
+//! STATUS 0, `Ok(None)` → STATUS 0 only, `Err(MethodError)` → `{"error": msg}` + that
+//! status. [`reply_json`] turns a `serde_json` object into a reply.
 //!
 //! ```no_run
-//! use muros_ha::ubus::{reply_json, Arg, ArgType, MethodError, Object, Server, Waker};
+//! use muros_ha::ubus::{reply_json, Arg, ArgType, Deferred, MethodError, Object, Server, Status, Waker};
 //! use serde_json::json;
 //! use std::time::Duration;
 //!
-//! struct Ha { maintenance: bool }
+//! #[derive(Default)]
+//! struct Ha {
+//!     maintenance: bool,
+//!     history: Vec<serde_json::Value>,
+//!     pending_apply: Vec<Deferred>, // answered by the loop when the work is done
+//!     announce: bool,               // the loop sends an event (handlers cannot)
+//! }
 //!
-//! let mut server = Server::new("/var/run/ubus/ubus.sock", Ha { maintenance: false });
+//! const HISTORY: &[Arg] = &[Arg::optional("limit", ArgType::Int32)];
+//! const MAINTENANCE: &[Arg] = &[Arg::required("enable", ArgType::Bool)];
+//!
+//! let mut server = Server::new("/var/run/ubus/ubus.sock", Ha::default());
 //! server.add_object(
 //!     Object::new("muros_ha")
 //!         .method("status", &[], |ha: &mut Ha, _req| {
 //!             reply_json(json!({ "maintenance": ha.maintenance }))
 //!         })
-//!         .method("maintenance", &[Arg::required("enable", ArgType::Bool)], |ha: &mut Ha, req| {
-//!             // Policy checked: "enable" is present and a bool.
+//!         .method("history", HISTORY, |ha: &mut Ha, req| {
+//!             let limit = req.args.i64("limit").unwrap_or(20);
+//!             if limit < 0 {
+//!                 return Err(MethodError::new(Status::InvalidArgument, "limit must be >= 0"));
+//!             }
+//!             let n = ha.history.len().saturating_sub(limit as usize);
+//!             reply_json(json!({ "transitions": ha.history[n..] }))
+//!         })
+//!         .method("maintenance", MAINTENANCE, |ha: &mut Ha, req| {
+//!             // The policy guarantees "enable" is there and a bool.
 //!             ha.maintenance = req.args.bool("enable").unwrap_or(false);
+//!             ha.announce = true;
 //!             reply_json(json!({ "maintenance": ha.maintenance }))
+//!         })
+//!         .method("apply", &[], |ha: &mut Ha, req| {
+//!             // Slow work: answer later from the loop; the return value is then ignored.
+//!             ha.pending_apply.push(req.defer());
+//!             Ok(None)
 //!         }),
 //! )?;
-//! // Optional: react to events (also re-registered after a reconnect).
+//! // Events, re-registered after every reconnect like the objects.
 //! server.on_event("network.interface", |_ha: &mut Ha, name, data| {
 //!     log::info!("event {name}: {}", muros_ha::ubus::json::from_table(data));
 //! })?;
-//! // Optional first connect, to report a missing ubusd early; poll() retries anyway.
-//! if let Err(e) = server.connect() { log::warn!("ubusd not there yet: {e}"); }
+//! // Optional: connect now to log a missing ubusd early; poll() (re)connects anyway.
+//! if let Err(e) = server.connect() {
+//!     log::warn!("ubusd not there yet: {e}");
+//! }
 //!
-//! // Event loop: the waker (or a signal-hook pipe) is polled beside the ubus socket.
+//! // The loop: the waker (or a signal-hook self-pipe) is polled beside the ubus socket.
 //! let waker = Waker::new()?;
 //! loop {
 //!     let ready = server.poll(&[waker.fd()], Some(Duration::from_secs(5)))?;
 //!     if ready.is_ready(0) {
 //!         waker.drain();
-//!         // handle SIGHUP/SIGTERM or a transition here; then maybe:
-//!         let _ = server.send_event("muros_ha.transition", Default::default());
-//!         break;
+//!         break; // e.g. SIGTERM
+//!     }
+//!     // Work the handlers left for the loop.
+//!     for d in std::mem::take(&mut server.state.pending_apply) {
+//!         let _ = server.reply_deferred(d, reply_json(json!({ "valid": true })));
+//!     }
+//!     if std::mem::take(&mut server.state.announce) {
+//!         // Err while ubusd is away: log and go on, the state is what matters.
+//!         let _ = server.send_event("muros_ha.maintenance", Default::default());
 //!     }
 //! }
 //! # Ok::<(), muros_ha::ubus::Error>(())
 //! ```
 //!
-//! `Server::poll` never spins: it sleeps in `poll(2)` on the socket and the extra fds.
-//! When ubusd goes away it reconnects after 100 ms, 200 ms, … at most 1 s apart, and
-//! registers every object and event pattern again (object ids change; use
-//! [`Server::object_id`]). `poll` returns `Err` only when `poll(2)` itself fails.
+//! [`Server::poll`] never spins: it sleeps in `poll(2)` on the socket and the extra fds
+//! until one is readable or the timeout passes, handles every frame that arrived, and
+//! returns which extra fds are ready. When ubusd goes away (restart, crash) it
+//! reconnects after 100 ms, 200 ms, … at most 1 s apart, and registers every object
+//! and event pattern again; the state is untouched, object ids change
+//! ([`Server::object_id`]), deferred replies of the old connection are dropped
+//! ([`Server::reply_deferred`] returns `Ok(false)`). Garbage from the socket is skipped
+//! frame by frame; a stream that lost sync is dropped and reconnected. `poll` returns
+//! `Err` only when `poll(2)` itself fails. [`Server::notify`] sends to subscribers of an
+//! object (a no-op while there are none, see [`Server::has_subscribers`]).
+//!
+//! Not supported (not needed here): passing fds (`SCM_RIGHTS`), the monitor, ACL
+//! queries. Requests the server itself makes (registration, `send_event`) wait for
+//! their STATUS up to 5 s; invokes arriving meanwhile are queued, not lost.
 //!
 //! # Calling other objects
 //!
