@@ -222,8 +222,9 @@ mod tests {
         let log = sys.log();
         assert_eq!(log[0], "run conntrackd -C /r/etc/conntrackd/conntrackd.conf -c");
         assert!(idx(&log, "network.interface.wan up") > 0);
-        assert!(idx(&log, "conntrackd.conf -f") < idx(&log, "conntrackd.conf -R"));
+        assert!(idx(&log, "conntrackd.conf -f internal") < idx(&log, "conntrackd.conf -R"));
         assert!(idx(&log, "conntrackd.conf -R") < idx(&log, "conntrackd.conf -B"));
+        assert!(idx(&log, "conntrackd.conf -B") < idx(&log, "conntrackd.conf -f external"));
         assert!(idx(&log, "odhcpd start") < idx(&log, "odhcpd running"));
         assert!(r.iter().all(|x| x.ok), "{r:#?}");
         // results come back in plan order whatever order the threads finished in

@@ -55,10 +55,10 @@ impl From<&Config> for PlanInputs {
 pub enum ConntrackdOp {
     /// `-c`: commit the external cache (the peer's flows) into the kernel table.
     Commit,
-    /// `-f`: flush internal and external caches.
-    Flush,
     /// `-f internal`: forget our own flows without touching the kernel table.
     FlushInternal,
+    /// `-f external`: forget the peer's flows (after they were committed).
+    FlushExternal,
     /// `-R`: refill the internal cache from the kernel table.
     Resync,
     /// `-B`: send the whole internal cache to the peer.
@@ -73,8 +73,8 @@ impl ConntrackdOp {
     pub fn flags(self) -> &'static [&'static str] {
         match self {
             ConntrackdOp::Commit => &["-c"],
-            ConntrackdOp::Flush => &["-f"],
             ConntrackdOp::FlushInternal => &["-f", "internal"],
+            ConntrackdOp::FlushExternal => &["-f", "external"],
             ConntrackdOp::Resync => &["-R"],
             ConntrackdOp::BulkSend => &["-B"],
             ConntrackdOp::ResetTimers => &["-t"],
@@ -169,16 +169,22 @@ pub fn plan_for(t: &Transition, inp: &PlanInputs) -> Vec<Action> {
             p.push(Action::Conntrackd(ConntrackdOp::Commit));
             // Then everything that does not depend on each other at once: the WAN (the
             // longest, DHCP follows it), the services, and conntrackd's own cache
-            // housekeeping (flush → resync from kernel → bulk send to the peer).
+            // housekeeping: refill the internal cache from the kernel, send it all to
+            // the peer, drop the committed external cache. Not a plain `-f`: after a
+            // `-c`, conntrackd 1.4.7 refuses `-f` and `-f external` ("commit still in
+            // progress", exit code still 0; seen here even long after an empty commit).
+            // `-f internal` is never refused, so our own cache is always rebuilt; the
+            // external flush is best effort and comes last.
             let mut g = Vec::new();
             if let Some(w) = &inp.wan {
                 g.push(Action::WanUp(w.clone()));
             }
             g.extend(inp.services.iter().map(|s| Action::ServiceStart(s.clone())));
             g.push(Action::Sequence(vec![
-                Action::Conntrackd(ConntrackdOp::Flush),
+                Action::Conntrackd(ConntrackdOp::FlushInternal),
                 Action::Conntrackd(ConntrackdOp::Resync),
                 Action::Conntrackd(ConntrackdOp::BulkSend),
+                Action::Conntrackd(ConntrackdOp::FlushExternal),
             ]));
             p.extend(together(g));
             p.extend(together(
@@ -315,7 +321,8 @@ mod tests {
         assert!(l[0].starts_with("ensure conntrackd"));
         assert_eq!(l[1], "conntrackd -C /r/etc/conntrackd/conntrackd.conf -c");
         assert!(pos(&l, " -c") < pos(&l, "network.interface.wan up"));
-        assert!(pos(&l, " -f") < pos(&l, " -R") && pos(&l, " -R") < pos(&l, " -B"));
+        assert!(pos(&l, " -f internal") < pos(&l, " -R") && pos(&l, " -R") < pos(&l, " -B"));
+        assert!(pos(&l, " -B") < pos(&l, " -f external"));
         assert!(pos(&l, "dnsmasq start") < pos(&l, "dnsmasq running"));
         assert!(pos(&l, "odhcpd start") < pos(&l, "odhcpd running"));
         assert!(l.last().is_some_and(|x| x.starts_with("ubus send muros_ha.transition")));
@@ -328,7 +335,7 @@ mod tests {
         let Action::Parallel(g) = &p[2] else { panic!("step 3 is not parallel: {p:#?}") };
         assert_eq!(g.len(), 4);
         assert_eq!(g[0], Action::WanUp("wan".into()));
-        assert!(matches!(&g[3], Action::Sequence(s) if s.len() == 3));
+        assert!(matches!(&g[3], Action::Sequence(s) if s.len() == 4));
         let Action::Parallel(checks) = &p[3] else { panic!("checks are not parallel: {p:#?}") };
         assert_eq!(checks.len(), 2);
     }
@@ -366,9 +373,10 @@ mod tests {
                 Action::EnsureConntrackd,
                 Action::Conntrackd(ConntrackdOp::Commit),
                 Action::Sequence(vec![
-                    Action::Conntrackd(ConntrackdOp::Flush),
+                    Action::Conntrackd(ConntrackdOp::FlushInternal),
                     Action::Conntrackd(ConntrackdOp::Resync),
                     Action::Conntrackd(ConntrackdOp::BulkSend),
+                    Action::Conntrackd(ConntrackdOp::FlushExternal),
                 ]),
                 Action::Announce,
             ]

@@ -80,7 +80,7 @@ pub fn lock_exclusive(path: &Path) -> io::Result<Flock<File>> {
         .open(path)
         .map_err(|e| io::Error::new(e.kind(), format!("open {}: {}", path.display(), e)))?;
     Flock::lock(f, FlockArg::LockExclusive)
-        .map_err(|(_, e)| io::Error::new(io::ErrorKind::Other, format!("flock {}: {}", path.display(), e)))
+        .map_err(|(_, e)| io::Error::other(format!("flock {}: {}", path.display(), e)))
 }
 
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
@@ -103,13 +103,13 @@ pub fn claim_desired(paths: &Paths, state: GroupState) -> io::Result<Desired> {
     let _guard = lock_exclusive(&desired_lock_path(paths))?;
     let seq = read_desired(paths).map_or(0, |d| d.seq) + 1;
     let d = Desired { seq, state, pid: std::process::id(), time: now_secs() };
-    let bytes = serde_json::to_vec(&d).map_err(|e| io::Error::new(io::ErrorKind::Other, e))?;
+    let bytes = serde_json::to_vec(&d).map_err(|e| io::Error::other(e))?;
     replace_quick(&desired_path(paths), &bytes)?;
     Ok(d)
 }
 
 pub fn write_current(paths: &Paths, c: &Current) -> io::Result<()> {
-    let bytes = serde_json::to_vec(c).map_err(|e| io::Error::new(io::ErrorKind::Other, e))?;
+    let bytes = serde_json::to_vec(c).map_err(|e| io::Error::other(e))?;
     replace_quick(&current_path(paths), &bytes)
 }
 
