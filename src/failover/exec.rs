@@ -3,8 +3,8 @@
 //! that stops half way (WAN up but no DHCP server, say) is worse than one with a
 //! recorded failure.
 
-use super::plan::{conntrackd_argv, service_argv, Action};
-use super::system::System;
+use super::plan::{service_argv, Action};
+use super::system::{conntrackd_socket, System};
 use crate::paths::Paths;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -93,10 +93,10 @@ fn run_action(a: &Action, paths: &Paths, sys: &dyn System, out: &mut Vec<ActionR
 fn run_leaf(a: &Action, paths: &Paths, sys: &dyn System) -> (bool, String) {
     match a {
         Action::EnsureConntrackd => ensure_conntrackd(paths, sys),
-        Action::Conntrackd(op) => {
-            let o = sys.run(&conntrackd_argv(paths, *op), CONNTRACKD_TIMEOUT);
-            (o.success(), failure_detail(&o))
-        }
+        Action::Conntrackd(op) => match sys.conntrackd(&conntrackd_socket(paths), *op, CONNTRACKD_TIMEOUT) {
+            Ok(reply) => (true, reply),
+            Err(e) => (false, e),
+        },
         Action::WanUp(l) | Action::WanDown(l) => {
             let method = if matches!(a, Action::WanUp(_)) { "up" } else { "down" };
             match sys.ubus_call(&format!("network.interface.{}", l), method, &serde_json::json!({}), UBUS_TIMEOUT) {
@@ -137,7 +137,7 @@ fn failure_detail(o: &super::system::CmdOutcome) -> String {
 /// answers on the control socket and no conntrackd process for this config exists,
 /// the lock is stale and goes.
 fn ensure_conntrackd(paths: &Paths, sys: &dyn System) -> (bool, String) {
-    let ctl = paths.conntrackd_ctl();
+    let ctl = conntrackd_socket(paths);
     if sys.socket_alive(&ctl) {
         return (true, String::new());
     }
@@ -207,8 +207,8 @@ mod tests {
         let r = execute(&plan_for(&Transition::to(GroupState::Backup), &inputs()), &paths, &sys);
         let log = sys.log();
         assert!(idx(&log, "-f internal") < idx(&log, "network.interface.wan down {}"));
-        assert!(idx(&log, "network.interface.wan down") < idx(&log, "conntrackd.conf -t"));
-        assert!(idx(&log, "-t") < idx(&log, "conntrackd.conf -n"));
+        assert!(idx(&log, "network.interface.wan down") < idx(&log, "conntrackd.ctl -t"));
+        assert!(idx(&log, "-t") < idx(&log, "conntrackd.ctl -n"));
         assert!(idx(&log, "dnsmasq stop") < idx(&log, "dnsmasq running"));
         assert!(r.iter().all(|x| x.ok), "{r:#?}");
         assert!(!log.iter().any(|l| l.contains("muros_ha.transition")), "execute must not announce");
@@ -220,11 +220,11 @@ mod tests {
         let paths = Paths::new("/r");
         let r = execute(&plan_for(&Transition::to(GroupState::Master), &inputs()), &paths, &sys);
         let log = sys.log();
-        assert_eq!(log[0], "run conntrackd -C /r/etc/conntrackd/conntrackd.conf -c");
+        assert_eq!(log[0], "conntrackd /r/var/run/conntrackd.ctl -c");
         assert!(idx(&log, "network.interface.wan up") > 0);
-        assert!(idx(&log, "conntrackd.conf -f internal") < idx(&log, "conntrackd.conf -R"));
-        assert!(idx(&log, "conntrackd.conf -R") < idx(&log, "conntrackd.conf -B"));
-        assert!(idx(&log, "conntrackd.conf -B") < idx(&log, "conntrackd.conf -f external"));
+        assert!(idx(&log, "conntrackd.ctl -f internal") < idx(&log, "conntrackd.ctl -R"));
+        assert!(idx(&log, "conntrackd.ctl -R") < idx(&log, "conntrackd.ctl -B"));
+        assert!(idx(&log, "conntrackd.ctl -B") < idx(&log, "conntrackd.ctl -f external"));
         assert!(idx(&log, "odhcpd start") < idx(&log, "odhcpd running"));
         assert!(r.iter().all(|x| x.ok), "{r:#?}");
         // results come back in plan order whatever order the threads finished in

@@ -2,10 +2,12 @@
 //! programs (argument vectors, never `sh -c`; every child with a timeout) and a recording
 //! dry run that logs what would happen, in order, for tests and `muros-ha plan`.
 
+use super::plan::ConntrackdOp;
+use crate::paths::Paths;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -38,6 +40,9 @@ pub trait System: Sync {
     /// Run `argv` (argv[0] a path or a program name looked up in PATH and the usual
     /// OpenWrt bin dirs) with no stdin, stdout discarded, killed after `timeout`.
     fn run(&self, argv: &[String], timeout: Duration) -> CmdOutcome;
+    /// One conntrackd client request on its control socket (what `conntrackd -C conf
+    /// <flag>` sends, without the fork); returns what conntrackd wrote back.
+    fn conntrackd(&self, socket: &Path, op: ConntrackdOp, timeout: Duration) -> Result<String, String>;
     /// `ubus call object method args`; returns the reply text.
     fn ubus_call(&self, object: &str, method: &str, args: &Value, timeout: Duration) -> Result<String, String>;
     /// `ubus send event data`.
@@ -151,7 +156,43 @@ fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
     }
 }
 
+/// The control socket conntrackd listens on: the `UNIX { Path … }` of its config (what
+/// `conntrackd -C conf` would use), else the root's default.
+pub fn conntrackd_socket(paths: &Paths) -> PathBuf {
+    let text = std::fs::read_to_string(paths.conntrackd_conf()).unwrap_or_default();
+    let mut in_unix = false;
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some(w), _) if w.eq_ignore_ascii_case("UNIX") => in_unix = true,
+            (Some(w), Some(p)) if in_unix && w.eq_ignore_ascii_case("Path") => {
+                return PathBuf::from(p.trim_matches('"'));
+            }
+            (Some("}"), _) => in_unix = false,
+            _ => {}
+        }
+    }
+    paths.conntrackd_ctl()
+}
+
+/// Replies longer than this are cut (a `-s` dump can be long; we only keep a note).
+const CONNTRACKD_REPLY_MAX: u64 = 4096;
+
 impl System for RealSystem {
+    fn conntrackd(&self, socket: &Path, op: ConntrackdOp, timeout: Duration) -> Result<String, String> {
+        let ctx = |e: std::io::Error| format!("conntrackd control socket {}: {}", socket.display(), e);
+        let mut s = UnixStream::connect(socket).map_err(ctx)?;
+        s.set_read_timeout(Some(timeout)).map_err(ctx)?;
+        s.set_write_timeout(Some(timeout)).map_err(ctx)?;
+        // The request is a native-endian C int; conntrackd answers (maybe nothing) and
+        // closes when done — for a commit, only once the commit has finished.
+        s.write_all(&op.request().to_ne_bytes()).map_err(ctx)?;
+        let mut reply = Vec::new();
+        (&mut s).take(CONNTRACKD_REPLY_MAX).read_to_end(&mut reply).map_err(ctx)?;
+        Ok(String::from_utf8_lossy(&reply).trim().to_string())
+    }
+
     fn run(&self, argv: &[String], timeout: Duration) -> CmdOutcome {
         let Some((prog, args)) = argv.split_first() else {
             return CmdOutcome::failed("empty command");
@@ -305,6 +346,18 @@ impl RecordingSystem {
 }
 
 impl System for RecordingSystem {
+    fn conntrackd(&self, socket: &Path, op: ConntrackdOp, _t: Duration) -> Result<String, String> {
+        if !self.conntrackd_up.load(Ordering::SeqCst) {
+            self.record(format!("conntrackd {} {} (not answering)", socket.display(), op.flags().join(" ")));
+            return Err("not answering".into());
+        }
+        if self.record(format!("conntrackd {} {}", socket.display(), op.flags().join(" "))) {
+            Ok(String::new())
+        } else {
+            Err("recorded failure".into())
+        }
+    }
+
     fn run(&self, argv: &[String], _timeout: Duration) -> CmdOutcome {
         let line = format!("run {}", argv.join(" "));
         let ok = self.record(line);
@@ -378,6 +431,21 @@ impl System for RecordingSystem {
 mod tests {
     use super::*;
     use std::time::Instant;
+
+    #[test]
+    fn the_control_socket_comes_from_the_conntrackd_config() {
+        let d = std::env::temp_dir().join(format!("muros-ctdsock-{}", std::process::id()));
+        let p = Paths::new(&d);
+        assert_eq!(conntrackd_socket(&p), p.conntrackd_ctl());
+        std::fs::create_dir_all(p.conntrackd_conf().parent().unwrap()).unwrap();
+        std::fs::write(
+            p.conntrackd_conf(),
+            "General {\n LockFile /x.lock\n UNIX {\n  # Path /not/this\n  Path /run/ctd.ctl\n  Backlog 20\n }\n}\n",
+        )
+        .unwrap();
+        assert_eq!(conntrackd_socket(&p), PathBuf::from("/run/ctd.ctl"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
 
     #[test]
     fn ip_o_addr_lines_give_device_and_prefix() {
