@@ -47,7 +47,7 @@ pub fn append(paths: &Paths, rec: &HistoryRecord) -> io::Result<()> {
         old.lines().filter(|l| serde_json::from_str::<HistoryRecord>(l).is_ok()).collect();
     let keep_from = lines.len().saturating_sub(HISTORY_MAX - 1);
     lines.drain(..keep_from);
-    let new = serde_json::to_string(rec).map_err(|e| io::Error::other(e))?;
+    let new = serde_json::to_string(rec).map_err(io::Error::other)?;
     let mut text = String::with_capacity(old.len() + new.len() + 1);
     for l in lines {
         text.push_str(l);

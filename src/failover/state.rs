@@ -103,13 +103,13 @@ pub fn claim_desired(paths: &Paths, state: GroupState) -> io::Result<Desired> {
     let _guard = lock_exclusive(&desired_lock_path(paths))?;
     let seq = read_desired(paths).map_or(0, |d| d.seq) + 1;
     let d = Desired { seq, state, pid: std::process::id(), time: now_secs() };
-    let bytes = serde_json::to_vec(&d).map_err(|e| io::Error::other(e))?;
+    let bytes = serde_json::to_vec(&d).map_err(io::Error::other)?;
     replace_quick(&desired_path(paths), &bytes)?;
     Ok(d)
 }
 
 pub fn write_current(paths: &Paths, c: &Current) -> io::Result<()> {
-    let bytes = serde_json::to_vec(c).map_err(|e| io::Error::other(e))?;
+    let bytes = serde_json::to_vec(c).map_err(io::Error::other)?;
     replace_quick(&current_path(paths), &bytes)
 }
 
