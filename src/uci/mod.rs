@@ -108,3 +108,11 @@ pub fn parse(text: &str, file: &str) -> Result<Package, UciError> {
     let _ = text;
     Err(UciError { file: file.to_string(), line: 0, message: "uci parser not implemented yet".into() })
 }
+
+/// Read package `name` under `paths` (temporary: replaced by the uci layer's version).
+pub fn load_package(paths: &crate::paths::Paths, name: &str) -> Result<(Package, Vec<String>), UciError> {
+    let file = paths.uci_file(name);
+    let label = file.display().to_string();
+    let text = std::fs::read_to_string(&file).map_err(|e| UciError { file: label.clone(), line: 0, message: e.to_string() })?;
+    Ok((parse(&text, &label)?, Vec::new()))
+}
