@@ -100,6 +100,13 @@ impl fmt::Display for Outcome {
     }
 }
 
+fn o_ok(o: &Outcome) -> bool {
+    match o {
+        Outcome::Applied(r) => r.ok,
+        Outcome::Superseded { .. } => true,
+    }
+}
+
 fn inputs_cache(paths: &Paths) -> PathBuf {
     paths.state_dir().join("plan-inputs.json")
 }
@@ -245,14 +252,20 @@ pub fn command(paths: &Paths, args: &[String]) -> i32 {
             return 2;
         }
     };
+    // keepalived throws the hook's stderr away: on a router this goes to syslog.
+    crate::logging::init(crate::logging::choose_sink(paths.is_system_root()), log::LevelFilter::Info);
     let sys = RealSystem::new(paths.ubus_socket());
     match run_transition(paths, &sys, parsed.state, &parsed.reason()) {
+        Ok(o @ Outcome::Applied(_)) if !o_ok(&o) => {
+            log::warn!("notify: {}", o);
+            0
+        }
         Ok(o) => {
-            eprintln!("muros-ha notify: {}", o);
+            log::info!("notify: {}", o);
             0
         }
         Err(e) => {
-            eprintln!("muros-ha notify: {}", e);
+            log::error!("notify {}: {}", parsed.reason(), e);
             1
         }
     }
