@@ -19,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     Check(CheckCmd),
     Render(RenderCmd),
+    Notify(NotifyCmd),
+    Plan(PlanCmd),
 }
 
 /// Validate /etc/config/muros_ha (with network and system); list every error.
@@ -63,9 +65,51 @@ pub fn default_hook() -> String {
         .unwrap_or_else(|| "/usr/sbin/muros-ha".to_string())
 }
 
-/// Run the CLI; returns the process exit code.
+/// keepalived's notify hook: apply the transition (TYPE NAME STATE [PRIO] as keepalived appends them)
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "notify")]
+pub struct NotifyCmd {
+    /// root directory prefixed to every path (default /)
+    #[argh(option, default = "String::from(\"/\")")]
+    pub root: String,
+    /// GROUP|INSTANCE NAME MASTER|BACKUP|FAULT|STOP [PRIO]
+    #[argh(positional, greedy)]
+    pub args: Vec<String>,
+}
+
+/// print the ordered actions of a transition without running them
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "plan")]
+pub struct PlanCmd {
+    /// root directory prefixed to every path (default /)
+    #[argh(option, default = "String::from(\"/\")")]
+    pub root: String,
+    /// master|backup|fault|stop
+    #[argh(positional)]
+    pub state: String,
+}
+
+/// Run the CLI; returns the process exit code. Usage errors exit 2.
 pub fn main() -> i32 {
-    let cli: Cli = argh::from_env();
+    let args: Vec<String> = std::env::args().collect();
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Some((cmd, rest)) = strs.split_first() else { return 2 };
+    let cli = match Cli::from_args(&[cmd], rest) {
+        Ok(c) => c,
+        Err(early) => {
+            // argh reports both --help (status Ok) and usage errors through EarlyExit.
+            return match early.status {
+                Ok(()) => {
+                    println!("{}", early.output);
+                    0
+                }
+                Err(()) => {
+                    eprintln!("{}", early.output);
+                    exit::FAILURE
+                }
+            };
+        }
+    };
     if cli.version {
         println!("muros-ha {}", crate::VERSION);
         return exit::OK;
@@ -77,6 +121,8 @@ pub fn main() -> i32 {
         }
         Some(Command::Check(c)) => check(&Paths::new(c.root)),
         Some(Command::Render(c)) => render(c),
+        Some(Command::Notify(n)) => crate::failover::notify::command(&Paths::new(n.root), &n.args),
+        Some(Command::Plan(p)) => crate::failover::show_plan::command(&Paths::new(p.root), &p.state),
     }
 }
 

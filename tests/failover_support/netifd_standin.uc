@@ -1,0 +1,34 @@
+// Test stand-in for netifd's ubus object network.interface.<NETIF_NAME>: records every
+// `up`/`down` call, and every muros_ha.transition event, one line each in NETIF_LOG.
+// NETIF_DOWN_CMD (a JSON argv array), if set, runs on `down`: what the kernel does when
+// the WAN goes down (masquerade deletes that interface's conntrack entries).
+'use strict';
+import { connect } from 'ubus';
+import * as uloop from 'uloop';
+import { open } from 'fs';
+
+uloop.init();
+let conn = connect(getenv('UBUS_SOCKET'));
+if (!conn) {
+	warn('netifd-standin: cannot connect to ubus\n');
+	exit(1);
+}
+function rec(line) {
+	let f = open(getenv('NETIF_LOG'), 'a');
+	f.write(line + '\n');
+	f.close();
+}
+let obj = conn.publish('network.interface.' + getenv('NETIF_NAME'), {
+	up: { call: function(req) { rec('up'); return 0; }, args: {} },
+	down: { call: function(req) {
+		rec('down');
+		let cmd = getenv('NETIF_DOWN_CMD');
+		if (cmd)
+			system(json(cmd));
+		return 0;
+	}, args: {} },
+});
+let sub = conn.listener('muros_ha.transition', function(ev, data) {
+	rec('event ' + sprintf('%J', data));
+});
+uloop.run();
