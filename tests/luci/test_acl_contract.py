@@ -168,6 +168,18 @@ def static_checks():
     return js_methods
 
 
+def syntax_checks():
+    """Each view parses as the body of a function, which is how LuCI's loader runs it."""
+    node = shutil.which("node")
+    if not node:
+        print("skip - views parse as JavaScript: node not installed")
+        return
+    for path in js_files():
+        r = subprocess.run([node, "-e", "new Function(require('fs').readFileSync(process.argv[1], 'utf8'))", path],
+                           capture_output=True, text=True, timeout=30)
+        check("%s parses as JavaScript" % os.path.relpath(path, APP), r.returncode == 0, r.stderr.strip()[-400:])
+
+
 def find_daemon_binary():
     cand = [os.environ.get("MUROS_HA_BIN")] if os.environ.get("MUROS_HA_BIN") else []
     tdir = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
@@ -271,6 +283,7 @@ def live_checks(js_methods):
 def main():
     t0 = time.time()
     js_methods = static_checks()
+    syntax_checks()
     live_checks(js_methods)
     print("%d passed, %d failed (%.1f s)" % (passed, failed, time.time() - t0))
     return 1 if failed else 0

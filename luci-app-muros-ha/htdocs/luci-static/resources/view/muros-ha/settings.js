@@ -181,7 +181,16 @@ return view.extend({
 		o.value('ah', _('IPsec AH'));
 		o.value('pass', _('Simple password'));
 		o.value('none', _('None'));
-		o.default = 'ah';
+		/* The daemon's default when unset: AH if a password is set under VRRPv2,
+		 * else none. Show that, and always write the choice explicitly. */
+		o.cfgvalue = function(section_id) {
+			const v = uci.get('muros_ha', section_id, 'auth_type');
+			if (v)
+				return v;
+			return (uci.get('muros_ha', section_id, 'password') &&
+			        (uci.get('muros_ha', section_id, 'vrrp_version') ?? '2') == '2') ? 'ah' : 'none';
+		};
+		o.rmempty = false;
 		o.validate = function(section_id, value) {
 			if (value != 'none' && this.section.formvalue(section_id, 'vrrp_version') == '3')
 				return _('VRRPv3 has no authentication: choose None or VRRP version 2');
@@ -195,8 +204,8 @@ return view.extend({
 		o.validate = function(section_id, value) {
 			if (!/^[\x21-\x7e]{1,8}$/.test(value ?? ''))
 				return _('1 to 8 printable characters, no blanks');
-			if (/['"#!]/.test(value))
-				return _('Quotes, # and ! are not allowed');
+			if (/['"#!\\]/.test(value))
+				return _('Quotes, backslash, # and ! are not allowed');
 			return true;
 		};
 		o.depends('auth_type', 'ah');
