@@ -174,6 +174,7 @@ class Backend:
             subprocess.run(["ip", "-n", self.netns, "link", "add", dev, "type", "veth",
                             "peer", "name", "vp%d" % i], check=True)
             subprocess.run(["ip", "-n", self.netns, "link", "set", dev, "up"], check=True)
+            subprocess.run(["ip", "-n", self.netns, "link", "set", "vp%d" % i, "up"], check=True)
         for dev, addr in (("br-lan", "192.0.2.2/24"), ("br-guest", "203.0.113.2/24"), ("eth2", "198.18.0.1/30")):
             subprocess.run(["ip", "-n", self.netns, "addr", "add", addr, "dev", dev], check=True)
 
