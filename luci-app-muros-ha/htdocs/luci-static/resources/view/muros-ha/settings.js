@@ -287,16 +287,36 @@ return view.extend({
 		s.nodescriptions = true;
 		s.sectiontitle = sid => sid;
 
+		/* A global option as currently typed on the page (also from inside the grid's
+		 * edit modal, which has its own map), else as saved. */
+		const globalValue = opt => {
+			const found = m.lookupOption(opt, 'global');
+			const v = found ? found[0].formvalue('global') : null;
+			return v ?? uci.get('muros_ha', 'global', opt);
+		};
+
 		o = s.option(form.Value, 'interface', _('Interface'));
 		ifaces.forEach(n => o.value(n));
 		o.datatype = 'uciname';
 		o.rmempty = false;
 		o.editable = true;
+		/* LAB-NOTES pitfall 4: a VIP on the sync link joins the sync group, and
+		 * cutting the sync cable would then fault the whole group. */
+		o.validate = function(section_id, value) {
+			if (value && value == globalValue('sync_interface'))
+				return _('The sync interface must not carry a VIP');
+			return true;
+		};
 
 		o = s.option(form.Value, 'address', _('Virtual IP'), _('Address with prefix, e.g. 192.0.2.1/24.'));
 		o.datatype = 'cidr';
 		o.rmempty = false;
 		o.editable = true;
+		o.validate = function(section_id, value) {
+			if (value && value.indexOf(':') >= 0 && (globalValue('vrrp_version') ?? '2') != '3')
+				return _('IPv6 VIPs need VRRP version 3 (Advanced tab)');
+			return true;
+		};
 
 		o = s.option(form.Value, 'vrid', _('VRID'));
 		o.datatype = 'and(uinteger,range(1,255))';
