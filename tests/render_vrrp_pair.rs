@@ -251,3 +251,51 @@ fn rendered_v3_unicast_pair_with_one_vip_notifies_the_instance_and_hands_over_in
     let stopped = wait_for(Duration::from_secs(5), || log(&roots[0]).lines().last().is_some_and(|l| l.ends_with("INSTANCE lan STOP 1")));
     assert!(stopped, "A log:\n{}", log(&roots[0]));
 }
+
+#[test]
+fn rendered_v3_pair_moves_an_ipv4_and_an_ipv6_vip_together() {
+    if !can_run("vrrp pair (v3, IPv4 + IPv6)", &["ip", "keepalived", "sysctl"]) {
+        return;
+    }
+    // keepalived runs the IPv6 VIP as its own instance (own VRID space per family); the
+    // sync group must still move both at once.
+    let mut a = base(Role::Master);
+    a.vrrp_version = VrrpVersion::V3;
+    a.advert_ms = 100;
+    a.auth_type = AuthType::None;
+    a.password = Secret::default();
+    let lan = iface("lan", "br-lan", &["192.0.2.2/24", "2001:db8:0:1::2/64"]);
+    a.vips = vec![vip("lan", lan.clone(), "192.0.2.1/24", 10, None), vip("lan6", lan, "2001:db8:0:1::1/64", 10, None)];
+    let mut b = a.clone();
+    b.role = Role::Backup;
+    b.priority = Role::Backup.default_priority();
+    b.sync = sync_link(iface("sync", "eth2", &["198.51.100.2/30"]), SyncMode::Multicast, None);
+    let (a, b) = pair_configs(a, b);
+
+    let pair = Pair::new();
+    for dev in ["br-lan", "eth2"] {
+        pair.link(dev);
+    }
+    for i in 0..2 {
+        pair.lone(i, "eth1");
+        pair.addr(i, "br-lan", &format!("192.0.2.{}/24", 2 + i));
+        pair.addr(i, "br-lan", &format!("2001:db8:0:1::{}/64", 2 + i));
+        pair.addr(i, "eth2", &format!("198.51.100.{}/30", 1 + i));
+    }
+    let tmp = TempDir::new();
+    let hook = Hook::new();
+    let (roots, [mut ka, _kb]) = start_pair(&pair, &tmp, [&a, &b], &hook.binary());
+
+    let elected = wait_for(Duration::from_secs(10), || {
+        pair.has_address(0, "br-lan", "192.0.2.1") && pair.has_address(0, "br-lan", "2001:db8:0:1::1")
+    });
+    assert!(elected, "A never held both VIPs; A log:\n{}\nB log:\n{}", log(&roots[0]), log(&roots[1]));
+    assert!(wait_for(Duration::from_secs(5), || log(&roots[0]).contains("GROUP muros_ha MASTER 0")), "{}", log(&roots[0]));
+    assert!(!pair.has_address(1, "br-lan", "2001:db8:0:1::1"), "both routers hold the IPv6 VIP");
+
+    ka.stop();
+    let moved = wait_for(Duration::from_secs(10), || {
+        pair.has_address(1, "br-lan", "192.0.2.1") && pair.has_address(1, "br-lan", "2001:db8:0:1::1")
+    });
+    assert!(moved, "B did not take both VIPs; B log:\n{}", log(&roots[1]));
+}

@@ -278,6 +278,11 @@ impl Pair {
         let pair = Pair { ns };
         for n in &pair.ns {
             run(Command::new("ip").args(["-n", n, "link", "set", "lo", "up"]));
+            // No duplicate address detection: link-local addresses (which IPv6 VRRP
+            // sends from) are usable at once instead of after a second or two.
+            for key in ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"] {
+                run(Command::new("ip").args(["netns", "exec", n, "sysctl", "-q", "-w", key]));
+            }
         }
         pair
     }
