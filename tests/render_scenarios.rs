@@ -331,8 +331,8 @@ mod fw4_snippet {
     #[test]
     fn vrrp_is_accepted_on_each_vip_interface_and_sync_only_on_the_sync_link() {
         let text = firewall::render(&two_vips(Role::Master));
-        assert!(text.contains("iifname \"br-lan\" ip daddr 224.0.0.18 ip protocol 112 accept comment \"muros-ha: VRRP lan vrid 10\""), "{text}");
-        assert!(text.contains("iifname \"br-guest\" ip daddr 224.0.0.18 ip protocol 112 accept"), "{text}");
+        assert!(text.contains("iifname \"br-lan\" ip daddr 224.0.0.18 ip protocol 112 counter accept comment \"muros-ha: VRRP lan vrid 10\""), "{text}");
+        assert!(text.contains("iifname \"br-guest\" ip daddr 224.0.0.18 ip protocol 112 counter accept"), "{text}");
         let sync: Vec<&str> = lines_with(&text, "udp dport 3780");
         assert_eq!(sync, ["iifname \"eth2\" ip daddr 225.0.0.50 udp dport 3780 accept comment \"muros-ha: conntrackd sync (multicast)\""]);
     }
@@ -344,7 +344,7 @@ mod fw4_snippet {
         let lan = cfg.vips[0].interface.clone();
         cfg.vips = vec![vip("lan6", lan, "2001:db8:0:1::1/64", 10, None)];
         let text = firewall::render(&cfg);
-        assert!(text.contains("iifname \"br-lan\" ip6 daddr ff02::12 meta l4proto 112 accept"), "{text}");
+        assert!(text.contains("iifname \"br-lan\" ip6 daddr ff02::12 meta l4proto 112 counter accept"), "{text}");
     }
 
     #[test]
@@ -354,7 +354,7 @@ mod fw4_snippet {
         cfg.sync.port = 3781;
         cfg.vips[0].peer_address = Some("192.0.2.3".parse().unwrap());
         let text = firewall::render(&cfg);
-        assert!(text.contains("iifname \"br-lan\" ip saddr 192.0.2.3 ip protocol 112 accept"), "{text}");
+        assert!(text.contains("iifname \"br-lan\" ip saddr 192.0.2.3 ip protocol 112 counter accept"), "{text}");
         assert!(text.contains("iifname \"eth2\" ip saddr 198.51.100.2 udp dport 3781 accept"), "{text}");
         assert!(!text.contains("224.0.0.18") && !text.contains("225.0.0.50"), "{text}");
     }
@@ -363,5 +363,20 @@ mod fw4_snippet {
     fn the_check_ruleset_includes_the_snippet_inside_an_input_chain() {
         let r = firewall::check_ruleset(std::path::Path::new("/x/30-muros-ha.nft"));
         assert!(r.contains("chain input {") && r.contains("include \"/x/30-muros-ha.nft\""), "{r}");
+    }
+}
+
+mod fw4_snippet_auth {
+    use super::*;
+
+    #[test]
+    fn ah_authenticated_adverts_are_accepted_as_ip_protocol_51_too() {
+        let mut cfg = two_vips(Role::Master);
+        cfg.auth_type = AuthType::Ah;
+        let text = firewall::render(&cfg);
+        assert!(text.contains("iifname \"br-lan\" ip daddr 224.0.0.18 ip protocol { 51, 112 } counter accept"), "{text}");
+        cfg.auth_type = AuthType::Pass;
+        let text = firewall::render(&cfg);
+        assert!(!text.contains("51,"), "{text}");
     }
 }

@@ -5,12 +5,14 @@
 //! no zone at all) drops VRRP adverts and both routers become master.
 
 use super::Text;
-use crate::model::{Config, SyncMode};
+use crate::model::{AuthType, Config, SyncMode};
 use std::net::IpAddr;
 use std::path::Path;
 
 /// IP protocol number of VRRP (both versions, both families).
 const VRRP_PROTO: u8 = 112;
+/// IP protocol number of IPsec AH, which wraps VRRPv2 adverts with `auth_type AH`.
+const AH_PROTO: u8 = 51;
 /// Where VRRP adverts go when not unicast (RFC 5798).
 const VRRP_GROUP_V4: &str = "224.0.0.18";
 const VRRP_GROUP_V6: &str = "ff02::12";
@@ -19,18 +21,23 @@ const VRRP_GROUP_V6: &str = "ff02::12";
 pub fn render(cfg: &Config) -> String {
     let mut t = Text::new();
     t.line("# Included by fw4 at the top of its input chain: bare rules only.");
+    let ah = cfg.auth_type == AuthType::Ah;
     for vip in &cfg.vips {
         let dev = &vip.interface.device;
         let unicast_peer = if cfg.sync.mode == SyncMode::Unicast { vip.peer_address } else { None };
         // `meta l4proto` rather than `ip6 nexthdr`: it skips IPv6 extension headers.
         let matcher = match (vip.address.is_ipv6(), unicast_peer) {
+            // keepalived carries AH-authenticated VRRPv2 adverts in IP protocol 51 (AH),
+            // not 112: a rule for 112 alone would drop every advert of an AH pair.
+            (false, None) if ah => format!("ip daddr {} ip protocol {{ {}, {} }}", VRRP_GROUP_V4, AH_PROTO, VRRP_PROTO),
             (false, None) => format!("ip daddr {} ip protocol {}", VRRP_GROUP_V4, VRRP_PROTO),
             (true, None) => format!("ip6 daddr {} meta l4proto {}", VRRP_GROUP_V6, VRRP_PROTO),
+            (_, Some(IpAddr::V4(p))) if ah => format!("ip saddr {} ip protocol {{ {}, {} }}", p, AH_PROTO, VRRP_PROTO),
             (_, Some(IpAddr::V4(p))) => format!("ip saddr {} ip protocol {}", p, VRRP_PROTO),
             (_, Some(IpAddr::V6(p))) => format!("ip6 saddr {} meta l4proto {}", p, VRRP_PROTO),
         };
         t.line(format!(
-            "iifname \"{}\" {} accept comment \"muros-ha: VRRP {} vrid {}\"",
+            "iifname \"{}\" {} counter accept comment \"muros-ha: VRRP {} vrid {}\"",
             dev,
             matcher,
             comment_safe(&vip.name),
