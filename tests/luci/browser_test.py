@@ -202,8 +202,30 @@ class Backend:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
+        # Whatever the daemon spawned and let go (a daemonised conntrackd, ...) still
+        # names our run directory on its command line: stop exactly those PIDs.
+        for pid in self.strays():
+            print("# stopping stray process %d left by the %s" % (pid, self.kind))
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
         if self.netns:
             subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
+
+    def strays(self):
+        found = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == PID:
+                continue
+            try:
+                with open("/proc/%s/cmdline" % name, "rb") as f:
+                    cmd = f.read().decode(errors="replace")
+            except OSError:
+                continue
+            if self.workdir + "/" in cmd and "chromium" not in cmd and "chromedriver" not in cmd:
+                found.append(int(name))
+        return found
 
 
 # ---------------------------------------------------------------- the browser

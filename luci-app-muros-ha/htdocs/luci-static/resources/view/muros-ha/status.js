@@ -97,7 +97,7 @@ return view.extend({
 				peer.last_seen ? ', ' + _('last seen %s').format(fmtTime(peer.last_seen)) : ''
 			]), 'peer'),
 			row(_('Last failover'), tr
-				? '%s: %s → %s — %s'.format(fmtTime(tr.time), tr.from ?? '?', tr.to ?? '?', tr.reason ?? '')
+				? '%s: %s → %s — %s'.format(fmtTime(tr.time), tr.from ?? _('start'), tr.to ?? '?', tr.reason ?? '')
 				: E('em', {}, _('none recorded')), 'last-transition'),
 			row(_('Sync'), E([], [
 				'%s (%s), %s, '.format(sync.interface ?? '-', sync.device ?? '-', sync.mode ?? '-'),
@@ -158,12 +158,14 @@ return view.extend({
 
 			return [
 				fmtTime(t.time),
-				E([], [ stateBadge(t.from), ' → ', stateBadge(t.to) ]),
+				E([], [ t.from ? stateBadge(t.from) : E('em', {}, _('start')), ' → ', stateBadge(t.to) ]),
 				t.reason ?? '',
-				E('span', { 'title': actions.map(a => '%s: %s (%d ms)%s'.format(a.action, a.ok ? 'ok' : 'FAILED', a.ms ?? 0, a.detail ? ' ' + a.detail : '')).join('\n') },
-					failed.length
-						? _('%d of %d failed (%s)').format(failed.length, actions.length, failed.map(a => a.action).join(', '))
-						: _('%d ok in %d ms').format(actions.length, ms))
+				failed.length
+					? E('details', {}, [
+						E('summary', {}, _('%d of %d actions failed').format(failed.length, actions.length)),
+						E('ul', {}, failed.map(a => E('li', {}, a.detail ? '%s: %s'.format(a.action, a.detail) : a.action)))
+					])
+					: _('%d ok in %d ms').format(actions.length, ms)
 			];
 		}), E('em', {}, _('No transitions recorded')));
 
