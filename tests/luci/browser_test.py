@@ -114,19 +114,6 @@ def digest(path):
 
 # ---------------------------------------------------------------- the backend
 
-def find_daemon_binary():
-    cand = [os.environ["MUROS_HA_BIN"]] if os.environ.get("MUROS_HA_BIN") else []
-    tdir = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
-    cand += [os.path.join(tdir, "debug", "muros-ha"), os.path.join(tdir, "release", "muros-ha"),
-             os.path.join(REPO, "target", "debug", "muros-ha")]
-    for c in cand:
-        if c and os.path.isfile(c) and os.access(c, os.X_OK):
-            r = subprocess.run([c, "daemon", "--help"], capture_output=True, text=True, timeout=10)
-            if r.returncode == 0 and "daemon" in (r.stdout + r.stderr).lower():
-                return c
-    return None
-
-
 class Backend:
     """The process answering for ubus object `muros_ha` on the stack's bus."""
 
@@ -497,7 +484,7 @@ def main():
         skip_all("python selenium missing (pip install selenium)")
 
     want = os.environ.get("MUROS_HA_BACKEND", "auto")
-    binary = find_daemon_binary() if want in ("auto", "daemon") else None
+    binary = owweb.find_daemon_binary(REPO) if want in ("auto", "daemon") else None
     if want == "daemon" and not binary:
         check("the real muros-ha daemon is available", False, "no binary with a daemon subcommand")
         finish()

@@ -99,3 +99,22 @@ def start(stack, rundir, port, extra_roots, extra_env=None):
 
 def stop(stack, rundir):
     subprocess.run([os.path.join(stack, "stop.sh"), rundir], capture_output=True, timeout=60)
+
+
+def find_daemon_binary(repo):
+    """The muros-ha binary to test: $MUROS_HA_BIN, else the newest of the cargo builds
+    (a stale debug build must not shadow a fresh release one). Only a binary that has
+    the `daemon` subcommand counts."""
+    if os.environ.get("MUROS_HA_BIN"):
+        cand = [os.environ["MUROS_HA_BIN"]]
+    else:
+        tdirs = {os.environ.get("CARGO_TARGET_DIR") or os.path.join(repo, "target"), os.path.join(repo, "target")}
+        cand = [os.path.join(t, p, "muros-ha") for t in tdirs for p in ("debug", "release")]
+        cand = [c for c in cand if os.path.isfile(c)]
+        cand.sort(key=os.path.getmtime, reverse=True)
+    for c in cand:
+        if c and os.path.isfile(c) and os.access(c, os.X_OK):
+            r = subprocess.run([c, "daemon", "--help"], capture_output=True, text=True, timeout=10)
+            if r.returncode == 0 and "daemon" in (r.stdout + r.stderr).lower():
+                return c
+    return None

@@ -34,6 +34,7 @@ ACL = os.path.join(APP, "root/usr/share/rpcd/acl.d/luci-app-muros-ha.json")
 MENU = os.path.join(APP, "root/usr/share/luci/menu.d/luci-app-muros-ha.json")
 VIEWS = os.path.join(APP, "htdocs/luci-static/resources/view")
 sys.path.insert(0, HERE)
+import owweb  # noqa: E402
 from owweb import SHARED_DIR  # noqa: E402
 TOOLS = os.environ.get("OPENWRT_TOOLS_DIR", os.path.join(SHARED_DIR, "openwrt-tools"))
 OWWEB = os.environ.get("OWWEB_DIR", os.path.join(SHARED_DIR, "openwrt-web"))
@@ -180,20 +181,6 @@ def syntax_checks():
         check("%s parses as JavaScript" % os.path.relpath(path, APP), r.returncode == 0, r.stderr.strip()[-400:])
 
 
-def find_daemon_binary():
-    cand = [os.environ.get("MUROS_HA_BIN")] if os.environ.get("MUROS_HA_BIN") else []
-    tdir = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
-    cand += [os.path.join(tdir, "debug", "muros-ha"), os.path.join(tdir, "release", "muros-ha"),
-             os.path.join(REPO, "target", "debug", "muros-ha")]
-    for c in cand:
-        if c and os.path.isfile(c) and os.access(c, os.X_OK):
-            r = subprocess.run([c, "daemon", "--help"], capture_output=True, text=True, timeout=10)
-            text = (r.stdout + r.stderr).lower()
-            if r.returncode == 0 and "daemon" in text:
-                return c
-    return None
-
-
 def ubus_methods(ubus, sock, obj):
     r = subprocess.run([ubus, "-s", sock, "-v", "list", obj], capture_output=True, text=True, timeout=10)
     if r.returncode != 0:
@@ -259,7 +246,7 @@ def live_checks(js_methods):
         else:
             skip_or_fail("the ucode stand-in registers exactly the methods the JS calls", "no ucode at " + ucode)
 
-        daemon = find_daemon_binary()
+        daemon = owweb.find_daemon_binary(REPO)
         if not daemon:
             skip_or_fail("the muros-ha daemon registers exactly the methods the JS calls",
                          "no muros-ha binary with a 'daemon' subcommand (build it or set MUROS_HA_BIN)")
@@ -268,7 +255,9 @@ def live_checks(js_methods):
         os.makedirs(os.path.join(root, "etc", "config"))
         for n in ("muros_ha", "network"):
             shutil.copy(os.path.join(HERE, "seed", "etc", "config", n), os.path.join(root, "etc", "config", n))
-        d = subprocess.Popen([daemon, "daemon", "--root", root, "--socket", sock],
+        # --no-converge: this check only lists methods; the daemon must not run a
+        # transition (start conntrackd, ...) in the host's network namespace.
+        d = subprocess.Popen([daemon, "daemon", "--root", root, "--socket", sock, "--no-converge", "--no-verify"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         procs.append(d)
         got = wait_methods(ubus, sock, "muros_ha", d)
