@@ -489,11 +489,17 @@ def main():
         check("the real muros-ha daemon is available", False, "no binary with a daemon subcommand")
         finish()
     kind = "daemon" if binary else "standin"
-    print("# backend: %s%s" % (kind, (" (%s)" % binary) if binary else " (ucode stand-in, no daemon binary found)"))
+    print("# backend: %s%s" % (kind, (" (%s)" % binary) if binary else
+                               " (ucode stand-in: %s)" % ("MUROS_HA_BACKEND=standin" if want == "standin" else "no daemon binary found")))
 
     work = "/tmp/muros-luci-%d" % PID
     os.makedirs(work, exist_ok=True)
+    global DOCS
+    if kind != "daemon":
+        # docs/ shows the real daemon's pages; stand-in runs keep theirs in the run dir.
+        DOCS = os.path.join(work, "screenshots")
     os.makedirs(DOCS, exist_ok=True)
+    print("# screenshots in %s" % DOCS)
     stack, repaired = owweb.prepare_copy(os.path.join(work, "owweb"))
     if repaired:
         print("# restored %d flattened symlinks in the private copy of openwrt-web" % repaired)
