@@ -182,25 +182,11 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
     dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
 }
 
-/// Paths that must survive a sysupgrade.
-pub const KEEP_PATHS: &[&str] = &["/etc/config/muros_ha", "/etc/keepalived/", "/etc/conntrackd/", "/etc/muros-ha/"];
-
 /// `/etc/sysupgrade.conf` with our paths added (other lines untouched) and our keep.d list.
 fn sysupgrade_files(paths: &Paths) -> Vec<OutputFile> {
     let existing = std::fs::read_to_string(paths.sysupgrade_conf()).unwrap_or_default();
-    let mut text = existing.clone();
-    for p in KEEP_PATHS {
-        if !existing.lines().any(|l| l.trim() == *p) {
-            if !text.is_empty() && !text.ends_with('\n') {
-                text.push('\n');
-            }
-            text.push_str(p);
-            text.push('\n');
-        }
-    }
-    let keep: String = KEEP_PATHS.iter().map(|p| format!("{}\n", p)).collect();
     vec![
-        OutputFile { path: paths.sysupgrade_conf(), contents: text, mode: 0o644 },
-        OutputFile { path: paths.keep_d(), contents: keep, mode: 0o644 },
+        OutputFile { path: paths.sysupgrade_conf(), contents: render::sysupgrade::with_our_paths(&existing), mode: 0o644 },
+        OutputFile { path: paths.keep_d(), contents: render::sysupgrade::keep_d(), mode: 0o644 },
     ]
 }

@@ -138,8 +138,8 @@ fn all_errors_are_listed_at_once_not_just_the_first() {
         assert!(err.contains(loc), "missing {} in:\n{}", loc, err);
     }
     assert!(err.contains("4 errors"), "{}", err);
-    // Errors name the line: role is on line 5 of the example.
-    assert!(err.contains("etc/config/muros_ha:5: global.role"), "{}", err);
+    // Errors name the line: role is on line 6 of the example.
+    assert!(err.contains("etc/config/muros_ha:6: global.role"), "{}", err);
 }
 
 #[test]
