@@ -4,6 +4,7 @@
 
 use super::plan::ConntrackdOp;
 use crate::paths::Paths;
+use crate::ubus;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -65,11 +66,37 @@ const DETAIL_MAX: usize = 300;
 pub struct RealSystem {
     ubus_socket: PathBuf,
     resolved: Mutex<HashMap<String, PathBuf>>,
+    /// One ubus connection for the whole transition (WAN call and event), opened on
+    /// first use and dropped after an error so the next use reconnects.
+    ubus: Mutex<Option<ubus::Client>>,
 }
 
 impl RealSystem {
     pub fn new(ubus_socket: impl Into<PathBuf>) -> Self {
-        RealSystem { ubus_socket: ubus_socket.into(), resolved: Mutex::new(HashMap::new()) }
+        RealSystem { ubus_socket: ubus_socket.into(), resolved: Mutex::new(HashMap::new()), ubus: Mutex::new(None) }
+    }
+
+    fn with_ubus<T>(
+        &self,
+        timeout: Duration,
+        f: impl FnOnce(&mut ubus::Client) -> ubus::Result<T>,
+    ) -> Result<T, String> {
+        let mut guard = self.ubus.lock().map_err(|_| "ubus client lock poisoned".to_string())?;
+        let client = match guard.take() {
+            Some(c) => guard.insert(c),
+            None => guard.insert(
+                ubus::Client::connect_timeout(&self.ubus_socket, timeout)
+                    .map_err(|e| format!("ubus {}: {}", self.ubus_socket.display(), e))?,
+            ),
+        };
+        client.set_timeout(timeout);
+        match f(client) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                *guard = None;
+                Err(e.to_string())
+            }
+        }
     }
 
     /// keepalived may run the hook with a minimal PATH; conntrackd lives in /usr/sbin.
@@ -90,16 +117,6 @@ impl RealSystem {
             cache.insert(program.to_string(), found.clone());
         }
         Some(found)
-    }
-
-    fn ubus_argv(&self, timeout: Duration) -> Vec<String> {
-        vec![
-            "ubus".into(),
-            "-s".into(),
-            self.ubus_socket.display().to_string(),
-            "-t".into(),
-            timeout.as_secs().max(1).to_string(),
-        ]
     }
 }
 
@@ -204,27 +221,14 @@ impl System for RealSystem {
         }
     }
 
-    // Temporary: the ubus CLI until the native client (crate::ubus) lands on main.
     fn ubus_call(&self, object: &str, method: &str, args: &Value, timeout: Duration) -> Result<String, String> {
-        let mut argv = self.ubus_argv(timeout);
-        argv.extend(["call".into(), object.into(), method.into(), args.to_string()]);
-        let o = self.run(&argv, timeout + Duration::from_secs(1));
-        if o.success() {
-            Ok(String::new())
-        } else {
-            Err(format!("exit {:?}: {}", o.code, o.detail))
-        }
+        let replies = self.with_ubus(timeout, |c| c.call_json(object, method, args))?;
+        Ok(replies.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n"))
     }
 
     fn ubus_send(&self, event: &str, data: &Value, timeout: Duration) -> Result<(), String> {
-        let mut argv = self.ubus_argv(timeout);
-        argv.extend(["send".into(), event.into(), data.to_string()]);
-        let o = self.run(&argv, timeout + Duration::from_secs(1));
-        if o.success() {
-            Ok(())
-        } else {
-            Err(format!("exit {:?}: {}", o.code, o.detail))
-        }
+        let table = ubus::json::to_table(data)?;
+        self.with_ubus(timeout, |c| c.send_event(event, table))
     }
 
     fn socket_alive(&self, path: &Path) -> bool {
