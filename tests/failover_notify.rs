@@ -277,7 +277,7 @@ fn the_plan_comes_from_the_uci_config() {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(o.stderr.is_empty(), "the example config should validate: {}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8(o.stdout).unwrap();
-    assert!(out.contains("3a    ubus call network.interface.wan up"), "{out}");
+    assert!(out.contains("3     ubus call network.interface.wan up"), "{out}");
     for svc in ["dnsmasq", "odhcpd", "miniupnpd"] {
         assert!(out.contains(&format!("/etc/init.d/{svc} start")), "{svc} missing:\n{out}");
     }
