@@ -63,7 +63,8 @@ pub enum ConntrackdOp {
     Resync,
     /// `-B`: send the whole internal cache to the peer.
     BulkSend,
-    /// `-t`: shorten kernel timers to PurgeTimeout so flows we no longer route expire.
+    /// `-t`: flush the kernel table PurgeTimeout seconds from now (flows we no longer
+    /// route); a later `-c` or `-f internal` cancels it, so a quick BACKUP→MASTER is safe.
     ResetTimers,
     /// `-n`: ask the peer for a full resync into our external cache.
     RequestResync,
@@ -221,7 +222,8 @@ pub fn plan_for(t: &Transition, inp: &PlanInputs) -> Vec<Action> {
             }
             g.extend(inp.services.iter().map(|s| Action::ServiceStop(s.clone())));
             p.extend(together(g));
-            // Flows we no longer route expire after PurgeTimeout instead of lingering.
+            // Flows we no longer route go after PurgeTimeout instead of lingering; conntrackd
+            // empties its internal cache when that flush fires, so it replicates nothing.
             p.push(Action::Conntrackd(ConntrackdOp::ResetTimers));
             if t.to == GroupState::Backup {
                 // A fresh backup wants the master's full table in its external cache.
