@@ -4,8 +4,9 @@
 # usage: bench.sh /path/to/muros-ha [iterations]   (root; cleans up after itself)
 set -eu
 BIN=$(readlink -f "$1"); N=${2:-20}
-TOOLS=/work/shared/openwrt-tools/bin
-UCODE=/work/shared/openwrt-web/rootfs/bin/ucode
+SHARED=${MUROS_SHARED:-/work/shared}
+TOOLS=$SHARED/openwrt-tools/bin
+UCODE=$SHARED/openwrt-web/rootfs/bin/ucode
 HERE=$(cd "$(dirname "$0")" && pwd)
 R=$(mktemp -d /tmp/muros-fo-bench.XXXXXX); NS=mfo-bench-$$
 PIDS=()
@@ -54,7 +55,7 @@ printf '{"enabled":true,"wan":"wan","services":["dnsmasq","odhcpd","miniupnpd"],
 SOCK=$R/var/run/ubus/ubus.sock
 $TOOLS/ubusd -s "$SOCK" & PIDS+=($!)
 for i in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.02; done
-UBUS_SOCKET=$SOCK NETIF_NAME=wan NETIF_LOG=$R/netif.log NETIF_STAMP=1 $UCODE -L '/work/shared/openwrt-web/rootfs/usr/lib/ucode/*.so' "$HERE/netifd_standin.uc" & PIDS+=($!)
+UBUS_SOCKET=$SOCK NETIF_NAME=wan NETIF_LOG=$R/netif.log NETIF_STAMP=1 $UCODE -L "$SHARED/openwrt-web/rootfs/usr/lib/ucode/*.so" "$HERE/netifd_standin.uc" & PIDS+=($!)
 $TOOLS/ubus -s "$SOCK" -t 5 wait_for network.interface.wan
 ip netns exec "$NS" conntrackd -C "$R/etc/conntrackd/conntrackd.conf" -d
 C=$R/etc/conntrackd/conntrackd.conf
