@@ -11,7 +11,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 R=$(mktemp -d /tmp/muros-fo-bench.XXXXXX); NS=mfo-bench-$$
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  # newest first: the stand-in before its ubusd
+  for ((i=${#PIDS[@]}-1; i>=0; i--)); do kill "${PIDS[$i]}" 2>/dev/null || true; done
   c=$(pgrep -f "conntrackd -C $R/etc/conntrackd/conntrackd.conf" || true); [ -n "$c" ] && kill $c
   ip netns del "$NS" 2>/dev/null || true; rm -rf "$R"
 }
