@@ -21,6 +21,7 @@ pub enum Command {
     Render(RenderCmd),
     Notify(NotifyCmd),
     Plan(PlanCmd),
+    Daemon(DaemonCmd),
 }
 
 /// Validate /etc/config/muros_ha (with network and system); list every error.
@@ -48,6 +49,27 @@ pub struct RenderCmd {
     /// show what would change, write nothing
     #[argh(switch)]
     pub dry_run: bool,
+}
+
+/// Run the ubus object `muros_ha` in the foreground (for procd).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "daemon")]
+pub struct DaemonCmd {
+    /// root directory prefixed to every path (default /)
+    #[argh(option, default = "String::from(\"/\")")]
+    pub root: String,
+    /// ubus socket (default ROOT/var/run/ubus/ubus.sock)
+    #[argh(option)]
+    pub socket: Option<String>,
+    /// binary that keepalived's notify line calls (default: this executable)
+    #[argh(option)]
+    pub hook: Option<String>,
+    /// skip `keepalived -t` on apply (e.g. on a build host without the interfaces)
+    #[argh(switch)]
+    pub no_verify: bool,
+    /// do not re-apply the current state at start
+    #[argh(switch)]
+    pub no_converge: bool,
 }
 
 /// Exit codes shared by the subcommands.
@@ -123,6 +145,17 @@ pub fn main() -> i32 {
         Some(Command::Render(c)) => render(c),
         Some(Command::Notify(n)) => crate::failover::notify::command(&Paths::new(n.root), &n.args),
         Some(Command::Plan(p)) => crate::failover::show_plan::command(&Paths::new(p.root), &p.state),
+        Some(Command::Daemon(d)) => {
+            let paths = Paths::new(d.root);
+            let socket = d.socket.map(std::path::PathBuf::from).unwrap_or_else(|| paths.ubus_socket());
+            crate::daemon::run(crate::daemon::run::RunOptions {
+                paths,
+                socket,
+                hook_binary: d.hook.unwrap_or_else(default_hook),
+                verify: !d.no_verify,
+                no_converge: d.no_converge,
+            })
+        }
     }
 }
 

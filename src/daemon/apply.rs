@@ -1,25 +1,38 @@
-//! `ubus call muros_ha apply` — render + atomic replace, then reload what changed.
-//! A failing validation changes nothing and returns the errors.
+//! `ubus call muros_ha apply {"dry_run"?: bool}` — render + atomic replace, then reload
+//! what changed. A failing validation changes nothing and returns the errors:
+//! `{"valid","errors","changed":[paths],"reloaded":[lines],"warnings","dry_run"}`.
 
-use super::{reload, Arg, ArgType, Context, MethodError, MethodResult, STATUS_UNKNOWN_ERROR};
+use super::{internal, reload, Daemon};
 use crate::deploy::{self, DeployError, DeployOptions};
-use serde_json::{json, Map, Value};
+use crate::ubus::{reply_json, Arg, ArgType, Reply, Request};
+use serde_json::{json, Value};
 
-pub const POLICY: &[Arg] = &[Arg { name: "dry_run", kind: ArgType::Bool, required: false }];
+pub const POLICY: &[Arg] = &[Arg::optional("dry_run", ArgType::Bool)];
 
-pub fn call(ctx: &Context, args: &Map<String, Value>) -> MethodResult {
-    let dry_run = args.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
-    let opts = DeployOptions { verify: ctx.verify, hook_binary: ctx.hook_binary.clone(), dry_run };
-    match deploy::apply(&ctx.paths, &opts) {
+pub fn call(d: &mut Daemon, req: &Request<'_>) -> Reply {
+    let dry_run = req.args.bool("dry_run").unwrap_or(false);
+    reply_json(apply(d, dry_run).map_err(internal)?)
+}
+
+/// Shared by `apply`, `maintenance` and SIGHUP.
+pub fn apply(d: &Daemon, dry_run: bool) -> Result<Value, String> {
+    let opts = DeployOptions { verify: d.verify, hook_binary: d.hook_binary.clone(), dry_run };
+    match deploy::apply(&d.paths, &opts) {
         Ok(report) => {
-            let reloaded = if dry_run { Vec::new() } else { reload::reload_for(&ctx.paths, &report.changed) };
+            let reloaded = if dry_run { Vec::new() } else { reload::reload_for(&d.paths, &report.changed) };
             let changed: Vec<String> = report.changed.iter().map(|p| p.display().to_string()).collect();
             if !changed.is_empty() && !dry_run {
-                log::info!("apply: {} file(s) changed; {}", changed.len(), reloaded.join("; "));
+                log::info!("apply: changed {}; {}", changed.join(", "), reloaded.join("; "));
             }
             Ok(json!({ "valid": true, "errors": [], "changed": changed, "reloaded": reloaded, "warnings": report.warnings, "dry_run": dry_run }))
         }
-        Err(DeployError::Invalid(errors)) => Ok(json!({ "valid": false, "errors": errors, "changed": [], "reloaded": [] })),
-        Err(e) => Err(MethodError { status: STATUS_UNKNOWN_ERROR, message: e.to_string() }),
+        Err(DeployError::Invalid(errors)) => {
+            log::warn!("apply refused: {} configuration error(s); nothing changed", errors.len());
+            Ok(json!({ "valid": false, "errors": errors, "changed": [], "reloaded": [], "warnings": [], "dry_run": dry_run }))
+        }
+        Err(e) => {
+            log::error!("apply failed, nothing changed: {}", e);
+            Err(e.to_string())
+        }
     }
 }
