@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const UCODE: &str = "/work/shared/openwrt-web/rootfs/bin/ucode";
-const UCODE_MODULES: &str = "/work/shared/openwrt-web/rootfs/usr/lib/ucode/*.so";
 
 /// Everything the lab started; torn down on drop, also when an assertion fails.
 struct Lab {
@@ -117,13 +115,13 @@ fn master_backup_master_with_real_conntrackd_ubusd_and_a_stale_conntrackd_lock()
     // Private ubusd on the root's socket path, and netifd's stand-in on it.
     let sock = r.dir.join("var/run/ubus/ubus.sock");
     fs::create_dir_all(sock.parent().unwrap()).unwrap();
-    lab.children.push(Command::new(format!("{OPENWRT_TOOLS}/ubusd")).arg("-s").arg(&sock).spawn().unwrap());
+    lab.children.push(Command::new(format!("{}/ubusd", openwrt_tools())).arg("-s").arg(&sock).spawn().unwrap());
     assert!(wait_until(Duration::from_secs(5), || sock.exists()), "ubusd did not come up");
     let netif_log = r.dir.join("netif.log");
     let standin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/failover_support/netifd_standin.uc");
     lab.children.push(
-        Command::new(UCODE)
-            .args(["-L", UCODE_MODULES])
+        Command::new(ucode())
+            .arg("-L").arg(ucode_modules())
             .arg(&standin)
             .env("UBUS_SOCKET", &sock)
             .env("NETIF_NAME", "wan")
@@ -131,7 +129,7 @@ fn master_backup_master_with_real_conntrackd_ubusd_and_a_stale_conntrackd_lock()
             .spawn()
             .unwrap(),
     );
-    let ubus = format!("{OPENWRT_TOOLS}/ubus");
+    let ubus = format!("{}/ubus", openwrt_tools());
     let sock_s = sock.display().to_string();
     assert!(Command::new(&ubus).args(["-s", &sock_s, "-t", "5", "wait_for", "network.interface.wan"]).status().unwrap().success());
     // Its event listener is registered right after publish(); probe until it hears.

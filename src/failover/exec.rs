@@ -230,6 +230,7 @@ mod tests {
         // results come back in plan order whatever order the threads finished in
         let names: Vec<&str> = r.iter().map(|x| x.action.as_str()).collect();
         assert!(names[2].contains("wan up") && names[3].contains("dnsmasq start") && names[4].contains("odhcpd start"));
+        assert!(idx(&log, "network.interface.wan up") < idx(&log, "dnsmasq start"));
     }
 
     #[test]

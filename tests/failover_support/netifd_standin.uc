@@ -14,6 +14,11 @@ if (!conn) {
 	exit(1);
 }
 function rec(line) {
+	if (getenv('NETIF_STAMP') && substr(line, 0, 5) != 'event') {
+		// CLOCK_MONOTONIC seconds, for the bench's time-to-WAN-up
+		let c = clock(true);
+		line += sprintf(' %d.%09d', c[0], c[1]);
+	}
 	let f = open(getenv('NETIF_LOG'), 'a');
 	f.write(line + '\n');
 	f.close();
