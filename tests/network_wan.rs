@@ -75,7 +75,9 @@ fn an_existing_dhcp_wan_is_moved_onto_the_macvlan() {
     let root = root_with_network("move", "\nconfig interface 'wan'\n\toption ifname 'eth1'\n\toption proto 'dhcp'\n\toption peerdns '0'\n");
     render(&root);
     let text = fs::read_to_string(root.0.join("etc/config/network")).unwrap();
-    let wan = &text[text.find("config interface 'wan'").unwrap()..];
+    let start = text.find("config interface 'wan'").unwrap();
+    let rest = &text[start + 1..];
+    let wan = &text[start..start + 1 + rest.find("\nconfig ").unwrap_or(rest.len())];
     assert!(wan.contains("option device 'ha-wan'") && wan.contains("option auto '0'"), "{}", wan);
     assert!(!wan.contains("option ifname"), "the old ifname would bring the parent up: {}", wan);
     assert!(wan.contains("option peerdns '0'"), "unrelated options are kept: {}", wan);
