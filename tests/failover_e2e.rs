@@ -126,6 +126,7 @@ fn master_backup_master_with_real_conntrackd_ubusd_and_a_stale_conntrackd_lock()
             .env("UBUS_SOCKET", &sock)
             .env("NETIF_NAME", "wan")
             .env("NETIF_LOG", &netif_log)
+            .env("PROCD_FLAGS_DIR", &r.dir)
             .spawn()
             .unwrap(),
     );
@@ -149,10 +150,15 @@ fn master_backup_master_with_real_conntrackd_ubusd_and_a_stale_conntrackd_lock()
     assert!(conntrackd_pid(&conf).is_some(), "conntrackd not running after MASTER");
     assert!(action(&rec, " -c")["ok"] == true);
     assert_eq!(action(&rec, "network.interface.wan up")["ok"], true);
-    assert_eq!(action(&rec, "dnsmasq running")["ok"], true);
-    assert_eq!(action(&rec, "odhcpd running")["ok"], true);
+    // procd's answer is enough when it says running: no init script fork for the check
+    for svc in ["dnsmasq", "odhcpd"] {
+        let check = action(&rec, &format!("{svc} running"));
+        assert_eq!(check["ok"], true, "{check}");
+        assert_eq!(check["detail"], "running (procd)", "{check}");
+    }
+    assert!(!r.init_lines().iter().any(|l| l.contains("running")), "{:#?}", r.init_lines());
     assert!(wait_until(Duration::from_secs(3), || netif_lines(&netif_log).iter().any(|l| l.starts_with("event"))));
-    let lines = netif_lines(&netif_log);
+    let lines: Vec<String> = netif_lines(&netif_log).into_iter().filter(|l| !l.starts_with("service list")).collect();
     assert_eq!(lines[0], "up", "{lines:#?}");
     let ev: serde_json::Value = serde_json::from_str(lines[1].trim_start_matches("event ")).unwrap();
     assert_eq!(ev["to"], "MASTER");
@@ -184,8 +190,10 @@ fn master_backup_master_with_real_conntrackd_ubusd_and_a_stale_conntrackd_lock()
     assert_eq!(rec["ok"], true, "{rec:#}");
     assert_eq!(rec["from"], "MASTER");
     assert!(wait_until(Duration::from_secs(3), || netif_lines(&netif_log).iter().filter(|l| l.starts_with("event")).count() == 2));
-    let lines = netif_lines(&netif_log);
+    let lines: Vec<String> = netif_lines(&netif_log).into_iter().filter(|l| !l.starts_with("service list")).collect();
     assert_eq!(lines[2], "down", "{lines:#?}");
+    // procd no longer lists them; the init scripts confirmed they are stopped
+    assert_eq!(action(&rec, "dnsmasq running")["detail"], "not running");
     assert!(!r.dir.join("running-dnsmasq").exists() && !r.dir.join("running-odhcpd").exists());
     let ctd_log = fs::read_to_string(r.dir.join("conntrackd.log")).unwrap();
     let flush = ctd_log.find("flushing internal cache").expect("no internal flush on BACKUP");
