@@ -75,6 +75,13 @@ pub fn apply(paths: &Paths, opts: &DeployOptions) -> Result<DeployReport, Deploy
     let cfg = model::validate(&sources).map_err(DeployError::Invalid)?;
     let mut report = DeployReport { warnings: sources.warnings.clone(), ..Default::default() };
 
+    // keepalived splits its notify command on blanks: a root or hook path with one
+    // would call the wrong program.
+    for (what, p) in [("--root", paths.root().to_string_lossy().into_owned()), ("--hook", opts.hook_binary.clone())] {
+        if p.chars().any(|c| c.is_whitespace() || c == '"' || c == '\'') {
+            return Err(DeployError::Verify { file: PathBuf::from(p.clone()), message: format!("{} path must not contain blanks or quotes (keepalived splits its notify line on them)", what) });
+        }
+    }
     let files = desired_files(&cfg, paths, &opts.hook_binary);
     let mut staged: Vec<Staged> = Vec::new();
     let result = (|| {
@@ -128,6 +135,19 @@ fn verify_candidate(paths: &Paths, target: &Path, tmp: &Path, cfg: &Config) -> R
             let mut cmd = Command::new(bin);
             cmd.arg("-t").arg("-f").arg(tmp);
             return run_verifier(cmd, cfg).map_err(|message| DeployError::Verify { file: target.to_path_buf(), message });
+        }
+    }
+    // `nft -c` needs CAP_NET_ADMIN even to check; it never commits anything.
+    if target == paths.firewall_snippet() && nix::unistd::geteuid().is_root() {
+        if let Some(bin) = find_program("nft") {
+            let wrapper = fsutil::temp_path(&tmp.with_extension("check"));
+            let text = render::firewall::check_ruleset(tmp);
+            std::fs::write(&wrapper, text).map_err(|error| DeployError::Io { path: wrapper.clone(), error })?;
+            let mut cmd = Command::new(bin);
+            cmd.arg("-c").arg("-f").arg(&wrapper);
+            let verdict = run_verifier(cmd, cfg);
+            let _ = std::fs::remove_file(&wrapper);
+            return verdict.map_err(|message| DeployError::Verify { file: target.to_path_buf(), message });
         }
     }
     Ok(())
