@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 fn a_newer_notify_supersedes_a_queued_older_one_and_transitions_never_overlap() {
     let r = TestRoot::new("supersede");
     r.set_inputs(true, None, &["slow"]);
-    r.add_service("slow", "sleep 0.6");
+    // Long enough for B and C to queue even on a loaded machine.
+    r.add_service("slow", "sleep 1.5");
 
     // A: MASTER, holds the transition lock while `slow start` sleeps.
     let a = r.notify_cmd(&["GROUP", "muros_ha", "MASTER", "150"], &default_path()).spawn().unwrap();
