@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 fn a_newer_notify_supersedes_a_queued_older_one_and_transitions_never_overlap() {
     let r = TestRoot::new("supersede");
     r.set_inputs(true, None, &["slow"]);
-    r.add_service("slow", "sleep 0.6");
+    // Long enough for B and C to queue even on a loaded machine.
+    r.add_service("slow", "sleep 1.5");
 
     // A: MASTER, holds the transition lock while `slow start` sleeps.
     let a = r.notify_cmd(&["GROUP", "muros_ha", "MASTER", "150"], &default_path()).spawn().unwrap();
@@ -255,10 +256,11 @@ fn notify_overhead_without_children_is_a_few_milliseconds() {
         assert_eq!(o.status.code(), Some(0));
     }
     times.sort();
-    let median = times[times.len() / 2];
-    eprintln!("notify wall time without children: median {:?}, min {:?}, max {:?}", median, times[0], times[times.len() - 1]);
-    // 10 ms is the budget of the release build; debug builds are slower.
-    assert!(median < Duration::from_millis(if cfg!(debug_assertions) { 30 } else { 10 }), "{median:?}");
+    let (q1, median) = (times[times.len() / 4], times[times.len() / 2]);
+    eprintln!("notify wall time without children: q1 {:?}, median {:?}, min {:?}, max {:?}", q1, median, times[0], times[times.len() - 1]);
+    // 10 ms is the budget of the release build; debug builds are slower. The lower
+    // quartile, because other jobs on a shared CI box only ever add time.
+    assert!(q1 < Duration::from_millis(if cfg!(debug_assertions) { 30 } else { 10 }), "{times:?}");
 }
 
 fn copy_example_config(r: &TestRoot) {

@@ -303,6 +303,8 @@ pub struct RecordingSystem {
     /// A command whose line contains one of these fails (exit 1).
     failing: Mutex<Vec<String>>,
     addrs: Mutex<Vec<(String, String)>>,
+    /// Canned replies of `ubus call <object> …`, by object.
+    ubus_replies: Mutex<HashMap<String, String>>,
 }
 
 impl RecordingSystem {
@@ -332,6 +334,11 @@ impl RecordingSystem {
             } else {
                 r.remove(service);
             }
+        }
+    }
+    pub fn set_ubus_reply(&self, object: &str, reply: &str) {
+        if let Ok(mut r) = self.ubus_replies.lock() {
+            r.insert(object.to_string(), reply.to_string());
         }
     }
     pub fn set_addresses(&self, a: Vec<(String, String)>) {
@@ -391,7 +398,7 @@ impl System for RecordingSystem {
 
     fn ubus_call(&self, object: &str, method: &str, args: &Value, _t: Duration) -> Result<String, String> {
         if self.record(format!("ubus call {} {} {}", object, method, args)) {
-            Ok(String::new())
+            Ok(self.ubus_replies.lock().ok().and_then(|r| r.get(object).cloned()).unwrap_or_default())
         } else {
             Err("recorded failure".into())
         }
