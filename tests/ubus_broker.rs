@@ -724,3 +724,48 @@ fn deferred_replies_reach_the_caller() {
         .status
         .success());
 }
+
+#[test]
+fn a_path_taken_by_another_process_does_not_block_our_other_objects() {
+    let Some(b) = Broker::start() else { return };
+    let mut other = Client::connect(&b.sock).unwrap();
+    other.add_object("taken", ubus::msg::signature([])).unwrap();
+    let mut server = Server::new(&b.sock, 0u32);
+    server
+        .add_object(Object::new("taken").method("m", &[], |_: &mut u32, _| Ok(None)))
+        .unwrap();
+    server
+        .add_object(Object::new("free").method("m", &[], |_: &mut u32, _| Ok(None)))
+        .unwrap();
+    let e = server.connect().unwrap_err();
+    assert_eq!(e.status(), Some(Status::InvalidArgument), "{e}");
+    assert!(e.to_string().contains("add object taken"), "{e}");
+    assert!(server.is_connected());
+    assert_eq!(server.object_id("taken"), None);
+    assert!(server.object_id("free").is_some());
+    // Adding a duplicate while connected is refused and forgotten.
+    let e = server
+        .add_object(Object::new("taken").method("m", &[], |_: &mut u32, _| Ok(None)))
+        .unwrap_err();
+    assert_eq!(e.status(), Some(Status::InvalidArgument));
+    // poll() does not turn the refusal into a reconnect loop.
+    for _ in 0..3 {
+        server.poll(&[], Some(Duration::from_millis(50))).unwrap();
+    }
+    assert_eq!(server.connections(), 1);
+    // The free object is served (the CLI call runs while we poll on this thread).
+    let sock = b.sock.clone();
+    let cli = std::thread::spawn(move || {
+        Command::new(tools_dir().join("bin/ubus"))
+            .arg("-s")
+            .arg(&sock)
+            .args(["call", "free", "m"])
+            .output()
+            .unwrap()
+    });
+    let start = Instant::now();
+    while !cli.is_finished() && start.elapsed() < Duration::from_secs(5) {
+        server.poll(&[], Some(Duration::from_millis(50))).unwrap();
+    }
+    assert!(cli.join().unwrap().status.success());
+}

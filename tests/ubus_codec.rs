@@ -294,6 +294,12 @@ fn a_status_of_wrong_size_is_kept_raw_and_treated_as_absent() {
 // ---------------------------------------------------------------------------
 // Property and fuzz tests with a small deterministic PRNG (no extra dependency).
 
+/// Iterations per fuzz test: 50 000 by default (well under a second); raise with
+/// `UBUS_FUZZ_ITERS=10000000` for a long run, vary `UBUS_FUZZ_SEED` between runs.
+fn fuzz_iters() -> u64 {
+    std::env::var("UBUS_FUZZ_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(50_000)
+}
+
 struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -416,7 +422,7 @@ fn check_decoders(input: &[u8]) {
 #[test]
 fn decoders_survive_random_bytes() {
     let mut r = Rng::seed();
-    for _ in 0..50_000 {
+    for _ in 0..fuzz_iters() {
         let len = r.below(96) as usize;
         let mut buf: Vec<u8> = (0..len).map(|_| r.next() as u8).collect();
         // Bias towards plausible headers so the fuzzing gets past the first check.
@@ -436,7 +442,7 @@ fn decoders_survive_mutated_golden_frames() {
     let mut r = Rng::seed();
     let mut seeds = all_golden();
     seeds.push(hex(ARG_TYPES_DATA));
-    for _ in 0..50_000 {
+    for _ in 0..fuzz_iters() {
         let mut buf = seeds[r.below(seeds.len() as u64) as usize].clone();
         for _ in 0..=r.below(4) {
             if buf.is_empty() {
