@@ -391,9 +391,31 @@ fn json_to_blobmsg_to_bytes_and_back_is_identity() {
     }
 }
 
-/// Decode must not panic, and when it succeeds, encode∘decode must be a fixed point.
+/// Decode must not panic, must take bounded time, and when it succeeds, encode∘decode
+/// must be a fixed point.
 fn check_decoders(input: &[u8]) {
     let started = Instant::now();
+    decode_all(input);
+    if started.elapsed() >= Duration::from_millis(200) {
+        // One slow run can be the shared machine descheduling us; a slow decoder is
+        // slow every time, so judge by the fastest of three more runs.
+        let fastest = (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                decode_all(input);
+                t.elapsed()
+            })
+            .min()
+            .unwrap_or_default();
+        assert!(
+            fastest < Duration::from_millis(200),
+            "decoding {} bytes took {fastest:?}",
+            input.len()
+        );
+    }
+}
+
+fn decode_all(input: &[u8]) {
     if let Ok((m, used)) = decode_frame(input) {
         assert!(used <= input.len());
         let once = m.encode();
@@ -411,12 +433,6 @@ fn check_decoders(input: &[u8]) {
         let _ = json::from_table(&t);
     }
     let _ = msg::decode_blobmsg(input);
-    assert!(
-        started.elapsed() < Duration::from_millis(200),
-        "decoding {} bytes took {:?}",
-        input.len(),
-        started.elapsed()
-    );
 }
 
 #[test]
