@@ -42,11 +42,15 @@ impl Log for SyslogLogger {
     fn flush(&self) {}
 }
 
-fn syslog_logger() -> Option<&'static SyslogLogger> {
+fn connect_syslog(path: &std::path::Path) -> Option<SyslogLogger> {
     let socket = std::os::unix::net::UnixDatagram::unbound().ok()?;
-    socket.connect("/dev/log").ok()?;
+    socket.connect(path).ok()?;
     socket.set_nonblocking(true).ok()?;
-    Some(Box::leak(Box::new(SyslogLogger { socket })))
+    Some(SyslogLogger { socket })
+}
+
+fn syslog_logger() -> Option<&'static SyslogLogger> {
+    connect_syslog(std::path::Path::new("/dev/log")).map(|l| &*Box::leak(Box::new(l)))
 }
 
 impl Log for StderrLogger {
@@ -92,4 +96,25 @@ pub fn init(sink: Sink, level: LevelFilter) {
         let _ = log::set_logger(&STDERR);
     }
     log::set_max_level(level);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syslog_lines_carry_facility_severity_tag_and_pid() {
+        let dir = std::env::temp_dir().join(format!("muros-log-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log");
+        let rx = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        let logger = connect_syslog(&path).unwrap();
+        log::set_max_level(LevelFilter::Info);
+        logger.log(&Record::builder().level(log::Level::Warn).args(format_args!("split brain on {}", "lan")).build());
+        let mut buf = [0u8; 256];
+        let n = rx.recv(&mut buf).unwrap();
+        assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), format!("<28>muros-ha[{}]: split brain on lan", std::process::id()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
