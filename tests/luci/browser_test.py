@@ -12,7 +12,8 @@ Scenario (each step is a named check; the run ends with "N passed, M failed"):
   5. putting it back clears the error;
   6. Cluster status shows the role, instances, history, polls `status`, and the
      maintenance toggle calls `maintenance {enable}`; the overview widget renders.
-Screenshots: docs/luci-settings.png, docs/luci-settings-errors.png, docs/luci-status.png.
+Screenshots: docs/luci-settings.png, docs/luci-settings-errors.png, docs/luci-status.png
+(rewritten only with UPDATE_SCREENSHOTS=1 and the real daemon; else in the run dir).
 
 Backend for the `muros_ha` ubus object (env MUROS_HA_BACKEND):
   auto (default)  the real `muros-ha daemon` when a binary with that subcommand is
@@ -22,7 +23,8 @@ Backend for the `muros_ha` ubus object (env MUROS_HA_BACKEND):
 
 Needs: root (start.sh's mount namespace; the daemon runs in a private netns),
 chromium + chromium-driver (apt), selenium (pip). Without them it fails under
-CI=true and skips otherwise. KEEP=1 keeps the run directory for inspection.
+CI=true and skips otherwise. KEEP=1 keeps the run directory for inspection
+(it is also kept when a check fails).
 """
 import hashlib
 import json
@@ -495,8 +497,9 @@ def main():
     work = "/tmp/muros-luci-%d" % PID
     os.makedirs(work, exist_ok=True)
     global DOCS
-    if kind != "daemon":
-        # docs/ shows the real daemon's pages; stand-in runs keep theirs in the run dir.
+    if kind != "daemon" or os.environ.get("UPDATE_SCREENSHOTS") != "1":
+        # docs/ changes only on request (like golden files), and only shows the real
+        # daemon's pages; other runs keep their screenshots in the run dir.
         DOCS = os.path.join(work, "screenshots")
     os.makedirs(DOCS, exist_ok=True)
     print("# screenshots in %s" % DOCS)
