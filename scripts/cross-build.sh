@@ -26,6 +26,7 @@
 #   CARGO_TARGET_DIR      default target/cross (keep it in the CI cache)
 #   DIST                  default dist
 #   SKIP_QEMU=1           build only
+#   EXAMPLES=dir          example roots to compare across arches (default examples/)
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -34,6 +35,7 @@ ALL="x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-mu
 NIGHTLY=${NIGHTLY:-nightly}
 PANIC=${PANIC:-immediate-abort}
 DIST=${DIST:-$TOP/dist}
+EXAMPLES=${EXAMPLES:-$TOP/examples}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$TOP/target/cross}"
 
 usage() {
@@ -132,7 +134,7 @@ done
 # Same input, same bytes on every architecture: check and render of every
 # example router, compared with the x86_64 build. Enabled once examples exist.
 X86=$DIST/x86_64-unknown-linux-musl/muros-ha
-if [ "${SKIP_QEMU:-0}" != 1 ] && [ -d "$TOP/examples/router-a" ] && [ -x "$X86" ]; then
+if [ "${SKIP_QEMU:-0}" != 1 ] && [ -d "$EXAMPLES/router-a" ] && [ -x "$X86" ]; then
 	W=$(mktemp -d)
 	trap 'rm -rf "$W"' EXIT INT TERM
 	# run_example LABEL QEMU BIN EXAMPLE_DIR: leaves $W/LABEL/<example>/{root,check.out,check.rc,render.rc}
@@ -140,14 +142,17 @@ if [ "${SKIP_QEMU:-0}" != 1 ] && [ -d "$TOP/examples/router-a" ] && [ -x "$X86" 
 		d=$W/$1/$(basename "$4")
 		mkdir -p "$d"
 		cp -a "$4" "$d/root"
+		# Non-zero exits are results to compare, not errors (set -e).
+		rc=0
 		# shellcheck disable=SC2086
-		$2 "$3" check --root "$d/root" >"$d/check.out" 2>&1
-		echo $? >"$d/check.rc"
+		$2 "$3" check --root "$d/root" >"$d/check.out" 2>&1 || rc=$?
+		echo "$rc" >"$d/check.rc"
+		rc=0
 		# shellcheck disable=SC2086
-		$2 "$3" render --root "$d/root" >"$d/render.out" 2>&1
-		echo $? >"$d/render.rc"
+		$2 "$3" render --root "$d/root" >"$d/render.out" 2>&1 || rc=$?
+		echo "$rc" >"$d/render.rc"
 	}
-	for ex in "$TOP"/examples/*/; do
+	for ex in "$EXAMPLES"/*/; do
 		[ -d "$ex" ] || continue
 		run_example x86_64 "" "$X86" "${ex%/}"
 	done
@@ -155,7 +160,7 @@ if [ "${SKIP_QEMU:-0}" != 1 ] && [ -d "$TOP/examples/router-a" ] && [ -x "$X86" 
 		[ "$triple" = x86_64-unknown-linux-musl ] && continue
 		[ -x "$DIST/$triple/muros-ha" ] || continue
 		qemu=$(qemu_for "$triple")
-		for ex in "$TOP"/examples/*/; do
+		for ex in "$EXAMPLES"/*/; do
 			[ -d "$ex" ] || continue
 			name=$(basename "$ex")
 			run_example "$triple" "$qemu" "$DIST/$triple/muros-ha" "${ex%/}"
