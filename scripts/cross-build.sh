@@ -21,7 +21,7 @@
 #                                          target is installed
 #
 # Environment:
-#   NIGHTLY=toolchain     default "nightly" (pin one in CI, e.g. nightly-2026-05-19)
+#   NIGHTLY=toolchain     default "nightly" (pin one in CI: nightly-2026-05-20 is the one measured)
 #   PANIC=immediate-abort|abort   abort keeps panic messages (about +400 KB on mips)
 #   CARGO_TARGET_DIR      default target/cross (keep it in the CI cache)
 #   DIST                  default dist
