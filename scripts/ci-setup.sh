@@ -33,7 +33,8 @@ fi
 #    with rust-src (build-std for every target).
 rustup toolchain install stable --profile minimal
 rustup target add --toolchain stable x86_64-unknown-linux-musl
-rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src
+#    llvm-tools: llvm-strip, to drop MIPS .pdr sections.
+rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src --component llvm-tools
 
 # 3. zig (C toolchain + musl crt/libc for all five targets).
 python3 -c 'import ziglang' 2>/dev/null || python3 -m pip install "ziglang==$ZIGLANG"

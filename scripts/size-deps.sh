@@ -17,6 +17,13 @@ NIGHTLY=${NIGHTLY:-nightly}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT INT TERM
 BASE_TARGET=${CARGO_TARGET_DIR:-$TOP/target}/size-deps
+SYSROOT=$(rustup run "$NIGHTLY" rustc --print sysroot)
+HOST=$(rustup run "$NIGHTLY" rustc -vV | sed -n 's/^host: //p')
+LLVM_STRIP=$SYSROOT/lib/rustlib/$HOST/bin/llvm-strip
+case "$TRIPLE" in
+armv7-*) PAGE="-Clink-arg=-Wl,-z,max-page-size=4096" ;;
+*) PAGE="" ;;
+esac
 
 # build LABEL MANIFEST PANIC STDFEATURES [cargo args...]: prints "LABEL bytes"
 build() {
@@ -32,11 +39,13 @@ build() {
 	tdir="$BASE_TARGET/$panic-${stdfeat:-none}"
 	set -- "$@" -Zbuild-std=std,panic_abort
 	[ -n "$stdfeat" ] && set -- "$@" "-Zbuild-std-features=$stdfeat"
-	if CARGO_TARGET_DIR=$tdir RUSTFLAGS="$pflags -Clink-self-contained=no" \
+	if CARGO_TARGET_DIR=$tdir RUSTFLAGS="$pflags -Clink-self-contained=no $PAGE" \
 		cargo "+$NIGHTLY" zigbuild --quiet --release --manifest-path "$manifest" \
 		--target "$TRIPLE" "$@" >"$OUT/log" 2>&1; then
 		name=$(sed -n 's/^name *= *"\([^"]*\)".*/\1/p' "$manifest" | head -n 1)
-		printf '%-44s %8s\n' "$label" "$(wc -c <"$tdir/$TRIPLE/release/$name" | tr -d ' ')"
+		# Same post-processing as scripts/cross-build.sh.
+		"$LLVM_STRIP" --strip-all -R .pdr -R .comment "$tdir/$TRIPLE/release/$name" -o "$OUT/bin"
+		printf '%-44s %8s\n' "$label" "$(wc -c <"$OUT/bin" | tr -d ' ')"
 	else
 		printf '%-44s %8s\n' "$label" "FAILED"
 		tail -n 5 "$OUT/log" >&2
