@@ -11,7 +11,7 @@
 #   ZIGBUILD      cargo-zigbuild
 set -eu
 
-NIGHTLY=${NIGHTLY:-nightly-2026-05-20}
+NIGHTLY=${NIGHTLY:-nightly}
 ZIGLANG=${ZIGLANG:-0.17.1}
 ZIGBUILD=${ZIGBUILD:-0.24.1}
 
