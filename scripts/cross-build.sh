@@ -13,6 +13,9 @@
 #   -Zbuild-std-features=optimize_for_size smaller std algorithms/formatting
 #   -Cpanic=immediate-abort                no panic message/backtrace machinery
 #                                          (the code has no panics outside tests)
+#   -Cforce-unwind-tables=no               no .eh_frame (nothing unwinds): 482 -> 399 KB
+#   -Zlocation-detail=none                 on aarch64
+
 #   cargo zigbuild (zig from PyPI)         one C toolchain + musl libc/crt for
 #                                          every arch; no per-arch gcc
 #   -Clink-self-contained=no               take crt1.o/libc from zig, not from
@@ -77,7 +80,9 @@ qemu_for() {
 }
 
 case "$PANIC" in
-immediate-abort) PANIC_FLAGS="-Zunstable-options -Cpanic=immediate-abort" ;;
+# Nothing can unwind or print a panic location with immediate-abort, so the unwind
+# tables (.eh_frame: ~90 KB on aarch64) and panic locations are dead weight.
+immediate-abort) PANIC_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no -Zlocation-detail=none" ;;
 abort) PANIC_FLAGS="-Cpanic=abort" ;;
 *)
 	echo "$0: PANIC must be immediate-abort or abort" >&2

@@ -22,6 +22,9 @@ suite() {
 suite "cargo build (release)" cargo build --release --locked
 suite "cargo test" cargo test --locked -- --test-threads=2
 suite "luci (ACL contract + real LuCI in chromium)" tests/luci/run.sh
+suite "cross builds (5 CPUs, qemu: --version, check and render byte-identical)" scripts/cross-build.sh --all
+suite "size report" scripts/size-report.sh --report-only
+suite "opkg: install, upgrade, remove with the real opkg" tests/pkg_opkg.sh
 
 echo
 [ ${#failed_names[@]} -eq 0 ] || echo "failed suites: ${failed_names[*]}"
