@@ -6,7 +6,12 @@
 root=$1
 shift
 start=$(date +%s%3N)
-"$@" </dev/null >>"$root/var/log/hook.out" 2>&1
+if [ -e "$root/var/run/trace-hooks" ]; then
+	# debugging aid: trace a shell hook with timestamps
+	PS4='+ $(date +%s.%N | cut -c7-16) ' sh -x "$@" </dev/null >>"$root/var/log/hook.out" 2>&1
+else
+	"$@" </dev/null >>"$root/var/log/hook.out" 2>&1
+fi
 rc=$?
 end=$(date +%s%3N)
 n=$#

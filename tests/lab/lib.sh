@@ -59,7 +59,6 @@ declare -A R_PASS=([ra]=s3cret [rb]=s3cret)
 
 lab_log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
 lab_die() { lab_log "FATAL: $*"; exit 1; }
-now_ms() { date +%s%3N; }
 
 lab_init() {
 	[ "$(id -u)" = 0 ] || lab_die "the lab needs root (network namespaces)"
@@ -103,19 +102,28 @@ rx() { local r=$1; shift; ip netns exec "${NS[$r]}" "$@"; }
 root_of() { echo "$LAB_DIR/$1"; }
 other() { [ "$1" = ra ] && echo rb || echo ra; }
 
-# wait_until TIMEOUT_S CMD...: poll every 20 ms, bounded.
+# wait_until TIMEOUT_S CMD...: poll every 20 ms until CMD succeeds; bounded by wall
+# time (EPOCHREALTIME, no fork) and by an iteration cap.
 wait_until() {
-	local t=$1 i=0 n; shift
-	n=$(awk -v t="$t" 'BEGIN{print int(t*50)}')
-	while [ $i -lt "$n" ]; do
+	local t=$1 i=0 end; shift
+	end=$(awk -v n="$(now_ms)" -v t="$t" 'BEGIN{printf "%.0f", n+t*1000}')
+	while [ $i -lt 100000 ]; do
 		"$@" && return 0
+		[ "$(now_ms)" -ge "$end" ] && return 1
 		sleep 0.02; i=$((i+1))
 	done
 	return 1
 }
+now_ms() { local t=${EPOCHREALTIME/,/.}; t=${t/./}; echo "${t:0:13}"; }
 
-has_vip() { rx "$1" ip -4 -o addr show dev lan0 2>/dev/null | grep -q " $LAN_VIP/"; }
-wan_addr() { rx "$1" ip -4 -o addr show dev wan 2>/dev/null | awk '{split($4,a,"/"); print a[1]; exit}'; }
+# A router whose link is dead (power cut, cable pulled) still has its addresses in the
+# kernel; it only counts when the link is operationally up.
+link_up() { ip -n "${NS[$1]}" -o link show dev "$2" 2>/dev/null | grep -q "state UP"; }
+has_vip() { link_up "$1" lan0 && ip -n "${NS[$1]}" -4 -o addr show dev lan0 2>/dev/null | grep -q " $LAN_VIP/"; }
+wan_addr() {
+	link_up "$1" wan || return 0
+	ip -n "${NS[$1]}" -4 -o addr show dev wan 2>/dev/null | awk '{split($4,a,"/"); print a[1]; exit}'
+}
 wan_up() { [ -n "$(wan_addr "$1")" ]; }
 masters() { local r out=""; for r in ra rb; do has_vip "$r" && out="$out $r"; done; echo "${out# }"; }
 master_count() { local m; m=$(masters); set -- $m; echo $#; }
@@ -301,6 +309,9 @@ $auth
     track_interface {
         wanp
     }
+    # re-announce the VIP while master: after a split brain ends (pitfall 3) clients
+    # that followed the other router's ARP come back within this many seconds
+    garp_master_refresh 5
 $([ "$PREEMPT" = 1 ] || echo "    nopreempt")
     notify "$LAB_HERE/hook-timer.sh $root $hookcmd"
 }
@@ -370,7 +381,7 @@ table inet fw4 {
 		type filter hook input priority filter; policy drop;
 		iif "lo" accept
 		ct state established,related accept
-		ct state invalid drop
+		ct state invalid counter drop
 		iifname "lan0" accept
 		iifname "sync0" accept
 		iifname "wan" udp dport 68 accept
@@ -379,7 +390,7 @@ table inet fw4 {
 	chain forward {
 		type filter hook forward priority filter; policy drop;
 		ct state established,related accept
-		ct state invalid drop
+		ct state invalid counter drop
 		iifname "lan0" oifname "wan" accept
 		jump upnp_forward
 	}

@@ -5,11 +5,19 @@
 
 pidfile() { echo "$ROOT/var/run/$1.pid"; }
 
+# alive PID: exists and is not a zombie. Daemons orphaned by a hook are reparented to
+# PID 1, which in a container may never reap them, so a dead daemon can linger as Z.
+alive() {
+	[ -r "/proc/$1/stat" ] || return 1
+	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
 is_running() {
 	pf=$(pidfile "$1")
 	[ -s "$pf" ] || return 1
 	pid=$(cat "$pf")
-	[ -d "/proc/$pid" ] || return 1
+	alive "$pid" || return 1
 	# A recycled PID must not count: the process must live in this router's netns.
 	[ "$(readlink "/proc/$pid/ns/net")" = "$(readlink /proc/self/ns/net)" ]
 }
@@ -20,8 +28,8 @@ stop_pidfile() {
 	pid=$(cat "$pf")
 	kill "$pid" 2>/dev/null
 	i=0
-	while [ -d "/proc/$pid" ] && [ $i -lt 50 ]; do sleep 0.02; i=$((i+1)); done
-	[ -d "/proc/$pid" ] && kill -9 "$pid" 2>/dev/null
+	while alive "$pid" && [ $i -lt 50 ]; do sleep 0.02; i=$((i+1)); done
+	alive "$pid" && kill -9 "$pid" 2>/dev/null
 	rm -f "$pf"
 }
 
