@@ -43,29 +43,70 @@ pub fn replace_if_changed(path: &Path, bytes: &[u8], mode: u32) -> io::Result<Ou
 
 /// Unconditionally replace `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let dir = match path.parent() {
+    let staged = stage(path, bytes, mode)?;
+    let tmp = staged.tmp.clone();
+    staged.commit().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        e
+    })
+}
+
+/// True when `path` already holds exactly `bytes` with permission bits `mode`.
+pub fn is_current(path: &Path, bytes: &[u8], mode: u32) -> bool {
+    match (fs::read(path), fs::metadata(path)) {
+        (Ok(old), Ok(meta)) => old == bytes && meta.permissions().mode() & 0o7777 == mode,
+        _ => false,
+    }
+}
+
+/// A fully written, fsynced temp file waiting to be renamed over its target.
+///
+/// Staging every file of a change first and renaming them only when all are staged (and
+/// verified) means a failure part-way leaves every live file as it was.
+#[derive(Debug)]
+pub struct Staged {
+    pub tmp: PathBuf,
+    pub target: PathBuf,
+}
+
+/// Write `bytes` to a temp file beside `target` (created with `mode`, fsynced).
+pub fn stage(target: &Path, bytes: &[u8], mode: u32) -> io::Result<Staged> {
+    let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&dir)?;
-    let tmp = temp_path(path);
+    let tmp = temp_path(target);
     let result = (|| {
-        // The mode is set at creation so a secret is never readable, not even briefly.
         let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
         f.set_permissions(fs::Permissions::from_mode(mode))?;
         f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        // Persist the rename itself.
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
+        f.sync_all()
+    })();
+    match result {
+        Ok(()) => Ok(Staged { tmp, target: target.to_path_buf() }),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+impl Staged {
+    /// Rename the temp file over the target and persist the directory entry.
+    pub fn commit(self) -> io::Result<()> {
+        fs::rename(&self.tmp, &self.target)?;
+        if let Some(dir) = self.target.parent() {
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
         }
         Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
     }
-    result
+    /// Throw the temp file away; the target is untouched.
+    pub fn discard(self) {
+        let _ = fs::remove_file(&self.tmp);
+    }
 }
 
 #[cfg(test)]

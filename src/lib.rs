@@ -7,10 +7,12 @@
 //! | module | job |
 //! |---|---|
 //! | [`paths`] | every file, socket and script path, prefixed by `--root` so a lab router is a directory |
+//! | [`logging`] | syslog on a router, stderr in labs and tests |
 //! | [`fsutil`] | atomic, only-when-changed file replacement (temp in same dir, fsync, rename) |
 //! | [`uci`] | UCI text ⇄ sections: a reader faithful to real uci and an editor that keeps unrelated lines |
 //! | [`model`] | sections → validated, typed [`model::Config`]; collects *every* error with file, line, section, option |
 //! | [`render`] | model → keepalived.conf, conntrackd.conf, fw4 nft snippet, sysupgrade lists; pure and deterministic |
+//! | [`deploy`] | load → validate → render → verify with the real tools → replace every changed file, or none |
 //! | [`ubus`] | ubus wire codec (pure), blobmsg ⇄ JSON, and a client over the unix socket |
 //! | [`failover`] | transition + config → ordered plan (pure); executor runs it through the [`failover::System`] trait |
 //! | [`daemon`] | the long-running `muros_ha` ubus object: one file per method |
@@ -19,8 +21,10 @@
 
 pub mod cli;
 pub mod daemon;
+pub mod deploy;
 pub mod failover;
 pub mod fsutil;
+pub mod logging;
 pub mod model;
 pub mod paths;
 pub mod render;

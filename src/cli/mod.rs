@@ -1,21 +1,218 @@
-//! Command line front end (argh).
+//! Command line front end (argh). Usage text is pinned by `tests/cli_usage.rs`.
 
+use crate::deploy::{self, DeployError, DeployOptions};
+use crate::paths::Paths;
 use argh::FromArgs;
 
-/// muros-ha: high availability for OpenWrt routers.
+/// muros-ha: high availability for OpenWrt routers (keepalived + conntrackd + shared-MAC WAN).
 #[derive(FromArgs, Debug)]
 pub struct Cli {
     /// print the version and exit
     #[argh(switch)]
     pub version: bool,
+    #[argh(subcommand)]
+    pub command: Option<Command>,
 }
 
-/// Run the CLI; returns the process exit code.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    Check(CheckCmd),
+    Render(RenderCmd),
+    Notify(NotifyCmd),
+    Plan(PlanCmd),
+    Daemon(DaemonCmd),
+}
+
+/// Validate /etc/config/muros_ha (with network and system); list every error.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check")]
+pub struct CheckCmd {
+    /// root directory prefixed to every path (default /)
+    #[argh(option, default = "String::from(\"/\")")]
+    pub root: String,
+}
+
+/// Validate, render and atomically install keepalived, conntrackd and firewall configs.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "render")]
+pub struct RenderCmd {
+    /// root directory prefixed to every path (default /)
+    #[argh(option, default = "String::from(\"/\")")]
+    pub root: String,
+    /// binary that keepalived's notify line calls (default: this executable)
+    #[argh(option)]
+    pub hook: Option<String>,
+    /// skip `keepalived -t` on the candidate (e.g. on a build host without the interfaces)
+    #[argh(switch)]
+    pub no_verify: bool,
+    /// show what would change, write nothing
+    #[argh(switch)]
+    pub dry_run: bool,
+}
+
+/// Run the ubus object `muros_ha` in the foreground (for procd).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "daemon")]
+pub struct DaemonCmd {
+    /// root directory prefixed to every path (default /)
+    #[argh(option, default = "String::from(\"/\")")]
+    pub root: String,
+    /// ubus socket (default ROOT/var/run/ubus/ubus.sock)
+    #[argh(option)]
+    pub socket: Option<String>,
+    /// binary that keepalived's notify line calls (default: this executable)
+    #[argh(option)]
+    pub hook: Option<String>,
+    /// skip `keepalived -t` on apply (e.g. on a build host without the interfaces)
+    #[argh(switch)]
+    pub no_verify: bool,
+    /// do not re-apply the current state at start
+    #[argh(switch)]
+    pub no_converge: bool,
+}
+
+/// Exit codes shared by the subcommands.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const INVALID_CONFIG: i32 = 1;
+    pub const FAILURE: i32 = 2;
+}
+
+/// The path keepalived should call back: this executable, unless told otherwise.
+pub fn default_hook() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.to_str().map(str::to_string))
+        .unwrap_or_else(|| "/usr/sbin/muros-ha".to_string())
+}
+
+/// keepalived's notify hook: apply the transition (TYPE NAME STATE [PRIO] as keepalived appends them)
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "notify")]
+pub struct NotifyCmd {
+    /// root directory prefixed to every path (default /)
+    #[argh(option, default = "String::from(\"/\")")]
+    pub root: String,
+    /// GROUP|INSTANCE NAME MASTER|BACKUP|FAULT|STOP [PRIO]
+    #[argh(positional, greedy)]
+    pub args: Vec<String>,
+}
+
+/// print the ordered actions of a transition without running them
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "plan")]
+pub struct PlanCmd {
+    /// root directory prefixed to every path (default /)
+    #[argh(option, default = "String::from(\"/\")")]
+    pub root: String,
+    /// master|backup|fault|stop
+    #[argh(positional)]
+    pub state: String,
+}
+
+/// Run the CLI; returns the process exit code. Usage errors exit 2.
 pub fn main() -> i32 {
-    let cli: Cli = argh::from_env();
+    let args: Vec<String> = std::env::args().collect();
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let Some((cmd, rest)) = strs.split_first() else { return 2 };
+    let cli = match Cli::from_args(&[cmd], rest) {
+        Ok(c) => c,
+        Err(early) => {
+            // argh reports both --help (status Ok) and usage errors through EarlyExit.
+            return match early.status {
+                Ok(()) => {
+                    println!("{}", early.output);
+                    0
+                }
+                Err(()) => {
+                    eprintln!("{}", early.output);
+                    exit::FAILURE
+                }
+            };
+        }
+    };
     if cli.version {
         println!("muros-ha {}", crate::VERSION);
-        return 0;
+        return exit::OK;
     }
-    0
+    match cli.command {
+        None => {
+            eprintln!("muros-ha: no command given; see `muros-ha --help`");
+            exit::FAILURE
+        }
+        Some(Command::Check(c)) => check(&Paths::new(c.root)),
+        Some(Command::Render(c)) => render(c),
+        Some(Command::Notify(n)) => crate::failover::notify::command(&Paths::new(n.root), &n.args),
+        Some(Command::Plan(p)) => crate::failover::show_plan::command(&Paths::new(p.root), &p.state),
+        Some(Command::Daemon(d)) => {
+            let paths = Paths::new(d.root);
+            let socket = d.socket.map(std::path::PathBuf::from).unwrap_or_else(|| paths.ubus_socket());
+            crate::daemon::run(crate::daemon::run::RunOptions {
+                paths,
+                socket,
+                hook_binary: d.hook.unwrap_or_else(default_hook),
+                verify: !d.no_verify,
+                no_converge: d.no_converge,
+            })
+        }
+    }
+}
+
+fn check(paths: &Paths) -> i32 {
+    let sources = match crate::model::load_packages(paths) {
+        Ok(s) => s,
+        Err(errors) => return print_errors(&errors),
+    };
+    for w in &sources.warnings {
+        eprintln!("warning: {}", w);
+    }
+    match crate::model::validate(&sources) {
+        Ok(cfg) => {
+            println!(
+                "ok: {} VIP{}, role {:?}, priority {}{}",
+                cfg.vips.len(),
+                if cfg.vips.len() == 1 { "" } else { "s" },
+                cfg.role,
+                cfg.effective_priority(),
+                if cfg.wan.is_some() { ", shared-MAC WAN" } else { "" }
+            );
+            exit::OK
+        }
+        Err(errors) => print_errors(&errors),
+    }
+}
+
+fn print_errors(errors: &[crate::model::ConfigError]) -> i32 {
+    for e in errors {
+        eprintln!("error: {}", e);
+    }
+    eprintln!("{} error{}", errors.len(), if errors.len() == 1 { "" } else { "s" });
+    exit::INVALID_CONFIG
+}
+
+fn render(c: RenderCmd) -> i32 {
+    let paths = Paths::new(c.root);
+    let opts = DeployOptions { verify: !c.no_verify, hook_binary: c.hook.unwrap_or_else(default_hook), dry_run: c.dry_run };
+    match deploy::apply(&paths, &opts) {
+        Ok(report) => {
+            for w in &report.warnings {
+                eprintln!("warning: {}", w);
+            }
+            let verb = if c.dry_run { "would write" } else { "wrote" };
+            for p in &report.changed {
+                println!("{} {}", verb, p.display());
+            }
+            for p in &report.unchanged {
+                println!("unchanged {}", p.display());
+            }
+            exit::OK
+        }
+        Err(DeployError::Invalid(errors)) => print_errors(&errors),
+        Err(e) => {
+            eprintln!("error: {}", e);
+            eprintln!("no file was changed");
+            exit::FAILURE
+        }
+    }
 }

@@ -1,1 +1,59 @@
-//! daemon (in progress)
+//! The long-running daemon and its ubus object `muros_ha`.
+//!
+//! One file per method; each declares its argument policy (`POLICY`) beside its handler
+//! (`call`). [`object`] binds them; [`run`] is the event loop: the ubus socket, a
+//! signal self-pipe and — only while this node is MASTER — a 1 s tick for the
+//! split-brain watch. Nothing wakes the daemon when nothing happens.
+
+pub mod alerts;
+pub mod apply;
+pub mod history;
+pub mod maintenance;
+pub mod reload;
+pub mod run;
+pub mod status;
+pub mod validate;
+pub mod watch;
+
+use crate::paths::Paths;
+use crate::ubus::{MethodError, Object, Status};
+
+pub use run::run;
+
+/// The daemon's state, kept across ubusd restarts.
+pub struct Daemon {
+    pub paths: Paths,
+    /// Binary keepalived's notify line calls (this executable on a router).
+    pub hook_binary: String,
+    /// Run `keepalived -t` before installing (off only in tests without interfaces).
+    pub verify: bool,
+    pub alerts: alerts::Alerts,
+    pub watch: watch::VrrpWatch,
+    /// Unix seconds when the daemon started.
+    pub started: u64,
+}
+
+impl Daemon {
+    pub fn new(paths: Paths, hook_binary: String, verify: bool) -> Self {
+        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: watch::VrrpWatch::default(), started: crate::failover::state::now_secs() }
+    }
+}
+
+/// The ubus object with every method and its policy.
+pub fn object() -> Object<Daemon> {
+    Object::new(OBJECT)
+        .method("status", status::POLICY, status::call)
+        .method("validate", validate::POLICY, validate::call)
+        .method("apply", apply::POLICY, apply::call)
+        .method("history", history::POLICY, history::call)
+        .method("maintenance", maintenance::POLICY, maintenance::call)
+}
+
+/// Our ubus object path.
+pub const OBJECT: &str = "muros_ha";
+/// Every method, in registration order (the LuCI ACL test compares against it).
+pub const METHODS: &[&str] = &["status", "validate", "apply", "history", "maintenance"];
+
+pub(crate) fn internal(message: impl Into<String>) -> MethodError {
+    MethodError::new(Status::UnknownError, message)
+}

@@ -4,7 +4,12 @@
 //! [`Config`] or *every* problem found, each with file, line, `section.option`, what is
 //! wrong and what is allowed.
 
+mod load;
+mod network;
 mod types;
+
+pub use load::{default_wan_device, load, load_packages, parse_mac, validate, Sources};
+pub use network::resolve_interface;
 
 pub use types::*;
 
@@ -35,16 +40,3 @@ impl fmt::Display for ConfigError {
     }
 }
 
-use crate::paths::Paths;
-
-/// Read and validate `muros_ha` (+ `network`, `system`) under `paths`.
-/// Returns the typed config or every error found.
-pub fn load(paths: &Paths) -> Result<Config, Vec<ConfigError>> {
-    Err(vec![ConfigError {
-        file: paths.uci_file(crate::paths::UCI_PACKAGE).display().to_string(),
-        line: 0,
-        location: "global".into(),
-        message: "model::load not implemented yet".into(),
-        allowed: None,
-    }])
-}

@@ -1,12 +1,23 @@
 //! UCI: the `/etc/config/*` file format, read exactly as real uci reads it.
 //!
 //! - [`parse`] turns text into a [`Package`]: sections in file order, options with
-//!   their line numbers, anonymous sections addressable as `@type[N]`.
-//! - `edit` (see [`Editor`]) changes a file while keeping every unrelated line and comment.
-//! - [`pending_changes`] detects uncommitted `uci set` deltas that real uci would apply
-//!   on top of the file (savedir / override dir) so they are never silently ignored.
+//!   their line numbers, anonymous sections addressable as `@type[N]` or by the
+//!   `cfgNNHHHH` name real uci generates ([`Package::uci_id`], [`Package::resolve`]).
+//!   The reader (`reader.rs`) re-implements libuci's parser state machine byte for byte;
+//!   tests/uci_differential.rs compares it with the real binary.
+//! - [`Editor`] changes a file while keeping every unrelated byte; each edit is re-read
+//!   and must yield exactly the intended sections, or it is refused.
+//! - [`load_package`] picks the file as libuci does (`/var/run/uci` override first) and
+//!   reports uncommitted `uci set` changes ([`pending_changes`]) instead of ignoring them.
 
 use std::fmt;
+
+mod edit;
+mod load;
+mod reader;
+
+pub use edit::{quote, Editor};
+pub use load::{load_package, pending_changes, PendingChanges};
 
 /// An option value: `option` (single) or `list` (ordered values).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +101,35 @@ impl Package {
     pub fn sections_of_type<'a>(&'a self, stype: &'a str) -> impl Iterator<Item = &'a Section> + 'a {
         self.sections.iter().filter(move |s| s.stype == stype)
     }
+    /// The name real uci gives the section at `index`: its own name, or for an anonymous
+    /// section the generated `cfgNNHHHH` that `uci -X show` prints and LuCI uses.
+    pub fn uci_id(&self, index: usize) -> String {
+        let s = &self.sections[index];
+        match &s.name {
+            Some(n) => n.clone(),
+            None => reader::anonymous_id(index + 1, &s.stype),
+        }
+    }
+
+    /// Index of the section a uci reference points at: a name, a generated anonymous
+    /// name (`cfg0a1b2c`), or `@type[N]` / `@[N]` (N < 0 counts from the end), as
+    /// `uci get pkg.REF.option` resolves it.
+    pub fn resolve(&self, section_ref: &str) -> Option<usize> {
+        if let Some(rest) = section_ref.strip_prefix('@') {
+            let (stype, idx) = rest.strip_suffix(']')?.split_once('[')?;
+            let idx: i64 = idx.parse().ok()?;
+            if !stype.is_empty() && !is_valid_type(stype) {
+                return None;
+            }
+            let matching: Vec<usize> =
+                (0..self.sections.len()).filter(|&i| stype.is_empty() || self.sections[i].stype == stype).collect();
+            let n = i64::try_from(matching.len()).ok()?;
+            let idx = if idx < 0 { idx + n } else { idx };
+            return usize::try_from(idx).ok().and_then(|i| matching.get(i).copied());
+        }
+        (0..self.sections.len()).find(|&i| self.uci_id(i) == section_ref)
+    }
+
     /// How `uci show` names a section: its name, or `@type[N]` (N counts sections of that type).
     pub fn display_name(&self, index: usize) -> String {
         let s = &self.sections[index];
@@ -103,8 +143,31 @@ impl Package {
     }
 }
 
-/// Parse UCI text. `file` labels errors (and becomes [`Package::file`]).
+/// Parse UCI text exactly as real uci (libuci, strict mode — its default and netifd's)
+/// reads a file under `/etc/config`. `file` labels errors and is the [`Package::file`];
+/// its last path component becomes [`Package::name`]. Errors carry the first line of the
+/// offending statement and libuci's own reason text (e.g. `too many arguments`).
+///
+/// One deliberate difference: a NUL byte is an error here, while libuci silently cuts
+/// lines at it in a way that depends on its buffer sizes.
 pub fn parse(text: &str, file: &str) -> Result<Package, UciError> {
-    let _ = text;
-    Err(UciError { file: file.to_string(), line: 0, message: "uci parser not implemented yet".into() })
+    reader::parse_located(text, file).map(|p| p.package)
 }
+
+/// True if `s` is a valid section or option name for uci: `[A-Za-z0-9_]+`.
+pub fn is_valid_name(s: &str) -> bool {
+    reader::valid_name(s)
+}
+
+/// True if `s` is a valid section type for uci: printable ASCII without spaces (33..=126).
+pub fn is_valid_type(s: &str) -> bool {
+    reader::valid_type(s)
+}
+
+/// True if `s` is a valid package (file) name for uci: `[A-Za-z0-9_-]+`.
+pub fn is_valid_package(s: &str) -> bool {
+    reader::valid_package(s)
+}
+
+#[cfg(test)]
+mod tests;

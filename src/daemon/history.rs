@@ -1,0 +1,18 @@
+//! `ubus call muros_ha history {"limit"?: int}` — the last transitions, newest last,
+//! each with its actions, their results and durations in ms.
+
+use super::Daemon;
+use crate::ubus::{reply_json, Arg, ArgType, MethodError, Reply, Request, Status};
+use serde_json::json;
+
+pub const POLICY: &[Arg] = &[Arg::optional("limit", ArgType::Int32)];
+
+pub fn call(d: &mut Daemon, req: &Request<'_>) -> Reply {
+    let limit = match req.args.i64("limit") {
+        None => None,
+        Some(n) if (0..=i64::from(u16::MAX)).contains(&n) => Some(n as usize),
+        Some(_) => return Err(MethodError::new(Status::InvalidArgument, "limit must be 0..65535")),
+    };
+    let transitions = crate::failover::history::read(&d.paths, limit);
+    reply_json(json!({ "transitions": transitions }))
+}

@@ -1,0 +1,41 @@
+//! `ubus call muros_ha maintenance {"enable": bool}` — persistent maintenance mode.
+//!
+//! Stored as `option maintenance` in `/etc/config/muros_ha` (so it survives a reboot and
+//! shows in LuCI), then applied like any change: keepalived gets the new priority by
+//! SIGHUP, which is hitless; with preempt on the peer takes over within one advert.
+
+use super::{apply, internal, Daemon};
+use crate::paths::UCI_PACKAGE;
+use crate::ubus::{reply_json, Arg, ArgType, Reply, Request};
+use crate::uci::Editor;
+use serde_json::json;
+use std::os::unix::fs::PermissionsExt;
+
+pub const POLICY: &[Arg] = &[Arg::required("enable", ArgType::Bool)];
+
+pub fn call(d: &mut Daemon, req: &Request<'_>) -> Reply {
+    let enable = req.args.bool("enable").unwrap_or(false);
+    set_flag(d, enable).map_err(internal)?;
+    log::info!("maintenance {}", if enable { "on: lowering priority so the peer takes over" } else { "off: priority restored" });
+    let applied = apply::apply(d, false).map_err(internal)?;
+    let cfg = crate::model::load(&d.paths).ok();
+    reply_json(json!({
+        "maintenance": enable,
+        "effective_priority": cfg.as_ref().map(|c| c.effective_priority()),
+        "apply": applied,
+    }))
+}
+
+/// Write `option maintenance` into the first `global` section, keeping every other byte.
+fn set_flag(d: &Daemon, enable: bool) -> Result<(), String> {
+    let path = d.paths.uci_file(UCI_PACKAGE);
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {}", label, e))?;
+    let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600);
+    let mut ed = Editor::new(&text, &label).map_err(|e| e.to_string())?;
+    let section = ed.package().sections.iter().position(|s| s.stype == "global").map(|i| ed.package().display_name(i)).ok_or_else(|| format!("{}: no 'config global' section", label))?;
+    ed.set_option(&section, "maintenance", if enable { "1" } else { "0" }).map_err(|e| e.to_string())?;
+    let out = ed.finish();
+    crate::fsutil::replace_if_changed(&path, out.as_bytes(), mode).map_err(|e| format!("{}: {}", label, e))?;
+    Ok(())
+}

@@ -1,0 +1,60 @@
+//! Make keepalived and conntrackd pick up changed files.
+//!
+//! keepalived re-reads its config on SIGHUP without dropping VRRP state, so a change is
+//! hitless. conntrackd has no reload: it must be restarted, which empties its caches —
+//! so it is restarted only when its file really changed.
+
+use crate::paths::Paths;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// The PID in `pidfile` if that process is alive.
+pub fn running_pid(pidfile: &std::path::Path) -> Option<Pid> {
+    let text = std::fs::read_to_string(pidfile).ok()?;
+    let n: i32 = text.trim().parse().ok()?;
+    if n <= 1 {
+        return None;
+    }
+    let pid = Pid::from_raw(n);
+    kill(pid, None).ok().map(|_| pid)
+}
+
+/// Reload what `changed` requires; returns what was done, one line each.
+pub fn reload_for(paths: &Paths, changed: &[PathBuf]) -> Vec<String> {
+    let mut done = Vec::new();
+    if changed.iter().any(|p| *p == paths.keepalived_conf()) {
+        if let Some(pid) = running_pid(&paths.keepalived_pid()) {
+            match kill(pid, Signal::SIGHUP) {
+                Ok(()) => done.push(format!("keepalived: reloaded (SIGHUP to {})", pid)),
+                Err(e) => done.push(format!("keepalived: SIGHUP to {} failed: {}", pid, e)),
+            }
+        } else {
+            done.push(init_action(paths, "keepalived", "reload"));
+        }
+    }
+    if changed.iter().any(|p| *p == paths.conntrackd_conf()) {
+        done.push(init_action(paths, "conntrackd", "restart"));
+    }
+    if changed.iter().any(|p| *p == paths.uci_file("network")) {
+        done.push(init_action(paths, "network", "reload"));
+    }
+    if changed.iter().any(|p| *p == paths.firewall_snippet()) {
+        done.push(init_action(paths, "firewall", "reload"));
+    }
+    done
+}
+
+/// `/etc/init.d/<svc> <verb>` when the script exists; says so when it does not.
+fn init_action(paths: &Paths, svc: &str, verb: &str) -> String {
+    let script = paths.init_script(svc);
+    if !script.is_file() {
+        return format!("{}: not running and no init script; will use the new file when started", svc);
+    }
+    match Command::new(&script).arg(verb).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status() {
+        Ok(s) if s.success() => format!("{}: {}", svc, verb),
+        Ok(s) => format!("{}: {} failed (exit {})", svc, verb, s.code().unwrap_or(-1)),
+        Err(e) => format!("{}: {} failed: {}", svc, verb, e),
+    }
+}

@@ -1,0 +1,215 @@
+//! `ubus call muros_ha status` — what LuCI's Cluster status page and scripts read.
+//! Never the password. The shape is documented in DESIGN.md.
+
+use super::Daemon;
+use crate::failover::system::conntrackd_socket;
+use crate::failover::{history, state, GroupState, RealSystem, System};
+use crate::model::Config;
+use crate::ubus::{reply_json, Arg, Reply, Request};
+use serde_json::{json, Value};
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const POLICY: &[Arg] = &[];
+
+/// Longest a status probe (init script `running`, `conntrackd -s`) may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn call(d: &mut Daemon, _req: &Request<'_>) -> Reply {
+    reply_json(report(d))
+}
+
+pub fn report(d: &Daemon) -> Value {
+    let sys = RealSystem::new(d.paths.ubus_socket());
+    let loaded = crate::model::load(&d.paths);
+    let current = state::read_current(&d.paths);
+    let last = history::read(&d.paths, Some(1)).pop();
+    let addresses = sys.addresses().unwrap_or_default();
+    let has_addr = |dev: &str, addr: &str| addresses.iter().any(|(d2, a)| d2 == dev && a.split('/').next() == Some(addr));
+
+    let mut out = json!({
+        "version": crate::VERSION,
+        "state": current.as_ref().map_or("UNKNOWN".to_string(), |c| c.state.to_string()),
+        "last_transition": last.map(|r| json!({
+            "time": r.time, "from": r.from, "to": r.to, "reason": r.reason, "ok": r.ok, "ms": r.ms,
+        })),
+        "alerts": d.alerts.list(),
+        "daemon_started": d.started,
+        "peer": {
+            // The authenticated peer link is not built yet: what we know of the peer
+            // comes from VRRP (the split-brain watch) only.
+            "state": "unknown",
+            "split_brain": d.alerts.is_active("split_brain"),
+        },
+    });
+    let Some(obj) = out.as_object_mut() else { return out };
+    match &loaded {
+        Err(errors) => {
+            obj.insert("config_valid".into(), json!(false));
+            obj.insert("config_errors".into(), json!(errors.len()));
+        }
+        Ok(cfg) => {
+            obj.insert("config_valid".into(), json!(true));
+            obj.insert("config_errors".into(), json!(0));
+            describe_config(d, cfg, &sys, &has_addr, obj);
+        }
+    }
+    out
+}
+
+fn describe_config(d: &Daemon, cfg: &Config, sys: &RealSystem, has_addr: &dyn Fn(&str, &str) -> bool, obj: &mut serde_json::Map<String, Value>) {
+    obj.insert("enabled".into(), json!(cfg.enabled));
+    obj.insert("role".into(), json!(cfg.role));
+    obj.insert("priority".into(), json!(cfg.priority));
+    obj.insert("effective_priority".into(), json!(cfg.effective_priority()));
+    obj.insert("maintenance".into(), json!(cfg.maintenance));
+    obj.insert("vrrp_version".into(), json!(cfg.vrrp_version));
+    obj.insert("advert_ms".into(), json!(cfg.advert_ms));
+    obj.insert("preempt".into(), json!(cfg.preempt));
+
+    // An instance's real state is whether its VIP sits on its device right now.
+    let instances: Vec<Value> = cfg
+        .vips
+        .iter()
+        .map(|v| {
+            let held = has_addr(&v.interface.device, &v.address.addr.to_string());
+            json!({
+                "name": v.name, "interface": v.interface.logical, "device": v.interface.device,
+                "vrid": v.vrid, "address": v.address.to_string(),
+                "state": if held { "MASTER" } else { "BACKUP" },
+            })
+        })
+        .collect();
+    obj.insert("instances".into(), Value::Array(instances));
+
+    if let Some(w) = &cfg.wan {
+        let operstate = std::fs::read_to_string(format!("/sys/class/net/{}/operstate", w.device)).map(|s| s.trim().to_string()).ok();
+        let addrs: Vec<String> = sys.addresses().unwrap_or_default().into_iter().filter(|(dev, a)| *dev == w.device && !a.contains(':')).map(|(_, a)| a).collect();
+        obj.insert(
+            "wan".into(),
+            json!({
+                "interface": w.logical, "device": w.device, "parent": w.parent, "macaddr": w.mac_string(),
+                "up": operstate.as_deref().is_some_and(|s| s == "up" || s == "unknown"),
+                "operstate": operstate,
+                "address": addrs.first(),
+            }),
+        );
+    } else {
+        obj.insert("wan".into(), Value::Null);
+    }
+
+    let services: Vec<Value> = cfg
+        .services
+        .iter()
+        .map(|s| {
+            let script = d.paths.init_script(s);
+            let running = script.is_file() && run_capture(&[script.display().to_string(), "running".into()], PROBE_TIMEOUT).is_ok();
+            json!({ "name": s, "installed": script.is_file(), "running": running })
+        })
+        .collect();
+    obj.insert("services".into(), Value::Array(services));
+
+    let sock = conntrackd_socket(&d.paths);
+    let conntrackd_running = sys.socket_alive(&sock);
+    let stats = if conntrackd_running {
+        run_capture(&["conntrackd".into(), "-C".into(), d.paths.conntrackd_conf().display().to_string(), "-s".into()], PROBE_TIMEOUT).ok().map(|t| conntrackd_stats(&t))
+    } else {
+        None
+    };
+    let link = std::fs::read_to_string(format!("/sys/class/net/{}/operstate", cfg.sync.interface.device)).map(|s| s.trim().to_string()).ok();
+    let link_up = link.as_deref().is_some_and(|s| s == "up" || s == "unknown");
+    obj.insert(
+        "sync".into(),
+        json!({
+            "interface": cfg.sync.interface.logical, "device": cfg.sync.interface.device,
+            "mode": cfg.sync.mode, "peer_ip": cfg.sync.peer_ip,
+            "link": link, "link_up": link_up,
+            "conntrackd_running": conntrackd_running,
+            "stats": stats,
+            "state": match (link_up, conntrackd_running) {
+                (true, true) => "ok",
+                (false, _) => "link_down",
+                (true, false) => "conntrackd_down",
+            },
+        }),
+    );
+    if let Some(c) = state::read_current(&d.paths) {
+        obj.insert("state_ok".into(), json!(c.ok));
+        if c.state == GroupState::Master && !cfg.enabled {
+            obj.insert("note".into(), json!("disabled in config but MASTER"));
+        }
+    }
+}
+
+/// The numbers worth showing from `conntrackd -s`.
+pub fn conntrackd_stats(text: &str) -> Value {
+    let mut section = "";
+    let mut out = serde_json::Map::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("cache internal") {
+            section = "internal";
+        } else if t.starts_with("cache external") {
+            section = "external";
+        } else if let Some(rest) = t.strip_prefix("current active connections:") {
+            if let Ok(n) = rest.trim().parse::<u64>() {
+                out.insert(format!("{}_active", section), json!(n));
+            }
+        } else {
+            // "1120 Bytes sent 816 Bytes recv", "0 Malformed msgs 0 Lost msgs", …
+            let words: Vec<&str> = t.split_whitespace().collect();
+            for w in words.windows(3) {
+                if let Ok(n) = w[0].parse::<u64>() {
+                    let key = format!("{}_{}", w[1], w[2]).to_ascii_lowercase();
+                    if matches!(key.as_str(), "pckt_sent" | "pckt_recv" | "error_send" | "error_recv" | "malformed_msgs" | "lost_msgs") {
+                        out.insert(key, json!(n));
+                    }
+                }
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// Run `argv` (no shell), return stdout when it exits 0 within `timeout`.
+pub fn run_capture(argv: &[String], timeout: Duration) -> Result<String, String> {
+    let (prog, rest) = argv.split_first().ok_or("empty command")?;
+    let prog = if prog.contains('/') { prog.into() } else { crate::deploy::find_program(prog).ok_or_else(|| format!("{} not found", prog))? };
+    let mut child = Command::new(&prog).args(rest).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().map_err(|e| format!("{}: {}", prog.display(), e))?;
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let mut s = String::new();
+                if let Some(mut o) = child.stdout.take() {
+                    let _ = o.read_to_string(&mut s);
+                }
+                return if status.success() { Ok(s) } else { Err(format!("{} exited {}", prog.display(), status.code().unwrap_or(-1))) };
+            }
+            Ok(None) if start.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{} timed out", prog.display()));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conntrackd_statistics_are_picked_out() {
+        let text = "cache internal:\ncurrent active connections:            4\ncache external:\ncurrent active connections:            7\nUDP traffic (active device=eth2):\n            1120 Bytes sent             816 Bytes recv\n              27 Pckt sent               20 Pckt recv\n               0 Error send               0 Error recv\nmessage tracking:\n               0 Malformed msgs           3 Lost msgs\n";
+        let v = conntrackd_stats(text);
+        assert_eq!(v["internal_active"], 4);
+        assert_eq!(v["external_active"], 7);
+        assert_eq!(v["pckt_sent"], 27);
+        assert_eq!(v["pckt_recv"], 20);
+        assert_eq!(v["lost_msgs"], 3);
+    }
+}

@@ -1,0 +1,357 @@
+//! Runs a plan through a [`System`]: steps strictly in order, members of a parallel group
+//! on their own threads. A failed action is recorded and the plan goes on: a failover
+//! that stops half way (WAN up but no DHCP server, say) is worse than one with a
+//! recorded failure.
+
+use super::plan::{service_argv, Action};
+use super::system::{conntrackd_socket, System};
+use crate::paths::Paths;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+/// conntrackd client commands; a commit of a large table takes a while.
+pub const CONNTRACKD_TIMEOUT: Duration = Duration::from_secs(10);
+/// procd init scripts return once procd has the instance; 30 s is already pathological.
+pub const SERVICE_TIMEOUT: Duration = Duration::from_secs(30);
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+pub const UBUS_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a freshly started conntrackd may take to open its control socket.
+const CONNTRACKD_START_POLLS: u32 = 50;
+const CONNTRACKD_START_POLL: Duration = Duration::from_millis(20);
+
+/// The result of one leaf action, as stored in the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionResult {
+    /// What ran (see [`Action::describe`]).
+    pub action: String,
+    pub ok: bool,
+    pub ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub detail: Option<String>,
+}
+
+fn ms_since(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Run every action of `plan` except [`Action::Announce`] (the caller sends the event
+/// once the outcome is recorded). Results come back in plan order.
+pub fn execute(plan: &[Action], paths: &Paths, sys: &dyn System) -> Vec<ActionResult> {
+    let mut out = Vec::new();
+    for a in plan {
+        run_action(a, paths, sys, &mut out);
+    }
+    out
+}
+
+fn run_action(a: &Action, paths: &Paths, sys: &dyn System, out: &mut Vec<ActionResult>) {
+    match a {
+        Action::Sequence(v) => v.iter().for_each(|c| run_action(c, paths, sys, out)),
+        Action::Parallel(v) => {
+            let results: Vec<Vec<ActionResult>> = std::thread::scope(|s| {
+                let handles: Vec<_> = v
+                    .iter()
+                    .map(|c| {
+                        s.spawn(move || {
+                            let mut r = Vec::new();
+                            run_action(c, paths, sys, &mut r);
+                            r
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .zip(v.iter())
+                    .map(|(h, c)| {
+                        h.join().unwrap_or_else(|_| {
+                            vec![ActionResult {
+                                action: c.describe(paths),
+                                ok: false,
+                                ms: 0,
+                                detail: Some("worker thread panicked".into()),
+                            }]
+                        })
+                    })
+                    .collect()
+            });
+            out.extend(results.into_iter().flatten());
+        }
+        Action::Announce => {}
+        leaf => {
+            let t0 = Instant::now();
+            let (ok, detail) = run_leaf(leaf, paths, sys);
+            out.push(ActionResult {
+                action: leaf.describe(paths),
+                ok,
+                ms: ms_since(t0),
+                detail: if detail.is_empty() { None } else { Some(detail) },
+            });
+        }
+    }
+}
+
+fn run_leaf(a: &Action, paths: &Paths, sys: &dyn System) -> (bool, String) {
+    match a {
+        Action::EnsureConntrackd => ensure_conntrackd(paths, sys),
+        Action::Conntrackd(op) => match sys.conntrackd(&conntrackd_socket(paths), *op, CONNTRACKD_TIMEOUT) {
+            Ok(reply) => (true, reply),
+            Err(e) => (false, e),
+        },
+        Action::WanUp(l) | Action::WanDown(l) => {
+            let method = if matches!(a, Action::WanUp(_)) { "up" } else { "down" };
+            match sys.ubus_call(&format!("network.interface.{}", l), method, &serde_json::json!({}), UBUS_TIMEOUT) {
+                Ok(_) => (true, String::new()),
+                Err(e) => (false, e),
+            }
+        }
+        Action::ServiceStart(s) | Action::ServiceStop(s) => {
+            let verb = if matches!(a, Action::ServiceStart(_)) { "start" } else { "stop" };
+            let o = sys.run(&service_argv(paths, s, verb), SERVICE_TIMEOUT);
+            (o.success(), failure_detail(&o))
+        }
+        Action::ExpectService { name, running } => {
+            // procd knows without a fork; on a router each `init.d/<svc> running` is a
+            // whole rc.common shell. Only its "running" is trusted: a service procd does
+            // not know may be a legacy script, which the init script then answers for.
+            if procd_says_running(sys, name) {
+                let ok = *running;
+                return (ok, "running (procd)".to_string());
+            }
+            let o = sys.run(&service_argv(paths, name, "running"), CHECK_TIMEOUT);
+            if o.timed_out || (o.code.is_none() && !o.detail.is_empty()) {
+                return (false, o.detail);
+            }
+            let is_running = o.success();
+            let said = if is_running { "running" } else { "not running" };
+            (is_running == *running, said.to_string())
+        }
+        Action::Parallel(_) | Action::Sequence(_) | Action::Announce => (true, String::new()),
+    }
+}
+
+/// procd's `service list {"name": svc}` shows an instance of `svc` running.
+fn procd_says_running(sys: &dyn System, service: &str) -> bool {
+    match sys.ubus_call("service", "list", &serde_json::json!({ "name": service }), CHECK_TIMEOUT) {
+        Ok(reply) => procd_reply_running(&reply, service),
+        Err(_) => false,
+    }
+}
+
+/// `{"dnsmasq":{"instances":{"dnsmasq":{"running":true,…}}}}` → true.
+pub fn procd_reply_running(reply: &str, service: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(reply) else { return false };
+    v.get(service)
+        .and_then(|s| s.get("instances"))
+        .and_then(|i| i.as_object())
+        .is_some_and(|inst| inst.values().any(|i| i.get("running") == Some(&serde_json::Value::Bool(true))))
+}
+
+fn failure_detail(o: &super::system::CmdOutcome) -> String {
+    if o.success() {
+        String::new()
+    } else if o.detail.is_empty() {
+        format!("exit {}", o.code.map_or_else(|| "signal".to_string(), |c| c.to_string()))
+    } else {
+        format!("exit {}: {}", o.code.map_or_else(|| "signal".to_string(), |c| c.to_string()), o.detail)
+    }
+}
+
+/// conntrackd must answer before any client command makes sense. A lock file left by a
+/// SIGKILLed conntrackd stops it from ever starting again (pitfall 6), so when nobody
+/// answers on the control socket and no conntrackd process for this config exists,
+/// the lock is stale and goes.
+fn ensure_conntrackd(paths: &Paths, sys: &dyn System) -> (bool, String) {
+    let ctl = conntrackd_socket(paths);
+    if sys.socket_alive(&ctl) {
+        return (true, String::new());
+    }
+    let conf = paths.conntrackd_conf().display().to_string();
+    // On a router there is one conntrackd; in a lab, only ours (same config) counts.
+    let filter = if paths.is_system_root() { None } else { Some(conf.as_str()) };
+    if sys.process_alive("conntrackd", filter) {
+        return (false, format!("conntrackd runs but {} does not answer", ctl.display()));
+    }
+    let mut notes = Vec::new();
+    let lock = paths.conntrackd_lock();
+    if sys.path_exists(&lock) {
+        match sys.remove_file(&lock) {
+            Ok(()) => notes.push(format!("removed stale lock {}", lock.display())),
+            Err(e) => return (false, e),
+        }
+    }
+    let init = paths.init_script("conntrackd");
+    let argv = if sys.path_exists(&init) {
+        service_argv(paths, "conntrackd", "start")
+    } else {
+        vec!["conntrackd".into(), "-C".into(), conf, "-d".into()]
+    };
+    let o = sys.run(&argv, SERVICE_TIMEOUT);
+    notes.push(format!("started: {}", argv.join(" ")));
+    if !o.success() {
+        notes.push(failure_detail(&o));
+        return (false, notes.join("; "));
+    }
+    // Rare recovery path only: a daemonised conntrackd may open its socket a moment
+    // after its parent returned.
+    for _ in 0..CONNTRACKD_START_POLLS {
+        if sys.socket_alive(&ctl) {
+            return (true, notes.join("; "));
+        }
+        std::thread::sleep(CONNTRACKD_START_POLL);
+    }
+    notes.push(format!("{} still not answering", ctl.display()));
+    (false, notes.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::failover::plan::{plan_for, PlanInputs};
+    use crate::failover::system::RecordingSystem;
+    use crate::failover::{GroupState, Transition};
+    use std::sync::atomic::Ordering;
+
+    fn inputs() -> PlanInputs {
+        PlanInputs {
+            enabled: true,
+            wan: Some("wan".into()),
+            services: vec!["dnsmasq".into(), "odhcpd".into()],
+            vips: vec![],
+        }
+    }
+
+    fn idx(log: &[String], needle: &str) -> usize {
+        log.iter().position(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle:?} not in {log:#?}"))
+    }
+
+    #[test]
+    fn backup_flushes_the_internal_cache_before_the_wan_goes_down() {
+        let sys = RecordingSystem::new();
+        let paths = Paths::new("/r");
+        let r = execute(&plan_for(&Transition::to(GroupState::Backup), &inputs()), &paths, &sys);
+        let log = sys.log();
+        assert!(idx(&log, "-f internal") < idx(&log, "network.interface.wan down {}"));
+        assert!(idx(&log, "network.interface.wan down") < idx(&log, "conntrackd.ctl -t"));
+        assert!(idx(&log, "-t") < idx(&log, "conntrackd.ctl -n"));
+        assert!(idx(&log, "dnsmasq stop") < idx(&log, "dnsmasq running"));
+        assert!(r.iter().all(|x| x.ok), "{r:#?}");
+        assert!(!log.iter().any(|l| l.contains("muros_ha.transition")), "execute must not announce");
+    }
+
+    #[test]
+    fn master_commits_then_raises_the_wan_and_verifies_services_run() {
+        let sys = RecordingSystem::new();
+        let paths = Paths::new("/r");
+        let r = execute(&plan_for(&Transition::to(GroupState::Master), &inputs()), &paths, &sys);
+        let log = sys.log();
+        assert_eq!(log[0], "conntrackd /r/var/run/conntrackd.ctl -c");
+        assert!(idx(&log, "network.interface.wan up") > 0);
+        assert!(idx(&log, "conntrackd.ctl -f internal") < idx(&log, "conntrackd.ctl -R"));
+        assert!(idx(&log, "conntrackd.ctl -R") < idx(&log, "conntrackd.ctl -B"));
+        assert!(idx(&log, "conntrackd.ctl -B") < idx(&log, "conntrackd.ctl -f external"));
+        assert!(idx(&log, "odhcpd start") < idx(&log, "odhcpd running"));
+        assert!(r.iter().all(|x| x.ok), "{r:#?}");
+        // results come back in plan order whatever order the threads finished in
+        let names: Vec<&str> = r.iter().map(|x| x.action.as_str()).collect();
+        assert!(names[2].contains("wan up") && names[3].contains("dnsmasq start") && names[4].contains("odhcpd start"));
+        assert!(idx(&log, "network.interface.wan up") < idx(&log, "dnsmasq start"));
+    }
+
+    #[test]
+    fn a_service_that_will_not_start_is_recorded_as_failed_and_the_plan_goes_on() {
+        let sys = RecordingSystem::new();
+        sys.fail_when("dnsmasq start");
+        let paths = Paths::new("/r");
+        let r = execute(&plan_for(&Transition::to(GroupState::Master), &inputs()), &paths, &sys);
+        let start = r.iter().find(|x| x.action.contains("dnsmasq start")).unwrap();
+        assert!(!start.ok);
+        let check = r.iter().find(|x| x.action.contains("dnsmasq running")).unwrap();
+        assert!(!check.ok);
+        assert_eq!(check.detail.as_deref(), Some("not running"));
+        assert!(r.iter().find(|x| x.action.contains("odhcpd running")).unwrap().ok);
+    }
+
+    #[test]
+    fn a_service_still_running_after_backup_is_a_recorded_failure() {
+        let sys = RecordingSystem::new();
+        sys.set_running("dnsmasq", true);
+        sys.fail_when("dnsmasq stop");
+        let r = execute(&plan_for(&Transition::to(GroupState::Backup), &inputs()), &Paths::new("/r"), &sys);
+        let check = r.iter().find(|x| x.action.contains("dnsmasq running")).unwrap();
+        assert!(!check.ok);
+        assert_eq!(check.detail.as_deref(), Some("running"));
+    }
+
+    #[test]
+    fn dead_conntrackd_with_stale_lock_gets_the_lock_cleared_and_is_started() {
+        let sys = RecordingSystem::new();
+        sys.conntrackd_up.store(false, Ordering::SeqCst);
+        let paths = Paths::new("/r");
+        sys.add_file(paths.conntrackd_lock());
+        let r = execute(&[Action::EnsureConntrackd], &paths, &sys);
+        assert!(r[0].ok, "{r:#?}");
+        assert_eq!(
+            sys.log(),
+            vec![
+                "remove /r/var/lock/conntrackd.lock".to_string(),
+                "run conntrackd -C /r/etc/conntrackd/conntrackd.conf -d".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn conntrackd_is_started_through_its_init_script_when_there_is_one() {
+        let sys = RecordingSystem::new();
+        sys.conntrackd_up.store(false, Ordering::SeqCst);
+        let paths = Paths::new("/r");
+        sys.add_file(paths.init_script("conntrackd"));
+        let r = execute(&[Action::EnsureConntrackd], &paths, &sys);
+        assert!(r[0].ok);
+        assert_eq!(sys.log(), vec!["run /r/etc/init.d/conntrackd start".to_string()]);
+    }
+
+    #[test]
+    fn a_live_conntrackd_process_keeps_its_lock() {
+        let sys = RecordingSystem::new();
+        sys.conntrackd_up.store(false, Ordering::SeqCst);
+        sys.conntrackd_process.store(true, Ordering::SeqCst);
+        let paths = Paths::new("/r");
+        sys.add_file(paths.conntrackd_lock());
+        let r = execute(&[Action::EnsureConntrackd], &paths, &sys);
+        assert!(!r[0].ok);
+        assert!(sys.log().is_empty(), "{:?}", sys.log());
+    }
+
+    #[test]
+    fn procd_replies_are_read_for_a_running_instance() {
+        let up = r#"{"dnsmasq":{"instances":{"dnsmasq":{"running":true,"pid":812}}}}"#;
+        assert!(procd_reply_running(up, "dnsmasq"));
+        assert!(!procd_reply_running(up, "odhcpd"));
+        assert!(!procd_reply_running(r#"{"dnsmasq":{"instances":{"dnsmasq":{"running":false}}}}"#, "dnsmasq"));
+        assert!(!procd_reply_running("{}", "dnsmasq"));
+        assert!(!procd_reply_running("", "dnsmasq"));
+        assert!(!procd_reply_running("{garbage", "dnsmasq"));
+    }
+
+    #[test]
+    fn a_service_procd_runs_is_not_asked_again_through_its_init_script() {
+        let sys = RecordingSystem::new();
+        sys.set_ubus_reply("service", r#"{"dnsmasq":{"instances":{"dnsmasq":{"running":true}}}}"#);
+        let paths = Paths::new("/r");
+        let r = execute(&[Action::ExpectService { name: "dnsmasq".into(), running: true }], &paths, &sys);
+        assert!(r[0].ok, "{r:?}");
+        assert_eq!(sys.log(), vec![r#"ubus call service list {"name":"dnsmasq"}"#.to_string()]);
+        // stopped per procd: the init script has the last word (a legacy script procd
+        // does not know)
+        let r = execute(&[Action::ExpectService { name: "odhcpd".into(), running: false }], &paths, &sys);
+        assert!(r[0].ok);
+        assert_eq!(sys.log().last().unwrap(), "run /r/etc/init.d/odhcpd running");
+    }
+
+    #[test]
+    fn running_conntrackd_is_left_alone() {
+        let sys = RecordingSystem::new();
+        let r = execute(&[Action::EnsureConntrackd], &Paths::new("/r"), &sys);
+        assert!(r[0].ok && sys.log().is_empty());
+    }
+}

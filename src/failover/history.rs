@@ -1,0 +1,120 @@
+//! Transition history: `state_dir/history.jsonl`, one JSON object per line, oldest
+//! first, at most [`HISTORY_MAX`] lines. Appends rewrite the file through a rename, so a
+//! reader sees the old or the new history, never a torn line. Only the holder of the
+//! transition lock writes it.
+
+use super::exec::ActionResult;
+use super::state::replace_quick;
+use super::GroupState;
+use crate::paths::Paths;
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::path::PathBuf;
+
+pub const HISTORY_MAX: usize = 64;
+
+/// One action's result inside a history record: `{"action","ok","ms","detail"?}`.
+pub type ActionRecord = ActionResult;
+
+/// One transition: `{"time","from","to","reason","ok","ms","seq","actions":[…]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRecord {
+    /// Unix seconds when the transition started.
+    pub time: u64,
+    /// `null` when no state was recorded before (first event after boot).
+    pub from: Option<GroupState>,
+    pub to: GroupState,
+    /// What asked for it: `keepalived GROUP muros_ha MASTER prio 150`, `converge at daemon start`…
+    pub reason: String,
+    /// Every action succeeded.
+    pub ok: bool,
+    /// Wall time of the whole plan, in milliseconds.
+    pub ms: u64,
+    pub seq: u64,
+    pub actions: Vec<ActionRecord>,
+}
+
+pub fn history_path(paths: &Paths) -> PathBuf {
+    paths.state_dir().join("history.jsonl")
+}
+
+/// Append `rec`, keeping the newest [`HISTORY_MAX`] records. Lines that do not parse
+/// (a hand edit, an older format) are dropped on the way.
+pub fn append(paths: &Paths, rec: &HistoryRecord) -> io::Result<()> {
+    let path = history_path(paths);
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut lines: Vec<&str> =
+        old.lines().filter(|l| serde_json::from_str::<HistoryRecord>(l).is_ok()).collect();
+    let keep_from = lines.len().saturating_sub(HISTORY_MAX - 1);
+    lines.drain(..keep_from);
+    let new = serde_json::to_string(rec).map_err(io::Error::other)?;
+    let mut text = String::with_capacity(old.len() + new.len() + 1);
+    for l in lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    text.push_str(&new);
+    text.push('\n');
+    replace_quick(&path, text.as_bytes())
+}
+
+/// The newest `limit` records (all if `None`), oldest first.
+pub fn read(paths: &Paths, limit: Option<usize>) -> Vec<HistoryRecord> {
+    let text = std::fs::read_to_string(history_path(paths)).unwrap_or_default();
+    let all: Vec<HistoryRecord> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let skip = limit.map_or(0, |n| all.len().saturating_sub(n));
+    all.into_iter().skip(skip).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(seq: u64) -> HistoryRecord {
+        HistoryRecord {
+            time: 1_764_150_000 + seq,
+            from: Some(GroupState::Backup),
+            to: GroupState::Master,
+            reason: format!("test {}", seq),
+            ok: true,
+            ms: 3,
+            seq,
+            actions: vec![ActionRecord { action: "conntrackd -c".into(), ok: true, ms: 1, detail: None }],
+        }
+    }
+
+    #[test]
+    fn history_keeps_only_the_newest_64_records() {
+        let r = std::env::temp_dir().join(format!("muros-hist-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&r);
+        let p = Paths::new(&r);
+        for i in 1..=100 {
+            append(&p, &rec(i)).unwrap();
+        }
+        let all = read(&p, None);
+        assert_eq!(all.len(), HISTORY_MAX);
+        assert_eq!(all.first().unwrap().seq, 37);
+        assert_eq!(all.last().unwrap().seq, 100);
+        assert_eq!(read(&p, Some(2)).iter().map(|r| r.seq).collect::<Vec<_>>(), vec![99, 100]);
+        // garbage lines are dropped, not fatal
+        let mut text = std::fs::read_to_string(history_path(&p)).unwrap();
+        text.push_str("{garbage\n");
+        std::fs::write(history_path(&p), text).unwrap();
+        append(&p, &rec(101)).unwrap();
+        let all = read(&p, None);
+        assert_eq!(all.len(), HISTORY_MAX);
+        assert_eq!(all.last().unwrap().seq, 101);
+        let _ = std::fs::remove_dir_all(&r);
+    }
+
+    #[test]
+    fn record_json_has_the_fields_the_daemon_reads() {
+        let v = serde_json::to_value(rec(1)).unwrap();
+        for k in ["time", "from", "to", "reason", "ok", "ms", "seq", "actions"] {
+            assert!(v.get(k).is_some(), "{k} missing in {v}");
+        }
+        assert_eq!(v["to"], "MASTER");
+        assert_eq!(v["actions"][0]["action"], "conntrackd -c");
+        assert!(v["actions"][0].get("detail").is_none());
+    }
+}

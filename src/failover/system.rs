@@ -1,0 +1,493 @@
+//! Every side effect of a transition goes through [`System`]: a real backend that spawns
+//! programs (argument vectors, never `sh -c`; every child with a timeout) and a recording
+//! dry run that logs what would happen, in order, for tests and `muros-ha plan`.
+
+use super::plan::ConntrackdOp;
+use crate::paths::Paths;
+use crate::ubus;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::net::IpAddr;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
+
+/// How a child ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CmdOutcome {
+    /// Exit code; `None` when killed by a signal or not started.
+    pub code: Option<i32>,
+    pub timed_out: bool,
+    /// The start of its stderr (bounded), or why it could not start.
+    pub detail: String,
+}
+
+impl CmdOutcome {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+    fn failed(detail: impl Into<String>) -> Self {
+        CmdOutcome { code: None, timed_out: false, detail: detail.into() }
+    }
+}
+
+/// The side effects the failover engine needs.
+pub trait System: Sync {
+    /// Run `argv` (argv[0] a path or a program name looked up in PATH and the usual
+    /// OpenWrt bin dirs) with no stdin, stdout discarded, killed after `timeout`.
+    fn run(&self, argv: &[String], timeout: Duration) -> CmdOutcome;
+    /// One conntrackd client request on its control socket (what `conntrackd -C conf
+    /// <flag>` sends, without the fork); returns what conntrackd wrote back.
+    fn conntrackd(&self, socket: &Path, op: ConntrackdOp, timeout: Duration) -> Result<String, String>;
+    /// `ubus call object method args`; returns the reply text.
+    fn ubus_call(&self, object: &str, method: &str, args: &Value, timeout: Duration) -> Result<String, String>;
+    /// `ubus send event data`.
+    fn ubus_send(&self, event: &str, data: &Value, timeout: Duration) -> Result<(), String>;
+    /// Something accepts connections on this unix socket.
+    fn socket_alive(&self, path: &Path) -> bool;
+    /// A process named `program` runs whose command line contains `with_arg` (if given).
+    fn process_alive(&self, program: &str, with_arg: Option<&str>) -> bool;
+    fn path_exists(&self, path: &Path) -> bool;
+    fn remove_file(&self, path: &Path) -> Result<(), String>;
+    /// `(device, "addr/prefix")` of every address in our network namespace.
+    fn addresses(&self) -> Result<Vec<(String, String)>, String>;
+}
+
+/// Longest stderr excerpt kept for the history.
+const DETAIL_MAX: usize = 300;
+
+/// The real backend.
+pub struct RealSystem {
+    ubus_socket: PathBuf,
+    resolved: Mutex<HashMap<String, PathBuf>>,
+    /// One ubus connection for the whole transition (WAN call and event), opened on
+    /// first use and dropped after an error so the next use reconnects.
+    ubus: Mutex<Option<ubus::Client>>,
+}
+
+impl RealSystem {
+    pub fn new(ubus_socket: impl Into<PathBuf>) -> Self {
+        RealSystem { ubus_socket: ubus_socket.into(), resolved: Mutex::new(HashMap::new()), ubus: Mutex::new(None) }
+    }
+
+    fn with_ubus<T>(
+        &self,
+        timeout: Duration,
+        f: impl FnOnce(&mut ubus::Client) -> ubus::Result<T>,
+    ) -> Result<T, String> {
+        let mut guard = self.ubus.lock().map_err(|_| "ubus client lock poisoned".to_string())?;
+        let client = match guard.take() {
+            Some(c) => guard.insert(c),
+            None => guard.insert(
+                ubus::Client::connect_timeout(&self.ubus_socket, timeout)
+                    .map_err(|e| format!("ubus {}: {}", self.ubus_socket.display(), e))?,
+            ),
+        };
+        client.set_timeout(timeout);
+        match f(client) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                *guard = None;
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// keepalived may run the hook with a minimal PATH; conntrackd lives in /usr/sbin.
+    fn resolve(&self, program: &str) -> Option<PathBuf> {
+        if program.contains('/') {
+            return Some(PathBuf::from(program));
+        }
+        if let Ok(cache) = self.resolved.lock() {
+            if let Some(p) = cache.get(program) {
+                return Some(p.clone());
+            }
+        }
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+        dirs.extend(["/usr/sbin", "/usr/bin", "/sbin", "/bin"].iter().map(PathBuf::from));
+        let found = dirs.into_iter().map(|d| d.join(program)).find(|p| p.is_file())?;
+        if let Ok(mut cache) = self.resolved.lock() {
+            cache.insert(program.to_string(), found.clone());
+        }
+        Some(found)
+    }
+}
+
+/// Run a child to completion or until `timeout`, without sleeping: a helper thread
+/// blocks in wait(2) and the caller waits on a channel with a deadline.
+fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
+    let mut cmd = Command::new(program);
+    cmd.args(args.iter().map(OsString::from)).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    // std opens every fd O_CLOEXEC (our transition lock included), so the child and the
+    // daemons it starts inherit only stdin/out/err (pitfall 5).
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return CmdOutcome::failed(format!("cannot start {}: {}", program.display(), e)),
+    };
+    let pid = child.id();
+    let stderr = child.stderr.take();
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let (status, timed_out) = match rx.recv_timeout(timeout) {
+        Ok(st) => (st, false),
+        Err(_) => {
+            if let Ok(p) = i32::try_from(pid) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+            }
+            match rx.recv_timeout(Duration::from_secs(2)) {
+                Ok(st) => (st, true),
+                Err(_) => return CmdOutcome { code: None, timed_out: true, detail: "did not die after SIGKILL".into() },
+            }
+        }
+    };
+    let _ = waiter.join();
+    // A daemon started by the child may still hold the pipe: read only what is there.
+    let mut detail = String::new();
+    if let Some(mut err) = stderr {
+        let fd = err.as_raw_fd();
+        if nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)).is_ok() {
+            let mut buf = [0u8; DETAIL_MAX];
+            if let Ok(n) = err.read(&mut buf) {
+                detail = String::from_utf8_lossy(&buf[..n]).trim().to_string();
+            }
+        }
+    }
+    match status {
+        Ok(st) => {
+            if timed_out {
+                detail = format!("killed after {} ms timeout; {}", timeout.as_millis(), detail);
+            } else if st.code().is_none() {
+                detail = format!("killed by signal; {}", detail);
+            }
+            CmdOutcome { code: st.code(), timed_out, detail }
+        }
+        Err(e) => CmdOutcome::failed(format!("wait failed: {}", e)),
+    }
+}
+
+/// The control socket conntrackd listens on: the `UNIX { Path … }` of its config (what
+/// `conntrackd -C conf` would use), else the root's default.
+pub fn conntrackd_socket(paths: &Paths) -> PathBuf {
+    let text = std::fs::read_to_string(paths.conntrackd_conf()).unwrap_or_default();
+    let mut in_unix = false;
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some(w), _) if w.eq_ignore_ascii_case("UNIX") => in_unix = true,
+            (Some(w), Some(p)) if in_unix && w.eq_ignore_ascii_case("Path") => {
+                return PathBuf::from(p.trim_matches('"'));
+            }
+            (Some("}"), _) => in_unix = false,
+            _ => {}
+        }
+    }
+    paths.conntrackd_ctl()
+}
+
+/// Replies longer than this are cut (a `-s` dump can be long; we only keep a note).
+const CONNTRACKD_REPLY_MAX: u64 = 4096;
+
+impl System for RealSystem {
+    fn conntrackd(&self, socket: &Path, op: ConntrackdOp, timeout: Duration) -> Result<String, String> {
+        let ctx = |e: std::io::Error| format!("conntrackd control socket {}: {}", socket.display(), e);
+        let mut s = UnixStream::connect(socket).map_err(ctx)?;
+        s.set_read_timeout(Some(timeout)).map_err(ctx)?;
+        s.set_write_timeout(Some(timeout)).map_err(ctx)?;
+        // The request is a native-endian C int; conntrackd answers (maybe nothing) and
+        // closes when done — for a commit, only once the commit has finished.
+        s.write_all(&op.request().to_ne_bytes()).map_err(ctx)?;
+        let mut reply = Vec::new();
+        (&mut s).take(CONNTRACKD_REPLY_MAX).read_to_end(&mut reply).map_err(ctx)?;
+        Ok(String::from_utf8_lossy(&reply).trim().to_string())
+    }
+
+    fn run(&self, argv: &[String], timeout: Duration) -> CmdOutcome {
+        let Some((prog, args)) = argv.split_first() else {
+            return CmdOutcome::failed("empty command");
+        };
+        match self.resolve(prog) {
+            Some(p) => run_child(&p, args, timeout),
+            None => CmdOutcome::failed(format!("{} not found in PATH", prog)),
+        }
+    }
+
+    fn ubus_call(&self, object: &str, method: &str, args: &Value, timeout: Duration) -> Result<String, String> {
+        let replies = self.with_ubus(timeout, |c| c.call_json(object, method, args))?;
+        Ok(replies.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n"))
+    }
+
+    fn ubus_send(&self, event: &str, data: &Value, timeout: Duration) -> Result<(), String> {
+        let table = ubus::json::to_table(data)?;
+        self.with_ubus(timeout, |c| c.send_event(event, table))
+    }
+
+    fn socket_alive(&self, path: &Path) -> bool {
+        UnixStream::connect(path).is_ok()
+    }
+
+    fn process_alive(&self, program: &str, with_arg: Option<&str>) -> bool {
+        let Ok(dir) = std::fs::read_dir("/proc") else { return false };
+        for e in dir.flatten() {
+            let name = e.file_name();
+            if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+            if comm.trim_end() != program {
+                continue;
+            }
+            match with_arg {
+                None => return true,
+                Some(a) => {
+                    let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                    if cmdline.split(|b| *b == 0).any(|w| w == a.as_bytes()) {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    fn path_exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+
+    fn remove_file(&self, path: &Path) -> Result<(), String> {
+        std::fs::remove_file(path).map_err(|e| format!("remove {}: {}", path.display(), e))
+    }
+
+    fn addresses(&self) -> Result<Vec<(String, String)>, String> {
+        // getifaddrs(3): the same netlink dump `ip addr` reads, without a fork.
+        let addrs = nix::ifaddrs::getifaddrs().map_err(|e| format!("getifaddrs: {}", e))?;
+        Ok(addrs
+            .filter_map(|a| {
+                let ip: IpAddr = match (a.address.as_ref(), a.netmask.as_ref()) {
+                    (Some(s), _) if s.as_sockaddr_in().is_some() => IpAddr::V4(s.as_sockaddr_in()?.ip()),
+                    (Some(s), _) if s.as_sockaddr_in6().is_some() => IpAddr::V6(s.as_sockaddr_in6()?.ip()),
+                    _ => return None,
+                };
+                let prefix = match a.netmask.as_ref() {
+                    Some(m) => match (m.as_sockaddr_in(), m.as_sockaddr_in6()) {
+                        (Some(v4), _) => u32::from(v4.ip()).count_ones(),
+                        (_, Some(v6)) => u128::from(v6.ip()).count_ones(),
+                        _ => 0,
+                    },
+                    None => if ip.is_ipv4() { 32 } else { 128 },
+                };
+                Some((a.interface_name, format!("{}/{}", ip, prefix)))
+            })
+            .collect())
+    }
+}
+
+/// The recording dry run. Simulates just enough state (conntrackd up or not, which
+/// services run, which files exist) for the executor's decisions to be checked.
+#[derive(Default)]
+pub struct RecordingSystem {
+    log: Mutex<Vec<String>>,
+    pub conntrackd_up: AtomicBool,
+    pub conntrackd_process: AtomicBool,
+    running: Mutex<HashSet<String>>,
+    files: Mutex<HashSet<PathBuf>>,
+    /// A command whose line contains one of these fails (exit 1).
+    failing: Mutex<Vec<String>>,
+    addrs: Mutex<Vec<(String, String)>>,
+    /// Canned replies of `ubus call <object> …`, by object.
+    ubus_replies: Mutex<HashMap<String, String>>,
+}
+
+impl RecordingSystem {
+    pub fn new() -> Self {
+        let s = RecordingSystem::default();
+        s.conntrackd_up.store(true, Ordering::SeqCst);
+        s
+    }
+    /// Everything done so far, one line per side effect, in order.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+    pub fn fail_when(&self, needle: &str) {
+        if let Ok(mut f) = self.failing.lock() {
+            f.push(needle.to_string());
+        }
+    }
+    pub fn add_file(&self, p: impl Into<PathBuf>) {
+        if let Ok(mut f) = self.files.lock() {
+            f.insert(p.into());
+        }
+    }
+    pub fn set_running(&self, service: &str, running: bool) {
+        if let Ok(mut r) = self.running.lock() {
+            if running {
+                r.insert(service.to_string());
+            } else {
+                r.remove(service);
+            }
+        }
+    }
+    pub fn set_ubus_reply(&self, object: &str, reply: &str) {
+        if let Ok(mut r) = self.ubus_replies.lock() {
+            r.insert(object.to_string(), reply.to_string());
+        }
+    }
+    pub fn set_addresses(&self, a: Vec<(String, String)>) {
+        if let Ok(mut x) = self.addrs.lock() {
+            *x = a;
+        }
+    }
+    fn record(&self, line: String) -> bool {
+        let fails = self.failing.lock().map(|f| f.iter().any(|n| line.contains(n.as_str()))).unwrap_or(false);
+        if let Ok(mut l) = self.log.lock() {
+            l.push(line);
+        }
+        !fails
+    }
+}
+
+impl System for RecordingSystem {
+    fn conntrackd(&self, socket: &Path, op: ConntrackdOp, _t: Duration) -> Result<String, String> {
+        if !self.conntrackd_up.load(Ordering::SeqCst) {
+            self.record(format!("conntrackd {} {} (not answering)", socket.display(), op.flags().join(" ")));
+            return Err("not answering".into());
+        }
+        if self.record(format!("conntrackd {} {}", socket.display(), op.flags().join(" "))) {
+            Ok(String::new())
+        } else {
+            Err("recorded failure".into())
+        }
+    }
+
+    fn run(&self, argv: &[String], _timeout: Duration) -> CmdOutcome {
+        let line = format!("run {}", argv.join(" "));
+        let ok = self.record(line);
+        let prog = argv.first().map(String::as_str).unwrap_or("");
+        let verb = argv.get(1).map(String::as_str).unwrap_or("");
+        let service = Path::new(prog).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let in_init_d = prog.contains("/etc/init.d/");
+        let mut code = if ok { 0 } else { 1 };
+        if ok && in_init_d {
+            match verb {
+                "start" => self.set_running(&service, true),
+                "stop" => self.set_running(&service, false),
+                "running" => {
+                    let r = self.running.lock().map(|r| r.contains(&service)).unwrap_or(false);
+                    code = if r { 0 } else { 1 };
+                }
+                _ => {}
+            }
+            if service == "conntrackd" && verb == "start" {
+                self.conntrackd_up.store(true, Ordering::SeqCst);
+            }
+        }
+        if ok && prog == "conntrackd" && argv.iter().any(|a| a == "-d") {
+            self.conntrackd_up.store(true, Ordering::SeqCst);
+        }
+        CmdOutcome { code: Some(code), timed_out: false, detail: String::new() }
+    }
+
+    fn ubus_call(&self, object: &str, method: &str, args: &Value, _t: Duration) -> Result<String, String> {
+        if self.record(format!("ubus call {} {} {}", object, method, args)) {
+            Ok(self.ubus_replies.lock().ok().and_then(|r| r.get(object).cloned()).unwrap_or_default())
+        } else {
+            Err("recorded failure".into())
+        }
+    }
+
+    fn ubus_send(&self, event: &str, data: &Value, _t: Duration) -> Result<(), String> {
+        if self.record(format!("ubus send {} {}", event, data)) {
+            Ok(())
+        } else {
+            Err("recorded failure".into())
+        }
+    }
+
+    fn socket_alive(&self, _path: &Path) -> bool {
+        self.conntrackd_up.load(Ordering::SeqCst)
+    }
+
+    fn process_alive(&self, _program: &str, _with_arg: Option<&str>) -> bool {
+        self.conntrackd_process.load(Ordering::SeqCst)
+    }
+
+    fn path_exists(&self, path: &Path) -> bool {
+        self.files.lock().map(|f| f.contains(path)).unwrap_or(false)
+    }
+
+    fn remove_file(&self, path: &Path) -> Result<(), String> {
+        self.record(format!("remove {}", path.display()));
+        if let Ok(mut f) = self.files.lock() {
+            f.remove(path);
+        }
+        Ok(())
+    }
+
+    fn addresses(&self) -> Result<Vec<(String, String)>, String> {
+        Ok(self.addrs.lock().map(|a| a.clone()).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn the_control_socket_comes_from_the_conntrackd_config() {
+        let d = std::env::temp_dir().join(format!("muros-ctdsock-{}", std::process::id()));
+        let p = Paths::new(&d);
+        assert_eq!(conntrackd_socket(&p), p.conntrackd_ctl());
+        std::fs::create_dir_all(p.conntrackd_conf().parent().unwrap()).unwrap();
+        std::fs::write(
+            p.conntrackd_conf(),
+            "General {\n LockFile /x.lock\n UNIX {\n  # Path /not/this\n  Path /run/ctd.ctl\n  Backlog 20\n }\n}\n",
+        )
+        .unwrap();
+        assert_eq!(conntrackd_socket(&p), PathBuf::from("/run/ctd.ctl"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn addresses_include_loopback_with_its_prefix() {
+        let a = RealSystem::new("/nonexistent").addresses().unwrap();
+        assert!(a.iter().any(|(d, x)| d == "lo" && x == "127.0.0.1/8"), "{a:?}");
+    }
+
+    #[test]
+    fn a_hung_child_is_killed_at_its_timeout() {
+        let s = RealSystem::new("/nonexistent");
+        let t0 = Instant::now();
+        let o = s.run(&["sleep".into(), "5".into()], Duration::from_millis(200));
+        assert!(o.timed_out && !o.success(), "{o:?}");
+        assert!(t0.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_child_that_leaves_a_daemon_holding_stderr_does_not_block_us() {
+        let s = RealSystem::new("/nonexistent");
+        let t0 = Instant::now();
+        // The background sleep keeps the stderr pipe open after sh exits.
+        let o = s.run(&["sh".into(), "-c".into(), "echo oops >&2; sleep 3 & exit 3".into()], Duration::from_secs(5));
+        assert_eq!(o.code, Some(3));
+        assert_eq!(o.detail, "oops");
+        assert!(t0.elapsed() < Duration::from_secs(1), "{:?}", t0.elapsed());
+    }
+
+    #[test]
+    fn a_missing_program_is_a_failure_with_a_reason() {
+        let s = RealSystem::new("/nonexistent");
+        let o = s.run(&["muros-no-such-program".into()], Duration::from_secs(1));
+        assert!(!o.success());
+        assert!(o.detail.contains("not found"), "{o:?}");
+    }
+}

@@ -1,0 +1,663 @@
+//! `muros_ha` + `network` + `system` sections → [`Config`], collecting every error.
+
+use super::network::{parse_ipnet, resolve_interface, MAX_IFNAME};
+use super::types::*;
+use super::ConfigError;
+use crate::paths::{Paths, UCI_PACKAGE};
+use crate::uci::{self, Package, Section};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// The parsed UCI packages the model is built from.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub muros: Package,
+    pub network: Package,
+    /// `/etc/config/system` is optional (only the hostname is read from it).
+    pub system: Option<Package>,
+    /// Things that are not errors but must not go unnoticed (pending `uci` changes…).
+    pub warnings: Vec<String>,
+}
+
+/// Default conntrackd multicast group (conntrackd's and MurOS's default).
+pub const DEFAULT_SYNC_GROUP: Ipv4Addr = Ipv4Addr::new(225, 0, 0, 50);
+pub const DEFAULT_SYNC_PORT: u16 = 3780;
+/// VRIDs picked in order when a VIP has none: 10, 11, 12… (MurOS's default range).
+pub const FIRST_DEFAULT_VRID: u8 = 10;
+
+const GLOBAL_OPTIONS: &[&str] = &[
+    "enabled",
+    "role",
+    "priority",
+    "password",
+    "auth_type",
+    "vrrp_version",
+    "advert_int",
+    "preempt",
+    "sync_interface",
+    "sync_mode",
+    "sync_port",
+    "sync_group",
+    "peer_ip",
+    "service",
+    "maintenance",
+];
+const VIP_OPTIONS: &[&str] = &["interface", "address", "vrid", "peer_address"];
+const WAN_OPTIONS: &[&str] = &["interface", "parent", "macaddr", "device"];
+
+/// Read the three packages under `paths`. A missing or unparsable file is an error.
+pub fn load_packages(paths: &Paths) -> Result<Sources, Vec<ConfigError>> {
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    let mut read = |name: &str, required: bool, errors: &mut Vec<ConfigError>| -> Option<Package> {
+        match uci::load_package(paths, name) {
+            Ok((pkg, w)) => {
+                warnings.extend(w);
+                Some(pkg)
+            }
+            Err(e) => {
+                if required || e.line != 0 {
+                    errors.push(ConfigError {
+                        file: e.file.clone(),
+                        line: e.line,
+                        location: name.to_string(),
+                        message: e.message.clone(),
+                        allowed: None,
+                    });
+                }
+                None
+            }
+        }
+    };
+    let muros = read(UCI_PACKAGE, true, &mut errors);
+    let network = read("network", true, &mut errors);
+    let system = read("system", false, &mut errors);
+    match (muros, network) {
+        (Some(muros), Some(network)) if errors.is_empty() => Ok(Sources { muros, network, system, warnings }),
+        _ => Err(errors),
+    }
+}
+
+/// Load and validate the configuration under `paths`.
+pub fn load(paths: &Paths) -> Result<Config, Vec<ConfigError>> {
+    let sources = load_packages(paths)?;
+    validate(&sources)
+}
+
+/// Collects errors with their location.
+struct Checker<'a> {
+    pkg: &'a Package,
+    errors: Vec<ConfigError>,
+}
+
+impl<'a> Checker<'a> {
+    fn index_of(&self, section: &Section) -> usize {
+        self.pkg.sections.iter().position(|s| std::ptr::eq(s, section)).unwrap_or(0)
+    }
+
+    fn err(&mut self, section: &Section, option: Option<&str>, message: impl Into<String>, allowed: Option<&str>) {
+        let name = self.pkg.display_name(self.index_of(section));
+        let location = match option {
+            Some(o) => format!("{}.{}", name, o),
+            None => name,
+        };
+        let line = option.map_or(section.line, |o| section.line_of(o));
+        self.errors.push(ConfigError {
+            file: self.pkg.file.clone(),
+            line,
+            location,
+            message: message.into(),
+            allowed: allowed.map(str::to_string),
+        });
+    }
+
+    fn unknown_options(&mut self, section: &Section, known: &[&str]) {
+        for o in &section.options {
+            if !known.contains(&o.name.as_str()) {
+                let allowed = known.join(", ");
+                let name = o.name.clone();
+                self.err(section, Some(&name), format!("unknown option '{}'", name), Some(&allowed));
+            }
+        }
+    }
+
+    fn bool_opt(&mut self, section: &Section, option: &str, default: bool) -> bool {
+        match section.get(option) {
+            None => default,
+            Some(v) => match parse_bool(v) {
+                Some(b) => b,
+                None => {
+                    self.err(section, Some(option), format!("'{}' is not a boolean", v), Some("0, 1, true, false, yes, no, on, off"));
+                    default
+                }
+            },
+        }
+    }
+
+    fn int_opt(&mut self, section: &Section, option: &str, min: u32, max: u32) -> Option<u32> {
+        let v = section.get(option)?;
+        match parse_uint(v) {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                self.err(section, Some(option), format!("'{}' is out of range", v), Some(&format!("an integer {}..{}", min, max)));
+                None
+            }
+        }
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "true" | "yes" | "on" | "enabled" => Some(true),
+        "0" | "false" | "no" | "off" | "disabled" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_uint(v: &str) -> Option<u32> {
+    if v.is_empty() || v.len() > 9 || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse().ok()
+}
+
+/// `0.1` → 100 ms; up to two decimals (VRRPv3 counts advert intervals in centiseconds).
+fn parse_centiseconds(v: &str) -> Option<u32> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if int.is_empty() && frac.is_empty() || frac.len() > 2 {
+        return None;
+    }
+    let int = if int.is_empty() { 0 } else { parse_uint(int)? };
+    let frac = if frac.is_empty() {
+        0
+    } else {
+        let f = parse_uint(frac)?;
+        if frac.len() == 1 {
+            f * 10
+        } else {
+            f
+        }
+    };
+    int.checked_mul(100)?.checked_add(frac)
+}
+
+/// A password keepalived.conf can hold verbatim: printable ASCII without blanks, quotes,
+/// backslash or comment characters (keepalived would split or truncate it silently).
+fn password_charset_ok(p: &str) -> bool {
+    p.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'\\' | b'#' | b'!'))
+}
+
+/// Names that end up in keepalived.conf, file names and argument vectors.
+fn is_plain_name(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) && !s.starts_with(['-', '.'])
+}
+
+/// MAC → bytes; must be unicast and locally administered so it cannot collide with a
+/// vendor address on the ISP segment.
+pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    if parts.len() != 6 {
+        return Err(format!("'{}' is not a MAC address", s));
+    }
+    let mut out = [0u8; 6];
+    for (i, p) in parts.iter().enumerate() {
+        if p.len() != 2 {
+            return Err(format!("'{}' is not a MAC address", s));
+        }
+        out[i] = u8::from_str_radix(p, 16).map_err(|_| format!("'{}' is not a MAC address", s))?;
+    }
+    if out[0] & 0x01 != 0 {
+        return Err(format!("'{}' is a multicast MAC address", s));
+    }
+    if out[0] & 0x02 == 0 {
+        return Err(format!("'{}' is not locally administered (second bit of the first octet must be set, e.g. 02:…)", s));
+    }
+    Ok(out)
+}
+
+fn hostname(system: Option<&Package>) -> Option<String> {
+    let h = system?.sections_of_type("system").next()?.get("hostname")?;
+    if is_plain_name(h, 63) {
+        Some(h.to_string())
+    } else {
+        None
+    }
+}
+
+/// Validate the packages into a [`Config`]; every problem is reported.
+pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
+    let pkg = &src.muros;
+    let mut c = Checker { pkg, errors: Vec::new() };
+
+    for s in &pkg.sections {
+        if !matches!(s.stype.as_str(), "global" | "vip" | "wan") {
+            let t = s.stype.clone();
+            c.err(s, None, format!("unknown section type '{}'", t), Some("global, vip, wan"));
+        }
+    }
+    let globals: Vec<&Section> = pkg.sections_of_type("global").collect();
+    let Some(g) = globals.first().copied() else {
+        c.errors.push(ConfigError {
+            file: pkg.file.clone(),
+            line: 0,
+            location: "global".into(),
+            message: "no 'config global' section".into(),
+            allowed: None,
+        });
+        return Err(c.errors);
+    };
+    for extra in globals.iter().skip(1) {
+        c.err(extra, None, "more than one 'config global' section", None);
+    }
+    c.unknown_options(g, GLOBAL_OPTIONS);
+
+    let enabled = c.bool_opt(g, "enabled", true);
+    let maintenance = c.bool_opt(g, "maintenance", false);
+    let preempt = c.bool_opt(g, "preempt", true);
+
+    let role = match g.get("role") {
+        Some("master") => Role::Master,
+        Some("backup") => Role::Backup,
+        Some(other) => {
+            c.err(g, Some("role"), format!("unknown role '{}'", other), Some("master, backup"));
+            Role::Backup
+        }
+        None => {
+            c.err(g, Some("role"), "role is not set", Some("master, backup"));
+            Role::Backup
+        }
+    };
+    let priority = match g.get("priority") {
+        None | Some("") => role.default_priority(),
+        Some(_) => c.int_opt(g, "priority", 1, 254).map_or(role.default_priority(), |p| p as u8),
+    };
+
+    let vrrp_version = match g.get("vrrp_version") {
+        None | Some("2") => VrrpVersion::V2,
+        Some("3") => VrrpVersion::V3,
+        Some(v) => {
+            c.err(g, Some("vrrp_version"), format!("unknown VRRP version '{}'", v), Some("2, 3"));
+            VrrpVersion::V2
+        }
+    };
+
+    let advert_ms = match g.get("advert_int") {
+        None => 1000,
+        Some(v) => match (vrrp_version, parse_centiseconds(v)) {
+            (VrrpVersion::V2, Some(cs)) if cs % 100 == 0 && (100..=25500).contains(&cs) => cs * 10,
+            (VrrpVersion::V2, Some(cs)) if cs % 100 != 0 => {
+                c.err(g, Some("advert_int"), format!("sub-second advert interval '{}' needs VRRPv3", v), Some("whole seconds 1..255 with vrrp_version 2; 0.01..40.95 with 3"));
+                1000
+            }
+            (VrrpVersion::V3, Some(cs)) if (1..=4095).contains(&cs) => cs * 10,
+            _ => {
+                let allowed = if vrrp_version == VrrpVersion::V2 { "whole seconds 1..255" } else { "0.01..40.95 seconds in steps of 0.01" };
+                c.err(g, Some("advert_int"), format!("'{}' is not a valid advert interval", v), Some(allowed));
+                1000
+            }
+        },
+    };
+
+    let password = g.get("password").unwrap_or("");
+    let auth_type = match (g.get("auth_type"), vrrp_version) {
+        (None, VrrpVersion::V2) if !password.is_empty() => AuthType::Ah,
+        (None, _) => AuthType::None,
+        (Some("none"), _) => AuthType::None,
+        (Some(t @ ("ah" | "pass")), VrrpVersion::V3) => {
+            c.err(g, Some("auth_type"), format!("authentication '{}' exists only in VRRPv2", t), Some("none with vrrp_version 3"));
+            AuthType::None
+        }
+        (Some("ah"), _) => AuthType::Ah,
+        (Some("pass"), _) => AuthType::Pass,
+        (Some(t), _) => {
+            c.err(g, Some("auth_type"), format!("unknown auth type '{}'", t), Some("ah, pass, none"));
+            AuthType::None
+        }
+    };
+    if auth_type != AuthType::None {
+        if password.is_empty() {
+            c.err(g, Some("password"), "a password is required with authentication", Some("1..8 printable characters"));
+        } else if password.len() > 8 {
+            // keepalived silently truncates to 8: two routers whose passwords differ after
+            // the 8th character would still agree, which hides a typo.
+            c.err(g, Some("password"), format!("password is {} characters long; VRRPv2 uses at most 8", password.len()), Some("1..8 printable characters"));
+        } else if !password_charset_ok(password) {
+            c.err(g, Some("password"), "password contains blanks, quotes, '\\', '#' or '!'", Some("printable ASCII without those"));
+        }
+    }
+
+    // Sync link.
+    let sync_mode = match g.get("sync_mode") {
+        None | Some("multicast") => SyncMode::Multicast,
+        Some("unicast") => SyncMode::Unicast,
+        Some(m) => {
+            c.err(g, Some("sync_mode"), format!("unknown sync mode '{}'", m), Some("multicast, unicast"));
+            SyncMode::Multicast
+        }
+    };
+    let port = if g.get("sync_port").is_some() { c.int_opt(g, "sync_port", 1, 65535).map_or(DEFAULT_SYNC_PORT, |p| p as u16) } else { DEFAULT_SYNC_PORT };
+    let multicast_group = match g.get("sync_group") {
+        None => DEFAULT_SYNC_GROUP,
+        Some(v) => match v.parse::<Ipv4Addr>() {
+            Ok(a) if a.is_multicast() => a,
+            _ => {
+                c.err(g, Some("sync_group"), format!("'{}' is not an IPv4 multicast address", v), Some("224.0.0.0/4, e.g. 225.0.0.50"));
+                DEFAULT_SYNC_GROUP
+            }
+        },
+    };
+    let peer_ip = match g.get("peer_ip") {
+        None | Some("") => None,
+        Some(v) => match v.parse::<IpAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                c.err(g, Some("peer_ip"), format!("'{}' is not an IP address", v), Some("an IPv4 or IPv6 address"));
+                None
+            }
+        },
+    };
+    let sync_interface = match g.get("sync_interface") {
+        None | Some("") => {
+            c.err(g, Some("sync_interface"), "sync interface is not set", Some("a logical interface from /etc/config/network"));
+            None
+        }
+        Some(l) => match resolve_interface(&src.network, l) {
+            Ok(i) => Some(i),
+            Err(e) => {
+                c.err(g, Some("sync_interface"), e, None);
+                None
+            }
+        },
+    };
+    let local_sync_v4 = sync_interface.as_ref().and_then(|i| {
+        i.addresses.iter().find_map(|n| match n.addr {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        })
+    });
+    if let Some(i) = &sync_interface {
+        if local_sync_v4.is_none() {
+            c.err(g, Some("sync_interface"), format!("interface '{}' has no static IPv4 address; conntrackd needs one on the sync link", i.logical), Some("proto static with ipaddr in /etc/config/network"));
+        }
+    }
+    match (sync_mode, peer_ip) {
+        (SyncMode::Unicast, None) => c.err(g, Some("peer_ip"), "unicast sync needs the peer's address", Some("the peer's IPv4 address on the sync link")),
+        (SyncMode::Unicast, Some(IpAddr::V6(_))) => c.err(g, Some("peer_ip"), "unicast conntrackd sync is IPv4 only here", Some("an IPv4 address")),
+        _ => {}
+    }
+    if let (Some(p), Some(i)) = (peer_ip, &sync_interface) {
+        if i.addresses.iter().any(|n| n.addr == p) {
+            c.err(g, Some("peer_ip"), format!("{} is this router's own address on '{}'", p, i.logical), Some("the other router's address"));
+        }
+    }
+
+    // Services: names become `/etc/init.d/<name>` paths, so no slashes or dots games.
+    let mut services = Vec::new();
+    for s in g.list("service") {
+        if is_plain_name(s, 32) && !s.contains("..") {
+            if !services.iter().any(|x: &String| x == s) {
+                services.push(s.to_string());
+            }
+        } else {
+            c.err(g, Some("service"), format!("'{}' is not an init script name", s), Some("letters, digits, '_', '-', '.'"));
+        }
+    }
+
+    // VIPs.
+    let mut vips: Vec<Vip> = Vec::new();
+    let mut next_default_vrid = u32::from(FIRST_DEFAULT_VRID);
+    let mut seen_vrid: BTreeMap<(String, u8), usize> = BTreeMap::new();
+    for (idx, s) in pkg.sections.iter().enumerate().filter(|(_, s)| s.stype == "vip") {
+        c.unknown_options(s, VIP_OPTIONS);
+        let display = pkg.display_name(idx);
+        let iface = match s.get("interface") {
+            None | Some("") => {
+                c.err(s, Some("interface"), "interface is not set", Some("a logical interface from /etc/config/network"));
+                None
+            }
+            Some(l) => match resolve_interface(&src.network, l) {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    c.err(s, Some("interface"), e, None);
+                    None
+                }
+            },
+        };
+        if let (Some(i), Some(si)) = (&iface, &sync_interface) {
+            if i.device == si.device {
+                c.err(s, Some("interface"), format!("'{}' is the sync link; a VIP there would fault the whole group when the sync cable is cut", i.logical), Some("any interface but the sync interface"));
+            }
+        }
+        let address = match s.get("address") {
+            None | Some("") => {
+                c.err(s, Some("address"), "address is not set", Some("an IPv4 or IPv6 address with prefix, e.g. 192.0.2.1/24"));
+                None
+            }
+            Some(a) => {
+                let default_prefix = iface.as_ref().and_then(|i| i.addresses.iter().find(|n| n.addr.is_ipv4() == !a.contains(':'))).map_or(if a.contains(':') { 128 } else { 32 }, |n| n.prefix);
+                match parse_ipnet(a, default_prefix) {
+                    Some(n) => Some(n),
+                    None => {
+                        c.err(s, Some("address"), format!("'{}' is not an address with prefix", a), Some("e.g. 192.0.2.1/24 or 2001:db8::1/64"));
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(a) = address {
+            if a.is_ipv6() && vrrp_version == VrrpVersion::V2 {
+                c.err(s, Some("address"), format!("IPv6 VIP {} needs VRRPv3", a), Some("IPv4 with vrrp_version 2; set vrrp_version 3 for IPv6"));
+            }
+            if let Some(i) = &iface {
+                if i.addresses.iter().any(|n| n.addr == a.addr) {
+                    c.err(s, Some("address"), format!("{} is this router's own address on '{}', not a virtual one", a.addr, i.logical), Some("a free address in the interface's subnet"));
+                }
+            }
+            if let Some(dup) = vips.iter().find(|v| v.address.addr == a.addr) {
+                c.err(s, Some("address"), format!("{} is already the VIP of '{}'", a.addr, dup.name), Some("each VIP once"));
+            }
+        }
+        let vrid = if s.get("vrid").is_some() {
+            c.int_opt(s, "vrid", 1, 255).map(|v| v as u8)
+        } else {
+            let v = u8::try_from(next_default_vrid).ok();
+            if v.is_none() {
+                c.err(s, Some("vrid"), "no free default VRID left", Some("set vrid explicitly, 1..255"));
+            }
+            v
+        };
+        if let Some(v) = vrid {
+            next_default_vrid = next_default_vrid.max(u32::from(v) + 1);
+        }
+        let peer_address = match s.get("peer_address") {
+            None | Some("") => None,
+            Some(v) => match v.parse::<IpAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    c.err(s, Some("peer_address"), format!("'{}' is not an IP address", v), None);
+                    None
+                }
+            },
+        };
+        if let (Some(p), Some(a)) = (peer_address, address) {
+            if p.is_ipv6() != a.is_ipv6() {
+                c.err(s, Some("peer_address"), format!("{} and the VIP {} are of different address families", p, a), Some("an address of the VIP's family"));
+            }
+        }
+        if sync_mode == SyncMode::Unicast && peer_address.is_none() {
+            c.err(s, Some("peer_address"), "unicast mode sends VRRP adverts to the peer's address on this interface; it is not set", Some("the other router's address on this interface"));
+        }
+        if sync_mode == SyncMode::Unicast {
+            if let Some(i) = &iface {
+                let fam_v6 = address.map_or(false, |a| a.is_ipv6());
+                if !i.addresses.iter().any(|n| n.addr.is_ipv6() == fam_v6) {
+                    c.err(s, Some("interface"), format!("unicast VRRP needs a static address of the same family on '{}'", i.logical), None);
+                }
+            }
+        }
+        let name = s.name.clone().or_else(|| iface.as_ref().map(|i| i.logical.clone())).unwrap_or_else(|| display.clone());
+        if !is_plain_name(&name, 32) {
+            c.err(s, None, format!("'{}' cannot be used as a VRRP instance name", name), Some("letters, digits, '_', '-', '.'"));
+        }
+        if vips.iter().any(|v| v.name == name) {
+            c.err(s, None, format!("two VIPs would both be called '{}'; name the sections", name), Some("config vip 'NAME'"));
+        }
+        if let (Some(i), Some(v)) = (&iface, vrid) {
+            let fam = address.map_or(false, |a| a.is_ipv6()) as u8;
+            // VRRPv3 keeps separate VRID spaces for IPv4 and IPv6 on one link.
+            if let Some(_) = seen_vrid.insert((format!("{}/{}", i.device, fam), v), idx) {
+                c.err(s, Some("vrid"), format!("VRID {} is used twice on '{}'", v, i.logical), Some("a VRID unique per interface, 1..255"));
+            }
+        }
+        if let (Some(interface), Some(address), Some(vrid)) = (iface, address, vrid) {
+            vips.push(Vip { name, interface, address, vrid, peer_address });
+        }
+    }
+    if vips.is_empty() && !pkg.sections_of_type("vip").any(|_| true) {
+        c.err(g, None, "no VIP is configured", Some("at least one 'config vip' section"));
+    }
+
+    // WAN.
+    let wans: Vec<&Section> = pkg.sections_of_type("wan").collect();
+    for extra in wans.iter().skip(1) {
+        c.err(extra, None, "more than one 'config wan' section", Some("one shared-MAC WAN"));
+    }
+    let wan = match wans.first() {
+        None => None,
+        Some(w) => {
+            c.unknown_options(w, WAN_OPTIONS);
+            let logical = match w.get("interface") {
+                Some(l) if is_plain_name(l, 32) => Some(l.to_string()),
+                Some(l) => {
+                    c.err(w, Some("interface"), format!("'{}' is not a logical interface name", l), None);
+                    None
+                }
+                None => {
+                    c.err(w, Some("interface"), "interface is not set", Some("the logical WAN interface, e.g. wan"));
+                    None
+                }
+            };
+            let parent = match w.get("parent") {
+                Some(p) if is_plain_name(p, MAX_IFNAME) => Some(p.to_string()),
+                Some(p) => {
+                    c.err(w, Some("parent"), format!("'{}' is not a device name", p), Some("a kernel device, at most 15 characters"));
+                    None
+                }
+                None => {
+                    c.err(w, Some("parent"), "parent device is not set", Some("the physical WAN port under the macvlan, e.g. eth1"));
+                    None
+                }
+            };
+            let macaddr = match w.get("macaddr") {
+                Some(m) => match parse_mac(&m.to_ascii_lowercase()) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        c.err(w, Some("macaddr"), e, Some("a unicast, locally administered MAC, the same on both routers, e.g. 02:00:5e:10:00:01"));
+                        None
+                    }
+                },
+                None => {
+                    c.err(w, Some("macaddr"), "macaddr is not set", Some("a unicast, locally administered MAC, the same on both routers"));
+                    None
+                }
+            };
+            let device = match (w.get("device"), &logical) {
+                (Some(d), _) if is_plain_name(d, MAX_IFNAME) => Some(d.to_string()),
+                (Some(d), _) => {
+                    c.err(w, Some("device"), format!("'{}' is not a device name", d), Some("at most 15 characters"));
+                    None
+                }
+                (None, Some(l)) => Some(default_wan_device(l)),
+                (None, None) => None,
+            };
+            if let (Some(d), Some(p)) = (&device, &parent) {
+                if d == p {
+                    c.err(w, Some("device"), format!("the macvlan device cannot be its own parent '{}'", p), None);
+                }
+            }
+            if let (Some(l), Some(si)) = (&logical, &sync_interface) {
+                if *l == si.logical {
+                    c.err(w, Some("interface"), "the WAN cannot be the sync interface", None);
+                }
+            }
+            match (logical, parent, device, macaddr) {
+                (Some(logical), Some(parent), Some(device), Some(macaddr)) => Some(Wan { logical, parent, device, macaddr }),
+                _ => None,
+            }
+        }
+    };
+
+    let sync = sync_interface.map(|interface| SyncLink { interface, mode: sync_mode, port, multicast_group, local_address: local_sync_v4, peer_ip });
+    let router_id = hostname(src.system.as_ref()).unwrap_or_else(|| match role {
+        Role::Master => "muros-master".into(),
+        Role::Backup => "muros-backup".into(),
+    });
+
+    if !c.errors.is_empty() {
+        c.errors.sort_by(|a, b| (a.line, &a.location).cmp(&(b.line, &b.location)));
+        return Err(c.errors);
+    }
+    let Some(sync) = sync else {
+        return Err(c.errors);
+    };
+    Ok(Config {
+        enabled,
+        role,
+        priority,
+        maintenance,
+        auth_type,
+        password: Secret::new(password),
+        vrrp_version,
+        advert_ms,
+        preempt,
+        sync,
+        services,
+        vips,
+        wan,
+        router_id,
+    })
+}
+
+/// macvlan device name when the `wan` section names none: `ha-<logical>`, not `<logical>`,
+/// because DSA boards already call their physical WAN port `wan`.
+pub fn default_wan_device(logical: &str) -> String {
+    let mut d = format!("ha-{}", logical);
+    d.truncate(MAX_IFNAME);
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advert_intervals_parse_in_centiseconds() {
+        assert_eq!(parse_centiseconds("1"), Some(100));
+        assert_eq!(parse_centiseconds("0.1"), Some(10));
+        assert_eq!(parse_centiseconds("0.01"), Some(1));
+        assert_eq!(parse_centiseconds("40.95"), Some(4095));
+        assert_eq!(parse_centiseconds(".5"), Some(50));
+        assert_eq!(parse_centiseconds("0.001"), None);
+        assert_eq!(parse_centiseconds("1e3"), None);
+        assert_eq!(parse_centiseconds("."), None);
+        assert_eq!(parse_centiseconds(""), None);
+    }
+
+    #[test]
+    fn shared_mac_must_be_local_unicast() {
+        assert!(parse_mac("02:00:5e:10:00:01").is_ok());
+        assert!(parse_mac("00:11:22:33:44:55").unwrap_err().contains("locally administered"));
+        assert!(parse_mac("03:00:5e:10:00:01").unwrap_err().contains("multicast"));
+        assert!(parse_mac("02:00:5e:10:00").is_err());
+        assert!(parse_mac("02:00:5e:10:00:zz").is_err());
+    }
+
+    #[test]
+    fn passwords_that_keepalived_would_mangle_are_refused() {
+        assert!(password_charset_ok("s3cr3tXx"));
+        assert!(!password_charset_ok("s3cr3t!x"));
+        assert!(!password_charset_ok("a b"));
+        assert!(!password_charset_ok("a\"b"));
+        assert!(!password_charset_ok("a#b"));
+    }
+}

@@ -1,0 +1,78 @@
+//! The fw4 snippet: bare nft rules that fw4 includes at the top of its `input` chain
+//! (`/usr/share/nftables.d/chain-pre/input/`), so no table or chain here.
+//!
+//! Without it, a zone whose input policy is REJECT (a guest network, the sync link in
+//! no zone at all) drops VRRP adverts and both routers become master.
+
+use super::Text;
+use crate::model::{AuthType, Config, SyncMode};
+use std::net::IpAddr;
+use std::path::Path;
+
+/// IP protocol number of VRRP (both versions, both families).
+const VRRP_PROTO: u8 = 112;
+/// IP protocol number of IPsec AH, which wraps VRRPv2 adverts with `auth_type AH`.
+const AH_PROTO: u8 = 51;
+/// Where VRRP adverts go when not unicast (RFC 5798).
+const VRRP_GROUP_V4: &str = "224.0.0.18";
+const VRRP_GROUP_V6: &str = "ff02::12";
+
+/// The snippet for `cfg`.
+pub fn render(cfg: &Config) -> String {
+    let mut t = Text::new();
+    t.line("# Included by fw4 at the top of its input chain: bare rules only.");
+    let ah = cfg.auth_type == AuthType::Ah;
+    for vip in &cfg.vips {
+        let dev = &vip.interface.device;
+        let unicast_peer = if cfg.sync.mode == SyncMode::Unicast { vip.peer_address } else { None };
+        // `meta l4proto` rather than `ip6 nexthdr`: it skips IPv6 extension headers.
+        let matcher = match (vip.address.is_ipv6(), unicast_peer) {
+            // keepalived carries AH-authenticated VRRPv2 adverts in IP protocol 51 (AH),
+            // not 112: a rule for 112 alone would drop every advert of an AH pair.
+            (false, None) if ah => format!("ip daddr {} ip protocol {{ {}, {} }}", VRRP_GROUP_V4, AH_PROTO, VRRP_PROTO),
+            (false, None) => format!("ip daddr {} ip protocol {}", VRRP_GROUP_V4, VRRP_PROTO),
+            (true, None) => format!("ip6 daddr {} meta l4proto {}", VRRP_GROUP_V6, VRRP_PROTO),
+            (_, Some(IpAddr::V4(p))) if ah => format!("ip saddr {} ip protocol {{ {}, {} }}", p, AH_PROTO, VRRP_PROTO),
+            (_, Some(IpAddr::V4(p))) => format!("ip saddr {} ip protocol {}", p, VRRP_PROTO),
+            (_, Some(IpAddr::V6(p))) => format!("ip6 saddr {} meta l4proto {}", p, VRRP_PROTO),
+        };
+        t.line(format!(
+            "iifname \"{}\" {} counter accept comment \"muros-ha: VRRP {} vrid {}\"",
+            dev,
+            matcher,
+            comment_safe(&vip.name),
+            vip.vrid
+        ));
+    }
+    let sync = &cfg.sync;
+    let dev = &sync.interface.device;
+    match (sync.mode, sync.peer_ip) {
+        (SyncMode::Multicast, _) => t.line(format!(
+            "iifname \"{}\" ip daddr {} udp dport {} accept comment \"muros-ha: conntrackd sync (multicast)\"",
+            dev, sync.multicast_group, sync.port
+        )),
+        (SyncMode::Unicast, Some(peer)) => t.line(format!(
+            "iifname \"{}\" {} saddr {} udp dport {} accept comment \"muros-ha: conntrackd sync from the peer\"",
+            dev,
+            if peer.is_ipv6() { "ip6" } else { "ip" },
+            peer,
+            sync.port
+        )),
+        (SyncMode::Unicast, None) => t.line("# No sync peer_ip: no conntrackd rule."),
+    }
+    t.finish()
+}
+
+/// A standalone ruleset that includes the snippet at `snippet` the way fw4 does, so
+/// `nft -c -f` can check it before it goes live.
+pub fn check_ruleset(snippet: &Path) -> String {
+    format!(
+        "table inet fw4 {{\n    chain input {{\n        type filter hook input priority filter; policy drop;\n        include \"{}\"\n    }}\n}}\n",
+        snippet.display()
+    )
+}
+
+/// nft comments are double-quoted strings without escapes.
+fn comment_safe(s: &str) -> String {
+    s.chars().filter(|c| *c != '"' && *c != '\\').collect()
+}

@@ -1,0 +1,302 @@
+//! Editing a UCI file in place: change the few bytes an edit needs, keep every other
+//! byte (comments, blank lines, odd quoting, order) as it was.
+//!
+//! Each edit is checked before it is accepted: the new text is parsed again and must
+//! give exactly the sections the edit intends (the old ones with one change). An edit
+//! that cannot be made that way fails and leaves the text untouched, so a strange file
+//! is never "fixed" behind the user's back.
+
+use super::reader::{self, Parsed, StmtKind};
+use super::{Package, Section, UciError, UciOption, Value};
+
+/// Quote a value the way `uci export`/`uci commit` do: `'...'`, with each embedded
+/// single quote written as `'\''`.
+pub fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A section type as uci writes it: bare when that is unambiguous.
+fn render_type(stype: &str) -> String {
+    if stype.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') {
+        stype.to_string()
+    } else {
+        quote(stype)
+    }
+}
+
+/// Edits one UCI file's text. See the module docs for the guarantees.
+#[derive(Debug, Clone)]
+pub struct Editor {
+    text: String,
+    file: String,
+    parsed: Parsed,
+}
+
+/// A replacement of `text[start..end]`.
+struct Splice {
+    start: usize,
+    end: usize,
+    with: String,
+}
+
+impl Editor {
+    /// Start editing `text` (labelled `file` in errors). Fails if real uci would reject it.
+    pub fn new(text: &str, file: &str) -> Result<Self, UciError> {
+        let parsed = reader::parse_located(text, file)?;
+        Ok(Editor { text: text.to_string(), file: file.to_string(), parsed })
+    }
+
+    /// The sections as the current text reads.
+    pub fn package(&self) -> &Package {
+        &self.parsed.package
+    }
+
+    /// The current text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The edited text.
+    pub fn finish(self) -> String {
+        self.text
+    }
+
+    fn err(&self, line: usize, message: String) -> UciError {
+        UciError { file: self.file.clone(), line, message }
+    }
+
+    fn section_index(&self, section_ref: &str) -> Result<usize, UciError> {
+        self.parsed.package.resolve(section_ref).ok_or_else(|| self.err(0, format!("no section {section_ref:?}")))
+    }
+
+    /// Add a named section at the end of the file unless one of that name exists.
+    /// Returns true if it was created. A section of that name but another type is an
+    /// error (uci itself would refuse to read such a file).
+    pub fn ensure_section(&mut self, stype: &str, name: &str) -> Result<bool, UciError> {
+        if !reader::valid_type(stype) {
+            return Err(self.err(0, format!("invalid section type {stype:?}")));
+        }
+        if !reader::valid_name(name) {
+            return Err(self.err(0, format!("invalid section name {name:?}")));
+        }
+        let pkg = &self.parsed.package;
+        if let Some(i) = (0..pkg.sections.len()).find(|&i| pkg.uci_id(i) == name) {
+            let s = &pkg.sections[i];
+            if s.stype == stype {
+                return Ok(false);
+            }
+            return Err(self.err(s.line, format!("section {name:?} exists with type {:?}, not {stype:?}", s.stype)));
+        }
+        let mut expected = pkg.clone();
+        expected.sections.push(Section { stype: stype.to_string(), name: Some(name.to_string()), line: 0, options: Vec::new() });
+
+        let eol = self.eol();
+        let mut with = String::new();
+        if !self.text.is_empty() {
+            if !self.text.ends_with('\n') {
+                with.push_str(eol);
+            }
+            if !self.text.ends_with("\n\n") && !self.text.ends_with("\n\r\n") {
+                with.push_str(eol);
+            }
+        }
+        with.push_str(&format!("config {} {}{eol}", render_type(stype), quote(name)));
+        let at = self.text.len();
+        self.apply(vec![Splice { start: at, end: at, with }], &expected, &format!("add section {name}"))?;
+        Ok(true)
+    }
+
+    /// `option NAME 'VALUE'` in the section. An empty value deletes the option, as
+    /// `uci set pkg.sec.opt=''` does. Returns true if the text changed.
+    pub fn set_option(&mut self, section_ref: &str, name: &str, value: &str) -> Result<bool, UciError> {
+        if value.is_empty() {
+            return self.delete_option(section_ref, name);
+        }
+        self.set_value(section_ref, name, Some(Value::Single(value.to_string())))
+    }
+
+    /// `list NAME 'V'` lines for each value, replacing whatever the option was. An empty
+    /// slice deletes the option. Returns true if the text changed.
+    pub fn set_list<S: AsRef<str>>(&mut self, section_ref: &str, name: &str, values: &[S]) -> Result<bool, UciError> {
+        if values.is_empty() {
+            return self.delete_option(section_ref, name);
+        }
+        let values = values.iter().map(|v| v.as_ref().to_string()).collect();
+        self.set_value(section_ref, name, Some(Value::List(values)))
+    }
+
+    /// Remove the option (every statement that contributes to it). Returns true if it existed.
+    pub fn delete_option(&mut self, section_ref: &str, name: &str) -> Result<bool, UciError> {
+        self.set_value(section_ref, name, None)
+    }
+
+    fn set_value(&mut self, section_ref: &str, name: &str, new: Option<Value>) -> Result<bool, UciError> {
+        if !reader::valid_name(name) {
+            return Err(self.err(0, format!("invalid option name {name:?}")));
+        }
+        let values_ok = match &new {
+            Some(Value::Single(v)) => !v.contains('\0'),
+            Some(Value::List(vs)) => vs.iter().all(|v| !v.contains('\0')),
+            None => true,
+        };
+        if !values_ok {
+            return Err(self.err(0, format!("value of {name:?} contains a NUL byte")));
+        }
+        let sidx = self.section_index(section_ref)?;
+        let section = &self.parsed.package.sections[sidx];
+        let current = section.option(name).map(|o| &o.value);
+        if current == new.as_ref() {
+            return Ok(false);
+        }
+
+        let mut expected = self.parsed.package.clone();
+        {
+            let opts = &mut expected.sections[sidx].options;
+            let at = opts.iter().position(|o| o.name == name);
+            match (&new, at) {
+                (None, Some(i)) => {
+                    opts.remove(i);
+                }
+                (None, None) => {}
+                (Some(v), Some(i)) => opts[i].value = v.clone(),
+                (Some(v), None) => opts.push(UciOption { name: name.to_string(), value: v.clone(), line: 0 }),
+            }
+        }
+
+        // Statements that shaped this option's value (an empty `option x ''` never does).
+        let contributors: Vec<usize> = (0..self.parsed.stmts.len())
+            .filter(|&i| {
+                let s = &self.parsed.stmts[i];
+                s.section == sidx
+                    && match &s.kind {
+                        StmtKind::Option { name: n, effective, .. } => *effective && n == name,
+                        StmtKind::List { name: n } => n == name,
+                        _ => false,
+                    }
+            })
+            .collect();
+
+        let what = format!("{} {}", section_ref, name);
+        let mut splices = Vec::new();
+        if let (Some(Value::Single(v)), [only]) = (&new, contributors.as_slice()) {
+            if let StmtKind::Option { value_span: (a, b), .. } = &self.parsed.stmts[*only].kind {
+                // The usual case: rewrite just the value token, keep indentation and any
+                // trailing comment.
+                splices.push(Splice { start: *a, end: *b, with: quote(v) });
+            }
+        }
+        if splices.is_empty() && !contributors.is_empty() {
+            let mut first = true;
+            for &ci in &contributors {
+                let ln = &self.parsed.lines[self.parsed.stmts[ci].logical];
+                if ln.commands != 1 {
+                    return Err(self.err(
+                        ln.first_line,
+                        format!("cannot edit {what}: line {} holds several statements", ln.first_line),
+                    ));
+                }
+                let with = match (&new, first) {
+                    (Some(v), true) => render_option(name, v, &self.indent_of(ln.start), self.eol()),
+                    _ => String::new(),
+                };
+                first = false;
+                // Two contributors on one logical line were rejected above, so spans are disjoint.
+                splices.push(Splice { start: ln.start, end: ln.end, with });
+            }
+        }
+        if splices.is_empty() {
+            let Some(v) = &new else { return Ok(false) };
+            splices.push(self.append_to_section(sidx, &render_option(name, v, &self.section_indent(sidx), self.eol())));
+        }
+        self.apply(splices, &expected, &format!("set {what}"))?;
+        Ok(true)
+    }
+
+    /// Line ending for new lines: CRLF if the file's first line uses it (uci reads both).
+    fn eol(&self) -> &'static str {
+        match self.text.find('\n') {
+            Some(i) if self.text[..i].ends_with('\r') => "\r\n",
+            _ => "\n",
+        }
+    }
+
+    /// Leading blanks of the source line starting at `start`.
+    fn indent_of(&self, start: usize) -> String {
+        self.text[start..].chars().take_while(|c| *c == ' ' || *c == '\t').collect()
+    }
+
+    /// Indentation used by the section's last option line, or a tab as uci writes.
+    fn section_indent(&self, sidx: usize) -> String {
+        self.parsed
+            .stmts
+            .iter()
+            .rev()
+            .find(|s| s.section == sidx && matches!(s.kind, StmtKind::Option { .. } | StmtKind::List { .. }))
+            .map(|s| self.indent_of(self.parsed.lines[s.logical].start))
+            .filter(|i| !i.is_empty())
+            .unwrap_or_else(|| "\t".to_string())
+    }
+
+    /// Insert `lines` after the last statement of the section (before any blank line or
+    /// comment that precedes the next section).
+    fn append_to_section(&self, sidx: usize, lines: &str) -> Splice {
+        let end = self
+            .parsed
+            .stmts
+            .iter()
+            .filter(|s| s.section == sidx && !matches!(s.kind, StmtKind::Package))
+            .map(|s| self.parsed.lines[s.logical].end)
+            .max()
+            .unwrap_or(self.text.len());
+        let mut with = String::new();
+        if end > 0 && !self.text[..end].ends_with('\n') {
+            with.push_str(self.eol());
+        }
+        with.push_str(lines);
+        Splice { start: end, end, with }
+    }
+
+    fn apply(&mut self, mut splices: Vec<Splice>, expected: &Package, what: &str) -> Result<(), UciError> {
+        splices.sort_by_key(|s| std::cmp::Reverse(s.start));
+        let mut text = self.text.clone();
+        for s in &splices {
+            text.replace_range(s.start..s.end, &s.with);
+        }
+        let parsed = reader::parse_located(&text, &self.file)
+            .map_err(|e| self.err(e.line, format!("{what}: the edited text would not parse ({}); left unchanged", e.message)))?;
+        if !same_content(&parsed.package, expected) {
+            return Err(self.err(0, format!("{what}: the edit would change more than intended; left unchanged")));
+        }
+        self.text = text;
+        self.parsed = parsed;
+        Ok(())
+    }
+}
+
+fn render_option(name: &str, value: &Value, indent: &str, eol: &str) -> String {
+    match value {
+        Value::Single(v) => format!("{indent}option {name} {}{eol}", quote(v)),
+        Value::List(vs) => vs.iter().map(|v| format!("{indent}list {name} {}{eol}", quote(v))).collect(),
+    }
+}
+
+/// Equal sections, types, names and option values, ignoring line numbers.
+fn same_content(a: &Package, b: &Package) -> bool {
+    a.sections.len() == b.sections.len()
+        && a.sections.iter().zip(&b.sections).all(|(x, y)| {
+            x.stype == y.stype
+                && x.name == y.name
+                && x.options.len() == y.options.len()
+                && x.options.iter().zip(&y.options).all(|(o, p)| o.name == p.name && o.value == p.value)
+        })
+}
