@@ -49,6 +49,8 @@ LAN_VIP=192.0.2.1
 LAN_PREFIX=24
 CLIENT_IP=192.0.2.100
 WAN_MAC=02:00:5e:10:00:01
+# muros-ha's default macvlan name for logical `wan` (DSA boards already own `wan`)
+WAN_DEV=ha-wan
 VRID=10
 SYNC_PORT=3780
 declare -A R_LAN=([ra]=192.0.2.2 [rb]=192.0.2.3)
@@ -121,8 +123,8 @@ now_ms() { local t=${EPOCHREALTIME/,/.}; t=${t/./}; echo "${t:0:13}"; }
 link_up() { ip -n "${NS[$1]}" -o link show dev "$2" 2>/dev/null | grep -q "state UP"; }
 has_vip() { link_up "$1" lan0 && ip -n "${NS[$1]}" -4 -o addr show dev lan0 2>/dev/null | grep -q " $LAN_VIP/"; }
 wan_addr() {
-	link_up "$1" wan || return 0
-	ip -n "${NS[$1]}" -4 -o addr show dev wan 2>/dev/null | awk '{split($4,a,"/"); print a[1]; exit}'
+	link_up "$1" "$WAN_DEV" || return 0
+	ip -n "${NS[$1]}" -4 -o addr show dev "$WAN_DEV" 2>/dev/null | awk '{split($4,a,"/"); print a[1]; exit}'
 }
 wan_up() { [ -n "$(wan_addr "$1")" ]; }
 masters() { local r out=""; for r in ra rb; do has_vip "$r" && out="$out $r"; done; echo "${out# }"; }
@@ -181,7 +183,7 @@ lab_topology() {
 		ip -n "$NS_LAN" link add "$lport" type veth peer name lan0 netns "${NS[$r]}"
 		ip -n "$NS_LAN" link set "$lport" master br0 up
 		ip -n "${NS[$r]}" link set wanp up
-		ip -n "${NS[$r]}" link add link wanp name wan address "$WAN_MAC" type macvlan mode private
+		ip -n "${NS[$r]}" link add link wanp name "$WAN_DEV" address "$WAN_MAC" type macvlan mode private
 		ip -n "${NS[$r]}" addr add "${R_LAN[$r]}/$LAN_PREFIX" dev lan0
 		ip -n "${NS[$r]}" link set lan0 up
 		rx "$r" sysctl -qw net.ipv4.ip_forward=1
@@ -247,15 +249,15 @@ config interface 'sync'
 	option ipaddr '${R_SYNC[$r]}'
 	option netmask '255.255.255.252'
 
-config device 'wan_dev'
+config device 'muros_ha_wan'
 	option type 'macvlan'
-	option name 'wan'
+	option name '$WAN_DEV'
 	option ifname 'wanp'
 	option macaddr '$WAN_MAC'
 	option mode 'private'
 
 config interface 'wan'
-	option device 'wan'
+	option device '$WAN_DEV'
 	option proto 'dhcp'
 	option auto '0'
 EOC
@@ -267,16 +269,11 @@ EOC
 }
 
 write_keepalived_conf() {
-	local r=$1 root prio state hookcmd auth=""
+	local r=$1 root prio state auth=""
 	root=$(root_of "$r")
 	prio=$([ "${R_ROLE[$r]}" = master ] && echo 150 || echo 100)
 	# The master may start as MASTER (faster boot); nopreempt needs state BACKUP.
 	state=$([ "${R_ROLE[$r]}" = master ] && [ "$PREEMPT" = 1 ] && echo MASTER || echo BACKUP)
-	case "$HOOK" in
-	seed) hookcmd="$LAB_HERE/seed-hook.sh --root $root" ;;
-	muros) hookcmd="$MUROS_HA notify --root $root" ;;
-	*) lab_die "HOOK must be seed or muros" ;;
-	esac
 	if [ "$VRRP_VERSION" = 2 ]; then
 		auth="    authentication {
         auth_type PASS
@@ -313,7 +310,7 @@ $auth
     # that followed the other router's ARP come back within this many seconds
     garp_master_refresh 5
 $([ "$PREEMPT" = 1 ] || echo "    nopreempt")
-    notify "$LAB_HERE/hook-timer.sh $root $hookcmd"
+    notify "$LAB_HERE/lab-hook.sh notify --root $root"
 }
 EOC
 }
@@ -373,38 +370,39 @@ EOC
 # the chains miniupnpd (nftables backend) expects, named as on OpenWrt.
 write_firewall() {
 	local r=$1 root; root=$(root_of "$r")
-	cat >"$root/etc/lab-fw4.nft" <<'EOC'
+	cat >"$root/etc/lab-fw4.nft" <<EOC
 table inet fw4
 delete table inet fw4
 table inet fw4 {
 	chain input {
 		type filter hook input priority filter; policy drop;
 		iif "lo" accept
+		include "$root/usr/share/nftables.d/chain-pre/input/*.nft"
 		ct state established,related accept
 		ct state invalid counter drop
 		iifname "lan0" accept
 		iifname "sync0" accept
-		iifname "wan" udp dport 68 accept
+		iifname "$WAN_DEV" udp dport 68 accept
 		ip protocol icmp accept
 	}
 	chain forward {
 		type filter hook forward priority filter; policy drop;
 		ct state established,related accept
 		ct state invalid counter drop
-		iifname "lan0" oifname "wan" accept
+		iifname "lan0" oifname "$WAN_DEV" accept
 		jump upnp_forward
 	}
 	chain upnp_forward {
 	}
 	chain dstnat {
 		type nat hook prerouting priority dstnat; policy accept;
-		iifname "wan" jump upnp_prerouting
+		iifname "$WAN_DEV" jump upnp_prerouting
 	}
 	chain upnp_prerouting {
 	}
 	chain srcnat {
 		type nat hook postrouting priority srcnat; policy accept;
-		oifname "wan" jump srcnat_wan
+		oifname "$WAN_DEV" jump srcnat_wan
 		jump upnp_postrouting
 	}
 	chain srcnat_wan {
@@ -425,9 +423,11 @@ write_misc() {
 LAN_DEV=lan0
 LAN_VIP=$LAN_VIP
 LAN_DHCP_RANGE=192.0.2.100,192.0.2.199,255.255.255.0,1h
+LAB_HOOK=$HOOK
+LAB_MUROS_HA=$MUROS_HA
 EOC
 	cat >"$root/etc/miniupnpd.conf" <<EOC
-ext_ifname=wan
+ext_ifname=$WAN_DEV
 listening_ip=lan0
 port=0
 enable_natpmp=yes
@@ -465,7 +465,7 @@ start_ubus() {
 	LAB_PIDS+=($!); disown $! 2>/dev/null
 	wait_until 5 test -S "$root/var/run/ubus/ubus.sock" || lab_die "$r: ubusd socket"
 	rx "$r" "$UCODE" -L "$UCODE_LIB" -D SOCK="$root/var/run/ubus/ubus.sock" -D ROOT="$root" \
-		-D IFACE=wan -D DEVICE=wan -D SCRIPT="$LAB_HERE/udhcpc-script.sh" \
+		-D IFACE=wan -D DEVICE="$WAN_DEV" -D SCRIPT="$LAB_HERE/udhcpc-script.sh" \
 		"$LAB_HERE/netifd-wan.uc" </dev/null >>"$root/var/log/netifd-wan.err" 2>&1 &
 	LAB_PIDS+=($!); disown $! 2>/dev/null
 	"$UBUS" -s "$root/var/run/ubus/ubus.sock" -t 5 wait_for network.interface.wan \
@@ -516,7 +516,10 @@ render_configs() {
 	local r=$1 root; root=$(root_of "$r")
 	if [ "$CONFIGS" = render ]; then
 		[ -x "$MUROS_HA" ] || lab_die "CONFIGS=render needs $MUROS_HA"
-		rx "$r" "$MUROS_HA" render --root "$root" || lab_die "$r: muros-ha render failed"
+		rx "$r" "$MUROS_HA" render --root "$root" --hook "$LAB_HERE/lab-hook.sh" >>"$root/var/log/render.log" 2>&1 \
+			|| lab_die "$r: muros-ha render failed (see $root/var/log/render.log)"
+		# what a router applies at boot from /etc/sysctl.d (pitfall 2 for the WAN parent)
+		[ -f "$root/etc/sysctl.d/60-muros-ha.conf" ] && rx "$r" sysctl -q -p "$root/etc/sysctl.d/60-muros-ha.conf"
 	else
 		write_keepalived_conf "$r"
 		write_conntrackd_conf "$r"
@@ -536,11 +539,11 @@ lab_up() {
 	done
 	start_isp
 	for r in ra rb; do
+		render_configs "$r"
 		rx "$r" nft -f "$(root_of "$r")/etc/lab-fw4.nft" || lab_die "$r: nft"
 		# without conntrackd a mid-stream TCP packet must not be picked up as a new
 		# flow, otherwise the lab could not tell synced state from luck
 		rx "$r" sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
-		render_configs "$r"
 		start_ubus "$r"
 		start_conntrackd "$r"
 	done
@@ -612,8 +615,8 @@ lab_power_cut() {
 lab_power_on() {
 	local r=$1 root dev; root=$(root_of "$r")
 	rm -f "$root"/var/run/*.pid "$root/var/run/udhcpc-wan.bound" "$root/var/run/ubus/ubus.sock"
-	ip -n "${NS[$r]}" link set wan down
-	ip -n "${NS[$r]}" -4 addr flush dev wan
+	ip -n "${NS[$r]}" link set "$WAN_DEV" down
+	ip -n "${NS[$r]}" -4 addr flush dev "$WAN_DEV"
 	ip -n "${NS[$r]}" addr del "$LAN_VIP/$LAN_PREFIX" dev lan0 2>/dev/null
 	rx "$r" conntrack -F >/dev/null 2>&1
 	for dev in wanp lan0 sync0; do ip -n "${NS[$r]}" link set "$dev" up; done
