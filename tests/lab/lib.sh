@@ -547,7 +547,13 @@ lab_up() {
 		start_ubus "$r"
 		start_conntrackd "$r"
 	done
-	for r in ra rb; do start_keepalived "$r"; done
+	# Boot order: the configured master first, the backup once the VIP is up. Started
+	# together, a VRRPv3/0.1 s pair can elect rb for a moment and flap at once, and the
+	# seed hook (no lock, keepalived runs notifies concurrently) may then leave services
+	# on the backup; the faults under test should start from a settled pair.
+	start_keepalived ra
+	wait_until 10 has_vip ra || lab_log "ra has no VIP 10 s after start"
+	start_keepalived rb
 	lab_log "lab $LAB_ID up in $(( $(now_ms) - t0 )) ms (HOOK=$HOOK VRRPv$VRRP_VERSION advert ${ADVERT}s)"
 }
 
