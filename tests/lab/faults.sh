@@ -232,7 +232,9 @@ for c in $CASES; do
 		echo "SKIP $c ${TITLE[$c]} -- $notes"
 	else
 		FAILED=$((FAILED+1)); echo "FAIL $c ${TITLE[$c]} (${secs} s) ${notes:+-- $notes}"
-		cat "$CASE_OUT.why" 2>/dev/null
+		if [ -s "$CASE_OUT.why" ]; then cat "$CASE_OUT.why"; else
+			echo "  - the case stopped early; last messages:"; tail -n 5 "$CASE_OUT.err" 2>/dev/null | sed 's/^/    /'
+		fi
 	fi
 done
 rm -rf "$WORK"
