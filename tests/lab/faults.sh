@@ -16,7 +16,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 CASES=${CASES:-1 2 3 4 5 6 7 8 9 10}
 RUN_ID=$$
-PASSED=0 FAILED=0 RESULTS=()
+PASSED=0 FAILED=0
 
 # ---- checks shared by every case (run inside the case's subshell)
 REASONS=()
@@ -186,7 +186,7 @@ case_10() {  # old master returns, preempt on and off
 		grep -h '^REASON' "$CASE_OUT.p$p" | sed 's/^REASON //' | while read -r l; do echo "$l"; done >>"$CASE_OUT.reasons"
 		note "$(grep -h '^NOTE' "$CASE_OUT.p$p" | sed 's/^NOTE //')"
 	done
-	SUBLABS=1
+
 }
 
 declare -A TITLE=(
@@ -212,7 +212,7 @@ for c in $CASES; do
 	CASE_OUT=$WORK/case$c
 	(
 		LAB_ID=${RUN_ID}c$c
-		REASONS=() NOTES=() SKIPPED=0 SUBLABS=0
+		REASONS=() NOTES=() SKIPPED=0
 		if [ "$c" != 10 ]; then lab_init; fi
 		"case_$c" 2>>"$CASE_OUT.err"
 		[ -s "$CASE_OUT.reasons" ] && while read -r l; do REASONS+=("$l"); done <"$CASE_OUT.reasons"

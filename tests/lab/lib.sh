@@ -82,11 +82,20 @@ lab_down() {
 	[ -n "${LAB_DIR:-}" ] || return $rc
 	# procd stand-ins first, so nothing is respawned while we stop it
 	for r in ra rb; do touch "$LAB_DIR/$r/var/run/keepalived.nosupervise" 2>/dev/null; done
-	for p in "${LAB_PIDS[@]}"; do kill "$p" 2>/dev/null; done
-	for ns in "${NS[ra]}" "${NS[rb]}" "$NS_ISP" "$NS_SRV" "$NS_LAN" "$NS_CL"; do
-		ip netns pids "$ns" 2>/dev/null | while read -r p; do kill -9 "$p" 2>/dev/null; done
-	done
 	for p in "${LAB_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	# Freeze before killing, and sweep until empty: a hook that is running (keepalived
+	# notifies on its way down) may start conntrackd or dnsmasq after a single sweep,
+	# and a daemon left in a deleted netns lives on unseen.
+	local i pids
+	for ns in "${NS[ra]}" "${NS[rb]}" "$NS_ISP" "$NS_SRV" "$NS_LAN" "$NS_CL"; do
+		for i in 1 2 3 4 5 6 7 8; do
+			pids=$(ip netns pids "$ns" 2>/dev/null)
+			[ -n "$pids" ] || break
+			kill -STOP $pids 2>/dev/null
+			kill -9 $pids 2>/dev/null
+			sleep 0.05
+		done
+	done
 	for ns in "${NS[ra]}" "${NS[rb]}" "$NS_ISP" "$NS_SRV" "$NS_LAN" "$NS_CL"; do
 		ip netns del "$ns" 2>/dev/null
 	done
