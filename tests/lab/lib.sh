@@ -1,0 +1,655 @@
+# shellcheck shell=bash
+# The muros-ha two-router HA lab in network namespaces. Source it from bash:
+#
+#   . tests/lab/lib.sh
+#   lab_init            # names, dirs, EXIT trap (teardown also on failure)
+#   lab_up              # build topology, write configs, start every daemon
+#   lab_wait_master ra 10 && lab_wait_wan ra 10
+#   ...
+#   (teardown runs from the trap)
+#
+# Knobs (environment):
+#   HOOK=seed|muros          which notify hook keepalived runs (default seed)
+#   MUROS_HA=PATH            muros-ha binary for HOOK=muros (default target/debug/muros-ha)
+#   CONFIGS=lab|render       who writes keepalived.conf/conntrackd.conf: this file's
+#                            templates, or `muros-ha render --root <router>` (default lab)
+#   VRRP_VERSION=2|3  ADVERT=1|0.1   PREEMPT=1|0
+#   CONNTRACKD=1|0           run conntrackd (0 = show what breaks without it)
+#   LAB_KEEP=1               keep /tmp/muros-lab-PID after teardown (logs)
+#
+# Topology (LAB-NOTES): isp = DHCP server (dnsmasq --no-ping) on a bridge + route to
+# srv; ra/rb = routers, each with wanp (veth to the isp bridge) carrying a macvlan
+# `wan` (mode private, SAME MAC on both; only the master has it up), lan0 into the
+# lan bridge namespace, sync0 = direct veth ra<->rb; cl = client, gateway = LAN VIP.
+
+LAB_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+LAB_REPO=$(cd "$LAB_HERE/../.." && pwd)
+OWRT_TOOLS=${OWRT_TOOLS:-/work/shared/openwrt-tools}
+OWRT_WEB=${OWRT_WEB:-/work/shared/openwrt-web}
+UCODE=${UCODE:-$OWRT_WEB/rootfs/bin/ucode}
+UCODE_LIB=${UCODE_LIB:-$OWRT_WEB/rootfs/usr/lib/ucode}
+UBUSD=${UBUSD:-$OWRT_TOOLS/bin/ubusd}
+UBUS=${UBUS:-$OWRT_TOOLS/bin/ubus}
+export UBUS
+
+HOOK=${HOOK:-seed}
+CONFIGS=${CONFIGS:-lab}
+MUROS_HA=${MUROS_HA:-$LAB_REPO/target/debug/muros-ha}
+VRRP_VERSION=${VRRP_VERSION:-2}
+ADVERT=${ADVERT:-1}
+PREEMPT=${PREEMPT:-1}
+CONNTRACKD=${CONNTRACKD:-1}
+
+# Addresses: documentation/benchmark ranges only.
+ISP_GW=198.51.100.1
+ISP_RANGE=198.51.100.10,198.51.100.50,255.255.255.0,10m
+SRV_NET_GW=203.0.113.1
+SRV_IP=203.0.113.10
+LAN_VIP=192.0.2.1
+LAN_PREFIX=24
+CLIENT_IP=192.0.2.100
+WAN_MAC=02:00:5e:10:00:01
+# muros-ha's default macvlan name for logical `wan` (DSA boards already own `wan`)
+WAN_DEV=ha-wan
+VRID=10
+SYNC_PORT=3780
+declare -A R_LAN=([ra]=192.0.2.2 [rb]=192.0.2.3)
+declare -A R_SYNC=([ra]=198.18.0.1 [rb]=198.18.0.2)
+declare -A R_PEER=([ra]=198.18.0.2 [rb]=198.18.0.1)
+declare -A R_ROLE=([ra]=master [rb]=backup)
+declare -A R_PASS=([ra]=s3cret [rb]=s3cret)
+
+lab_log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
+lab_die() { lab_log "FATAL: $*"; exit 1; }
+
+lab_init() {
+	[ "$(id -u)" = 0 ] || lab_die "the lab needs root (network namespaces)"
+	LAB_ID=${LAB_ID:-$$}
+	LAB_DIR=/tmp/muros-lab-$LAB_ID
+	NS_PREFIX=ml$LAB_ID
+	NS_ISP=$NS_PREFIX-isp NS_SRV=$NS_PREFIX-srv NS_LAN=$NS_PREFIX-lan NS_CL=$NS_PREFIX-cl
+	declare -gA NS=([ra]=$NS_PREFIX-ra [rb]=$NS_PREFIX-rb)
+	LAB_PIDS=()
+	mkdir -p "$LAB_DIR"
+	trap lab_down EXIT
+	trap 'exit 130' INT TERM
+}
+
+# ---------------------------------------------------------------- teardown
+lab_down() {
+	local rc=$? ns p r
+	trap - EXIT
+	[ -n "${LAB_DIR:-}" ] || return $rc
+	# procd stand-ins first, so nothing is respawned while we stop it
+	for r in ra rb; do touch "$LAB_DIR/$r/var/run/keepalived.nosupervise" 2>/dev/null; done
+	for p in "${LAB_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	# Freeze before killing, and sweep until empty: a hook that is running (keepalived
+	# notifies on its way down) may start conntrackd or dnsmasq after a single sweep,
+	# and a daemon left in a deleted netns lives on unseen.
+	local i pids
+	for ns in "${NS[ra]}" "${NS[rb]}" "$NS_ISP" "$NS_SRV" "$NS_LAN" "$NS_CL"; do
+		for i in 1 2 3 4 5 6 7 8; do
+			pids=$(ip netns pids "$ns" 2>/dev/null)
+			[ -n "$pids" ] || break
+			kill -STOP $pids 2>/dev/null
+			kill -9 $pids 2>/dev/null
+			sleep 0.05
+		done
+	done
+	for ns in "${NS[ra]}" "${NS[rb]}" "$NS_ISP" "$NS_SRV" "$NS_LAN" "$NS_CL"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	if [ "${LAB_KEEP:-0}" = 1 ]; then
+		lab_log "lab files kept in $LAB_DIR"
+	else
+		rm -rf "$LAB_DIR"
+	fi
+	return $rc
+}
+
+# ---------------------------------------------------------------- helpers
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+rx() { local r=$1; shift; ip netns exec "${NS[$r]}" "$@"; }
+root_of() { echo "$LAB_DIR/$1"; }
+other() { [ "$1" = ra ] && echo rb || echo ra; }
+
+# wait_until TIMEOUT_S CMD...: poll every 20 ms until CMD succeeds; bounded by wall
+# time (EPOCHREALTIME, no fork) and by an iteration cap.
+wait_until() {
+	local t=$1 i=0 end; shift
+	end=$(awk -v n="$(now_ms)" -v t="$t" 'BEGIN{printf "%.0f", n+t*1000}')
+	while [ $i -lt 100000 ]; do
+		"$@" && return 0
+		[ "$(now_ms)" -ge "$end" ] && return 1
+		sleep 0.02; i=$((i+1))
+	done
+	return 1
+}
+now_ms() { local t=${EPOCHREALTIME/,/.}; t=${t/./}; echo "${t:0:13}"; }
+
+# A router whose link is dead (power cut, cable pulled) still has its addresses in the
+# kernel; it only counts when the link is operationally up.
+link_up() { ip -n "${NS[$1]}" -o link show dev "$2" 2>/dev/null | grep -q "state UP"; }
+has_vip() { link_up "$1" lan0 && ip -n "${NS[$1]}" -4 -o addr show dev lan0 2>/dev/null | grep -q " $LAN_VIP/"; }
+wan_addr() {
+	link_up "$1" "$WAN_DEV" || return 0
+	ip -n "${NS[$1]}" -4 -o addr show dev "$WAN_DEV" 2>/dev/null | awk '{split($4,a,"/"); print a[1]; exit}'
+}
+wan_up() { [ -n "$(wan_addr "$1")" ]; }
+masters() { local r out=""; for r in ra rb; do has_vip "$r" && out="$out $r"; done; echo "${out# }"; }
+master_count() { local m; m=$(masters); set -- $m; echo $#; }
+lab_wait_master() { wait_until "${2:-10}" has_vip "$1"; }
+lab_wait_wan() { wait_until "${2:-10}" wan_up "$1"; }
+service_running() { rx "$1" "$(root_of "$1")/etc/init.d/$2" running; }
+services_on() {
+	local r=$1 s out=""
+	for s in dnsmasq odhcpd miniupnpd; do service_running "$r" "$s" && out="$out $s"; done
+	echo "${out# }"
+}
+# The last line keepalived's hook wrapper logged for STATE on router R, after T0 ms.
+hook_line_after() {
+	local r=$1 state=$2 t0=$3
+	awk -v s="$state" -v t="$t0" '$6==s && $1>=t {print; exit}' "$(root_of "$r")/var/log/hooks.log" 2>/dev/null
+}
+# epoch ms at which udhcpc bound a lease on router R after T0 ms
+wan_bound_after() {
+	local r=$1 t0=$2
+	awk -v t="$t0" '$2=="udhcpc" && ($3=="bound"||$3=="renew") {ms=$1*1000; if (ms>=t) {printf "%.0f\n", ms; exit}}' \
+		"$(root_of "$r")/var/log/netifd-wan.log" 2>/dev/null
+}
+
+# ---------------------------------------------------------------- topology
+lab_topology() {
+	local ns r
+	for ns in "$NS_ISP" "$NS_SRV" "${NS[ra]}" "${NS[rb]}" "$NS_LAN" "$NS_CL"; do
+		ip netns add "$ns" || lab_die "ip netns add $ns"
+		ip -n "$ns" link set lo up
+	done
+	# ISP: bridge + DHCP, and a routed link to the "internet" server
+	ip -n "$NS_ISP" link add br0 type bridge
+	ip -n "$NS_ISP" addr add "$ISP_GW/24" dev br0
+	ip -n "$NS_ISP" link set br0 up
+	ip -n "$NS_ISP" link add srv0 type veth peer name eth0 netns "$NS_SRV"
+	ip -n "$NS_ISP" addr add "$SRV_NET_GW/24" dev srv0
+	ip -n "$NS_ISP" link set srv0 up
+	ip -n "$NS_SRV" addr add "$SRV_IP/24" dev eth0
+	ip -n "$NS_SRV" link set eth0 up
+	ip -n "$NS_SRV" route add default via "$SRV_NET_GW"
+	in_ns "$NS_ISP" sysctl -qw net.ipv4.ip_forward=1
+	# LAN: a bridge namespace and the client
+	ip -n "$NS_LAN" link add br0 type bridge
+	ip -n "$NS_LAN" link set br0 up
+	ip -n "$NS_LAN" link add lc type veth peer name eth0 netns "$NS_CL"
+	ip -n "$NS_LAN" link set lc master br0 up
+	ip -n "$NS_CL" addr add "$CLIENT_IP/$LAN_PREFIX" dev eth0
+	ip -n "$NS_CL" link set eth0 up
+	ip -n "$NS_CL" route add default via "$LAN_VIP"
+	# routers
+	for r in ra rb; do
+		local port=w${r#r} lport=l${r#r}
+		ip -n "$NS_ISP" link add "$port" type veth peer name wanp netns "${NS[$r]}"
+		ip -n "$NS_ISP" link set "$port" master br0 up
+		ip -n "$NS_LAN" link add "$lport" type veth peer name lan0 netns "${NS[$r]}"
+		ip -n "$NS_LAN" link set "$lport" master br0 up
+		ip -n "${NS[$r]}" link set wanp up
+		ip -n "${NS[$r]}" link add link wanp name "$WAN_DEV" address "$WAN_MAC" type macvlan mode private
+		ip -n "${NS[$r]}" addr add "${R_LAN[$r]}/$LAN_PREFIX" dev lan0
+		ip -n "${NS[$r]}" link set lan0 up
+		rx "$r" sysctl -qw net.ipv4.ip_forward=1
+		# pitfall 2: the parent must not answer ARP for the macvlan's address
+		rx "$r" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+		rx "$r" sysctl -qw net.ipv4.conf.wanp.arp_ignore=1 net.ipv4.conf.wanp.arp_announce=2
+	done
+	ip -n "${NS[ra]}" link add sync0 type veth peer name sync0 netns "${NS[rb]}"
+	for r in ra rb; do
+		ip -n "${NS[$r]}" addr add "${R_SYNC[$r]}/30" dev sync0
+		ip -n "${NS[$r]}" link set sync0 up
+	done
+}
+
+# ---------------------------------------------------------------- router files
+write_uci() {
+	local r=$1 root; root=$(root_of "$r")
+	mkdir -p "$root/etc/config"
+	cat >"$root/etc/config/muros_ha" <<EOC
+config global 'global'
+	option enabled '1'
+	option role '${R_ROLE[$r]}'
+	option password '${R_PASS[$r]}'
+	option auth_type '$([ "$VRRP_VERSION" = 2 ] && echo pass || echo none)'
+	option vrrp_version '$VRRP_VERSION'
+	option advert_int '$ADVERT'
+	option preempt '$PREEMPT'
+	option sync_interface 'sync'
+	option sync_mode 'multicast'
+	option sync_port '$SYNC_PORT'
+	option peer_ip '${R_PEER[$r]}'
+	list service 'dnsmasq'
+	list service 'odhcpd'
+	list service 'miniupnpd'
+
+config vip 'lan'
+	option interface 'lan'
+	option address '$LAN_VIP/$LAN_PREFIX'
+	option vrid '$VRID'
+
+config wan 'wan'
+	option interface 'wan'
+	option parent 'wanp'
+	option macaddr '$WAN_MAC'
+EOC
+	chmod 600 "$root/etc/config/muros_ha"
+	cat >"$root/etc/config/network" <<EOC
+config interface 'loopback'
+	option device 'lo'
+	option proto 'static'
+	option ipaddr '127.0.0.1'
+	option netmask '255.0.0.0'
+
+config interface 'lan'
+	option device 'lan0'
+	option proto 'static'
+	option ipaddr '${R_LAN[$r]}'
+	option netmask '255.255.255.0'
+
+config interface 'sync'
+	option device 'sync0'
+	option proto 'static'
+	option ipaddr '${R_SYNC[$r]}'
+	option netmask '255.255.255.252'
+
+config device 'muros_ha_wan'
+	option type 'macvlan'
+	option name '$WAN_DEV'
+	option ifname 'wanp'
+	option macaddr '$WAN_MAC'
+	option mode 'private'
+
+config interface 'wan'
+	option device '$WAN_DEV'
+	option proto 'dhcp'
+	option auto '0'
+EOC
+	cat >"$root/etc/config/system" <<EOC
+config system
+	option hostname 'lab-$r'
+	option timezone 'UTC'
+EOC
+}
+
+write_keepalived_conf() {
+	local r=$1 root prio state auth=""
+	root=$(root_of "$r")
+	prio=$([ "${R_ROLE[$r]}" = master ] && echo 150 || echo 100)
+	# The master may start as MASTER (faster boot); nopreempt needs state BACKUP.
+	state=$([ "${R_ROLE[$r]}" = master ] && [ "$PREEMPT" = 1 ] && echo MASTER || echo BACKUP)
+	if [ "$VRRP_VERSION" = 2 ]; then
+		auth="    authentication {
+        auth_type PASS
+        auth_pass ${R_PASS[$r]}
+    }"
+	fi
+	mkdir -p "$root/etc/keepalived"
+	install -m 600 /dev/null "$root/etc/keepalived/keepalived.conf"
+	cat >"$root/etc/keepalived/keepalived.conf" <<EOC
+! lab template; the product renders this from /etc/config/muros_ha
+global_defs {
+    router_id lab-$r
+    enable_script_security
+    script_user root
+    vrrp_version $VRRP_VERSION
+    vrrp_garp_master_delay 1
+    vrrp_garp_master_repeat 2
+}
+
+vrrp_instance lan {
+    state $state
+    interface lan0
+    virtual_router_id $VRID
+    priority $prio
+    advert_int $ADVERT
+$auth
+    virtual_ipaddress {
+        $LAN_VIP/$LAN_PREFIX dev lan0
+    }
+    track_interface {
+        wanp
+    }
+    # re-announce the VIP while master: after a split brain ends (pitfall 3) clients
+    # that followed the other router's ARP come back within this many seconds
+    garp_master_refresh 5
+$([ "$PREEMPT" = 1 ] || echo "    nopreempt")
+    notify "$LAB_HERE/lab-hook.sh notify --root $root"
+}
+EOC
+}
+
+write_conntrackd_conf() {
+	local r=$1 root; root=$(root_of "$r")
+	mkdir -p "$root/etc/conntrackd"
+	cat >"$root/etc/conntrackd/conntrackd.conf" <<EOC
+# lab template; the product renders this from /etc/config/muros_ha
+Sync {
+    Mode FTFW {
+        DisableExternalCache Off
+        CommitTimeout 1800
+        PurgeTimeout 5
+    }
+    Multicast {
+        IPv4_address 225.0.0.50
+        Group $SYNC_PORT
+        IPv4_interface ${R_SYNC[$r]}
+        Interface sync0
+        SndSocketBuffer 1249280
+        RcvSocketBuffer 1249280
+        Checksum on
+    }
+}
+General {
+    Systemd off
+    HashSize 8192
+    HashLimit 65536
+    LogFile $root/var/log/conntrackd.log
+    Syslog off
+    LockFile $root/var/lock/conntrackd.lock
+    UNIX {
+        Path $root/var/run/conntrackd.ctl
+    }
+    NetlinkBufferSize 2097152
+    NetlinkBufferSizeMaxGrowth 8388608
+    Filter From Userspace {
+        Protocol Accept {
+            TCP
+            UDP
+            ICMP
+        }
+        Address Ignore {
+            IPv4_address 127.0.0.1
+            IPv4_address $LAN_VIP
+            IPv4_address ${R_LAN[ra]}
+            IPv4_address ${R_LAN[rb]}
+            IPv4_address 198.18.0.0/30
+        }
+    }
+}
+EOC
+}
+
+# fw4-like ruleset: stateful input/forward, SNAT chain filled by the DHCP hook, and
+# the chains miniupnpd (nftables backend) expects, named as on OpenWrt.
+write_firewall() {
+	local r=$1 root; root=$(root_of "$r")
+	cat >"$root/etc/lab-fw4.nft" <<EOC
+table inet fw4
+delete table inet fw4
+table inet fw4 {
+	chain input {
+		type filter hook input priority filter; policy drop;
+		iif "lo" accept
+		include "$root/usr/share/nftables.d/chain-pre/input/*.nft"
+		ct state established,related accept
+		ct state invalid counter drop
+		iifname "lan0" accept
+		iifname "sync0" accept
+		iifname "$WAN_DEV" udp dport 68 accept
+		ip protocol icmp accept
+	}
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		ct state established,related accept
+		ct state invalid counter drop
+		iifname "lan0" oifname "$WAN_DEV" accept
+		jump upnp_forward
+	}
+	chain upnp_forward {
+	}
+	chain dstnat {
+		type nat hook prerouting priority dstnat; policy accept;
+		iifname "$WAN_DEV" jump upnp_prerouting
+	}
+	chain upnp_prerouting {
+	}
+	chain srcnat {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "$WAN_DEV" jump srcnat_wan
+		jump upnp_postrouting
+	}
+	chain srcnat_wan {
+	}
+	chain upnp_postrouting {
+	}
+}
+EOC
+}
+
+write_misc() {
+	local r=$1 root; root=$(root_of "$r")
+	mkdir -p "$root/etc/init.d" "$root/lib/lab" "$root/var/run/ubus" "$root/var/lock" \
+		"$root/var/log" "$root/var/lib" "$root/tmp" "$root/var/run/muros-ha"
+	cp "$LAB_HERE/initd/common.sh" "$root/lib/lab/common.sh"
+	cp "$LAB_HERE/initd/dnsmasq" "$LAB_HERE/initd/odhcpd" "$LAB_HERE/initd/miniupnpd" "$root/etc/init.d/"
+	cat >"$root/etc/lab.env" <<EOC
+LAN_DEV=lan0
+LAN_VIP=$LAN_VIP
+LAN_DHCP_RANGE=192.0.2.100,192.0.2.199,255.255.255.0,1h
+LAB_HOOK=$HOOK
+LAB_MUROS_HA=$MUROS_HA
+EOC
+	cat >"$root/etc/miniupnpd.conf" <<EOC
+ext_ifname=$WAN_DEV
+listening_ip=lan0
+port=0
+enable_natpmp=yes
+enable_upnp=yes
+secure_mode=yes
+system_uptime=yes
+uuid=00000000-0000-4000-8000-00000000000${r#r}
+lease_file=$root/var/run/upnp.leases
+upnp_table_name=fw4
+upnp_nat_table_name=fw4
+upnp_forward_chain=upnp_forward
+upnp_nat_chain=upnp_prerouting
+upnp_nat_postrouting_chain=upnp_postrouting
+allow 1024-65535 192.0.2.0/24 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+EOC
+	: >"$root/var/log/hooks.log"
+}
+
+# ---------------------------------------------------------------- daemons
+start_isp() {
+	in_ns "$NS_ISP" dnsmasq --conf-file=/dev/null --pid-file="$LAB_DIR/isp-dnsmasq.pid" \
+		--dhcp-leasefile="$LAB_DIR/isp-dnsmasq.leases" --log-facility="$LAB_DIR/isp-dnsmasq.log" \
+		--interface=br0 --bind-interfaces --except-interface=lo --port=0 --no-ping \
+		--dhcp-range="$ISP_RANGE" --dhcp-option=option:router,"$ISP_GW" --dhcp-authoritative \
+		--user=root --group=root || lab_die "isp dnsmasq"
+	in_ns "$NS_SRV" python3 "$LAB_HERE/flowtool.py" server --bind "$SRV_IP" \
+		>"$LAB_DIR/flowtool-server.log" 2>&1 &
+	LAB_PIDS+=($!); disown $! 2>/dev/null
+}
+
+start_ubus() {
+	local r=$1 root; root=$(root_of "$r")
+	rx "$r" "$UBUSD" -s "$root/var/run/ubus/ubus.sock" </dev/null >/dev/null 2>&1 &
+	LAB_PIDS+=($!); disown $! 2>/dev/null
+	wait_until 5 test -S "$root/var/run/ubus/ubus.sock" || lab_die "$r: ubusd socket"
+	rx "$r" "$UCODE" -L "$UCODE_LIB" -D SOCK="$root/var/run/ubus/ubus.sock" -D ROOT="$root" \
+		-D IFACE=wan -D DEVICE="$WAN_DEV" -D SCRIPT="$LAB_HERE/udhcpc-script.sh" \
+		"$LAB_HERE/netifd-wan.uc" </dev/null >>"$root/var/log/netifd-wan.err" 2>&1 &
+	LAB_PIDS+=($!); disown $! 2>/dev/null
+	"$UBUS" -s "$root/var/run/ubus/ubus.sock" -t 5 wait_for network.interface.wan \
+		|| lab_die "$r: network.interface.wan did not register"
+}
+
+start_conntrackd() {
+	local r=$1 root; root=$(root_of "$r")
+	[ "$CONNTRACKD" = 1 ] || return 0
+	rm -f "$root/var/lock/conntrackd.lock"
+	rx "$r" conntrackd -C "$root/etc/conntrackd/conntrackd.conf" -d </dev/null >/dev/null 2>&1 \
+		|| lab_die "$r: conntrackd failed to start (see $root/var/log/conntrackd.log)"
+}
+
+# procd stand-in: respawn keepalived when it dies (pitfall 8), bounded, until the
+# router's nosupervise flag exists.
+start_keepalived() {
+	local r=$1 root; root=$(root_of "$r")
+	rm -f "$root/var/run/keepalived.nosupervise"
+	(
+		n=0
+		while [ $n -lt 50 ] && [ ! -e "$root/var/run/keepalived.nosupervise" ]; do
+			ip netns exec "${NS[$r]}" keepalived -n -l -D -P \
+				-f "$root/etc/keepalived/keepalived.conf" \
+				-p "$root/var/run/keepalived.pid" -r "$root/var/run/keepalived_vrrp.pid" \
+				</dev/null >>"$root/var/log/keepalived.log" 2>&1
+			n=$((n+1))
+			sleep 0.5
+		done
+	) &
+	LAB_PIDS+=($!); disown $! 2>/dev/null
+	echo $! >"$root/var/run/supervisor.pid"
+}
+
+keepalived_pids() {
+	local root; root=$(root_of "$1")
+	cat "$root/var/run/keepalived.pid" "$root/var/run/keepalived_vrrp.pid" 2>/dev/null
+}
+stop_keepalived() {  # graceful: SIGTERM, supervisor told not to respawn
+	local r=$1 root p; root=$(root_of "$r")
+	touch "$root/var/run/keepalived.nosupervise"
+	p=$(cat "$root/var/run/keepalived.pid" 2>/dev/null)
+	[ -n "$p" ] && kill "$p" 2>/dev/null
+	wait_until 5 sh -c "! kill -0 $p 2>/dev/null"
+}
+
+render_configs() {
+	local r=$1 root; root=$(root_of "$r")
+	if [ "$CONFIGS" = render ]; then
+		[ -x "$MUROS_HA" ] || lab_die "CONFIGS=render needs $MUROS_HA"
+		rx "$r" "$MUROS_HA" render --root "$root" --hook "$LAB_HERE/lab-hook.sh" >>"$root/var/log/render.log" 2>&1 \
+			|| lab_die "$r: muros-ha render failed (see $root/var/log/render.log)"
+		# what a router applies at boot from /etc/sysctl.d (pitfall 2 for the WAN parent)
+		[ -f "$root/etc/sysctl.d/60-muros-ha.conf" ] && rx "$r" sysctl -q -p "$root/etc/sysctl.d/60-muros-ha.conf"
+	else
+		write_keepalived_conf "$r"
+		write_conntrackd_conf "$r"
+	fi
+}
+
+lab_up() {
+	local r t0; t0=$(now_ms)
+	if [ "$HOOK" = muros ] && [ ! -x "$MUROS_HA" ]; then
+		lab_die "HOOK=muros needs the binary at $MUROS_HA (cargo build, or set MUROS_HA)"
+	fi
+	command -v keepalived >/dev/null && command -v conntrackd >/dev/null && command -v nft >/dev/null \
+		&& command -v dnsmasq >/dev/null && command -v udhcpc >/dev/null || lab_die "missing tools"
+	lab_topology
+	for r in ra rb; do
+		write_uci "$r"; write_misc "$r"; write_firewall "$r"
+	done
+	start_isp
+	for r in ra rb; do
+		render_configs "$r"
+		rx "$r" nft -f "$(root_of "$r")/etc/lab-fw4.nft" || lab_die "$r: nft"
+		# without conntrackd a mid-stream TCP packet must not be picked up as a new
+		# flow, otherwise the lab could not tell synced state from luck
+		rx "$r" sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
+		start_ubus "$r"
+		start_conntrackd "$r"
+	done
+	# Boot order: the configured master first, the backup once the VIP is up. Started
+	# together, a VRRPv3/0.1 s pair can elect rb for a moment and flap at once, and the
+	# seed hook (no lock, keepalived runs notifies concurrently) may then leave services
+	# on the backup; the faults under test should start from a settled pair.
+	start_keepalived ra
+	wait_until 10 has_vip ra || lab_log "ra has no VIP 10 s after start"
+	start_keepalived rb
+	lab_log "lab $LAB_ID up in $(( $(now_ms) - t0 )) ms (HOOK=$HOOK VRRPv$VRRP_VERSION advert ${ADVERT}s)"
+}
+
+# ---------------------------------------------------------------- traffic
+flow_start() {  # flow_start NAME -> status file $LAB_DIR/flow-NAME.json
+	local name=${1:-main}
+	rm -f "$LAB_DIR/flow-$name.json" "$LAB_DIR/flow-$name.stop"
+	in_ns "$NS_CL" python3 "$LAB_HERE/flowtool.py" client --server "$SRV_IP" \
+		--status "$LAB_DIR/flow-$name.json" --stop-file "$LAB_DIR/flow-$name.stop" \
+		--duration "${FLOW_DURATION:-900}" >"$LAB_DIR/flow-$name.log" 2>&1 &
+	LAB_PIDS+=($!); disown $! 2>/dev/null
+	eval "FLOW_PID_$name=$!"
+	wait_until 5 test -s "$LAB_DIR/flow-$name.json"
+}
+flow_stop() {
+	local name=${1:-main} pid
+	touch "$LAB_DIR/flow-$name.stop"
+	eval "pid=\${FLOW_PID_$name:-}"
+	[ -n "$pid" ] && wait_until 5 sh -c "! kill -0 $pid 2>/dev/null"
+	return 0
+}
+# flow_get NAME FIELD
+flow_get() {
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); v=d.get(sys.argv[2]); print(str(v).lower() if isinstance(v,bool) else v)' \
+		"$LAB_DIR/flow-$1.json" "$2" 2>/dev/null
+}
+# longest gap (ms) of PROTO that started at/after T0 ms (epoch), from the gap list
+flow_gap_after() {
+	python3 -c '
+import json,sys
+d=json.load(open(sys.argv[1])); t0=float(sys.argv[3])/1000.0
+g=[x["ms"] for x in d["gaps"] if x["proto"]==sys.argv[2] and x["start"]>=t0-1.0]
+print(max(g) if g else 0)' "$LAB_DIR/flow-$1.json" "$2" "$3" 2>/dev/null
+}
+# is the flow alive: no reset and new replies within the last second
+flow_alive() {
+	local name=${1:-main}
+	python3 -c '
+import json,sys,time
+d=json.load(open(sys.argv[1]))
+ok = (not d["tcp_reset"]) and d["tcp_last"] and time.time()-d["tcp_last"] < 1.0
+sys.exit(0 if ok else 1)' "$LAB_DIR/flow-$name.json" 2>/dev/null
+}
+
+# ---------------------------------------------------------------- faults
+# Power cut: every process of the router dies at once and its cables go dead.
+lab_power_cut() {
+	local r=$1 root p; root=$(root_of "$r")
+	touch "$root/var/run/keepalived.nosupervise"
+	p=$(cat "$root/var/run/supervisor.pid" 2>/dev/null)
+	[ -n "$p" ] && kill -9 "$p" 2>/dev/null
+	# Freeze everything first: a SIGKILLed keepalived parent makes its VRRP child get
+	# SIGTERM (parent-death signal), and a child that shuts down gracefully sends a
+	# priority-0 advert -- a power cut sends nothing. Then cut the links, then kill.
+	local pids dev
+	pids=$(ip netns pids "${NS[$r]}")
+	for p in $pids; do kill -STOP "$p" 2>/dev/null; done
+	for dev in wanp lan0 sync0; do ip -n "${NS[$r]}" link set "$dev" down; done
+	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	ip netns pids "${NS[$r]}" | while read -r p; do kill -9 "$p" 2>/dev/null; done
+}
+
+# Power on: like a boot. Kernel state that a reboot loses is reset (addresses on the
+# WAN, conntrack table), then the daemons start again in boot order.
+lab_power_on() {
+	local r=$1 root dev; root=$(root_of "$r")
+	rm -f "$root"/var/run/*.pid "$root/var/run/udhcpc-wan.bound" "$root/var/run/ubus/ubus.sock"
+	ip -n "${NS[$r]}" link set "$WAN_DEV" down
+	ip -n "${NS[$r]}" -4 addr flush dev "$WAN_DEV"
+	ip -n "${NS[$r]}" addr del "$LAN_VIP/$LAN_PREFIX" dev lan0 2>/dev/null
+	rx "$r" conntrack -F >/dev/null 2>&1
+	for dev in wanp lan0 sync0; do ip -n "${NS[$r]}" link set "$dev" up; done
+	rx "$r" nft -f "$root/etc/lab-fw4.nft"
+	start_ubus "$r"
+	start_conntrackd "$r"
+	start_keepalived "$r"
+}
+
+lab_kill_keepalived() {  # SIGKILL both keepalived processes; the supervisor respawns
+	local r=$1 p
+	for p in $(keepalived_pids "$r"); do kill -9 "$p" 2>/dev/null; done
+}
+
+procs_named() {  # procs_named R COMM: PIDs of processes called COMM in router R's netns
+	local p
+	for p in $(ip netns pids "${NS[$1]}"); do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$2" ] && echo "$p"
+	done
+}
+conntrackd_pid() { procs_named "$1" conntrackd; }

@@ -1,0 +1,41 @@
+#!/bin/sh
+# udhcpc hook for the lab's shared-MAC WAN. busybox udhcpc runs it with $1 =
+# deconfig|bound|renew|leasefail|nak and the lease in the environment
+# ($interface $ip $mask $router). LAB_ROOT / LAB_IFACE come from netifd-wan.uc.
+#
+# Pitfall 1 (LAB-NOTES): masquerade drops the conntrack entries of an interface that
+# goes down, and conntrackd replicates those deletions to the new master. So the WAN
+# uses SNAT to the leased address instead, installed BEFORE the default route so no
+# forwarded packet can leave un-NATed; a link going down then deletes nothing.
+set -u
+root=${LAB_ROOT:?}
+name=${LAB_IFACE:-wan}
+bound="$root/var/run/udhcpc-$name.bound"
+lease="$root/var/run/udhcpc-$name.lease"
+log="$root/var/log/netifd-wan.log"
+now() { date +%s.%N | cut -c1-14; }
+
+case "$1" in
+deconfig)
+	rm -f "$bound"
+	ip -4 addr flush dev "$interface" 2>/dev/null
+	# The SNAT rule stays: it is harmless while the link is down and keeps the
+	# replicated entries' NAT bindings valid.
+	echo "$(now) udhcpc deconfig $interface" >>"$log"
+	;;
+bound|renew)
+	nft flush chain inet fw4 srcnat_wan
+	nft add rule inet fw4 srcnat_wan snat ip to "$ip"
+	ip -4 addr replace "$ip/${mask:-24}" dev "$interface"
+	if [ -n "${router:-}" ]; then
+		ip route replace default via "${router%% *}" dev "$interface"
+	fi
+	echo "$ip" >"$lease"
+	echo "$ip/${mask:-24}" >"$bound"
+	echo "$(now) udhcpc $1 $interface $ip" >>"$log"
+	;;
+leasefail|nak)
+	echo "$(now) udhcpc $1 $interface" >>"$log"
+	;;
+esac
+exit 0
