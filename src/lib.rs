@@ -27,6 +27,7 @@ pub mod fsutil;
 pub mod logging;
 pub mod model;
 pub mod paths;
+pub mod peer;
 pub mod render;
 pub mod ubus;
 pub mod uci;
