@@ -31,11 +31,13 @@ pub struct Daemon {
     pub watch: watch::VrrpWatch,
     /// Unix seconds when the daemon started.
     pub started: u64,
+    /// The peer-link thread (peer branch); `None` when its key file cannot be set up.
+    pub peer: Option<crate::peer::link::Handle>,
 }
 
 impl Daemon {
     pub fn new(paths: Paths, hook_binary: String, verify: bool) -> Self {
-        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: watch::VrrpWatch::default(), started: crate::failover::state::now_secs() }
+        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: watch::VrrpWatch::default(), started: crate::failover::state::now_secs(), peer: None }
     }
 }
 
