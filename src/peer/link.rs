@@ -447,8 +447,11 @@ impl Link {
             if stream.set_nonblocking(true).and_then(|_| stream.set_nodelay(true)).is_err() {
                 continue;
             }
-            // One handshake at a time; a newer attempt replaces an older one.
-            self.pending = Some(Conn::new(stream, Phase::AwaitMsg1));
+            // One handshake at a time; a newer attempt replaces an older one, which
+            // never authenticated and is counted as such.
+            if self.pending.replace(Conn::new(stream, Phase::AwaitMsg1)).is_some() {
+                self.shared.lock().rx_rejected.unauthenticated += 1;
+            }
         }
     }
 
@@ -499,8 +502,6 @@ impl Link {
             },
             Phase::AwaitMsg2(ini) => match ini.finish(body) {
                 Ok(t) => {
-                    let ms = c.opened.elapsed().as_millis() as u64;
-                    self.shared.lock().handshake_ms = Some(ms);
                     c.phase = Phase::Up(Box::new(t));
                     c.confirmed = true;
                     c.last_rx = Instant::now();
@@ -568,8 +569,11 @@ impl Link {
         self.backoff = BACKOFF_MIN;
         self.pushed = None;
         let addr = self.conn.as_ref().and_then(|c| c.stream.peer_addr().ok());
+        let took = self.conn.as_ref().map(|c| c.opened.elapsed().as_millis() as u64);
         {
             let mut v = self.shared.lock();
+            // Dialer: connect → answer; acceptor: accept → first authenticated frame.
+            v.handshake_ms = took;
             v.connected = true;
             v.connected_since = Some(state::now_secs());
             v.handshakes += 1;
