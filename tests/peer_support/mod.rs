@@ -160,6 +160,14 @@ impl Router {
         }
         write_atomic(&path, &out);
     }
+    /// Append a raw line (e.g. `list replicate_exclude '…'`) to `config global`.
+    pub fn add_global_line(&self, line: &str) {
+        let path = self.config("muros_ha");
+        let text = fs::read_to_string(&path).unwrap();
+        let out = text.replacen("config global 'global'\n", &format!("config global 'global'\n\t{}\n", line), 1);
+        assert_ne!(out, text, "no global section");
+        write_atomic(&path, &out);
+    }
     /// Pretend keepalived made this node `state` (what the notify hook records).
     pub fn set_vrrp_state(&self, state: &str) {
         let body = format!("{{\"state\":\"{}\",\"time\":0,\"from\":null,\"reason\":\"test\",\"ok\":true,\"seq\":1}}", state);
