@@ -92,6 +92,7 @@ fn paired_daemons_replicate_detect_split_brain_drift_and_resync_after_a_cut() {
     a.set_vrrp_state("MASTER");
     b.set_vrrp_state("BACKUP");
     std::thread::sleep(Duration::from_millis(300));
+    let events_a = a.listen(&["muros_ha.split_brain"], 3);
     let t0 = Instant::now();
     b.set_vrrp_state("MASTER");
     for r in [a, b] {
@@ -103,6 +104,8 @@ fn paired_daemons_replicate_detect_split_brain_drift_and_resync_after_a_cut() {
     for r in [a, b] {
         assert!(r.wait(Duration::from_secs(3), |r| r.peer()["split_brain"] == false && !alert_kinds(r).contains(&"split_brain".to_string())), "{} healed: {}", r.ns, r.status());
     }
+    let text = String::from_utf8_lossy(&events_a.wait_with_output().unwrap().stdout).into_owned();
+    assert!(text.contains("\"active\":true") && text.contains("\"active\":false"), "split_brain raised and cleared as events: {}", text);
 
     // Link cut: both see the peer unreachable; a change made meanwhile arrives after.
     lab.link(false);
@@ -117,14 +120,29 @@ fn paired_daemons_replicate_detect_split_brain_drift_and_resync_after_a_cut() {
     assert!(b.wait(Duration::from_secs(8), |r| uci_get(r, "dhcp", "lan", "start").as_deref() == Some("120") && r.peer()["state"] == "in_sync"), "resync after the cut: {}\nB log:\n{}", b.peer(), b.log());
     eprintln!("link restored → resynced: {:?}", t0.elapsed());
 
+    // Planned handover: B confirms it is in sync, then A enters maintenance.
+    let (code, out, err) = a.ubus(&["call", "muros_ha", "handover"]);
+    assert_eq!(code, 0, "handover: {} {}\nA log:\n{}", out, err, a.log());
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["handover"], true, "{}", v);
+    assert_eq!(a.status()["maintenance"], true);
+    assert!(b.wait(Duration::from_secs(3), |r| r.peer()["maintenance"] == true && r.peer()["priority"] == 1), "B sees A in maintenance: {}", b.peer());
+
     // A local edit on the backup is drift: reported, evented, not overwritten.
+    let events_b = b.listen(&["muros_ha.drift"], 2);
     write_atomic(&b.config("firewall"), &fs::read_to_string(b.config("firewall")).unwrap().replace("'22'", "'2222'"));
     assert!(b.wait(Duration::from_secs(2), |r| r.peer()["state"] == "drift" && alert_kinds(r).contains(&"drift".to_string())), "drift: {}", b.status());
     assert_eq!(b.peer()["drift"][0], "firewall");
+    let text = String::from_utf8_lossy(&events_b.wait_with_output().unwrap().stdout).into_owned();
+    assert!(text.contains("muros_ha.drift") && text.contains("firewall"), "drift evented: {}", text);
     write_atomic(&a.config("firewall"), &format!("{}\nconfig rule 'ssh'\n\toption dest_port '22'\n\toption target 'DROP'\n", FIREWALL));
     std::thread::sleep(Duration::from_millis(800));
     assert_eq!(uci_get(b, "firewall", "ssh", "dest_port").as_deref(), Some("2222"), "the local edit is not overwritten");
     assert!(a.wait(Duration::from_secs(2), |r| r.peer()["state"] == "drift" && r.peer()["config_digest_match"] == false), "A sees the mismatch: {}", a.peer());
+
+    let (code, out, _) = a.ubus(&["call", "muros_ha", "handover"]);
+    assert_ne!(code, 0, "a handover to a drifted peer is refused: {}", out);
+    assert!(out.contains("drift"), "{}", out);
 
     assert!(lab.a.daemon_alive() && lab.b.daemon_alive());
 }

@@ -108,7 +108,11 @@ pub fn run(opts: RunOptions) -> i32 {
                 announce(&mut server, "muros_ha.split_brain", json!({ "active": false }));
             }
         }
-        let timeout = if master { Some(watch::TICK) } else { None };
+        let mut timeout = if master { Some(watch::TICK) } else { None };
+        if !server.state.handovers.is_empty() {
+            // A handover waits for the peer: wake to give up after its timeout.
+            timeout = Some(timeout.map_or(HANDOVER_CHECK, |t| t.min(HANDOVER_CHECK)));
+        }
         let ready = match server.poll(&[hup.read.as_fd(), term.read.as_fd(), peer_wake.fd()], timeout) {
             Ok(r) => r,
             Err(e) => {
@@ -136,8 +140,33 @@ pub fn run(opts: RunOptions) -> i32 {
             peer_wake.drain();
             peer_alerts(&mut server, vrrp_split);
         }
+        finish_handovers(&mut server);
         if master {
             vrrp_split = split_brain_tick(&mut server);
+        }
+    }
+}
+
+const HANDOVER_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Answer `handover` calls whose peer reply arrived or whose time ran out.
+fn finish_handovers(server: &mut Server<Daemon>) {
+    if server.state.handovers.is_empty() {
+        return;
+    }
+    let replies = server.state.peer.as_ref().map(|p| std::mem::take(&mut p.shared.lock().handover_replies)).unwrap_or_default();
+    let pending = std::mem::take(&mut server.state.handovers);
+    for h in pending {
+        let result = if let Some(r) = replies.iter().find(|r| r.id == h.id) {
+            super::handover::complete(&server.state, r.ready, &r.reason)
+        } else if h.asked.elapsed() > super::handover::ANSWER_TIMEOUT {
+            Err(super::internal("the peer did not answer the handover request in time"))
+        } else {
+            server.state.handovers.push(h);
+            continue;
+        };
+        if let Err(e) = server.reply_deferred(h.reply, result) {
+            log::warn!("cannot answer handover: {}", e);
         }
     }
 }

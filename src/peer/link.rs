@@ -46,6 +46,8 @@ const REPLICA_FILE: &str = "peer-replica.json";
 pub enum Command {
     /// Re-read the configuration (SIGHUP).
     Reload,
+    /// Ask the peer whether it is ready to take over (answer in `view.handover_replies`).
+    Handover { id: u64 },
     Stop,
 }
 
@@ -320,6 +322,7 @@ impl Link {
             for _ in 0..16 {
                 match self.rx.try_recv() {
                     Ok(Command::Reload) => self.reload(),
+                    Ok(Command::Handover { id }) => self.ask_handover(id),
                     Ok(Command::Stop) | Err(TryRecvError::Disconnected) => {
                         self.close_conn("daemon stopping");
                         return false;
@@ -697,8 +700,48 @@ impl Link {
             }
             Message::Package { name, text } => self.apply_package(&name, &text),
             Message::Leases { text } => self.apply_leases(&text),
-            Message::HandoverQuery { .. } | Message::HandoverReply { .. } => {}
+            Message::HandoverQuery { id, config_digest } => {
+                let (ready, reason) = self.handover_readiness(&config_digest);
+                log::info!("peer link: the peer asks to hand over to us: {}", reason);
+                self.send(&Message::HandoverReply { id, ready, reason });
+            }
+            Message::HandoverReply { id, ready, reason } => {
+                self.shared.lock().push_handover_reply(super::view::HandoverReply { id, ready, reason });
+                self.main_wake.wake();
+            }
         }
+    }
+
+    fn ask_handover(&mut self, id: u64) {
+        let up = self.conn.as_ref().is_some_and(|c| matches!(c.phase, Phase::Up(_)));
+        if !up {
+            self.shared.lock().push_handover_reply(super::view::HandoverReply { id, ready: false, reason: "the peer link is down".into() });
+            self.main_wake.wake();
+            return;
+        }
+        let config_digest = self.local_digest();
+        self.send(&Message::HandoverQuery { id, config_digest });
+    }
+
+    /// Can this node take over now? Same replicated config, no drift, and conntrackd
+    /// up (it holds the flows the master bulk-sent) when this node runs one.
+    fn handover_readiness(&self, their_digest: &str) -> (bool, String) {
+        use crate::failover::System;
+        let v = self.shared.lock();
+        if !v.drift.is_empty() {
+            return (false, format!("config drift on the peer: {}", v.drift.join(", ")));
+        }
+        drop(v);
+        if self.local_digest() != their_digest {
+            return (false, "replicated config differs (digests do not match)".into());
+        }
+        if self.paths.conntrackd_conf().is_file() {
+            let sock = crate::failover::system::conntrackd_socket(&self.paths);
+            if !crate::failover::RealSystem::new(self.paths.ubus_socket()).socket_alive(&sock) {
+                return (false, "conntrackd is not running on the peer: flows would be lost".into());
+            }
+        }
+        (true, "in sync: config digests match, no drift, conntrack state held".into())
     }
 
     fn push_package(&mut self, name: &str) {

@@ -35,7 +35,8 @@ pub enum Message {
     Package { name: String, text: String },
     /// dnsmasq's lease file.
     Leases { text: String },
-    HandoverQuery { id: u64 },
+    /// "May I hand over to you?" with the asker's config digest.
+    HandoverQuery { id: u64, config_digest: String },
     HandoverReply { id: u64, ready: bool, reason: String },
 }
 

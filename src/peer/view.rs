@@ -52,6 +52,24 @@ pub struct PeerView {
     pub applied: u64,
     pub last_applied: Option<u64>,
     pub leases_received: u64,
+    /// Answers to our handover questions, for the ubus loop (at most 8 kept).
+    pub handover_replies: Vec<HandoverReply>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandoverReply {
+    pub id: u64,
+    pub ready: bool,
+    pub reason: String,
+}
+
+impl PeerView {
+    pub fn push_handover_reply(&mut self, r: HandoverReply) {
+        if self.handover_replies.len() >= 8 {
+            self.handover_replies.remove(0);
+        }
+        self.handover_replies.push(r);
+    }
 }
 
 impl PeerView {

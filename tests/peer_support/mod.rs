@@ -117,6 +117,12 @@ impl Router {
         let out = Command::new(self.tools.join("bin/ubus")).arg("-s").arg(self.sock()).args(["-t", "5"]).args(args).output().unwrap();
         (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
     }
+    /// `ubus listen` for `secs` seconds (it flushes when it ends by itself).
+    pub fn listen(&self, events: &[&str], secs: u32) -> Child {
+        let child = Command::new(self.tools.join("bin/ubus")).arg("-s").arg(self.sock()).args(["-t", &secs.to_string(), "listen"]).args(events).stdout(Stdio::piped()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        child
+    }
     pub fn status(&self) -> Value {
         let (code, out, err) = self.ubus(&["call", "muros_ha", "status"]);
         assert_eq!(code, 0, "status: {}", err);
