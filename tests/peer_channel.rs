@@ -68,6 +68,11 @@ fn pinned_keys_connect_and_replayed_flipped_oversized_wrong_key_and_random_frame
     assert!(lab.a.wait(Duration::from_secs(3), |r| r.peer()["state"] == "unreachable"), "A picks up peer_key: {}", lab.a.peer());
 
     let a = &lab.a;
+    // A connection from any address but peer_ip is refused before any crypto.
+    in_netns(&a.ns.clone(), || {
+        let _s = TcpStream::connect((A_IP, PORT)).expect("A listens");
+        assert!(a.wait(Duration::from_secs(2), |r| rejected(&r.peer(), "foreign") == 1), "foreign counted: {}", a.peer());
+    });
     let ns_b = lab.b.ns.clone();
     in_netns(&ns_b, || {
         // 1. Handshake with the pinned keys; a heartbeat makes the session the live link.

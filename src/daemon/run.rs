@@ -181,17 +181,13 @@ fn peer_alerts(server: &mut Server<Daemon>, vrrp_split: bool) {
         return;
     };
     match split {
-        Some(message) => {
-            if server.state.alerts.raise("split_brain", message.clone()) {
-                announce(server, "muros_ha.split_brain", json!({ "active": true, "source": "peer", "message": message }));
-            }
+        Some(message) if server.state.alerts.raise("split_brain", message.clone()) => {
+            announce(server, "muros_ha.split_brain", json!({ "active": true, "source": "peer", "message": message }));
         }
-        None if !vrrp_split => {
-            if server.state.alerts.clear("split_brain") {
-                announce(server, "muros_ha.split_brain", json!({ "active": false }));
-            }
+        None if !vrrp_split && server.state.alerts.clear("split_brain") => {
+            announce(server, "muros_ha.split_brain", json!({ "active": false }));
         }
-        None => {}
+        _ => {}
     }
     if drift.is_empty() {
         if server.state.alerts.clear("drift") {

@@ -74,6 +74,9 @@ pub fn parse(g: &Section) -> (PeerLink, Vec<Problem>) {
             }
         }
     }
+    if out.key.is_some() && g.get("peer_ip").is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok()) {
+        problems.push(("peer_ip", "the peer link runs over IPv4 on the sync link".to_string(), "the peer's IPv4 address on the sync link"));
+    }
     if g.option("replicate").is_some() {
         out.replicate.clear();
         for p in g.list("replicate") {

@@ -122,7 +122,7 @@ fn settings(paths: &Paths) -> Result<Option<Settings>, String> {
 
 enum Phase {
     AwaitMsg1,
-    AwaitMsg2(Initiator),
+    AwaitMsg2(Box<Initiator>),
     Up(Box<Transport>),
     Closed,
 }
@@ -171,7 +171,15 @@ struct Link {
     pushed: Option<String>,
     /// Follower: package → digest of what we last wrote from the peer (persisted).
     applied: BTreeMap<String, String>,
+    /// conntrackd counters for the heartbeat, refreshed at most every [`CONNTRACK_EVERY`].
+    conntrack: Option<serde_json::Value>,
+    conntrack_at: Option<Instant>,
 }
+
+/// `conntrackd -s` costs a process spawn; the peer needs the counters, not each second's.
+const CONNTRACK_EVERY: Duration = Duration::from_secs(5);
+/// Bounded so a hung conntrackd cannot delay a heartbeat past the 3 s budget.
+const CONNTRACK_PROBE: Duration = Duration::from_millis(500);
 
 impl Link {
     fn new(paths: Paths, shared: Shared, main_wake: Arc<Waker>, rx: Receiver<Command>, wake: Arc<Waker>, keys: KeyPair) -> Link {
@@ -195,6 +203,8 @@ impl Link {
             inotify: None,
             pushed: None,
             applied,
+            conntrack: None,
+            conntrack_at: None,
         }
     }
 
@@ -426,7 +436,7 @@ impl Link {
         if let Err(e) = stream.set_nonblocking(true).and_then(|_| stream.set_nodelay(true)) {
             return self.note_error(format!("socket: {}", e));
         }
-        let mut c = Conn::new(stream, Phase::AwaitMsg2(ini));
+        let mut c = Conn::new(stream, Phase::AwaitMsg2(Box::new(ini)));
         if let Err(e) = write_all(&mut c.stream, &frame::encode(&m1)) {
             log::debug!("peer link: sending the handshake: {}", e);
             return;
@@ -654,16 +664,31 @@ impl Link {
         self.next_heartbeat = Instant::now() + HEARTBEAT;
         let Some(s) = &self.settings else { return };
         self.seq += 1;
+        let (role, priority, maintenance) = (s.role.clone(), s.priority, s.maintenance);
         let local_state = self.local_state();
-        let digest = self.local_digest();
-        let hb = Heartbeat { seq: self.seq, state: local_state.clone(), role: s.role.clone(), priority: s.priority, maintenance: s.maintenance, config_digest: digest.clone(), conntrack: None };
-        {
-            let mut v = self.shared.lock();
-            v.local_state = local_state;
-            v.local_digest = digest;
-        }
+        // Kept current by inotify (and by our own writes), not re-hashed every second.
+        let digest = self.shared.lock().local_digest.clone();
+        let conntrack = self.conntrack_counters();
+        let hb = Heartbeat { seq: self.seq, state: local_state.clone(), role, priority, maintenance, config_digest: digest, conntrack };
+        self.shared.lock().local_state = local_state;
         self.send(&Message::Heartbeat(hb));
         self.check_split_brain();
+    }
+
+    fn conntrack_counters(&mut self) -> Option<serde_json::Value> {
+        use crate::failover::System;
+        if self.conntrack_at.is_some_and(|t| t.elapsed() < CONNTRACK_EVERY) {
+            return self.conntrack.clone();
+        }
+        self.conntrack_at = Some(Instant::now());
+        let sock = crate::failover::system::conntrackd_socket(&self.paths);
+        self.conntrack = if crate::failover::RealSystem::new(self.paths.ubus_socket()).socket_alive(&sock) {
+            let argv = ["conntrackd".to_string(), "-C".into(), self.paths.conntrackd_conf().display().to_string(), "-s".into()];
+            crate::daemon::status::run_capture(&argv, CONNTRACK_PROBE).ok().map(|t| crate::daemon::status::conntrackd_stats(&t))
+        } else {
+            None
+        };
+        self.conntrack.clone()
     }
 
     fn check_split_brain(&mut self) {

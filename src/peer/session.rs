@@ -145,7 +145,9 @@ impl Transport {
 mod tests {
     use super::*;
 
-    fn pair() -> (([u8; 32], [u8; 32]), ([u8; 32], [u8; 32])) {
+    type Pair = ([u8; 32], [u8; 32]);
+
+    fn pair() -> (Pair, Pair) {
         (generate_keypair().unwrap(), generate_keypair().unwrap())
     }
 
