@@ -146,3 +146,22 @@ fn paired_daemons_replicate_detect_split_brain_drift_and_resync_after_a_cut() {
 
     assert!(lab.a.daemon_alive() && lab.b.daemon_alive());
 }
+
+#[test]
+fn a_mispasted_key_is_refused_and_both_sides_say_why() {
+    let Some(mut lab) = Lab::new("k") else { return };
+    lab.a.start();
+    lab.b.start();
+    let ka = lab.a.local_key();
+    // The admin pasted A's own key into A instead of B's.
+    lab.a.set_global("peer_key", &ka);
+    lab.b.set_global("peer_key", &ka);
+    let (a, b) = (&lab.a, &lab.b);
+    assert!(b.wait(Duration::from_secs(6), |r| r.peer()["rx_rejected"]["unauthenticated"].as_u64().unwrap_or(0) >= 1), "B rejects: {}", b.peer());
+    assert!(b.peer()["last_error"].as_str().unwrap_or_default().contains("peer_key"), "{}", b.peer());
+    assert!(a.wait(Duration::from_secs(6), |r| r.peer()["last_error"].as_str().unwrap_or_default().contains("refused our handshake")), "A: {}", a.peer());
+    for r in [a, b] {
+        assert_eq!(r.peer()["state"], "unreachable");
+        assert_eq!(r.peer()["connected"], false);
+    }
+}

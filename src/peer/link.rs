@@ -351,6 +351,11 @@ impl Link {
             if let Some(mut c) = self.conn.take() {
                 match self.read_conn(&mut c) {
                     Outcome::Close(why) => {
+                        if matches!(c.phase, Phase::AwaitMsg2(_)) {
+                            // KK: the responder hangs up when our first message does not
+                            // decrypt, i.e. one of the two pinned keys is wrong.
+                            self.note_error(format!("the peer refused our handshake ({}): it must pin our key {} and our peer_key must be its peer.local_key", why, self.keys.public_b64()));
+                        }
                         self.conn = Some(c);
                         self.close_conn(&why);
                     }
@@ -453,8 +458,14 @@ impl Link {
                 Err(_) => return,
             };
             if Some(from.ip()) != peer_ip {
-                self.shared.lock().rx_rejected.foreign += 1;
-                log::info!("peer link: refused a connection from {} (not peer_ip)", from.ip());
+                let n = {
+                    let mut v = self.shared.lock();
+                    v.rx_rejected.foreign += 1;
+                    v.rx_rejected.foreign
+                };
+                if worth_logging(n) {
+                    log::warn!("peer link: refused a connection from {} (not peer_ip; {} so far)", from.ip(), n);
+                }
                 continue;
             }
             if stream.set_nonblocking(true).and_then(|_| stream.set_nodelay(true)).is_err() {
@@ -552,14 +563,18 @@ impl Link {
                         Err(format!("unconfirmed session: {}", e))
                     }
                     Err(e) => {
-                        let mut v = self.shared.lock();
-                        match e {
-                            Reject::Replayed => v.rx_rejected.replayed += 1,
-                            Reject::Short => v.rx_rejected.malformed += 1,
-                            _ => v.rx_rejected.tampered += 1,
+                        let n = {
+                            let mut v = self.shared.lock();
+                            match e {
+                                Reject::Replayed => v.rx_rejected.replayed += 1,
+                                Reject::Short => v.rx_rejected.malformed += 1,
+                                _ => v.rx_rejected.tampered += 1,
+                            }
+                            v.rx_rejected.total()
+                        };
+                        if worth_logging(n) {
+                            log::warn!("peer link: dropped a frame: {} ({} rejected so far)", e, n);
                         }
-                        drop(v);
-                        log::warn!("peer link: dropped a frame: {}", e);
                         Ok(None)
                     }
                 }
@@ -572,8 +587,8 @@ impl Link {
         let mut v = self.shared.lock();
         v.rx_rejected.unauthenticated += 1;
         let msg = format!("handshake rejected: {} — check that option peer_key holds the peer's peer.local_key and the peer pins ours ({})", e, v.local_key);
-        if v.last_error.as_deref() != Some(msg.as_str()) {
-            log::warn!("peer link: {}", msg);
+        if worth_logging(v.rx_rejected.unauthenticated) {
+            log::warn!("peer link: {} [{} so far]", msg, v.rx_rejected.unauthenticated);
         }
         v.last_error = Some(msg);
     }
@@ -895,6 +910,10 @@ impl Link {
         let combined = self.local_digest();
         self.shared.lock().local_digest = combined.clone();
         if self.leading() {
+            // What the leader holds is the reference: if this node follows again later,
+            // its own edits made while leading are not drift.
+            self.applied.insert(name.to_string(), digest);
+            self.save_applied();
             self.pushed = Some(combined);
             self.push_package(name);
         } else if let Some(d) = self.applied.get(name) {
@@ -933,6 +952,11 @@ impl Link {
             Err(e) => log::warn!("peer link: writing {}: {}", path.display(), e),
         }
     }
+}
+
+/// Log the 1st, 2nd, 4th, 8th… rejection: a flood stays visible without filling syslog.
+fn worth_logging(n: u64) -> bool {
+    n.is_power_of_two()
 }
 
 /// Write everything within [`WRITE_TIMEOUT`] on a non-blocking socket.
