@@ -27,8 +27,10 @@ pub struct Heartbeat {
     pub conntrack: Option<serde_json::Value>,
 }
 
+/// Externally tagged (`{"heartbeat": {…}}`): serde's internally tagged enums buffer
+/// through `Content` and cost ~10 KB more code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Message {
     Heartbeat(Heartbeat),
     /// A replicated UCI package, whole file text, from the leading node.
@@ -125,7 +127,7 @@ mod tests {
             }
         }
         assert!(hit);
-        assert!(matches!(a.push(b"\0{\"type\":\"nope\"}"), Err(Bad::Malformed(_))));
+        assert!(matches!(a.push(b"\0{\"nope\":{}}"), Err(Bad::Malformed(_))));
         assert!(matches!(a.push(b""), Err(Bad::Malformed(_))));
     }
 }
