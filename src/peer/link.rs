@@ -41,7 +41,10 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// Reads per socket per wakeup, so one busy socket cannot starve the others.
 const READS_PER_WAKE: usize = 32;
 const LEASES_DEFAULT: &str = "/tmp/dhcp.leases";
-const REPLICA_FILE: &str = "peer-replica.json";
+/// Digests of what the follower last took from the leader. On flash beside the key
+/// (written only when a replicated package changes), so a reboot does not turn a local
+/// edit made before it into a silent overwrite.
+const REPLICA_FILE: &str = "/etc/muros-ha/peer-replica.json";
 
 pub enum Command {
     /// Re-read the configuration (SIGHUP).
@@ -183,7 +186,7 @@ const CONNTRACK_PROBE: Duration = Duration::from_millis(500);
 
 impl Link {
     fn new(paths: Paths, shared: Shared, main_wake: Arc<Waker>, rx: Receiver<Command>, wake: Arc<Waker>, keys: KeyPair) -> Link {
-        let applied = std::fs::read(paths.state_dir().join(REPLICA_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let applied = std::fs::read(paths.join(REPLICA_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         let now = Instant::now();
         Link {
             paths,
@@ -857,7 +860,7 @@ impl Link {
 
     fn save_applied(&self) {
         if let Ok(b) = serde_json::to_vec(&self.applied) {
-            let _ = crate::fsutil::replace_if_changed(&self.paths.state_dir().join(REPLICA_FILE), &b, 0o644);
+            let _ = crate::fsutil::replace_if_changed(&self.paths.join(REPLICA_FILE), &b, 0o644);
         }
     }
 
