@@ -788,6 +788,10 @@ impl Link {
     }
 
     fn push_package(&mut self, name: &str) {
+        if !self.conn.as_ref().is_some_and(|c| matches!(c.phase, Phase::Up(_))) {
+            // Nothing to send to; the digests are compared again after the reconnect.
+            return;
+        }
         match self.package_text(name) {
             Some(text) => {
                 log::info!("peer link: pushing {} to the peer", name);
