@@ -3,7 +3,8 @@
 //! One file per method; each declares its argument policy (`POLICY`) beside its handler
 //! (`call`). [`object`] binds them; [`run`] is the event loop: the ubus socket, a
 //! signal self-pipe and — only while this node is MASTER — a 1 s tick for the
-//! split-brain watch. Nothing wakes the daemon when nothing happens.
+//! split-brain watch, plus the peer thread's wake pipe ([`crate::peer`]). Nothing wakes
+//! the daemon when nothing happens.
 
 pub mod alerts;
 pub mod apply;

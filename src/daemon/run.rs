@@ -3,6 +3,8 @@
 //! Sleeps in `poll(2)` on the ubus socket and a signal self-pipe. SIGHUP re-reads the
 //! config and re-applies it; SIGTERM/SIGINT end the loop cleanly. While this node is
 //! MASTER a 1 s tick drives the split-brain watch; otherwise there is no timer at all.
+//! The peer link (src/peer) runs in its own thread and wakes this loop through a third
+//! pipe when its split-brain, drift or handover news changes.
 
 use super::{apply, watch, Daemon};
 use crate::failover::{self, state, GroupState};
