@@ -6,7 +6,7 @@ set -euo pipefail
 APT_PACKAGES=(
   keepalived conntrackd conntrack nftables dnsmasq iproute2 iputils-ping
   iperf3 socat udhcpc isc-dhcp-client busybox procps psmisc
-  qemu-user-static musl-tools shellcheck
+  qemu-user-static musl-tools shellcheck file
   chromium chromium-driver python3 python3-pip
 )
 
@@ -28,4 +28,6 @@ command -v cargo >/dev/null || { echo "setup: cargo not found (install rustup fi
 rustup target list --installed 2>/dev/null | grep -q x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
 
 python3 -c 'import selenium' 2>/dev/null || pip install -q selenium
+# Cross builds: nightly rust-src + llvm-tools, zig (PyPI), cargo-zigbuild.
+sh scripts/ci-setup.sh
 echo "setup: ok"

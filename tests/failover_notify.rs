@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 fn a_newer_notify_supersedes_a_queued_older_one_and_transitions_never_overlap() {
     let r = TestRoot::new("supersede");
     r.set_inputs(true, None, &["slow"]);
-    r.add_service("slow", "sleep 0.6");
+    // Long enough for B and C to queue even on a loaded machine.
+    r.add_service("slow", "sleep 1.5");
 
     // A: MASTER, holds the transition lock while `slow start` sleeps.
     let a = r.notify_cmd(&["GROUP", "muros_ha", "MASTER", "150"], &default_path()).spawn().unwrap();
@@ -255,8 +256,60 @@ fn notify_overhead_without_children_is_a_few_milliseconds() {
         assert_eq!(o.status.code(), Some(0));
     }
     times.sort();
-    let median = times[times.len() / 2];
-    eprintln!("notify wall time without children: median {:?}, min {:?}, max {:?}", median, times[0], times[times.len() - 1]);
-    // 10 ms is the budget of the release build; debug builds are slower.
-    assert!(median < Duration::from_millis(if cfg!(debug_assertions) { 30 } else { 10 }), "{median:?}");
+    let (q1, median) = (times[times.len() / 4], times[times.len() / 2]);
+    eprintln!("notify wall time without children: q1 {:?}, median {:?}, min {:?}, max {:?}", q1, median, times[0], times[times.len() - 1]);
+    // 10 ms is the budget of the release build; debug builds are slower. The lower
+    // quartile, because other jobs on a shared CI box only ever add time.
+    assert!(q1 < Duration::from_millis(if cfg!(debug_assertions) { 30 } else { 10 }), "{times:?}");
+}
+
+fn copy_example_config(r: &TestRoot) {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/router-a/etc/config");
+    fs::create_dir_all(r.dir.join("etc/config")).unwrap();
+    for f in ["muros_ha", "network", "system"] {
+        fs::copy(src.join(f), r.dir.join("etc/config").join(f)).unwrap();
+    }
+}
+
+#[test]
+fn the_plan_comes_from_the_uci_config() {
+    let r = TestRoot::new("uciplan");
+    copy_example_config(&r);
+    let o = std::process::Command::new(BIN).args(["plan", "--root"]).arg(&r.dir).arg("master").output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stderr.is_empty(), "the example config should validate: {}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("3     ubus call network.interface.wan up"), "{out}");
+    for svc in ["dnsmasq", "odhcpd", "miniupnpd"] {
+        assert!(out.contains(&format!("/etc/init.d/{svc} start")), "{svc} missing:\n{out}");
+    }
+    assert!(!r.state_dir().exists(), "plan wrote state");
+}
+
+#[test]
+fn a_config_broken_mid_edit_still_fails_over_with_the_last_good_inputs() {
+    let r = TestRoot::new("lastgood");
+    copy_example_config(&r);
+    for svc in ["dnsmasq", "odhcpd", "miniupnpd"] {
+        r.add_service(svc, "");
+    }
+    assert_eq!(r.notify(&["GROUP", "muros_ha", "BACKUP", "100"]).status.code(), Some(0));
+    let first = r.history().pop().unwrap();
+    assert!(!first["reason"].as_str().unwrap().contains("config invalid"), "{first}");
+    let cached: serde_json::Value =
+        serde_json::from_slice(&fs::read(r.state_dir().join("plan-inputs.json")).unwrap()).unwrap();
+    assert_eq!(cached["wan"], "wan");
+    assert_eq!(cached["vips"].as_array().unwrap().len(), 2);
+
+    // The operator is half way through an edit: an unknown option makes it invalid.
+    let mut text = fs::read_to_string(r.dir.join("etc/config/muros_ha")).unwrap();
+    text.push_str("\toption vird '12'\n");
+    fs::write(r.dir.join("etc/config/muros_ha"), text).unwrap();
+    assert_eq!(r.notify(&["GROUP", "muros_ha", "MASTER", "150"]).status.code(), Some(0));
+    let rec = r.history().pop().unwrap();
+    assert!(rec["reason"].as_str().unwrap().contains("used last good plan inputs"), "{rec}");
+    for svc in ["dnsmasq", "odhcpd", "miniupnpd"] {
+        assert!(r.dir.join(format!("running-{svc}")).exists(), "{svc} not started from the last good inputs");
+    }
+    assert!(rec["actions"].as_array().unwrap().iter().any(|a| a["action"] == "ubus call network.interface.wan up"));
 }

@@ -16,8 +16,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const UCODE: &str = "/work/shared/openwrt-web/rootfs/bin/ucode";
-const UCODE_MODULES: &str = "/work/shared/openwrt-web/rootfs/usr/lib/ucode/*.so";
 
 struct Pair {
     ns: [String; 2],
@@ -120,12 +118,12 @@ fn backup_transition_does_not_replicate_the_wan_flush_to_the_new_master() {
     // Router A's bus: a netifd stand-in whose `down` deletes A's flows from 192.0.2.0/24,
     // which is what masquerade does to the WAN's entries when the WAN goes down.
     let sock = ra.dir.join("var/run/ubus/ubus.sock");
-    pair.children.push(Command::new(format!("{OPENWRT_TOOLS}/ubusd")).arg("-s").arg(&sock).spawn().unwrap());
+    pair.children.push(Command::new(format!("{}/ubusd", openwrt_tools())).arg("-s").arg(&sock).spawn().unwrap());
     assert!(wait_until(Duration::from_secs(5), || sock.exists()));
     let down_cmd = serde_json::json!(["ip", "netns", "exec", ns[0], "conntrack", "-D", "-s", "192.0.2.10"]).to_string();
     pair.children.push(
-        Command::new(UCODE)
-            .args(["-L", UCODE_MODULES])
+        Command::new(ucode())
+            .arg("-L").arg(ucode_modules())
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/failover_support/netifd_standin.uc"))
             .env("UBUS_SOCKET", &sock)
             .env("NETIF_NAME", "wan")
@@ -136,7 +134,7 @@ fn backup_transition_does_not_replicate_the_wan_flush_to_the_new_master() {
             .spawn()
             .unwrap(),
     );
-    sh(&[&format!("{OPENWRT_TOOLS}/ubus"), "-s", sock.to_str().unwrap(), "-t", "5", "wait_for", "network.interface.wan"]);
+    sh(&[&format!("{}/ubus", openwrt_tools()), "-s", sock.to_str().unwrap(), "-t", "5", "wait_for", "network.interface.wan"]);
     ra.set_inputs(true, Some("wan"), &[]);
 
     // Control first: a flow deleted on A *without* our BACKUP plan vanishes from B too.

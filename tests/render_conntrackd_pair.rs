@@ -1,7 +1,8 @@
 //! Two real conntrackd 1.4.x daemons, each in its own network namespace joined by the
 //! sync link, running the rendered conntrackd.conf of a pair: a forwarded flow created
 //! on A reaches B's external cache and commits into B's kernel table (the takeover
-//! path), while a flow of A's own address is filtered out by `Address Ignore`.
+//! path), while a flow of A's own address is filtered out by `Address Ignore`. The
+//! sync traffic passes the rendered fw4 snippet in an input chain whose policy is drop.
 //! Needs root.
 
 mod render_support;
@@ -9,7 +10,7 @@ mod render_support;
 use muros_ha::model::*;
 use muros_ha::paths::Paths;
 use muros_ha::render::conntrackd;
-use render_support::{base, can_run, iface, run, sync_link, wait_for, Daemon, Pair, TempDir};
+use render_support::{base, can_run, iface, load_firewall, run, sync_link, wait_for, Daemon, Pair, TempDir};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -57,6 +58,7 @@ fn replicate_and_commit(a: Config, b: Config) {
             fs::create_dir_all(p.parent().unwrap()).unwrap();
         }
         fs::write(paths.conntrackd_conf(), conntrackd::render(cfg, &paths)).unwrap();
+        load_firewall(&pair.ns[i], &paths.join("/fw"), cfg);
         let child = conntrackd_cmd(&pair.ns[i], &paths.conntrackd_conf())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -98,7 +100,7 @@ fn pair_of(mode: SyncMode) -> (Config, Config) {
 
 #[test]
 fn a_forwarded_flow_reaches_the_peer_over_multicast_and_commits_on_takeover() {
-    if !can_run("conntrackd pair (multicast)", &["ip", "conntrackd", "conntrack"]) {
+    if !can_run("conntrackd pair (multicast)", &["ip", "conntrackd", "conntrack", "nft"]) {
         return;
     }
     let (a, b) = pair_of(SyncMode::Multicast);
@@ -107,7 +109,7 @@ fn a_forwarded_flow_reaches_the_peer_over_multicast_and_commits_on_takeover() {
 
 #[test]
 fn a_forwarded_flow_reaches_the_peer_over_udp_and_commits_on_takeover() {
-    if !can_run("conntrackd pair (udp)", &["ip", "conntrackd", "conntrack"]) {
+    if !can_run("conntrackd pair (udp)", &["ip", "conntrackd", "conntrack", "nft"]) {
         return;
     }
     let (a, b) = pair_of(SyncMode::Unicast);

@@ -134,13 +134,16 @@ fn conntrackd_answers_stats(cfg: &Config) -> String {
         ns.add_address(&sync.interface.device, &a.to_string());
     }
 
+    // In the foreground conntrackd logs to stdout; keep it to check for warnings.
+    let console = tmp.0.join("console.log");
+    let log_file = fs::File::create(&console).unwrap();
     let child = ns
         .exec("conntrackd")
         .arg("-C")
         .arg(&conf)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
         .spawn()
         .expect("spawn conntrackd");
     let mut daemon = Daemon::new(child);
@@ -148,13 +151,29 @@ fn conntrackd_answers_stats(cfg: &Config) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(status) = daemon.exited() {
-            panic!("conntrackd exited early ({status}) with:\n{}", fs::read_to_string(&conf).unwrap());
+            panic!(
+                "conntrackd exited early ({status}):\n{}\nwith:\n{}",
+                fs::read_to_string(&console).unwrap_or_default(),
+                fs::read_to_string(&conf).unwrap()
+            );
         }
         let out = ns.exec("conntrackd").arg("-C").arg(&conf).arg("-s").output().expect("spawn conntrackd -s");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         if out.status.success() && text.contains("cache internal") {
             assert!(paths.conntrackd_ctl().exists(), "control socket not at the per-root path");
             drop(daemon);
+            // A clean config draws only [notice] lines; conntrackd 1.4.7 flags a bad
+            // combination as `[warning]` and keeps running.
+            let said = fs::read_to_string(&console).unwrap_or_default();
+            let complaints: Vec<&str> = said
+                .lines()
+                .filter(|l| {
+                    let l = l.to_ascii_lowercase();
+                    l.contains("[warning]") || l.contains("[error]")
+                })
+                .collect();
+            assert!(complaints.is_empty(), "conntrackd complained:\n{said}");
+            assert!(said.contains("initialization completed"), "conntrackd said:\n{said}");
             return text;
         }
         assert!(Instant::now() < deadline, "conntrackd never answered -s: {}", String::from_utf8_lossy(&out.stderr));

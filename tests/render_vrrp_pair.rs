@@ -1,7 +1,8 @@
 //! Two real keepalived 2.2.x daemons, each in its own network namespace, running the
 //! rendered keepalived.conf of a pair: exactly one becomes master, the notify line calls
 //! the hook with `notify --root <root>` plus keepalived's four arguments, the notify
-//! FIFO carries the same events, and stopping the master moves the VIPs.
+//! FIFO carries the same events, and stopping the master moves the VIPs — all behind
+//! the rendered fw4 snippet in an input chain whose policy is drop.
 //!
 //! The hook is an argv recorder (a four-line sh script) standing in for
 //! `muros-ha notify`: what is under test is what keepalived passes to it. Needs root.
@@ -11,7 +12,7 @@ mod render_support;
 use muros_ha::model::*;
 use muros_ha::paths::Paths;
 use muros_ha::render::{keepalived, RenderContext};
-use render_support::{base, can_run, iface, sync_link, unique, vip, wait_for, Daemon, Pair, TempDir};
+use render_support::{base, can_run, iface, load_firewall, sync_link, unique, vip, wait_for, Daemon, Pair, TempDir};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -92,18 +93,31 @@ fn drain_fifo(path: &Path) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-/// Render both routers under `tmp/ra`, `tmp/rb`, start them, wait for `vip` on A.
+/// Render both routers under `tmp/ra`, `tmp/rb`, load each one's fw4 snippet behind an
+/// input policy of drop (so the adverts must pass our rules), start keepalived.
 /// Returns the roots and daemons for the scenario to continue with.
 fn start_pair(pair: &Pair, tmp: &TempDir, cfgs: [&Config; 2], hook: &Path) -> ([PathBuf; 2], [Daemon; 2]) {
     let roots = [tmp.0.join("ra"), tmp.0.join("rb")];
     let mut daemons = Vec::new();
     for i in 0..2 {
         write_conf(&roots[i], cfgs[i], hook);
+        load_firewall(&pair.ns[i], &roots[i].join("fw"), cfgs[i]);
         daemons.push(start_keepalived(&pair.ns[i], &roots[i]));
     }
     let b = daemons.pop().unwrap();
     let a = daemons.pop().unwrap();
     (roots, [a, b])
+}
+
+/// A's adverts reach B through B's firewall, and B stays backup for longer than its
+/// master-down timer (3 adverts + skew): no split brain behind the rendered rules.
+fn assert_no_split_brain(pair: &Pair, advert_ms: u32, dev: &str, vip: &str) {
+    assert!(
+        wait_for(Duration::from_secs(2), || pair.accepted(1, "muros-ha: VRRP") > 0),
+        "B's firewall accepted no VRRP advert"
+    );
+    std::thread::sleep(Duration::from_millis(u64::from(advert_ms) * 4 + 200));
+    assert!(!pair.has_address(1, dev, vip), "both routers hold {vip}: adverts do not pass B's firewall");
 }
 
 /// Render `cfg`'s keepalived.conf under `root` (0600), with the state dir for the FIFO.
@@ -134,7 +148,7 @@ fn pair_configs(mut a: Config, mut b: Config) -> (Config, Config) {
 
 #[test]
 fn rendered_ah_pair_elects_one_master_notifies_the_group_and_fails_over() {
-    if !can_run("vrrp pair (AH, sync group)", &["ip", "keepalived"]) {
+    if !can_run("vrrp pair (AH, sync group)", &["ip", "keepalived", "nft"]) {
         return;
     }
     // The product default: VRRPv2 with AH, multicast, two VIPs in the sync group.
@@ -168,7 +182,7 @@ fn rendered_ah_pair_elects_one_master_notifies_the_group_and_fails_over() {
     assert!(elected, "A never became master; A log:\n{}\nB log:\n{}", log(&roots[0]), log(&roots[1]));
     eprintln!("AH pair: A master after {:?}", t0.elapsed());
     assert!(pair.has_address(0, "br-guest", "203.0.113.1"), "the group moved only part of the VIPs");
-    assert!(!pair.has_address(1, "br-lan", "192.0.2.1"), "both routers hold the LAN VIP");
+    assert_no_split_brain(&pair, a.advert_ms, "br-lan", "192.0.2.1");
     assert!(
         wait_for(Duration::from_secs(5), || log(&roots[1]).contains("GROUP muros_ha BACKUP")),
         "B log:\n{}",
@@ -198,7 +212,7 @@ fn rendered_ah_pair_elects_one_master_notifies_the_group_and_fails_over() {
 
 #[test]
 fn rendered_v3_unicast_pair_with_one_vip_notifies_the_instance_and_hands_over_in_maintenance() {
-    if !can_run("vrrp pair (v3 unicast, one VIP)", &["ip", "keepalived"]) {
+    if !can_run("vrrp pair (v3 unicast, one VIP)", &["ip", "keepalived", "nft"]) {
         return;
     }
     let mut a = base(Role::Master);
@@ -232,6 +246,7 @@ fn rendered_v3_unicast_pair_with_one_vip_notifies_the_instance_and_hands_over_in
     assert!(elected, "A never became master; A log:\n{}\nB log:\n{}", log(&roots[0]), log(&roots[1]));
     assert!(pair.has_address(0, "br-lan", "192.0.2.1"));
     assert!(wait_for(Duration::from_secs(5), || log(&roots[1]).contains("INSTANCE lan BACKUP")), "{}", log(&roots[1]));
+    assert_no_split_brain(&pair, a.advert_ms, "br-lan", "192.0.2.1");
     assert!(!log(&roots[0]).contains("GROUP"), "a single VIP must not produce group events");
 
     // Maintenance on A: re-rendered at priority 1 and reloaded, B (100) preempts.
@@ -250,4 +265,53 @@ fn rendered_v3_unicast_pair_with_one_vip_notifies_the_instance_and_hands_over_in
     // The hook may still be running when keepalived has exited.
     let stopped = wait_for(Duration::from_secs(5), || log(&roots[0]).lines().last().is_some_and(|l| l.ends_with("INSTANCE lan STOP 1")));
     assert!(stopped, "A log:\n{}", log(&roots[0]));
+}
+
+#[test]
+fn rendered_v3_pair_moves_an_ipv4_and_an_ipv6_vip_together() {
+    if !can_run("vrrp pair (v3, IPv4 + IPv6)", &["ip", "keepalived", "nft", "sysctl"]) {
+        return;
+    }
+    // keepalived runs the IPv6 VIP as its own instance (own VRID space per family); the
+    // sync group must still move both at once.
+    let mut a = base(Role::Master);
+    a.vrrp_version = VrrpVersion::V3;
+    a.advert_ms = 100;
+    a.auth_type = AuthType::None;
+    a.password = Secret::default();
+    let lan = iface("lan", "br-lan", &["192.0.2.2/24", "2001:db8:0:1::2/64"]);
+    a.vips = vec![vip("lan", lan.clone(), "192.0.2.1/24", 10, None), vip("lan6", lan, "2001:db8:0:1::1/64", 10, None)];
+    let mut b = a.clone();
+    b.role = Role::Backup;
+    b.priority = Role::Backup.default_priority();
+    b.sync = sync_link(iface("sync", "eth2", &["198.51.100.2/30"]), SyncMode::Multicast, None);
+    let (a, b) = pair_configs(a, b);
+
+    let pair = Pair::new();
+    for dev in ["br-lan", "eth2"] {
+        pair.link(dev);
+    }
+    for i in 0..2 {
+        pair.lone(i, "eth1");
+        pair.addr(i, "br-lan", &format!("192.0.2.{}/24", 2 + i));
+        pair.addr(i, "br-lan", &format!("2001:db8:0:1::{}/64", 2 + i));
+        pair.addr(i, "eth2", &format!("198.51.100.{}/30", 1 + i));
+    }
+    let tmp = TempDir::new();
+    let hook = Hook::new();
+    let (roots, [mut ka, _kb]) = start_pair(&pair, &tmp, [&a, &b], &hook.binary());
+
+    let elected = wait_for(Duration::from_secs(10), || {
+        pair.has_address(0, "br-lan", "192.0.2.1") && pair.has_address(0, "br-lan", "2001:db8:0:1::1")
+    });
+    assert!(elected, "A never held both VIPs; A log:\n{}\nB log:\n{}", log(&roots[0]), log(&roots[1]));
+    assert!(wait_for(Duration::from_secs(5), || log(&roots[0]).contains("GROUP muros_ha MASTER 0")), "{}", log(&roots[0]));
+    assert_no_split_brain(&pair, a.advert_ms, "br-lan", "2001:db8:0:1::1");
+    assert!(!pair.has_address(1, "br-lan", "192.0.2.1"), "both routers hold the IPv4 VIP");
+
+    ka.stop();
+    let moved = wait_for(Duration::from_secs(10), || {
+        pair.has_address(1, "br-lan", "192.0.2.1") && pair.has_address(1, "br-lan", "2001:db8:0:1::1")
+    });
+    assert!(moved, "B did not take both VIPs; B log:\n{}", log(&roots[1]));
 }

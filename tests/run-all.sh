@@ -21,6 +21,7 @@ suite() {
 
 suite "cargo build (release)" cargo build --release --locked
 suite "cargo test" cargo test --locked -- --test-threads=2
+suite "luci (ACL contract + real LuCI in chromium)" tests/luci/run.sh
 
 echo
 [ ${#failed_names[@]} -eq 0 ] || echo "failed suites: ${failed_names[*]}"

@@ -112,6 +112,20 @@ impl Drop for Broker {
     }
 }
 
+/// A child process killed (by its PID) and reaped when the test ends, even on failure.
+struct ChildGuard(Child);
+impl ChildGuard {
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Poll `f` every 20 ms until true or `limit` passes; returns the time it took.
 fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
     let start = Instant::now();
@@ -386,13 +400,15 @@ fn our_client_calls_our_server_with_native_types() {
 fn ubus_listen_receives_our_event() {
     let Some((b, _s)) = started() else { return };
     let out = b.dir.join("listen.out");
-    let mut listen = Command::new(tools_dir().join("bin/ubus"))
-        .arg("-s")
-        .arg(&b.sock)
-        .args(["-t", "5", "listen", "muros_ha.transition"])
-        .stdout(std::fs::File::create(&out).unwrap())
-        .spawn()
-        .unwrap();
+    let mut listen = ChildGuard(
+        Command::new(tools_dir().join("bin/ubus"))
+            .arg("-s")
+            .arg(&b.sock)
+            .args(["-t", "5", "listen", "muros_ha.transition"])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     // The listener's registration is invisible on the bus: resend until it shows up.
     let seen = wait_until(Duration::from_secs(4), || {
         ubus::send_event(
@@ -405,8 +421,7 @@ fn ubus_listen_receives_our_event() {
             .unwrap_or_default()
             .contains("MASTER")
     });
-    let _ = listen.kill();
-    let _ = listen.wait();
+    listen.stop();
     assert!(
         seen.is_some(),
         "ubus listen printed: {}",
@@ -480,23 +495,17 @@ uloop.run();
 "#,
     )
     .unwrap();
-    let mut child = Command::new(&ucode)
-        .arg("-L")
-        .arg(rootfs.join("usr/lib/ucode"))
-        .arg("-D")
-        .arg(format!("SOCK={}", json!(b.sock.to_str().unwrap())))
-        .arg(&script)
-        .env("LD_LIBRARY_PATH", rootfs.join("usr/lib"))
-        .spawn()
-        .unwrap();
-    struct KillOnDrop<'a>(&'a mut Child);
-    impl Drop for KillOnDrop<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _guard = KillOnDrop(&mut child);
+    let _ucode = ChildGuard(
+        Command::new(&ucode)
+            .arg("-L")
+            .arg(rootfs.join("usr/lib/ucode"))
+            .arg("-D")
+            .arg(format!("SOCK={}", json!(b.sock.to_str().unwrap())))
+            .arg(&script)
+            .env("LD_LIBRARY_PATH", rootfs.join("usr/lib"))
+            .spawn()
+            .unwrap(),
+    );
     let mut c = Client::connect(&b.sock).unwrap();
     wait_until(Duration::from_secs(5), || {
         c.lookup(Some("foreign.echo")).is_ok()
@@ -650,19 +659,20 @@ fn malformed_arguments_through_the_real_broker_get_invalid_argument() {
 fn subscribers_get_our_notifications() {
     let Some((b, _s)) = started() else { return };
     let out = b.dir.join("subscribe.out");
-    let mut sub = Command::new(tools_dir().join("bin/ubus"))
-        .arg("-s")
-        .arg(&b.sock)
-        .args(["-t", "5", "subscribe", "ubustest"])
-        .stdout(std::fs::File::create(&out).unwrap())
-        .spawn()
-        .unwrap();
+    let mut sub = ChildGuard(
+        Command::new(tools_dir().join("bin/ubus"))
+            .arg("-s")
+            .arg(&b.sock)
+            .args(["-t", "5", "subscribe", "ubustest"])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let active = wait_until(Duration::from_secs(3), || {
         stdout_json(&b.ubus(&["call", "ubustest", "subscribed"])) == json!({"subscribed": true})
     });
     if active.is_none() {
-        let _ = sub.kill();
-        let _ = sub.wait();
+        sub.stop();
         panic!("the broker never told the owner about its subscriber");
     }
     let mut c = Client::connect(&b.sock).unwrap();
@@ -685,8 +695,7 @@ fn subscribers_get_our_notifications() {
             .unwrap_or_default()
             .contains("poked")
     });
-    let _ = sub.kill();
-    let _ = sub.wait();
+    sub.stop();
     let text = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(seen.is_some(), "ubus subscribe printed: {text}");
     let first: Json = serde_json::Deserializer::from_str(&text)
@@ -714,4 +723,49 @@ fn deferred_replies_reach_the_caller() {
         .ubus(&["call", "ubustest", "later", "{}"])
         .status
         .success());
+}
+
+#[test]
+fn a_path_taken_by_another_process_does_not_block_our_other_objects() {
+    let Some(b) = Broker::start() else { return };
+    let mut other = Client::connect(&b.sock).unwrap();
+    other.add_object("taken", ubus::msg::signature([])).unwrap();
+    let mut server = Server::new(&b.sock, 0u32);
+    server
+        .add_object(Object::new("taken").method("m", &[], |_: &mut u32, _| Ok(None)))
+        .unwrap();
+    server
+        .add_object(Object::new("free").method("m", &[], |_: &mut u32, _| Ok(None)))
+        .unwrap();
+    let e = server.connect().unwrap_err();
+    assert_eq!(e.status(), Some(Status::InvalidArgument), "{e}");
+    assert!(e.to_string().contains("add object taken"), "{e}");
+    assert!(server.is_connected());
+    assert_eq!(server.object_id("taken"), None);
+    assert!(server.object_id("free").is_some());
+    // Adding a duplicate while connected is refused and forgotten.
+    let e = server
+        .add_object(Object::new("taken").method("m", &[], |_: &mut u32, _| Ok(None)))
+        .unwrap_err();
+    assert_eq!(e.status(), Some(Status::InvalidArgument));
+    // poll() does not turn the refusal into a reconnect loop.
+    for _ in 0..3 {
+        server.poll(&[], Some(Duration::from_millis(50))).unwrap();
+    }
+    assert_eq!(server.connections(), 1);
+    // The free object is served (the CLI call runs while we poll on this thread).
+    let sock = b.sock.clone();
+    let cli = std::thread::spawn(move || {
+        Command::new(tools_dir().join("bin/ubus"))
+            .arg("-s")
+            .arg(&sock)
+            .args(["call", "free", "m"])
+            .output()
+            .unwrap()
+    });
+    let start = Instant::now();
+    while !cli.is_finished() && start.elapsed() < Duration::from_secs(5) {
+        server.poll(&[], Some(Duration::from_millis(50))).unwrap();
+    }
+    assert!(cli.join().unwrap().status.success());
 }

@@ -294,6 +294,12 @@ fn a_status_of_wrong_size_is_kept_raw_and_treated_as_absent() {
 // ---------------------------------------------------------------------------
 // Property and fuzz tests with a small deterministic PRNG (no extra dependency).
 
+/// Iterations per fuzz test: 50 000 by default (well under a second); raise with
+/// `UBUS_FUZZ_ITERS=10000000` for a long run, vary `UBUS_FUZZ_SEED` between runs.
+fn fuzz_iters() -> u64 {
+    std::env::var("UBUS_FUZZ_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(50_000)
+}
+
 struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -385,9 +391,31 @@ fn json_to_blobmsg_to_bytes_and_back_is_identity() {
     }
 }
 
-/// Decode must not panic, and when it succeeds, encode∘decode must be a fixed point.
+/// Decode must not panic, must take bounded time, and when it succeeds, encode∘decode
+/// must be a fixed point.
 fn check_decoders(input: &[u8]) {
     let started = Instant::now();
+    decode_all(input);
+    if started.elapsed() >= Duration::from_millis(200) {
+        // One slow run can be the shared machine descheduling us; a slow decoder is
+        // slow every time, so judge by the fastest of three more runs.
+        let fastest = (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                decode_all(input);
+                t.elapsed()
+            })
+            .min()
+            .unwrap_or_default();
+        assert!(
+            fastest < Duration::from_millis(200),
+            "decoding {} bytes took {fastest:?}",
+            input.len()
+        );
+    }
+}
+
+fn decode_all(input: &[u8]) {
     if let Ok((m, used)) = decode_frame(input) {
         assert!(used <= input.len());
         let once = m.encode();
@@ -405,18 +433,12 @@ fn check_decoders(input: &[u8]) {
         let _ = json::from_table(&t);
     }
     let _ = msg::decode_blobmsg(input);
-    assert!(
-        started.elapsed() < Duration::from_millis(200),
-        "decoding {} bytes took {:?}",
-        input.len(),
-        started.elapsed()
-    );
 }
 
 #[test]
 fn decoders_survive_random_bytes() {
     let mut r = Rng::seed();
-    for _ in 0..50_000 {
+    for _ in 0..fuzz_iters() {
         let len = r.below(96) as usize;
         let mut buf: Vec<u8> = (0..len).map(|_| r.next() as u8).collect();
         // Bias towards plausible headers so the fuzzing gets past the first check.
@@ -436,7 +458,7 @@ fn decoders_survive_mutated_golden_frames() {
     let mut r = Rng::seed();
     let mut seeds = all_golden();
     seeds.push(hex(ARG_TYPES_DATA));
-    for _ in 0..50_000 {
+    for _ in 0..fuzz_iters() {
         let mut buf = seeds[r.below(seeds.len() as u64) as usize].clone();
         for _ in 0..=r.below(4) {
             if buf.is_empty() {

@@ -155,9 +155,17 @@ fn frame(msg_type: u8, seq: u16, peer: u32, blob_payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn server_survives_garbage_and_a_desynced_stream_then_reregisters() {
+    /// Removes the run's directory also when an assertion fails.
+    struct DirGuard(std::path::PathBuf);
+    impl Drop for DirGuard {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
     let dir = std::env::temp_dir().join(format!("muros-ubus-garbage-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = DirGuard(dir.clone());
     let sock = dir.join("fake.sock");
     let listener = UnixListener::bind(&sock).unwrap();
 
@@ -266,5 +274,4 @@ fn server_survives_garbage_and_a_desynced_stream_then_reregisters() {
     waker.wake();
     assert_eq!(server.join().unwrap(), 3);
     drop(b);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -37,6 +37,9 @@ pub fn reload_for(paths: &Paths, changed: &[PathBuf]) -> Vec<String> {
     if changed.iter().any(|p| *p == paths.conntrackd_conf()) {
         done.push(init_action(paths, "conntrackd", "restart"));
     }
+    if changed.iter().any(|p| *p == paths.uci_file("network")) {
+        done.push(init_action(paths, "network", "reload"));
+    }
     if changed.iter().any(|p| *p == paths.firewall_snippet()) {
         done.push(init_action(paths, "firewall", "reload"));
     }

@@ -110,6 +110,13 @@ fn run_leaf(a: &Action, paths: &Paths, sys: &dyn System) -> (bool, String) {
             (o.success(), failure_detail(&o))
         }
         Action::ExpectService { name, running } => {
+            // procd knows without a fork; on a router each `init.d/<svc> running` is a
+            // whole rc.common shell. Only its "running" is trusted: a service procd does
+            // not know may be a legacy script, which the init script then answers for.
+            if procd_says_running(sys, name) {
+                let ok = *running;
+                return (ok, "running (procd)".to_string());
+            }
             let o = sys.run(&service_argv(paths, name, "running"), CHECK_TIMEOUT);
             if o.timed_out || (o.code.is_none() && !o.detail.is_empty()) {
                 return (false, o.detail);
@@ -120,6 +127,23 @@ fn run_leaf(a: &Action, paths: &Paths, sys: &dyn System) -> (bool, String) {
         }
         Action::Parallel(_) | Action::Sequence(_) | Action::Announce => (true, String::new()),
     }
+}
+
+/// procd's `service list {"name": svc}` shows an instance of `svc` running.
+fn procd_says_running(sys: &dyn System, service: &str) -> bool {
+    match sys.ubus_call("service", "list", &serde_json::json!({ "name": service }), CHECK_TIMEOUT) {
+        Ok(reply) => procd_reply_running(&reply, service),
+        Err(_) => false,
+    }
+}
+
+/// `{"dnsmasq":{"instances":{"dnsmasq":{"running":true,…}}}}` → true.
+pub fn procd_reply_running(reply: &str, service: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(reply) else { return false };
+    v.get(service)
+        .and_then(|s| s.get("instances"))
+        .and_then(|i| i.as_object())
+        .is_some_and(|inst| inst.values().any(|i| i.get("running") == Some(&serde_json::Value::Bool(true))))
 }
 
 fn failure_detail(o: &super::system::CmdOutcome) -> String {
@@ -230,6 +254,7 @@ mod tests {
         // results come back in plan order whatever order the threads finished in
         let names: Vec<&str> = r.iter().map(|x| x.action.as_str()).collect();
         assert!(names[2].contains("wan up") && names[3].contains("dnsmasq start") && names[4].contains("odhcpd start"));
+        assert!(idx(&log, "network.interface.wan up") < idx(&log, "dnsmasq start"));
     }
 
     #[test]
@@ -295,6 +320,32 @@ mod tests {
         let r = execute(&[Action::EnsureConntrackd], &paths, &sys);
         assert!(!r[0].ok);
         assert!(sys.log().is_empty(), "{:?}", sys.log());
+    }
+
+    #[test]
+    fn procd_replies_are_read_for_a_running_instance() {
+        let up = r#"{"dnsmasq":{"instances":{"dnsmasq":{"running":true,"pid":812}}}}"#;
+        assert!(procd_reply_running(up, "dnsmasq"));
+        assert!(!procd_reply_running(up, "odhcpd"));
+        assert!(!procd_reply_running(r#"{"dnsmasq":{"instances":{"dnsmasq":{"running":false}}}}"#, "dnsmasq"));
+        assert!(!procd_reply_running("{}", "dnsmasq"));
+        assert!(!procd_reply_running("", "dnsmasq"));
+        assert!(!procd_reply_running("{garbage", "dnsmasq"));
+    }
+
+    #[test]
+    fn a_service_procd_runs_is_not_asked_again_through_its_init_script() {
+        let sys = RecordingSystem::new();
+        sys.set_ubus_reply("service", r#"{"dnsmasq":{"instances":{"dnsmasq":{"running":true}}}}"#);
+        let paths = Paths::new("/r");
+        let r = execute(&[Action::ExpectService { name: "dnsmasq".into(), running: true }], &paths, &sys);
+        assert!(r[0].ok, "{r:?}");
+        assert_eq!(sys.log(), vec![r#"ubus call service list {"name":"dnsmasq"}"#.to_string()]);
+        // stopped per procd: the init script has the last word (a legacy script procd
+        // does not know)
+        let r = execute(&[Action::ExpectService { name: "odhcpd".into(), running: false }], &paths, &sys);
+        assert!(r[0].ok);
+        assert_eq!(sys.log().last().unwrap(), "run /r/etc/init.d/odhcpd running");
     }
 
     #[test]

@@ -113,12 +113,13 @@ fn inputs_cache(paths: &Paths) -> PathBuf {
 
 /// The plan inputs from the live config; when it does not validate (an operator
 /// mid-edit), the last good inputs, because keepalived does not wait. The second value
-/// says why the live config was not used.
-pub fn load_inputs(paths: &Paths) -> (PlanInputs, Option<String>) {
+/// says why the live config was not used. `remember` keeps a valid config's inputs as
+/// the new last good copy (the hook does; `muros-ha plan` only looks).
+pub fn load_inputs(paths: &Paths, remember: bool) -> (PlanInputs, Option<String>) {
     match crate::model::load(paths) {
         Ok(cfg) => {
             let inputs = PlanInputs::from(&cfg);
-            if let Ok(bytes) = serde_json::to_vec(&inputs) {
+            if let Some(bytes) = serde_json::to_vec(&inputs).ok().filter(|_| remember) {
                 let cache = inputs_cache(paths);
                 if std::fs::read(&cache).ok().as_deref() != Some(bytes.as_slice()) {
                     if let Err(e) = state::replace_quick(&cache, &bytes) {
@@ -156,7 +157,7 @@ pub fn run_transition(paths: &Paths, sys: &dyn System, to: GroupState, reason: &
     }
     let started = Instant::now();
     let time = state::now_secs();
-    let (inputs, note) = load_inputs(paths);
+    let (inputs, note) = load_inputs(paths, true);
     let from = state::read_current(paths).map(|c| c.state);
     let plan = plan_for(&Transition { from, to }, &inputs);
     let actions = execute(&plan, paths, sys);
@@ -234,7 +235,7 @@ pub fn converge(paths: &Paths) -> io::Result<Outcome> {
 }
 
 pub fn converge_with(paths: &Paths, sys: &dyn System) -> io::Result<Outcome> {
-    let (inputs, _) = load_inputs(paths);
+    let (inputs, _) = load_inputs(paths, true);
     let current = state::read_current(paths);
     let (to, why) = observed_state(&inputs, current.as_ref(), sys);
     run_transition(paths, sys, to, &format!("converge: {}", why))

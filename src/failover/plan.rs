@@ -63,7 +63,8 @@ pub enum ConntrackdOp {
     Resync,
     /// `-B`: send the whole internal cache to the peer.
     BulkSend,
-    /// `-t`: shorten kernel timers to PurgeTimeout so flows we no longer route expire.
+    /// `-t`: flush the kernel table PurgeTimeout seconds from now (flows we no longer
+    /// route); a later `-c` or `-f internal` cancels it, so a quick BACKUP→MASTER is safe.
     ResetTimers,
     /// `-n`: ask the peer for a full resync into our external cache.
     RequestResync,
@@ -183,19 +184,20 @@ pub fn plan_for(t: &Transition, inp: &PlanInputs) -> Vec<Action> {
             // The peer's flows must be in our kernel table before traffic reaches us,
             // so the commit comes first and alone.
             p.push(Action::Conntrackd(ConntrackdOp::Commit));
-            // Then everything that does not depend on each other at once: the WAN (the
-            // longest, DHCP follows it), the services, and conntrackd's own cache
-            // housekeeping: refill the internal cache from the kernel, send it all to
+            // The WAN next, alone: DHCP behind it is the longest part of the takeover
+            // (pitfall 9), netifd's `up` returns at once, and a fork storm running beside
+            // it measurably delays it (bench: event→WAN up).
+            if let Some(w) = &inp.wan {
+                p.push(Action::WanUp(w.clone()));
+            }
+            // Then everything independent at once: the services, and conntrackd's own
+            // cache housekeeping: refill the internal cache from the kernel, send it all to
             // the peer, drop the committed external cache. Not a plain `-f`: after a
             // `-c`, conntrackd 1.4.7 refuses `-f` and `-f external` ("commit still in
             // progress", exit code still 0; seen here even long after an empty commit).
             // `-f internal` is never refused, so our own cache is always rebuilt; the
             // external flush is best effort and comes last.
-            let mut g = Vec::new();
-            if let Some(w) = &inp.wan {
-                g.push(Action::WanUp(w.clone()));
-            }
-            g.extend(inp.services.iter().map(|s| Action::ServiceStart(s.clone())));
+            let mut g: Vec<Action> = inp.services.iter().map(|s| Action::ServiceStart(s.clone())).collect();
             g.push(Action::Sequence(vec![
                 Action::Conntrackd(ConntrackdOp::FlushInternal),
                 Action::Conntrackd(ConntrackdOp::Resync),
@@ -220,7 +222,8 @@ pub fn plan_for(t: &Transition, inp: &PlanInputs) -> Vec<Action> {
             }
             g.extend(inp.services.iter().map(|s| Action::ServiceStop(s.clone())));
             p.extend(together(g));
-            // Flows we no longer route expire after PurgeTimeout instead of lingering.
+            // Flows we no longer route go after PurgeTimeout instead of lingering; conntrackd
+            // empties its internal cache when that flush fires, so it replicates nothing.
             p.push(Action::Conntrackd(ConntrackdOp::ResetTimers));
             if t.to == GroupState::Backup {
                 // A fresh backup wants the master's full table in its external cache.
@@ -346,13 +349,14 @@ mod tests {
     }
 
     #[test]
-    fn master_runs_wan_services_and_cache_housekeeping_as_one_parallel_group() {
+    fn master_raises_the_wan_alone_then_services_and_cache_housekeeping_in_parallel() {
         let p = plan(&Transition::to(GroupState::Master), &config(true, &["dnsmasq", "odhcpd"], SyncMode::Multicast));
-        let Action::Parallel(g) = &p[2] else { panic!("step 3 is not parallel: {p:#?}") };
-        assert_eq!(g.len(), 4);
-        assert_eq!(g[0], Action::WanUp("wan".into()));
-        assert!(matches!(&g[3], Action::Sequence(s) if s.len() == 4));
-        let Action::Parallel(checks) = &p[3] else { panic!("checks are not parallel: {p:#?}") };
+        assert_eq!(p[2], Action::WanUp("wan".into()));
+        let Action::Parallel(g) = &p[3] else { panic!("step 4 is not parallel: {p:#?}") };
+        assert_eq!(g.len(), 3);
+        assert_eq!(g[0], Action::ServiceStart("dnsmasq".into()));
+        assert!(matches!(&g[2], Action::Sequence(s) if s.len() == 4));
+        let Action::Parallel(checks) = &p[4] else { panic!("checks are not parallel: {p:#?}") };
         assert_eq!(checks.len(), 2);
     }
 
@@ -442,9 +446,9 @@ mod tests {
         let l = render_lines(&p, &paths);
         assert!(l[0].starts_with("1 "));
         assert!(l[1].starts_with("2     conntrackd -C /etc/conntrackd/conntrackd.conf -c"), "{l:#?}");
-        assert!(l[2].starts_with("3a    ubus call network.interface.wan up"), "{l:#?}");
-        assert!(l[3].starts_with("3b    /etc/init.d/dnsmasq start"), "{l:#?}");
-        assert!(l[4].starts_with("3c1   conntrackd"), "{l:#?}");
+        assert!(l[2].starts_with("3     ubus call network.interface.wan up"), "{l:#?}");
+        assert!(l[3].starts_with("4a    /etc/init.d/dnsmasq start"), "{l:#?}");
+        assert!(l[4].starts_with("4b1   conntrackd"), "{l:#?}");
         assert!(l.last().is_some_and(|x| x.contains("muros_ha.transition")));
     }
 

@@ -16,7 +16,7 @@ pub fn command(paths: &Paths, state: &str) -> i32 {
             return 2;
         }
     };
-    let (inputs, note) = load_inputs(paths);
+    let (inputs, note) = load_inputs(paths, false);
     if let Some(n) = &note {
         if n.contains("no last good plan inputs") {
             eprintln!("muros-ha plan: {}", n);

@@ -4,11 +4,13 @@
 
 use super::plan::ConntrackdOp;
 use crate::paths::Paths;
+use crate::ubus;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
+use std::net::IpAddr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -53,7 +55,7 @@ pub trait System: Sync {
     fn process_alive(&self, program: &str, with_arg: Option<&str>) -> bool;
     fn path_exists(&self, path: &Path) -> bool;
     fn remove_file(&self, path: &Path) -> Result<(), String>;
-    /// `(device, "addr/prefix")` of every address on the host (`ip -o addr`).
+    /// `(device, "addr/prefix")` of every address in our network namespace.
     fn addresses(&self) -> Result<Vec<(String, String)>, String>;
 }
 
@@ -64,11 +66,37 @@ const DETAIL_MAX: usize = 300;
 pub struct RealSystem {
     ubus_socket: PathBuf,
     resolved: Mutex<HashMap<String, PathBuf>>,
+    /// One ubus connection for the whole transition (WAN call and event), opened on
+    /// first use and dropped after an error so the next use reconnects.
+    ubus: Mutex<Option<ubus::Client>>,
 }
 
 impl RealSystem {
     pub fn new(ubus_socket: impl Into<PathBuf>) -> Self {
-        RealSystem { ubus_socket: ubus_socket.into(), resolved: Mutex::new(HashMap::new()) }
+        RealSystem { ubus_socket: ubus_socket.into(), resolved: Mutex::new(HashMap::new()), ubus: Mutex::new(None) }
+    }
+
+    fn with_ubus<T>(
+        &self,
+        timeout: Duration,
+        f: impl FnOnce(&mut ubus::Client) -> ubus::Result<T>,
+    ) -> Result<T, String> {
+        let mut guard = self.ubus.lock().map_err(|_| "ubus client lock poisoned".to_string())?;
+        let client = match guard.take() {
+            Some(c) => guard.insert(c),
+            None => guard.insert(
+                ubus::Client::connect_timeout(&self.ubus_socket, timeout)
+                    .map_err(|e| format!("ubus {}: {}", self.ubus_socket.display(), e))?,
+            ),
+        };
+        client.set_timeout(timeout);
+        match f(client) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                *guard = None;
+                Err(e.to_string())
+            }
+        }
     }
 
     /// keepalived may run the hook with a minimal PATH; conntrackd lives in /usr/sbin.
@@ -89,16 +117,6 @@ impl RealSystem {
             cache.insert(program.to_string(), found.clone());
         }
         Some(found)
-    }
-
-    fn ubus_argv(&self, timeout: Duration) -> Vec<String> {
-        vec![
-            "ubus".into(),
-            "-s".into(),
-            self.ubus_socket.display().to_string(),
-            "-t".into(),
-            timeout.as_secs().max(1).to_string(),
-        ]
     }
 }
 
@@ -203,27 +221,14 @@ impl System for RealSystem {
         }
     }
 
-    // Temporary: the ubus CLI until the native client (crate::ubus) lands on main.
     fn ubus_call(&self, object: &str, method: &str, args: &Value, timeout: Duration) -> Result<String, String> {
-        let mut argv = self.ubus_argv(timeout);
-        argv.extend(["call".into(), object.into(), method.into(), args.to_string()]);
-        let o = self.run(&argv, timeout + Duration::from_secs(1));
-        if o.success() {
-            Ok(String::new())
-        } else {
-            Err(format!("exit {:?}: {}", o.code, o.detail))
-        }
+        let replies = self.with_ubus(timeout, |c| c.call_json(object, method, args))?;
+        Ok(replies.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n"))
     }
 
     fn ubus_send(&self, event: &str, data: &Value, timeout: Duration) -> Result<(), String> {
-        let mut argv = self.ubus_argv(timeout);
-        argv.extend(["send".into(), event.into(), data.to_string()]);
-        let o = self.run(&argv, timeout + Duration::from_secs(1));
-        if o.success() {
-            Ok(())
-        } else {
-            Err(format!("exit {:?}: {}", o.code, o.detail))
-        }
+        let table = ubus::json::to_table(data)?;
+        self.with_ubus(timeout, |c| c.send_event(event, table))
     }
 
     fn socket_alive(&self, path: &Path) -> bool {
@@ -263,29 +268,27 @@ impl System for RealSystem {
     }
 
     fn addresses(&self) -> Result<Vec<(String, String)>, String> {
-        let Some(ip) = self.resolve("ip") else { return Err("ip not found".into()) };
-        let out = Command::new(ip)
-            .args(["-o", "addr", "show"])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .map_err(|e| format!("ip -o addr: {}", e))?;
-        Ok(parse_ip_o_addr(&String::from_utf8_lossy(&out.stdout)))
+        // getifaddrs(3): the same netlink dump `ip addr` reads, without a fork.
+        let addrs = nix::ifaddrs::getifaddrs().map_err(|e| format!("getifaddrs: {}", e))?;
+        Ok(addrs
+            .filter_map(|a| {
+                let ip: IpAddr = match (a.address.as_ref(), a.netmask.as_ref()) {
+                    (Some(s), _) if s.as_sockaddr_in().is_some() => IpAddr::V4(s.as_sockaddr_in()?.ip()),
+                    (Some(s), _) if s.as_sockaddr_in6().is_some() => IpAddr::V6(s.as_sockaddr_in6()?.ip()),
+                    _ => return None,
+                };
+                let prefix = match a.netmask.as_ref() {
+                    Some(m) => match (m.as_sockaddr_in(), m.as_sockaddr_in6()) {
+                        (Some(v4), _) => u32::from(v4.ip()).count_ones(),
+                        (_, Some(v6)) => u128::from(v6.ip()).count_ones(),
+                        _ => 0,
+                    },
+                    None => if ip.is_ipv4() { 32 } else { 128 },
+                };
+                Some((a.interface_name, format!("{}/{}", ip, prefix)))
+            })
+            .collect())
     }
-}
-
-/// `2: br-lan    inet 192.0.2.1/24 brd … scope global br-lan\ …` → `("br-lan", "192.0.2.1/24")`.
-pub fn parse_ip_o_addr(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            if f.len() < 4 || !(f[2] == "inet" || f[2] == "inet6") {
-                return None;
-            }
-            let dev = f[1].split('@').next().unwrap_or(f[1]);
-            Some((dev.to_string(), f[3].to_string()))
-        })
-        .collect()
 }
 
 /// The recording dry run. Simulates just enough state (conntrackd up or not, which
@@ -300,6 +303,8 @@ pub struct RecordingSystem {
     /// A command whose line contains one of these fails (exit 1).
     failing: Mutex<Vec<String>>,
     addrs: Mutex<Vec<(String, String)>>,
+    /// Canned replies of `ubus call <object> …`, by object.
+    ubus_replies: Mutex<HashMap<String, String>>,
 }
 
 impl RecordingSystem {
@@ -329,6 +334,11 @@ impl RecordingSystem {
             } else {
                 r.remove(service);
             }
+        }
+    }
+    pub fn set_ubus_reply(&self, object: &str, reply: &str) {
+        if let Ok(mut r) = self.ubus_replies.lock() {
+            r.insert(object.to_string(), reply.to_string());
         }
     }
     pub fn set_addresses(&self, a: Vec<(String, String)>) {
@@ -388,7 +398,7 @@ impl System for RecordingSystem {
 
     fn ubus_call(&self, object: &str, method: &str, args: &Value, _t: Duration) -> Result<String, String> {
         if self.record(format!("ubus call {} {} {}", object, method, args)) {
-            Ok(String::new())
+            Ok(self.ubus_replies.lock().ok().and_then(|r| r.get(object).cloned()).unwrap_or_default())
         } else {
             Err("recorded failure".into())
         }
@@ -448,19 +458,9 @@ mod tests {
     }
 
     #[test]
-    fn ip_o_addr_lines_give_device_and_prefix() {
-        let t = "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n\
-                 5: wan@eth0    inet 198.51.100.10/24 brd 198.51.100.255 scope global wan\\ x\n\
-                 3: br-lan    inet6 fe80::1/64 scope link \\ x\n\
-                 garbage\n";
-        assert_eq!(
-            parse_ip_o_addr(t),
-            vec![
-                ("lo".to_string(), "127.0.0.1/8".to_string()),
-                ("wan".to_string(), "198.51.100.10/24".to_string()),
-                ("br-lan".to_string(), "fe80::1/64".to_string())
-            ]
-        );
+    fn addresses_include_loopback_with_its_prefix() {
+        let a = RealSystem::new("/nonexistent").addresses().unwrap();
+        assert!(a.iter().any(|(d, x)| d == "lo" && x == "127.0.0.1/8"), "{a:?}");
     }
 
     #[test]

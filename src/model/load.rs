@@ -484,6 +484,11 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
                 }
             },
         };
+        if let (Some(p), Some(a)) = (peer_address, address) {
+            if p.is_ipv6() != a.is_ipv6() {
+                c.err(s, Some("peer_address"), format!("{} and the VIP {} are of different address families", p, a), Some("an address of the VIP's family"));
+            }
+        }
         if sync_mode == SyncMode::Unicast && peer_address.is_none() {
             c.err(s, Some("peer_address"), "unicast mode sends VRRP adverts to the peer's address on this interface; it is not set", Some("the other router's address on this interface"));
         }

@@ -13,6 +13,13 @@
 //!   `authentication` block; v2 rejects a fractional `advert_int`;
 //! - an `auth_pass` longer than 8 characters is truncated with a warning;
 //! - a notify script run as root needs `enable_script_security` + `script_user root`.
+//!
+//! And from running two daemons on these files (tests/render_vrrp_pair.rs): the notify
+//! command gets `GROUP muros_ha STATE 0` (a group's priority is always 0) or `INSTANCE
+//! lan STATE <effective priority>`; keepalived's own shutdown sends STATE `STOP` to the
+//! group as well as to a lone instance; the FIFO carries `GROUP "muros_ha" MASTER 0`
+//! lines (name quoted) plus one line per instance; AH-authenticated adverts travel as IP
+//! protocol 51, not 112 (see [`super::firewall`]).
 
 use super::{own_address_like, RenderContext, Text};
 use crate::model::{AuthType, Config, Role, SyncMode, Vip, VrrpVersion};
@@ -62,7 +69,7 @@ fn global_defs(t: &mut Text, cfg: &Config, ctx: &RenderContext<'_>) {
     t.line("# The notify hook runs as root; keepalived refuses that without script security.");
     t.line("enable_script_security");
     t.line("script_user root");
-    t.line("# The same lines as the notify hook, in order, for the muros-ha daemon.");
+    t.line("# Every group and instance transition, one line each and in order, for the muros-ha daemon.");
     t.line(format!("notify_fifo {}", quote(&ctx.paths.notify_fifo().display().to_string())));
     if cfg.vrrp_version == VrrpVersion::V3 {
         t.line("vrrp_version 3");

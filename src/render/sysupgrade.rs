@@ -7,7 +7,15 @@
 /// Paths kept across sysupgrade. `/etc/config/muros_ha` is kept by OpenWrt anyway
 /// (all of `/etc/config`), listed so the intent is visible; the rendered files are
 /// listed because a router must come back up as a pair member before `render` runs.
-pub const KEEP_PATHS: [&str; 4] = ["/etc/config/muros_ha", "/etc/keepalived/", "/etc/conntrackd/", "/etc/muros-ha/"];
+pub const KEEP_PATHS: [&str; 5] = [
+    "/etc/config/muros_ha",
+    "/etc/keepalived/",
+    "/etc/conntrackd/",
+    // Rendered, but outside /etc: without it the first boot after an upgrade has no
+    // VRRP/sync accept rules until `render` runs again.
+    "/usr/share/nftables.d/chain-pre/input/30-muros-ha.nft",
+    "/etc/muros-ha/",
+];
 
 /// `/lib/upgrade/keep.d/muros-ha`.
 pub fn keep_d() -> String {

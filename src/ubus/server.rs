@@ -388,6 +388,10 @@ impl<S> Server<S> {
         if self.conn.is_some() {
             let i = self.objects.len() - 1;
             let r = self.register_object(i);
+            if matches!(&r, Err(e) if !e.is_connection_error()) {
+                // Refused (path taken): forget it rather than retry it on every reconnect.
+                self.objects.pop();
+            }
             return self.check_conn(r);
         }
         Ok(())
@@ -434,6 +438,10 @@ impl<S> Server<S> {
 
     /// Connect now and register everything. Without calling it, [`Server::poll`]
     /// connects on its own; calling it lets a daemon report a first failure.
+    ///
+    /// A refused registration (the broker said no: a path already taken by another
+    /// process, or an ACL) does not stop the others: the connection stays up, the
+    /// refused object has no [`Server::object_id`], and the first refusal is returned.
     pub fn connect(&mut self) -> Result<()> {
         self.conn = None;
         let conn = Conn::connect(&self.socket, REGISTER_TIMEOUT)?;
@@ -444,30 +452,50 @@ impl<S> Server<S> {
             o.type_id = None;
             o.has_subscribers = false;
         }
-        let r = self.register_all();
-        if let Err(e) = r {
-            self.conn = None;
-            return Err(e);
-        }
+        let refused = match self.register_all() {
+            Ok(refused) => refused,
+            Err(e) => {
+                self.conn = None;
+                return Err(e);
+            }
+        };
         self.connections += 1;
         self.backoff = BACKOFF_MIN;
+        let registered = self.objects.iter().filter(|o| o.id.is_some()).count();
         log::info!(
-            "ubus: connected to {} and registered {} object(s)",
+            "ubus: connected to {} and registered {registered} of {} object(s)",
             self.socket.display(),
             self.objects.len()
         );
-        Ok(())
+        match refused {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
-    fn register_all(&mut self) -> Result<()> {
+    /// Register everything; connection errors abort, refusals are logged and the
+    /// first one is returned.
+    fn register_all(&mut self) -> Result<Option<Error>> {
+        let mut refused = None;
+        let mut note = |r: Result<()>| -> Result<()> {
+            match r {
+                Err(e) if e.is_connection_error() => Err(e),
+                Err(e) => {
+                    log::warn!("ubus: {e}");
+                    refused.get_or_insert(e);
+                    Ok(())
+                }
+                Ok(()) => Ok(()),
+            }
+        };
         for i in 0..self.objects.len() {
-            self.register_object(i)?;
+            note(self.register_object(i))?;
         }
         let patterns: Vec<String> = self.listeners.iter().map(|(p, _)| p.clone()).collect();
         for p in patterns {
-            self.register_pattern(&p)?;
+            note(self.register_pattern(&p))?;
         }
-        Ok(())
+        Ok(refused)
     }
 
     fn register_object(&mut self, i: usize) -> Result<()> {
@@ -577,16 +605,14 @@ impl<S> Server<S> {
     pub fn poll(&mut self, extra: &[BorrowedFd<'_>], timeout: Option<Duration>) -> Result<Ready> {
         let deadline = timeout.map(|t| Instant::now() + t);
         if self.conn.is_none() && Instant::now() >= self.next_attempt {
+            // A refusal is logged by connect() and leaves us connected; only a failed
+            // connection (ubusd absent while it restarts) backs off.
             if let Err(e) = self.connect() {
-                // ubusd being absent is expected while it restarts; a refused
-                // registration (path taken by another process) is worth a warning.
-                if e.is_connection_error() {
+                if self.conn.is_none() {
                     log::debug!("ubus: connect to {} failed: {e}", self.socket.display());
-                } else {
-                    log::warn!("ubus: registering at {} failed: {e}", self.socket.display());
+                    self.next_attempt = Instant::now() + self.backoff;
+                    self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
                 }
-                self.next_attempt = Instant::now() + self.backoff;
-                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
             }
         }
         // Frames queued during registration must not wait for new socket traffic, and

@@ -4,13 +4,15 @@
 # usage: bench.sh /path/to/muros-ha [iterations]   (root; cleans up after itself)
 set -eu
 BIN=$(readlink -f "$1"); N=${2:-20}
-TOOLS=/work/shared/openwrt-tools/bin
-UCODE=/work/shared/openwrt-web/rootfs/bin/ucode
+SHARED=${MUROS_SHARED:-/work/shared}
+TOOLS=$SHARED/openwrt-tools/bin
+UCODE=$SHARED/openwrt-web/rootfs/bin/ucode
 HERE=$(cd "$(dirname "$0")" && pwd)
 R=$(mktemp -d /tmp/muros-fo-bench.XXXXXX); NS=mfo-bench-$$
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  # newest first: the stand-in before its ubusd
+  for ((i=${#PIDS[@]}-1; i>=0; i--)); do kill "${PIDS[$i]}" 2>/dev/null || true; done
   c=$(pgrep -f "conntrackd -C $R/etc/conntrackd/conntrackd.conf" || true); [ -n "$c" ] && kill $c
   ip netns del "$NS" 2>/dev/null || true; rm -rf "$R"
 }
@@ -54,7 +56,7 @@ printf '{"enabled":true,"wan":"wan","services":["dnsmasq","odhcpd","miniupnpd"],
 SOCK=$R/var/run/ubus/ubus.sock
 $TOOLS/ubusd -s "$SOCK" & PIDS+=($!)
 for i in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.02; done
-UBUS_SOCKET=$SOCK NETIF_NAME=wan NETIF_LOG=$R/netif.log $UCODE -L '/work/shared/openwrt-web/rootfs/usr/lib/ucode/*.so' "$HERE/netifd_standin.uc" & PIDS+=($!)
+UBUS_SOCKET=$SOCK NETIF_NAME=wan NETIF_LOG=$R/netif.log NETIF_STAMP=1 $UCODE -L "$SHARED/openwrt-web/rootfs/usr/lib/ucode/*.so" "$HERE/netifd_standin.uc" & PIDS+=($!)
 $TOOLS/ubus -s "$SOCK" -t 5 wait_for network.interface.wan
 ip netns exec "$NS" conntrackd -C "$R/etc/conntrackd/conntrackd.conf" -d
 C=$R/etc/conntrackd/conntrackd.conf
@@ -80,17 +82,28 @@ EOS
 chmod 755 "$R/hook.sh"
 export PATH=$TOOLS:/usr/sbin:/usr/bin:/sbin:/bin
 run() { # label cmd... → median ms over N MASTER+BACKUP pairs
-  /usr/bin/python3 - "$N" "$@" <<'EOP'
-import subprocess, sys, time, statistics
+  NETIF_LOG=$R/netif.log /usr/bin/python3 - "$N" "$@" <<'EOP'
+import os, subprocess, sys, time, statistics
 n = int(sys.argv[1]); label = sys.argv[2]; cmd = sys.argv[3:]
-ts = {"MASTER": [], "BACKUP": []}
+log = os.environ["NETIF_LOG"]
+ts = {"MASTER": [], "BACKUP": []}; wan = []
+def last_up():
+    ups = [l.split() for l in open(log) if l.startswith("up ")]
+    return float(ups[-1][1]) if ups else None
 for i in range(n):
     for st in ("MASTER", "BACKUP"):
-        t0 = time.perf_counter()
+        before = last_up() if os.path.exists(log) else None
+        t0 = time.perf_counter(); m0 = time.monotonic()
         subprocess.run(cmd + ["GROUP", "muros_ha", st, "150"], check=True, stderr=subprocess.DEVNULL)
         ts[st].append((time.perf_counter() - t0) * 1000)
+        if st == "MASTER" and os.path.exists(log):
+            up = last_up()
+            if up is not None and up != before:
+                wan.append((up - m0) * 1000)
 for st, v in ts.items():
     print(f"{label:10s} {st:6s} median {statistics.median(v):7.2f} ms  min {min(v):7.2f}  max {max(v):7.2f}")
+if wan:
+    print(f"{label:10s} event→WAN up median {statistics.median(wan):7.2f} ms  min {min(wan):7.2f}")
 EOP
 }
 run muros-ha ip netns exec "$NS" "$BIN" notify --root "$R"

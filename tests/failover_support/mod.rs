@@ -9,7 +9,21 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_muros-ha");
-pub const OPENWRT_TOOLS: &str = "/work/shared/openwrt-tools/bin";
+/// The shared fixtures (`MUROS_SHARED`, as in tests/run-all.sh; else /work/shared).
+pub fn shared() -> String {
+    std::env::var("MUROS_SHARED").unwrap_or_else(|_| "/work/shared".to_string())
+}
+/// Real OpenWrt ubusd / ubus / uci built for Debian.
+pub fn openwrt_tools() -> String {
+    format!("{}/openwrt-tools/bin", shared())
+}
+/// ucode with its ubus module, from the LuCI stack.
+pub fn ucode() -> String {
+    format!("{}/openwrt-web/rootfs/bin/ucode", shared())
+}
+pub fn ucode_modules() -> String {
+    format!("{}/openwrt-web/rootfs/usr/lib/ucode/*.so", shared())
+}
 
 /// A router root under /tmp, removed on drop.
 pub struct TestRoot {
@@ -113,7 +127,7 @@ impl Drop for TestRoot {
 
 /// PATH with the real OpenWrt ubus CLI first.
 pub fn default_path() -> String {
-    format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", OPENWRT_TOOLS)
+    format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", openwrt_tools())
 }
 
 /// Poll `cond` every 10 ms for at most `limit`.
@@ -151,11 +165,11 @@ pub fn require_root(what: &str) -> bool {
         .unwrap_or_default()
         .lines()
         .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    let tools = Path::new(OPENWRT_TOOLS).join("ubusd").exists();
+    let tools = Path::new(&openwrt_tools()).join("ubusd").exists() && Path::new(&ucode()).exists();
     if is_root && tools {
         return true;
     }
-    let why = format!("{} needs root and {} (root={}, tools={})", what, OPENWRT_TOOLS, is_root, tools);
+    let why = format!("{} needs root and {} (root={}, tools={})", what, shared(), is_root, tools);
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{}", why);
     }

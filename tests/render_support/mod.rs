@@ -6,6 +6,7 @@ use muros_ha::model::*;
 use muros_ha::paths::Paths;
 use muros_ha::render::{render_all, OutputFile, RenderContext};
 use std::net::{IpAddr, Ipv4Addr};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -278,6 +279,11 @@ impl Pair {
         let pair = Pair { ns };
         for n in &pair.ns {
             run(Command::new("ip").args(["-n", n, "link", "set", "lo", "up"]));
+            // No duplicate address detection: link-local addresses (which IPv6 VRRP
+            // sends from) are usable at once instead of after a second or two.
+            for key in ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"] {
+                run(Command::new("ip").args(["netns", "exec", n, "sysctl", "-q", "-w", key]));
+            }
         }
         pair
     }
@@ -301,6 +307,16 @@ impl Pair {
     pub fn addr(&self, i: usize, dev: &str, cidr: &str) {
         run(Command::new("ip").args(["-n", &self.ns[i], "addr", "add", cidr, "dev", dev]));
     }
+    /// Packets router `i`'s firewall accepted by rules whose comment starts with `what`
+    /// (e.g. `muros-ha: VRRP`), from the rules' counters.
+    pub fn accepted(&self, i: usize, what: &str) -> u64 {
+        let out = Command::new("ip").args(["netns", "exec", &self.ns[i], "nft", "list", "ruleset"]).output();
+        let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+        text.lines()
+            .filter(|l| l.contains(&format!("comment \"{what}")))
+            .filter_map(|l| l.split("counter packets ").nth(1)?.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    }
     pub fn has_address(&self, i: usize, dev: &str, addr: &str) -> bool {
         let out = Command::new("ip").args(["-n", &self.ns[i], "-o", "addr", "show", "dev", dev]).output();
         out.map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {}/", addr))).unwrap_or(false)
@@ -313,6 +329,19 @@ impl Drop for Pair {
             let _ = Command::new("ip").args(["netns", "del", n]).output();
         }
     }
+}
+
+/// Load `cfg`'s rendered fw4 snippet into namespace `ns`, inside an input chain with
+/// policy drop as fw4 would (files go to `dir`): from then on only what the snippet
+/// accepts reaches the daemons.
+pub fn load_firewall(ns: &str, dir: &Path, cfg: &Config) {
+    use muros_ha::render::firewall;
+    fs::create_dir_all(dir).unwrap();
+    let snippet = dir.join("30-muros-ha.nft");
+    fs::write(&snippet, firewall::render(cfg)).unwrap();
+    let ruleset = dir.join("fw4-input.nft");
+    fs::write(&ruleset, firewall::check_ruleset(&snippet)).unwrap();
+    run(Command::new("ip").args(["netns", "exec", ns, "nft", "-f"]).arg(&ruleset));
 }
 
 /// A daemon started by a test, stopped by PID on drop (TERM, then KILL after 10 s).

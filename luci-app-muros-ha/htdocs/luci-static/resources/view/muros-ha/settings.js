@@ -1,0 +1,504 @@
+'use strict';
+'require view';
+'require form';
+'require uci';
+'require rpc';
+'require ui';
+
+/*
+ * The MurOS "High availability" form on top of /etc/config/muros_ha.
+ *
+ * Client-side datatypes catch what can be checked in the browser (VRID range,
+ * CIDR syntax, MAC syntax, per-interface VRID clashes). The daemon has the last
+ * word: after "Save & Apply" has committed the uci changes we ask it to apply
+ * them, and every error it reports (validate/apply) is put next to the field it
+ * names through its `location` (`global.password`, `@vip[1].vrid`, ...).
+ */
+
+const callValidate = rpc.declare({
+	object: 'muros_ha',
+	method: 'validate',
+	expect: { '': {} }
+});
+
+const callApply = rpc.declare({
+	object: 'muros_ha',
+	method: 'apply',
+	expect: { '': {} }
+});
+
+/* Set when rpcd has confirmed a uci apply of this page; the reload that LuCI does
+ * right after the confirm would cut an in-flight call, so the daemon's apply runs
+ * from load() of the reloaded page instead, exactly once. */
+const APPLY_PENDING_KEY = 'muros-ha.apply-pending';
+
+/* Human labels for the uci options, used in the error summary. */
+const OPTION_LABELS = {
+	enabled: _('Enable'),
+	role: _('Role'),
+	priority: _('Priority'),
+	auth_type: _('Authentication'),
+	password: _('Authentication password'),
+	sync_interface: _('Sync interface'),
+	sync_mode: _('Sync mode'),
+	sync_port: _('Sync port'),
+	peer_ip: _('Peer management IP'),
+	vrrp_version: _('VRRP version'),
+	advert_int: _('Advertisement interval'),
+	preempt: _('Preempt'),
+	service: _('Services'),
+	sync_group: _('Multicast group'),
+	device: _('macvlan device'),
+	interface: _('Interface'),
+	address: _('Virtual IP'),
+	vrid: _('VRID'),
+	peer_address: _('Peer address'),
+	parent: _('Parent device'),
+	macaddr: _('Shared MAC address')
+};
+
+/* A MAC that two routers may share on the WAN must not collide with vendor
+ * addresses (locally administered bit set) and must be usable as a source
+ * (multicast bit clear). */
+function validateSharedMac(section_id, value) {
+	if (value == null || value === '')
+		return true;
+
+	const first = parseInt(String(value).split(/[:-]/)[0], 16);
+
+	if (isNaN(first))
+		return _('Expecting a MAC address');
+	if (first & 0x01)
+		return _('Must be a unicast address (first octet even)');
+	if (!(first & 0x02))
+		return _('Must be a locally administered address (second bit of the first octet set, e.g. 02:…)');
+
+	return true;
+}
+
+/* Logical interfaces from /etc/config/network, for the interface pickers. */
+function networkInterfaces() {
+	return uci.sections('network', 'interface')
+		.map(s => s['.name'])
+		.filter(n => n !== 'loopback');
+}
+
+/* `@vip[1]` / `@vip[-1]` / `wan` → uci section id, or null. */
+function resolveSection(spec) {
+	const m = /^@([A-Za-z0-9_]+)\[(-?\d+)\]$/.exec(spec);
+
+	if (m) {
+		const list = uci.sections('muros_ha', m[1]);
+		let idx = parseInt(m[2], 10);
+
+		if (idx < 0)
+			idx += list.length;
+
+		return (idx >= 0 && idx < list.length) ? list[idx]['.name'] : null;
+	}
+
+	return uci.get('muros_ha', spec) ? spec : null;
+}
+
+/* `@vip[1].vrid` → { section: '@vip[1]', sid: 'cfg0a...', option: 'vrid' }.
+ * Section specs never contain a dot, so the first dot splits section and option. */
+function parseLocation(location) {
+	const loc = String(location ?? '');
+	const dot = loc.indexOf('.');
+	const section = dot < 0 ? loc : loc.substring(0, dot);
+	const option = dot < 0 ? null : loc.substring(dot + 1);
+
+	return { section, option, sid: section ? resolveSection(section) : null };
+}
+
+function describeLocation(loc) {
+	let where;
+	const m = /^@([A-Za-z0-9_]+)\[(-?\d+)\]$/.exec(loc.section);
+
+	const type = loc.sid ? uci.get('muros_ha', loc.sid, '.type') : null;
+
+	if (type == 'vip' && m)
+		where = _('Virtual IP #%d').format(uci.sections('muros_ha', 'vip').findIndex(s => s['.name'] == loc.sid) + 1);
+	else if (type == 'vip')
+		where = _('Virtual IP "%s"').format(loc.sid);
+	else if (loc.section == 'global')
+		where = _('General');
+	else if (loc.section == 'wan')
+		where = _('WAN');
+	else
+		where = loc.section || _('Configuration');
+
+	return loc.option ? '%s › %s'.format(where, OPTION_LABELS[loc.option] ?? loc.option) : where;
+}
+
+return view.extend({
+	load() {
+		let pending = false;
+
+		try {
+			pending = sessionStorage.getItem(APPLY_PENDING_KEY) != null;
+			sessionStorage.removeItem(APPLY_PENDING_KEY);
+		}
+		catch (e) { /* storage disabled: the daemon still sees the file */ }
+
+		return Promise.all([
+			uci.load('network').catch(() => null),
+			pending
+				? callApply().then(res => ({ kind: 'apply', res }), err => ({ kind: 'apply', err }))
+				: callValidate().then(res => ({ kind: 'validate', res }), err => ({ kind: 'validate', err })),
+			uci.load('muros_ha')
+		]);
+	},
+
+	render(data) {
+		const daemon = data[1];
+		const ifaces = networkInterfaces();
+		let m, s, o;
+
+		m = new form.Map('muros_ha', _('High Availability'),
+			_('Active/passive router pair: keepalived (VRRP) moves the virtual IPs, conntrackd replicates connection state, and the master alone brings up the shared-MAC WAN. Applying this page regenerates keepalived.conf and conntrackd.conf and reloads both.'));
+
+		/* --- global ------------------------------------------------------- */
+		s = m.section(form.NamedSection, 'global', 'global', _('Cluster'));
+		s.addremove = false;
+		s.tab('general', _('General'));
+		s.tab('sync', _('Synchronisation'));
+		s.tab('advanced', _('Advanced'));
+
+		o = s.taboption('general', form.Flag, 'enabled', _('Enable'));
+		o.default = o.enabled;
+		o.rmempty = false;
+
+		o = s.taboption('general', form.ListValue, 'role', _('Role'),
+			_('The priority follows the role: master 150, backup 100, on every VRRP instance.'));
+		o.value('master', _('Master'));
+		o.value('backup', _('Backup'));
+		o.default = 'backup';
+		o.rmempty = false;
+
+		o = s.taboption('general', form.ListValue, 'auth_type', _('Authentication'),
+			_('VRRP authentication exists only in VRRP version 2.'));
+		o.value('ah', _('IPsec AH'));
+		o.value('pass', _('Simple password'));
+		o.value('none', _('None'));
+		/* The daemon's default when unset: AH if a password is set under VRRPv2,
+		 * else none. Show that, and always write the choice explicitly. */
+		o.cfgvalue = function(section_id) {
+			const v = uci.get('muros_ha', section_id, 'auth_type');
+			if (v)
+				return v;
+			return (uci.get('muros_ha', section_id, 'password') &&
+			        (uci.get('muros_ha', section_id, 'vrrp_version') ?? '2') == '2') ? 'ah' : 'none';
+		};
+		o.rmempty = false;
+		o.validate = function(section_id, value) {
+			if (value != 'none' && this.section.formvalue(section_id, 'vrrp_version') == '3')
+				return _('VRRPv3 has no authentication: choose None or VRRP version 2');
+			return true;
+		};
+
+		o = s.taboption('general', form.Value, 'password', _('Authentication password'),
+			_('Shared secret, the same on both routers; at most 8 characters.'));
+		o.password = true;
+		/* keepalived truncates at 8 and splits on blanks; the daemon refuses both. */
+		o.validate = function(section_id, value) {
+			if (!/^[\x21-\x7e]{1,8}$/.test(value ?? ''))
+				return _('1 to 8 printable characters, no blanks');
+			if (/['"#!\\]/.test(value))
+				return _('Quotes, backslash, # and ! are not allowed');
+			return true;
+		};
+		o.depends('auth_type', 'ah');
+		o.depends('auth_type', 'pass');
+		o.rmempty = false;
+
+		o = s.taboption('general', form.DynamicList, 'service', _('Services'),
+			_('Started on the master, stopped on the backup.'));
+		o.value('dnsmasq');
+		o.value('odhcpd');
+		o.value('miniupnpd');
+
+		o = s.taboption('sync', form.Value, 'sync_interface', _('Sync interface'),
+			_('Logical interface of the direct link used by conntrackd for state replication.'));
+		ifaces.forEach(n => o.value(n));
+		o.datatype = 'uciname';
+		o.rmempty = false;
+
+		o = s.taboption('sync', form.Value, 'peer_ip', _('Peer management IP'),
+			_('Address of the other router on the sync link.'));
+		o.datatype = 'ipaddr';
+
+		o = s.taboption('sync', form.ListValue, 'sync_mode', _('Sync mode'));
+		o.value('multicast', _('Multicast (225.0.0.50)'));
+		o.value('unicast', _('Unicast to the peer'));
+		o.default = 'multicast';
+
+		o = s.taboption('sync', form.Value, 'sync_port', _('Sync port'));
+		o.datatype = 'port';
+		o.placeholder = '3780';
+
+		o = s.taboption('sync', form.Value, 'sync_group', _('Multicast group'));
+		o.datatype = 'ip4addr';
+		o.placeholder = '225.0.0.50';
+		o.depends('sync_mode', 'multicast');
+
+		o = s.taboption('advanced', form.ListValue, 'vrrp_version', _('VRRP version'),
+			_('Version 3 allows sub-second adverts and faster takeover; version 2 is needed for authentication.'));
+		o.value('2', _('2'));
+		o.value('3', _('3'));
+		o.default = '2';
+
+		o = s.taboption('advanced', form.Value, 'advert_int', _('Advertisement interval'),
+			_('Seconds. VRRPv2: whole seconds 1–255; VRRPv3: 0.01–40.95.'));
+		o.datatype = 'and(ufloat,range(0.01,255))';
+		o.placeholder = '1';
+		o.validate = function(section_id, value) {
+			if (value == null || value === '')
+				return true;
+
+			const v = parseFloat(value);
+			const ver = this.section.formvalue(section_id, 'vrrp_version');
+
+			if (ver == '3' && v > 40.95)
+				return _('VRRPv3 allows at most 40.95 s');
+			if (ver != '3' && (v < 1 || Math.floor(v) != v))
+				return _('VRRPv2 uses whole seconds');
+
+			return true;
+		};
+
+		o = s.taboption('advanced', form.Flag, 'preempt', _('Preempt'),
+			_('Take the master role back as soon as this router is the better one.'));
+		o.default = o.enabled;
+
+		o = s.taboption('advanced', form.Value, 'priority', _('Priority override'),
+			_('Leave empty to derive it from the role.'));
+		o.datatype = 'range(1,254)';
+		o.optional = true;
+
+		/* --- VIPs --------------------------------------------------------- */
+		s = m.section(form.GridSection, 'vip', _('Virtual IPs'),
+			_('One VIP per interface that fails over; each VIP is one VRRP instance with its own VRID.'));
+		/* The section name names the VRRP instance in keepalived.conf, notify lines
+		 * and status, so the admin picks it (lan, guest, ...). */
+		s.anonymous = false;
+		s.addremove = true;
+		s.sortable = true;
+		s.nodescriptions = true;
+		s.sectiontitle = sid => sid;
+
+		/* A global option as currently typed on the page (also from inside the grid's
+		 * edit modal, which has its own map), else as saved. */
+		const globalValue = opt => {
+			const found = m.lookupOption(opt, 'global');
+			const v = found ? found[0].formvalue('global') : null;
+			return v ?? uci.get('muros_ha', 'global', opt);
+		};
+
+		o = s.option(form.Value, 'interface', _('Interface'));
+		ifaces.forEach(n => o.value(n));
+		o.datatype = 'uciname';
+		o.rmempty = false;
+		o.editable = true;
+		/* LAB-NOTES pitfall 4: a VIP on the sync link joins the sync group, and
+		 * cutting the sync cable would then fault the whole group. */
+		o.validate = function(section_id, value) {
+			if (value && value == globalValue('sync_interface'))
+				return _('The sync interface must not carry a VIP');
+			return true;
+		};
+
+		o = s.option(form.Value, 'address', _('Virtual IP'), _('Address with prefix, e.g. 192.0.2.1/24.'));
+		o.datatype = 'cidr';
+		o.rmempty = false;
+		o.editable = true;
+		o.validate = function(section_id, value) {
+			if (value && value.indexOf(':') >= 0 && (globalValue('vrrp_version') ?? '2') != '3')
+				return _('IPv6 VIPs need VRRP version 3 (Advanced tab)');
+			return true;
+		};
+
+		o = s.option(form.Value, 'vrid', _('VRID'));
+		o.datatype = 'and(uinteger,range(1,255))';
+		o.rmempty = false;
+		o.editable = true;
+		/* VRIDs only have to differ between instances that share a link. The check
+		 * also runs in the grid's edit modal, whose map holds only the edited
+		 * section: the other VIPs are read from the grid (unsaved edits) or uci. */
+		const vips = s;
+		const vipValue = (sid, opt) => vips.formvalue(sid, opt) ?? uci.get('muros_ha', sid, opt);
+		o.validate = function(section_id, value) {
+			if (value == null || value === '')
+				return true;
+
+			const iface = this.section.formvalue(section_id, 'interface');
+
+			for (const other of uci.sections('muros_ha', 'vip').map(v => v['.name'])) {
+				if (other == section_id)
+					continue;
+				if (vipValue(other, 'interface') == iface && vipValue(other, 'vrid') == value)
+					return _('VRID %s is already used on interface %s').format(value, iface);
+			}
+
+			return true;
+		};
+
+		o = s.option(form.Value, 'peer_address', _('Peer address'),
+			_('The other router on this interface; needed for unicast VRRP.'));
+		o.datatype = 'ipaddr';
+		o.modalonly = true;
+
+		/* --- shared-MAC WAN ---------------------------------------------- */
+		s = m.section(form.NamedSection, 'wan', 'wan', _('Shared-MAC WAN'),
+			_('A macvlan with the same MAC address on both routers; only the master brings it up, so the ISP sees one host and one DHCP lease.'));
+		s.addremove = true;
+
+		o = s.option(form.Value, 'interface', _('Interface'), _('Logical WAN interface (DHCP client).'));
+		ifaces.forEach(n => o.value(n));
+		o.datatype = 'uciname';
+		o.rmempty = false;
+
+		o = s.option(form.Value, 'parent', _('Parent device'), _('Physical device under the macvlan, e.g. eth0.'));
+		o.datatype = 'network';
+		o.rmempty = false;
+
+		o = s.option(form.Value, 'macaddr', _('Shared MAC address'),
+			_('Locally administered unicast, identical on both routers.'));
+		o.datatype = 'macaddr';
+		o.placeholder = '02:00:00:00:00:01';
+		o.rmempty = false;
+		o.validate = validateSharedMac;
+
+		o = s.option(form.Value, 'device', _('macvlan device'), _('Name of the macvlan device; default: ha- followed by the interface name.'));
+		o.datatype = 'and(network,maxlength(15))';
+		o.optional = true;
+		o.placeholder = 'ha-wan';
+
+		return m.render().then(node => {
+			this.map = m;
+			return E([], [ this.renderDaemonOutcome(m, daemon), node ]);
+		});
+	},
+
+	/* Errors from the daemon, next to their fields, plus a summary on top. */
+	renderDaemonOutcome(m, daemon) {
+		const box = E('div', { 'id': 'muros-ha-daemon' });
+
+		if (!daemon)
+			return box;
+
+		if (daemon.err) {
+			box.appendChild(E('div', { 'class': 'alert-message warning' },
+				_('The muros-ha daemon did not answer (%s); the configuration is saved but not checked.').format(daemon.err.message ?? daemon.err)));
+			return box;
+		}
+
+		const res = daemon.res ?? {};
+		const errors = Array.isArray(res.errors) ? res.errors : [];
+
+		if (res.valid === false || errors.length) {
+			const items = errors.map(err => {
+				const loc = parseLocation(err.location);
+				const ours = !err.file || /(^|\/)muros_ha$/.test(err.file);
+				const attached = ours ? this.attachFieldError(m, loc, err) : false;
+				const text = err.allowed ? '%s (%s: %s)'.format(err.message, _('allowed'), err.allowed) : err.message;
+
+				return E('li', { 'class': attached ? 'muros-ha-error-attached' : 'muros-ha-error-unattached' }, [
+					E('strong', {}, ours ? describeLocation(loc) : '%s: %s'.format(err.file, err.location)),
+					': ', text
+				]);
+			});
+
+			box.appendChild(E('div', { 'class': 'alert-message error', 'id': 'muros-ha-errors' }, [
+				E('h4', {}, daemon.kind == 'apply'
+					? _('The daemon did not apply the configuration')
+					: _('The daemon reports problems in the saved configuration')),
+				E('ul', {}, items)
+			]));
+		}
+		else if (daemon.kind == 'apply') {
+			const changed = Array.isArray(res.changed) ? res.changed : [];
+			const reloaded = Array.isArray(res.reloaded) ? res.reloaded : [];
+
+			box.appendChild(E('div', { 'class': 'alert-message success', 'id': 'muros-ha-applied' }, [
+				E('p', {}, changed.length
+					? _('Applied. Rewritten: %s.').format(changed.join(', '))
+					: _('Applied. Generated files were already up to date.')),
+				reloaded.length ? E('p', {}, _('Reloaded: %s.').format(reloaded.join(', '))) : ''
+			]));
+		}
+
+		return box;
+	},
+
+	/* Put one daemon error under the widget of its option, or under the section
+	 * when the option has no widget on this page. Returns true when placed. */
+	attachFieldError(m, loc, err) {
+		if (!loc.sid)
+			return false;
+
+		const text = err.allowed ? '%s (%s: %s)'.format(err.message, _('allowed'), err.allowed) : err.message;
+		const note = E('div', { 'class': 'cbi-value-description muros-ha-field-error', 'style': 'color:#c00;font-weight:bold' }, text);
+
+		let field = loc.option
+			? m.findElement('data-field', 'cbid.muros_ha.%s.%s'.format(loc.sid, loc.option))
+			: null;
+
+		if (field) {
+			field.querySelectorAll('input, select').forEach(el => el.classList.add('cbi-input-invalid'));
+			field.parentNode.insertBefore(note, field.nextSibling);
+			this.markTab(field);
+			return true;
+		}
+
+		/* Section-level error, or an option only edited in the grid's modal. */
+		const row = m.findElement('data-sid', loc.sid);
+		if (row) {
+			const cell = row.querySelector('.td') ?? row;
+			cell.appendChild(note);
+			return true;
+		}
+
+		return false;
+	},
+
+	/* Flag the tab holding an error, so problems on a hidden tab are found. */
+	markTab(field) {
+		const pane = field.closest('[data-tab]');
+		if (pane)
+			pane.setAttribute('data-tab-has-daemon-error', 'true');
+	},
+
+	/* Replace the outcome box (and the notes under fields) after a direct apply. */
+	showOutcome(outcome) {
+		const old = document.getElementById('muros-ha-daemon');
+		if (!old || !this.map)
+			return;
+
+		this.map.root.querySelectorAll('.muros-ha-field-error').forEach(n => n.remove());
+		this.map.root.querySelectorAll('.cbi-input-invalid').forEach(n => n.classList.remove('cbi-input-invalid'));
+		old.replaceWith(this.renderDaemonOutcome(this.map, outcome));
+	},
+
+	handleSaveApply(ev, mode) {
+		/* Only after rpcd has confirmed the uci apply do we hand over to the daemon. */
+		const onApplied = () => {
+			document.removeEventListener('uci-applied', onApplied);
+			try { sessionStorage.setItem(APPLY_PENDING_KEY, String(Date.now())); }
+			catch (e) { callApply(); }
+		};
+
+		return this.handleSave(ev).then(() => uci.changes()).then(changes => {
+			/* Nothing staged: rpcd has nothing to apply and fires no event, but the
+			 * admin still asks the daemon to (re)apply the committed file, e.g. after
+			 * fixing /etc/config/network elsewhere. */
+			if (Object.keys(changes ?? {}).length == 0)
+				return callApply().then(
+					res => this.showOutcome({ kind: 'apply', res }),
+					err => this.showOutcome({ kind: 'apply', err }));
+
+			document.addEventListener('uci-applied', onApplied);
+			ui.changes.apply(mode == '0');
+		});
+	}
+});

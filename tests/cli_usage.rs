@@ -1,0 +1,42 @@
+//! The command-line interface is a contract (LuCI, the init script, keepalived's notify
+//! line and the labs call it): its usage text is pinned here, so a change is deliberate.
+//! Update with `UPDATE_GOLDEN=1 cargo test --test cli_usage` and review the diff.
+
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_muros-ha");
+
+fn pinned(name: &str, args: &[&str]) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    // argh prints argv[0]; the checkout path differs between machines.
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)).replace(BIN, "muros-ha");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/cli").join(format!("{}.txt", name));
+    if std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1") {
+        std::fs::write(&file, &text).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {} (run with UPDATE_GOLDEN=1)", file.display(), e));
+    assert_eq!(text, want, "usage of `muros-ha {}` changed; if deliberate, UPDATE_GOLDEN=1", args.join(" "));
+}
+
+#[test]
+fn usage_texts_are_pinned() {
+    pinned("help", &["--help"]);
+    for cmd in ["check", "render", "notify", "plan", "daemon"] {
+        pinned(cmd, &[cmd, "--help"]);
+    }
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("muros-ha {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn no_command_is_an_error_not_a_silent_success() {
+    let out = Command::new(BIN).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,552 @@
+#!/usr/bin/env python3
+"""luci-app-muros-ha in a real browser against the real LuCI stack.
+
+Scenario (each step is a named check; the run ends with "N passed, M failed"):
+  1. log in to LuCI (openwrt-web: ubusd + rpcd + uhttpd + ucode LuCI, chrooted);
+  2. Settings: fill role / password / VRID / peer IP, Save & Apply → the uci file
+     under RUNDIR/root/etc/config/muros_ha changes and the daemon's `apply` runs
+     (real daemon: keepalived.conf under its root is rendered with the new VRID);
+  3. VRID 300 is refused in the browser: nothing is saved, apply is not called;
+  4. a VIP on an interface the daemon does not know is saved, the daemon rejects
+     it and its error appears next to that VIP's Interface field;
+  5. putting it back clears the error;
+  6. Cluster status shows the role, instances, history, polls `status`, and the
+     maintenance toggle calls `maintenance {enable}`; the overview widget renders.
+Screenshots: docs/luci-settings.png, docs/luci-settings-errors.png, docs/luci-status.png
+(rewritten only with UPDATE_SCREENSHOTS=1 and the real daemon; else in the run dir).
+
+Backend for the `muros_ha` ubus object (env MUROS_HA_BACKEND):
+  auto (default)  the real `muros-ha daemon` when a binary with that subcommand is
+                  found (MUROS_HA_BIN, $CARGO_TARGET_DIR or target/{debug,release}),
+                  else the ucode stand-in tests/luci/standin-muros_ha.uc;
+  daemon          require the real daemon;  standin  force the stand-in.
+
+Needs: root (start.sh's mount namespace; the daemon runs in a private netns),
+chromium + chromium-driver (apt), selenium (pip). Without them it fails under
+CI=true and skips otherwise. KEEP=1 keeps the run directory for inspection
+(it is also kept when a check fails).
+"""
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+APP = os.path.join(REPO, "luci-app-muros-ha")
+SEED = os.path.join(HERE, "seed")
+DOCS = os.path.join(REPO, "docs")
+sys.path.insert(0, HERE)
+import owweb  # noqa: E402
+
+CI = os.environ.get("CI") == "true"
+PID = os.getpid()
+passed = 0
+failed = 0
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print("ok   - %s" % name, flush=True)
+    else:
+        failed += 1
+        print("FAIL - %s%s" % (name, (": " + str(detail)[:800]) if detail else ""), flush=True)
+    return ok
+
+
+def finish(code=None):
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(code if code is not None else (1 if failed else 0))
+
+
+def skip_all(reason):
+    if CI:
+        check("browser test can run", False, reason + " (CI=true: not skipping)")
+        finish()
+    print("skip: " + reason)
+    finish(0)
+
+
+def wait_for(pred, seconds, step=0.2):
+    """Poll pred() until truthy or time is up; returns the last value."""
+    deadline = time.time() + seconds
+    val = None
+    while time.time() < deadline:
+        try:
+            val = pred()
+        except Exception:  # noqa: BLE001 - a page mid-reload raises; just retry
+            val = None
+        if val:
+            return val
+        time.sleep(step)
+    return val
+
+
+def free_port():
+    base = 18000 + PID % 1000
+    for p in range(base, base + 40):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p))
+                return p
+            except OSError:
+                continue
+    raise RuntimeError("no free port near %d" % base)
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def digest(path):
+    return hashlib.sha256(read(path).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- the backend
+
+class Backend:
+    """The process answering for ubus object `muros_ha` on the stack's bus."""
+
+    def __init__(self, kind, stack, env, workdir):
+        self.kind = kind
+        self.stack = stack
+        self.env = env
+        self.workdir = workdir
+        self.proc = None
+        self.netns = None
+        self.log = os.path.join(workdir, "backend-calls.log")
+        self.out = os.path.join(workdir, "backend.out")
+
+    def start(self, binary=None):
+        sock = self.env["UBUS_SOCKET"]
+        if self.kind == "standin":
+            ucode = os.path.join(self.stack, "rootfs", "bin", "ucode")
+            argv = [ucode, "-L", os.path.join(self.stack, "rootfs/usr/lib/ucode/*.so"),
+                    os.path.join(HERE, "standin-muros_ha.uc")]
+            extra = {"UBUS_SOCKET": sock, "STANDIN_CONFDIR": self.env["OWWEB_CONFDIR"], "STANDIN_LOG": self.log}
+        else:
+            # The daemon's root is the stack's chroot: it reads the very uci file LuCI
+            # writes and renders keepalived.conf under RUNDIR/root/etc/keepalived.
+            # It runs in a private netns holding the seed's device names, because
+            # `keepalived -t` refuses configs naming interfaces that do not exist.
+            self.netns = "mluci%d" % PID
+            self._make_netns()
+            argv = ["ip", "netns", "exec", self.netns, binary, "daemon",
+                    "--root", self.env["OWWEB_ROOT"], "--socket", sock]
+            extra = {}
+        with open(self.out, "w") as out:
+            self.proc = subprocess.Popen(argv, env=dict(os.environ, **extra), stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        ubus = os.path.join(self.stack, "rootfs", "bin", "ubus")
+        ok = wait_for(lambda: self.proc.poll() is None and subprocess.run(
+            [ubus, "-s", sock, "list", "muros_ha"], capture_output=True).returncode == 0, 15)
+        if not ok:
+            raise RuntimeError("%s did not register muros_ha:\n%s" % (self.kind, read(self.out)[-2000:]))
+
+    def _make_netns(self):
+        subprocess.run(["ip", "netns", "add", self.netns], check=True)
+        subprocess.run(["ip", "-n", self.netns, "link", "set", "lo", "up"], check=True)
+        # Seed network config: lan=br-lan, guest=br-guest, sync=eth2, wan=wan on parent eth0.
+        for i, dev in enumerate(("br-lan", "br-guest", "eth2", "eth0", "wan")):
+            subprocess.run(["ip", "-n", self.netns, "link", "add", dev, "type", "veth",
+                            "peer", "name", "vp%d" % i], check=True)
+            subprocess.run(["ip", "-n", self.netns, "link", "set", dev, "up"], check=True)
+            subprocess.run(["ip", "-n", self.netns, "link", "set", "vp%d" % i, "up"], check=True)
+        for dev, addr in (("br-lan", "192.0.2.2/24"), ("br-guest", "203.0.113.2/24"), ("eth2", "198.18.0.1/30")):
+            subprocess.run(["ip", "-n", self.netns, "addr", "add", addr, "dev", dev], check=True)
+
+    def calls(self, method=None):
+        out = []
+        for line in read(self.log).splitlines():
+            try:
+                c = json.loads(line)
+            except ValueError:
+                continue
+            if method is None or c.get("method") == method:
+                out.append(c)
+        return out
+
+    def ubus(self, *args):
+        ubus = os.path.join(self.stack, "rootfs", "bin", "ubus")
+        r = subprocess.run([ubus, "-s", self.env["UBUS_SOCKET"], *args], capture_output=True, text=True, timeout=15)
+        return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        # Whatever the daemon spawned and let go (a daemonised conntrackd, ...) still
+        # names our run directory on its command line: stop exactly those PIDs.
+        for pid in self.strays():
+            print("# stopping stray process %d left by the %s" % (pid, self.kind))
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        if self.netns:
+            subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
+
+    def strays(self):
+        found = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == PID:
+                continue
+            try:
+                with open("/proc/%s/cmdline" % name, "rb") as f:
+                    cmd = f.read().decode(errors="replace")
+            except OSError:
+                continue
+            if self.workdir + "/" in cmd and "chromium" not in cmd and "chromedriver" not in cmd:
+                found.append(int(name))
+        return found
+
+
+# ---------------------------------------------------------------- the browser
+
+def make_driver(profile):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    o = webdriver.ChromeOptions()
+    o.binary_location = "/usr/bin/chromium"
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync", "--no-first-run",
+              "--window-size=1280,1450", "--user-data-dir=" + profile):
+        o.add_argument(a)
+    o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
+
+
+def run(d, base, rundir, backend, password):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait, Select
+    from selenium.webdriver.support import expected_conditions as EC
+
+    w = WebDriverWait(d, 25)
+    conf = os.path.join(rundir, "root", "etc", "config", "muros_ha")
+    kconf = os.path.join(rundir, "root", "etc", "keepalived", "keepalived.conf")
+    settings = base + "/cgi-bin/luci/admin/services/muros-ha/settings"
+    status = base + "/cgi-bin/luci/admin/services/muros-ha/status"
+    real = backend.kind == "daemon"
+
+    def css(sel):
+        return d.find_element(By.CSS_SELECTOR, sel)
+
+    def tab(name):
+        d.find_element(By.CSS_SELECTOR, "ul.cbi-tabmenu li[data-tab='%s'] a" % name).click()
+
+    def open_settings():
+        d.get(settings)
+        w.until(EC.presence_of_element_located((By.ID, "widget.cbid.muros_ha.global.role")))
+        tab("general")  # LuCI remembers the last tab across reloads
+        return w.until(EC.element_to_be_clickable((By.ID, "widget.cbid.muros_ha.global.role")))
+
+    def vip_sid():
+        return css("#cbi-muros_ha-vip [data-sid]").get_attribute("data-sid")
+
+    def set_text(elem_id, value):
+        el = w.until(EC.element_to_be_clickable((By.ID, elem_id)))
+        el.clear()
+        el.send_keys(value)
+        el.send_keys(Keys.TAB)  # blur: LuCI validates on input/blur
+        return el
+
+    def save_apply():
+        btn = css(".cbi-page-actions .cbi-button-apply")
+        d.execute_script("arguments[0].scrollIntoView({block:'center'})", btn)
+        btn.click()
+
+    def cls(el):
+        try:
+            return el.get_attribute("class") or ""
+        except Exception:  # noqa: BLE001 - the element left the page (modal closed, reload)
+            return "<gone>"
+
+    def opt(text, name):
+        m = re.search(r"option %s '([^']*)'" % re.escape(name), text)
+        return m.group(1) if m else None
+
+    # 1. login -----------------------------------------------------------------
+    d.get(base + "/cgi-bin/luci/")
+    w.until(EC.element_to_be_clickable((By.NAME, "luci_password")))
+    d.find_element(By.NAME, "luci_username").clear()
+    d.find_element(By.NAME, "luci_username").send_keys("root")
+    d.find_element(By.NAME, "luci_password").send_keys(password)
+    d.find_element(By.NAME, "luci_password").submit()
+    check("log in to LuCI", wait_for(lambda: "/admin/status/overview" in d.current_url, 20), d.current_url)
+
+    # The overview widget (view/status/include/75_muros_ha.js).
+    ov = wait_for(lambda: css("#muros-ha-overview").text, 20)
+    check("Status › Overview shows the High Availability box", ov and "Role" in ov, ov)
+
+    # 2. settings: render, fill, Save & Apply -----------------------------------
+    role = open_settings()
+    check("settings page shows the seeded role", Select(role).first_selected_option.get_attribute("value") == "backup")
+    pw = d.find_element(By.ID, "widget.cbid.muros_ha.global.password")
+    check("password field is masked", pw.get_attribute("type") == "password", pw.get_attribute("type"))
+    check("a valid seed shows no daemon errors", not d.find_elements(By.ID, "muros-ha-errors"),
+          d.find_elements(By.ID, "muros-ha-errors") and css("#muros-ha-errors").text)
+    sid = vip_sid()
+    before = read(conf)
+    k_before = read(kconf)
+
+    Select(role).select_by_value("master")
+    set_text("widget.cbid.muros_ha.global.password", "n3wPw8ch")
+    set_text("widget.cbid.muros_ha.%s.vrid" % sid, "42")
+    tab("sync")
+    set_text("widget.cbid.muros_ha.global.peer_ip", "198.18.0.2")
+    applies_before = len(backend.calls("apply"))
+    save_apply()
+
+    after = wait_for(lambda: (lambda t: t if opt(t, "vrid") == "42" and opt(t, "role") == "master" else None)(read(conf)), 30)
+    check("Save & Apply writes the uci file (role master, vrid 42)", after, read(conf))
+    check("Save & Apply writes the new password to uci", after and opt(after, "password") == "n3wPw8ch")
+    check("the uci file changed", after and after != before)
+    applied = wait_for(lambda: d.find_elements(By.ID, "muros-ha-applied") and css("#muros-ha-applied").text, 30)
+    check("after the uci apply the page reports the daemon's apply", applied,
+          d.find_elements(By.ID, "muros-ha-daemon") and css("#muros-ha-daemon").text)
+    if real:
+        k_after = wait_for(lambda: (lambda t: t if "virtual_router_id 42" in t else None)(read(kconf)), 15)
+        check("the daemon rendered keepalived.conf with VRID 42", k_after, read(kconf)[-600:])
+        check("keepalived.conf changed", k_after and k_after != k_before)
+        check("keepalived.conf carries the master priority 150", k_after and re.search(r"priority\s+150", k_after))
+    else:
+        check("the daemon's apply was called once after the uci apply",
+              len(backend.calls("apply")) == applies_before + 1, backend.calls("apply"))
+
+    # 2b. Save & Apply with nothing changed still asks the daemon to apply ----------
+    open_settings()
+    applies_before = len(backend.calls("apply"))
+    k_mtime = os.path.getmtime(kconf) if os.path.exists(kconf) else None
+    d.execute_script("document.getElementById('muros-ha-daemon').innerHTML = ''")
+    save_apply()
+    check("Save & Apply without changes re-applies through the daemon",
+          wait_for(lambda: d.find_elements(By.ID, "muros-ha-applied"), 15),
+          d.find_elements(By.ID, "muros-ha-daemon") and css("#muros-ha-daemon").text)
+    if real:
+        check("re-applying an unchanged config leaves keepalived.conf alone",
+              k_mtime is not None and os.path.getmtime(kconf) == k_mtime)
+    else:
+        check("the no-change apply called the daemon once", len(backend.calls("apply")) == applies_before + 1)
+
+    # 3. invalid VRID: refused in the browser -------------------------------------
+    open_settings()
+    sid = vip_sid()
+    saved = digest(conf)
+    k_saved = digest(kconf)
+    applies_before = len(backend.calls("apply"))
+    vr = set_text("widget.cbid.muros_ha.%s.vrid" % sid, "300")
+    check("VRID 300 is marked invalid in the browser",
+          wait_for(lambda: "cbi-input-invalid" in (vr.get_attribute("class") or ""), 5), vr.get_attribute("class"))
+    save_apply()
+    modal = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".modal") and css(".modal").text, 10)
+    check("Save & Apply with VRID 300 shows an error", modal and "VRID" in modal, modal)
+    time.sleep(4)  # give a wrongly started apply time to show up
+    check("VRID 300 saves nothing (uci file unchanged)", digest(conf) == saved, read(conf))
+    check("VRID 300 never reaches the daemon",
+          (digest(kconf) == k_saved) if real else len(backend.calls("apply")) == applies_before)
+
+    # 3b. a second VIP reusing VRID 42 on the same interface is refused -----------
+    open_settings()
+    create = css("#cbi-muros_ha-vip .cbi-section-create input[type='text']")
+    create.send_keys("guest2")
+    css("#cbi-muros_ha-vip .cbi-section-create .cbi-button-add").click()
+    modal_vrid = wait_for(lambda: [e for e in d.find_elements(By.ID, "widget.cbid.muros_ha.guest2.vrid") if e.is_displayed()], 10)
+    check("Add opens the VIP editor for the new section", modal_vrid)
+    if modal_vrid:
+        mdd = css(".modal #cbid\\.muros_ha\\.guest2\\.interface")
+        mdd.click()
+        li = wait_for(lambda: [e for e in mdd.find_elements(By.CSS_SELECTOR, "li[data-value='lan']") if e.is_displayed()], 5)
+        li[0].click()
+        set_text("widget.cbid.muros_ha.guest2.address", "192.0.2.3/24")
+        dup = set_text("widget.cbid.muros_ha.guest2.vrid", "42")
+        css(".modal .cbi-button-positive").click()
+        time.sleep(1)
+        check("VRID 42 twice on lan is marked invalid in the editor", "cbi-input-invalid" in cls(dup), cls(dup))
+        still_open = [e for e in d.find_elements(By.ID, "widget.cbid.muros_ha.guest2.vrid") if e.is_displayed()]
+        check("the editor stays open on the duplicate VRID", still_open)
+        if still_open:
+            dup.clear()
+            dup.send_keys("43", Keys.TAB)
+            check("VRID 43 on lan is accepted", wait_for(lambda: "cbi-input-invalid" not in cls(dup), 5), cls(dup))
+            css(".modal .button-row .cbi-button:not(.cbi-button-positive)").click()  # Dismiss: drop the new VIP
+            wait_for(lambda: not d.find_elements(By.CSS_SELECTOR, ".modal .cbi-button-positive"), 5)
+    check("the dismissed VIP was never written to uci", "guest2" not in read(conf), read(conf))
+
+    # 4. daemon-side error next to its field --------------------------------------
+    open_settings()
+    sid = vip_sid()
+    dd = css("#cbid\\.muros_ha\\.%s\\.interface" % sid)
+    dd.click()
+    inp = wait_for(lambda: [e for e in dd.find_elements(By.CSS_SELECTOR, ".create-item-input") if e.is_displayed()], 5)
+    inp[0].send_keys("nosuchif", Keys.ENTER)
+    k_saved = read(kconf)
+    save_apply()
+    saved_bad = wait_for(lambda: opt(read(conf), "interface") == "nosuchif" or "nosuchif" in read(conf), 30)
+    check("a VIP on an unknown interface is saved to uci (the browser cannot know)", saved_bad, read(conf))
+    box = wait_for(lambda: d.find_elements(By.ID, "muros-ha-errors") and css("#muros-ha-errors").text, 30)
+    check("the daemon's rejection is shown", box, d.find_elements(By.ID, "muros-ha-daemon") and css("#muros-ha-daemon").text)
+    check("the error names the VIP's Interface field, not a raw dump",
+          box and 'Virtual IP "lan"' in box and "Interface" in box and "{" not in box, box)
+    row_note = wait_for(lambda: [e.text for e in d.find_elements(
+        By.CSS_SELECTOR, "#cbi-muros_ha-vip tr[data-sid] .muros-ha-field-error")], 5)
+    check("the error sits in the VIP row next to the field", row_note, row_note)
+    field_note = d.find_elements(
+        By.XPATH, "//div[@data-field='cbid.muros_ha.%s.interface']/following-sibling::div[contains(@class,'muros-ha-field-error')]" % vip_sid())
+    check("the error is attached right after the Interface widget", field_note)
+    if real:
+        check("the daemon left keepalived.conf alone for an invalid config", read(kconf) == k_saved)
+    d.execute_script("window.scrollTo(0,0)")
+    d.save_screenshot(os.path.join(DOCS, "luci-settings-errors.png"))
+
+    # 5. fix it: errors go away -----------------------------------------------------
+    sid = vip_sid()
+    dd = css("#cbid\\.muros_ha\\.%s\\.interface" % sid)
+    dd.click()
+    li = wait_for(lambda: [e for e in dd.find_elements(By.CSS_SELECTOR, "li[data-value='lan']") if e.is_displayed()], 5)
+    li[0].click()
+    save_apply()
+    check("the VIP interface goes back to lan in uci",
+          wait_for(lambda: "option interface 'lan'" in read(conf) and "nosuchif" not in read(conf), 30), read(conf))
+    ok = wait_for(lambda: d.find_elements(By.ID, "muros-ha-applied") and not d.find_elements(By.ID, "muros-ha-errors"), 30)
+    check("with the config fixed the errors are gone and apply succeeds", ok,
+          d.find_elements(By.ID, "muros-ha-daemon") and css("#muros-ha-daemon").text)
+    tab("general")
+    d.execute_script("window.scrollTo(0,0)")
+    d.save_screenshot(os.path.join(DOCS, "luci-settings.png"))
+
+    # 6. cluster status ----------------------------------------------------------------
+    d.get(status)
+    role_text = wait_for(lambda: css("#muros-ha-role").text, 20)
+    check("status shows the configured role", role_text and "configured master" in role_text, role_text)
+    if not real:
+        check("status shows the local VRRP state badge", role_text and "MASTER" in role_text, role_text)
+    inst = wait_for(lambda: css("#muros-ha-instances").text, 10)
+    check("VRRP instances table lists the VIP with VRID 42", inst and "42" in inst and "192.0.2.1/24" in inst, inst)
+    hist = css("#muros-ha-history").text
+    check("history table is rendered from `history`", "Transition" in hist and
+          (("MASTER" in hist) if not real else True), hist)
+    check("the status page never shows the password", "n3wPw8ch" not in d.page_source)
+    # Count `status` calls the page sends: proves polling without relying on the backend.
+    d.execute_script("""
+        window.__murosStatusCalls = 0;
+        const send = XMLHttpRequest.prototype.send;
+        XMLHttpRequest.prototype.send = function(body) {
+            if (typeof body == 'string' && body.indexOf('"muros_ha"') >= 0 && body.indexOf('"status"') >= 0)
+                window.__murosStatusCalls++;
+            return send.apply(this, arguments);
+        };""")
+    time.sleep(7)
+    n = d.execute_script("return window.__murosStatusCalls")
+    check("the status page polls `status` every few seconds (>=2 calls in 7 s)", n >= 2, n)
+    d.save_screenshot(os.path.join(DOCS, "luci-status.png"))
+
+    btn = css("#muros-ha-maintenance-toggle")
+    check("maintenance starts off", btn.get_attribute("data-enabled") == "false")
+    btn.click()
+    on = wait_for(lambda: css("#muros-ha-maintenance-toggle").get_attribute("data-enabled") == "true", 10)
+    check("the maintenance toggle turns maintenance on", on)
+    st = backend.ubus("call", "muros_ha", "status")
+    check("the daemon is in maintenance with priority 1",
+          st and st.get("maintenance") is True and st.get("effective_priority") == 1, st)
+    if not real:
+        check("the toggle called maintenance {enable: true}",
+              any(c["args"].get("enable") is True for c in backend.calls("maintenance")), backend.calls("maintenance"))
+    css("#muros-ha-maintenance-toggle").click()
+    off = wait_for(lambda: css("#muros-ha-maintenance-toggle").get_attribute("data-enabled") == "false", 10)
+    check("the maintenance toggle turns maintenance off again", off)
+
+
+def main():
+    t0 = time.time()
+    if os.geteuid() != 0:
+        skip_all("needs root (mount namespace for the LuCI stack, netns for the daemon)")
+    for exe in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
+        if not os.access(exe, os.X_OK):
+            skip_all("%s missing (apt-get install chromium chromium-driver)" % exe)
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        skip_all("python selenium missing (pip install selenium)")
+
+    want = os.environ.get("MUROS_HA_BACKEND", "auto")
+    binary = owweb.find_daemon_binary(REPO) if want in ("auto", "daemon") else None
+    if want == "daemon" and not binary:
+        check("the real muros-ha daemon is available", False, "no binary with a daemon subcommand")
+        finish()
+    kind = "daemon" if binary else "standin"
+    print("# backend: %s%s" % (kind, (" (%s)" % binary) if binary else
+                               " (ucode stand-in: %s)" % ("MUROS_HA_BACKEND=standin" if want == "standin" else "no daemon binary found")))
+
+    work = "/tmp/muros-luci-%d" % PID
+    os.makedirs(work, exist_ok=True)
+    global DOCS
+    if kind != "daemon" or os.environ.get("UPDATE_SCREENSHOTS") != "1":
+        # docs/ changes only on request (like golden files), and only shows the real
+        # daemon's pages; other runs keep their screenshots in the run dir.
+        DOCS = os.path.join(work, "screenshots")
+    os.makedirs(DOCS, exist_ok=True)
+    print("# screenshots in %s" % DOCS)
+    stack, repaired = owweb.prepare_copy(os.path.join(work, "owweb"))
+    if repaired:
+        print("# restored %d flattened symlinks in the private copy of openwrt-web" % repaired)
+    rundir = os.path.join(work, "run")
+    port = free_port()
+    d = None
+    backend = None
+    try:
+        env = owweb.start(stack, rundir, port, [APP, SEED])
+        base = env["OWWEB_BASE"]
+        print("# LuCI at %s, run dir %s" % (base, rundir))
+        backend = Backend(kind, stack, env, work)
+        backend.start(binary)
+        d = make_driver(os.path.join(work, "chromium-profile"))
+        run(d, base, rundir, backend, env.get("OWWEB_PASSWORD", "muros-test"))
+    except Exception as e:  # noqa: BLE001 - any crash is one failed check, cleanup still runs
+        import traceback
+        traceback.print_exc()
+        check("browser scenario ran to the end", False, repr(e))
+        if d:
+            try:
+                d.save_screenshot(os.path.join(work, "failure.png"))
+                print("# failure screenshot: %s/failure.png" % work)
+            except Exception:  # noqa: BLE001
+                pass
+    finally:
+        if d:
+            try:
+                for e in d.get_log("browser"):
+                    if e.get("level") == "SEVERE":
+                        print("# console: %s" % e.get("message", "")[:300])
+            except Exception:  # noqa: BLE001
+                pass
+            d.quit()
+        if backend:
+            backend.stop()
+        owweb.stop(stack, rundir)
+        if os.environ.get("KEEP") != "1" and not failed:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print("# kept %s" % work)
+    print("# runtime %.1f s" % (time.time() - t0))
+    finish()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+//! `render` declares the shared-MAC WAN in /etc/config/network (macvlan device +
+//! DHCP interface with auto 0), keeping every other line, and only once.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_muros-ha");
+
+struct Root(PathBuf);
+impl Drop for Root {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn root_with_network(tag: &str, network: &str) -> Root {
+    let dir = std::env::temp_dir().join(format!("muros-netwan-{}-{}", tag, std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("etc/config")).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/router-a/etc/config");
+    fs::copy(src.join("muros_ha"), dir.join("etc/config/muros_ha")).unwrap();
+    let base = fs::read_to_string(src.join("network")).unwrap();
+    fs::write(dir.join("etc/config/network"), format!("{}{}", base, network)).unwrap();
+    Root(dir)
+}
+
+fn render(root: &Root) -> String {
+    let out = Command::new(BIN).args(["render", "--root", root.0.to_str().unwrap(), "--no-verify", "--hook", "/usr/sbin/muros-ha"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn uci_show(root: &Root) -> Option<String> {
+    let mut cands = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/openwrt-tools/bin/uci")];
+    if let Ok(s) = std::env::var("MUROS_SHARED") {
+        cands.insert(0, PathBuf::from(s).join("openwrt-tools/bin/uci"));
+    }
+    let uci = cands.into_iter().find(|p| p.is_file())?;
+    let save = root.0.join("uci-save");
+    let out = Command::new(uci).arg("-c").arg(root.0.join("etc/config")).arg("-t").arg(&save).args(["-C", "", "show", "network"]).output().unwrap();
+    assert!(out.status.success(), "real uci cannot read our network file: {}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn the_macvlan_wan_is_added_once_and_comments_survive() {
+    let root = root_with_network("add", "\n# keep me: a comment the admin wrote\n");
+    let stdout = render(&root);
+    assert!(stdout.contains("etc/config/network"), "{}", stdout);
+    let text = fs::read_to_string(root.0.join("etc/config/network")).unwrap();
+    assert!(text.contains("# keep me: a comment the admin wrote"));
+    assert!(text.contains("# direct cable to router B"));
+    if let Some(show) = uci_show(&root) {
+        for line in [
+            "network.muros_ha_wan=device",
+            "network.muros_ha_wan.type='macvlan'",
+            "network.muros_ha_wan.ifname='eth1'",
+            "network.muros_ha_wan.macaddr='02:6d:75:72:6f:73'",
+            "network.wan.device='ha-wan'",
+            "network.wan.proto='dhcp'",
+            "network.wan.auto='0'",
+        ] {
+            assert!(show.contains(line), "missing {} in\n{}", line, show);
+        }
+    }
+    let before = fs::read(root.0.join("etc/config/network")).unwrap();
+    let stdout = render(&root);
+    assert!(!stdout.contains("wrote"), "second render changed something: {}", stdout);
+    assert_eq!(fs::read(root.0.join("etc/config/network")).unwrap(), before);
+}
+
+#[test]
+fn an_existing_dhcp_wan_is_moved_onto_the_macvlan() {
+    let root = root_with_network("move", "\nconfig interface 'wan'\n\toption ifname 'eth1'\n\toption proto 'dhcp'\n\toption peerdns '0'\n");
+    render(&root);
+    let text = fs::read_to_string(root.0.join("etc/config/network")).unwrap();
+    let start = text.find("config interface 'wan'").unwrap();
+    let rest = &text[start + 1..];
+    let wan = &text[start..start + 1 + rest.find("\nconfig ").unwrap_or(rest.len())];
+    assert!(wan.contains("option device 'ha-wan'") && wan.contains("option auto '0'"), "{}", wan);
+    assert!(!wan.contains("option ifname"), "the old ifname would bring the parent up: {}", wan);
+    assert!(wan.contains("option peerdns '0'"), "unrelated options are kept: {}", wan);
+}
