@@ -16,6 +16,7 @@
 //! | [`ubus`] | ubus wire codec (pure), blobmsg ⇄ JSON, and a client over the unix socket |
 //! | [`failover`] | transition + config → ordered plan (pure); executor runs it through the [`failover::System`] trait |
 //! | [`daemon`] | the long-running `muros_ha` ubus object: one file per method |
+//! | [`peer`] | the peer link: Noise-KK channel over the sync link, heartbeats, split brain, config + lease replication |
 //! | [`cli`] | argh front end: `check`, `render`, `notify`, `plan`, `daemon` |
 #![forbid(unsafe_code)]
 
@@ -27,6 +28,7 @@ pub mod fsutil;
 pub mod logging;
 pub mod model;
 pub mod paths;
+pub mod peer;
 pub mod render;
 pub mod ubus;
 pub mod uci;

@@ -27,7 +27,8 @@ pub fn call(d: &mut Daemon, req: &Request<'_>) -> Reply {
 }
 
 /// Write `option maintenance` into the first `global` section, keeping every other byte.
-fn set_flag(d: &Daemon, enable: bool) -> Result<(), String> {
+/// (pub(crate) for `handover`, peer branch.)
+pub(crate) fn set_flag(d: &Daemon, enable: bool) -> Result<(), String> {
     let path = d.paths.uci_file(UCI_PACKAGE);
     let label = path.display().to_string();
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {}", label, e))?;

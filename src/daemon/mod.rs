@@ -3,10 +3,12 @@
 //! One file per method; each declares its argument policy (`POLICY`) beside its handler
 //! (`call`). [`object`] binds them; [`run`] is the event loop: the ubus socket, a
 //! signal self-pipe and — only while this node is MASTER — a 1 s tick for the
-//! split-brain watch. Nothing wakes the daemon when nothing happens.
+//! split-brain watch, plus the peer thread's wake pipe ([`crate::peer`]). Nothing wakes
+//! the daemon when nothing happens.
 
 pub mod alerts;
 pub mod apply;
+pub mod handover;
 pub mod history;
 pub mod maintenance;
 pub mod reload;
@@ -31,11 +33,16 @@ pub struct Daemon {
     pub watch: watch::VrrpWatch,
     /// Unix seconds when the daemon started.
     pub started: u64,
+    /// The peer-link thread (peer branch); `None` when its key file cannot be set up.
+    pub peer: Option<crate::peer::link::Handle>,
+    /// `handover` calls waiting for the peer's answer, and their id counter.
+    pub handovers: Vec<handover::Pending>,
+    pub handover_seq: u64,
 }
 
 impl Daemon {
     pub fn new(paths: Paths, hook_binary: String, verify: bool) -> Self {
-        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: watch::VrrpWatch::default(), started: crate::failover::state::now_secs() }
+        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: watch::VrrpWatch::default(), started: crate::failover::state::now_secs(), peer: None, handovers: Vec::new(), handover_seq: 0 }
     }
 }
 
@@ -47,12 +54,13 @@ pub fn object() -> Object<Daemon> {
         .method("apply", apply::POLICY, apply::call)
         .method("history", history::POLICY, history::call)
         .method("maintenance", maintenance::POLICY, maintenance::call)
+        .method("handover", handover::POLICY, handover::call)
 }
 
 /// Our ubus object path.
 pub const OBJECT: &str = "muros_ha";
 /// Every method, in registration order (the LuCI ACL test compares against it).
-pub const METHODS: &[&str] = &["status", "validate", "apply", "history", "maintenance"];
+pub const METHODS: &[&str] = &["status", "validate", "apply", "history", "maintenance", "handover"];
 
 pub(crate) fn internal(message: impl Into<String>) -> MethodError {
     MethodError::new(Status::UnknownError, message)

@@ -3,6 +3,8 @@
 //! Sleeps in `poll(2)` on the ubus socket and a signal self-pipe. SIGHUP re-reads the
 //! config and re-applies it; SIGTERM/SIGINT end the loop cleanly. While this node is
 //! MASTER a 1 s tick drives the split-brain watch; otherwise there is no timer at all.
+//! The peer link (src/peer) runs in its own thread and wakes this loop through a third
+//! pipe when its split-brain, drift or handover news changes.
 
 use super::{apply, watch, Daemon};
 use crate::failover::{self, state, GroupState};
@@ -13,6 +15,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What `muros-ha daemon` was given.
@@ -56,7 +59,20 @@ pub fn run(opts: RunOptions) -> i32 {
             return 1;
         }
     };
-    let daemon = Daemon::new(opts.paths.clone(), opts.hook_binary.clone(), opts.verify);
+    let mut daemon = Daemon::new(opts.paths.clone(), opts.hook_binary.clone(), opts.verify);
+    // peer branch: the peer link runs in its own thread (see src/peer/mod.rs for why) and
+    // wakes this loop through `peer_wake` when split brain, drift or the link changes.
+    let peer_wake = match crate::ubus::Waker::new() {
+        Ok(w) => Arc::new(w),
+        Err(e) => {
+            log::error!("cannot create the peer wake pipe: {}", e);
+            return 1;
+        }
+    };
+    match crate::peer::link::start(opts.paths.clone(), peer_wake.clone()) {
+        Ok(h) => daemon.peer = Some(h),
+        Err(e) => log::error!("peer link disabled: {}", e),
+    }
     log::info!("muros-ha {} daemon starting (root {}, ubus {})", crate::VERSION, opts.paths.root().display(), opts.socket.display());
 
     if !opts.no_converge {
@@ -82,16 +98,24 @@ pub fn run(opts: RunOptions) -> i32 {
         log::warn!("ubusd not reachable yet ({}); will keep trying", e);
     }
 
+    // Whether the VRRP counter watch currently sees split brain (the peer link is the
+    // other witness; the alert clears only when neither does).
+    let mut vrrp_split = false;
     loop {
         let master = state::read_current(&server.state.paths).is_some_and(|c| c.state == GroupState::Master);
         if !master {
             server.state.watch.reset();
+            vrrp_split = false;
             if server.state.alerts.clear("split_brain") {
                 announce(&mut server, "muros_ha.split_brain", json!({ "active": false }));
             }
         }
-        let timeout = if master { Some(watch::TICK) } else { None };
-        let ready = match server.poll(&[hup.read.as_fd(), term.read.as_fd()], timeout) {
+        let mut timeout = if master { Some(watch::TICK) } else { None };
+        if !server.state.handovers.is_empty() {
+            // A handover waits for the peer: wake to give up after its timeout.
+            timeout = Some(timeout.map_or(HANDOVER_CHECK, |t| t.min(HANDOVER_CHECK)));
+        }
+        let ready = match server.poll(&[hup.read.as_fd(), term.read.as_fd(), peer_wake.fd()], timeout) {
             Ok(r) => r,
             Err(e) => {
                 log::error!("poll failed: {}", e);
@@ -110,27 +134,91 @@ pub fn run(opts: RunOptions) -> i32 {
                 Ok(v) => log::info!("SIGHUP apply: valid={} changed={}", v["valid"], v["changed"]),
                 Err(e) => log::error!("SIGHUP apply failed: {}", e),
             }
+            if let Some(p) = &server.state.peer {
+                p.send(crate::peer::link::Command::Reload);
+            }
         }
+        if ready.is_ready(2) {
+            peer_wake.drain();
+            peer_alerts(&mut server, vrrp_split);
+        }
+        finish_handovers(&mut server);
         if master {
-            split_brain_tick(&mut server);
+            vrrp_split = split_brain_tick(&mut server);
         }
     }
 }
 
-fn split_brain_tick(server: &mut Server<Daemon>) {
+const HANDOVER_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Answer `handover` calls whose peer reply arrived or whose time ran out.
+fn finish_handovers(server: &mut Server<Daemon>) {
+    if server.state.handovers.is_empty() {
+        return;
+    }
+    let replies = server.state.peer.as_ref().map(|p| std::mem::take(&mut p.shared.lock().handover_replies)).unwrap_or_default();
+    let pending = std::mem::take(&mut server.state.handovers);
+    for h in pending {
+        let result = if let Some(r) = replies.iter().find(|r| r.id == h.id) {
+            super::handover::complete(&server.state, r.ready, &r.reason)
+        } else if h.asked.elapsed() > super::handover::ANSWER_TIMEOUT {
+            Err(super::internal("the peer did not answer the handover request in time"))
+        } else {
+            server.state.handovers.push(h);
+            continue;
+        };
+        if let Err(e) = server.reply_deferred(h.reply, result) {
+            log::warn!("cannot answer handover: {}", e);
+        }
+    }
+}
+
+/// Raise or clear the peer link's alerts (split brain seen over heartbeats, config
+/// drift) from the thread's view. The split-brain alert stays while VRRP still sees it.
+fn peer_alerts(server: &mut Server<Daemon>, vrrp_split: bool) {
+    let Some((split, drift)) = server.state.peer.as_ref().map(|p| {
+        let v = p.shared.lock();
+        (v.split_brain.clone(), v.drift.clone())
+    }) else {
+        return;
+    };
+    match split {
+        Some(message) if server.state.alerts.raise("split_brain", message.clone()) => {
+            announce(server, "muros_ha.split_brain", json!({ "active": true, "source": "peer", "message": message }));
+        }
+        None if !vrrp_split && server.state.alerts.clear("split_brain") => {
+            announce(server, "muros_ha.split_brain", json!({ "active": false }));
+        }
+        _ => {}
+    }
+    if drift.is_empty() {
+        if server.state.alerts.clear("drift") {
+            announce(server, "muros_ha.drift", json!({ "active": false }));
+        }
+    } else {
+        let message = format!("replicated config changed locally on this node and differs from the master: {} (not overwritten; revert it or make the change on the master)", drift.join(", "));
+        if server.state.alerts.raise("drift", message.clone()) {
+            announce(server, "muros_ha.drift", json!({ "active": true, "packages": drift, "message": message }));
+        }
+    }
+}
+
+/// The VRRP counter watch; returns whether it sees split brain now.
+fn split_brain_tick(server: &mut Server<Daemon>) -> bool {
     let counters = match watch::read_counters() {
         Ok(c) => c,
         Err(e) => {
             log::debug!("split-brain watch: {}", e);
-            return;
+            return false;
         }
     };
     let split = server.state.watch.observe(Instant::now(), &counters);
+    let peer_split = server.state.peer.as_ref().is_some_and(|p| p.shared.lock().split_brain.is_some());
     if split.is_empty() {
-        if server.state.alerts.clear("split_brain") {
+        if !peer_split && server.state.alerts.clear("split_brain") {
             announce(server, "muros_ha.split_brain", json!({ "active": false }));
         }
-        return;
+        return false;
     }
     let message = format!(
         "both routers are MASTER: the peer keeps advertising on {} while this node holds the VIPs; \
@@ -141,6 +229,7 @@ fn split_brain_tick(server: &mut Server<Daemon>) {
     if server.state.alerts.raise("split_brain", message.clone()) {
         announce(server, "muros_ha.split_brain", json!({ "active": true, "instances": split, "message": message }));
     }
+    true
 }
 
 fn announce(server: &mut Server<Daemon>, event: &str, data: serde_json::Value) {

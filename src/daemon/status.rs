@@ -36,12 +36,8 @@ pub fn report(d: &Daemon) -> Value {
         })),
         "alerts": d.alerts.list(),
         "daemon_started": d.started,
-        "peer": {
-            // The authenticated peer link is not built yet: what we know of the peer
-            // comes from VRRP (the split-brain watch) only.
-            "state": "unknown",
-            "split_brain": d.alerts.is_active("split_brain"),
-        },
+        // peer branch: the authenticated peer link's view, plus VRRP's split-brain watch.
+        "peer": peer_json(d),
     });
     let Some(obj) = out.as_object_mut() else { return out };
     match &loaded {
@@ -56,6 +52,17 @@ pub fn report(d: &Daemon) -> Value {
         }
     }
     out
+}
+
+fn peer_json(d: &Daemon) -> Value {
+    let mut v = match &d.peer {
+        Some(p) => p.shared.lock().to_json(),
+        None => json!({ "state": "unknown", "local_key": Value::Null }),
+    };
+    if let Some(o) = v.as_object_mut() {
+        o.insert("split_brain".into(), json!(d.alerts.is_active("split_brain")));
+    }
+    v
 }
 
 fn describe_config(d: &Daemon, cfg: &Config, sys: &RealSystem, has_addr: &dyn Fn(&str, &str) -> bool, obj: &mut serde_json::Map<String, Value>) {

@@ -249,7 +249,12 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
     for extra in globals.iter().skip(1) {
         c.err(extra, None, "more than one 'config global' section", None);
     }
-    c.unknown_options(g, GLOBAL_OPTIONS);
+    // peer link: its options are validated here, read by model::peer (peer branch)
+    let known: Vec<&str> = GLOBAL_OPTIONS.iter().chain(super::peer::OPTIONS).copied().collect();
+    c.unknown_options(g, &known);
+    for (option, message, allowed) in super::peer::parse(g).1 {
+        c.err(g, Some(option), message, Some(allowed));
+    }
 
     let enabled = c.bool_opt(g, "enabled", true);
     let maintenance = c.bool_opt(g, "maintenance", false);
@@ -616,6 +621,13 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
         wan,
         router_id,
     })
+}
+
+/// The peer-link options of `config global` (defaults when there is no such section).
+pub fn load_peer(paths: &crate::paths::Paths) -> Result<super::peer::PeerLink, String> {
+    let (pkg, _) = crate::uci::load_package(paths, crate::paths::UCI_PACKAGE).map_err(|e| e.to_string())?;
+    let peer = pkg.sections_of_type("global").next().map(|g| super::peer::parse(g).0).unwrap_or_default();
+    Ok(peer)
 }
 
 /// macvlan device name when the `wan` section names none: `ha-<logical>`, not `<logical>`,

@@ -1,0 +1,219 @@
+//! The peer link's options in `config global` (peer-link branch):
+//!
+//! ```text
+//! option peer_port '3781'                 # TCP port of the authenticated peer channel
+//! option peer_key  '<base64 or hex>'      # the peer's Noise static public key (pinned)
+//! list replicate 'firewall'               # UCI packages the master pushes (default firewall, dhcp)
+//! list replicate_exclude 'dhcp.@dnsmasq[0].interface'   # pkg.section[.option] kept per node
+//! ```
+//!
+//! Kept apart from [`super::Config`] so render/failover (and their test fixtures) do not
+//! change; [`super::load`] still reports these options' errors with file and line.
+
+use crate::uci::Section;
+use serde::Serialize;
+
+pub const DEFAULT_PEER_PORT: u16 = 3781;
+pub const DEFAULT_REPLICATE: &[&str] = &["firewall", "dhcp"];
+/// Options of `config global` this module owns (added to the known list by the loader).
+pub const OPTIONS: &[&str] = &["peer_port", "peer_key", "replicate", "replicate_exclude"];
+
+/// One exclusion: a whole section (`firewall.guest_rule`) or one option of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Exclusion {
+    pub package: String,
+    /// Named section or `@type[N]`.
+    pub section: String,
+    pub option: Option<String>,
+}
+
+impl std::fmt::Display for Exclusion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.package, self.section)?;
+        if let Some(o) = &self.option {
+            write!(f, ".{}", o)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeerLink {
+    pub port: u16,
+    /// The peer's static public key; `None` = no peer channel.
+    #[serde(skip)]
+    pub key: Option<[u8; 32]>,
+    pub replicate: Vec<String>,
+    pub exclude: Vec<Exclusion>,
+}
+
+impl Default for PeerLink {
+    fn default() -> Self {
+        PeerLink { port: DEFAULT_PEER_PORT, key: None, replicate: DEFAULT_REPLICATE.iter().map(|s| s.to_string()).collect(), exclude: Vec::new() }
+    }
+}
+
+/// A problem with one option: (option, message, allowed).
+pub type Problem = (&'static str, String, &'static str);
+
+/// Read the peer options of the global section; problems are returned, not fatal.
+pub fn parse(g: &Section) -> (PeerLink, Vec<Problem>) {
+    let mut out = PeerLink::default();
+    let mut problems = Vec::new();
+    if let Some(v) = g.get("peer_port") {
+        match v.parse::<u16>() {
+            Ok(p) if p > 0 && v.bytes().all(|b| b.is_ascii_digit()) => out.port = p,
+            _ => problems.push(("peer_port", format!("'{}' is out of range", v), "an integer 1..65535")),
+        }
+    }
+    if let Some(v) = g.get("peer_key") {
+        if !v.is_empty() {
+            match decode_key(v) {
+                Ok(k) => out.key = Some(k),
+                Err(e) => problems.push(("peer_key", e, "the peer's public key from its `ubus call muros_ha status` (peer.local_key): 44 base64 or 64 hex characters")),
+            }
+        }
+    }
+    if out.key.is_some() && g.get("peer_ip").is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok()) {
+        problems.push(("peer_ip", "the peer link runs over IPv4 on the sync link".to_string(), "the peer's IPv4 address on the sync link"));
+    }
+    if g.option("replicate").is_some() {
+        out.replicate.clear();
+        for p in g.list("replicate") {
+            if !crate::uci::is_valid_package(p) || p == crate::paths::UCI_PACKAGE || p == "network" || p == "system" {
+                problems.push(("replicate", format!("'{}' cannot be replicated", p), "UCI packages that must match on both routers, e.g. firewall, dhcp (never muros_ha, network, system)"));
+            } else if !out.replicate.iter().any(|x| x == p) {
+                out.replicate.push(p.to_string());
+            }
+        }
+    }
+    for x in g.list("replicate_exclude") {
+        match parse_exclusion(x) {
+            Ok(e) if out.replicate.contains(&e.package) => out.exclude.push(e),
+            Ok(e) => problems.push(("replicate_exclude", format!("'{}' names package '{}' which is not replicated", x, e.package), "package.section or package.section.option of a replicated package")),
+            Err(m) => problems.push(("replicate_exclude", m, "package.section or package.section.option, e.g. dhcp.@dnsmasq[0].interface")),
+        }
+    }
+    (out, problems)
+}
+
+/// `dhcp.@dnsmasq[0].interface`, `firewall.guest_rule`.
+pub fn parse_exclusion(s: &str) -> Result<Exclusion, String> {
+    let bad = || format!("'{}' is not package.section[.option]", s);
+    let mut parts = s.splitn(3, '.');
+    let package = parts.next().filter(|p| crate::uci::is_valid_package(p)).ok_or_else(bad)?;
+    let section = parts.next().ok_or_else(bad)?;
+    let option = parts.next();
+    let section_ok = match section.strip_prefix('@') {
+        Some(rest) => rest.split_once('[').is_some_and(|(t, n)| crate::uci::is_valid_type(t) && n.strip_suffix(']').is_some_and(|n| n.trim_start_matches('-').parse::<u32>().is_ok())),
+        None => crate::uci::is_valid_name(section),
+    };
+    if !section_ok || option.is_some_and(|o| !crate::uci::is_valid_name(o)) {
+        return Err(bad());
+    }
+    Ok(Exclusion { package: package.into(), section: section.into(), option: option.map(str::to_string) })
+}
+
+/// A Curve25519 public key in base64 (44 characters, WireGuard style) or hex (64).
+pub fn decode_key(s: &str) -> Result<[u8; 32], String> {
+    let s = s.trim();
+    let bytes = if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        (0..32).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16)).collect::<Result<Vec<u8>, _>>().map_err(|_| "not hex".to_string())?
+    } else {
+        base64_decode(s).ok_or_else(|| format!("'{}' is neither base64 nor hex", s))?
+    };
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| format!("a key has 32 bytes, this one {}", bytes.len()))
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding.
+pub fn base64_encode(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Standard base64 with padding; `None` on any malformed input.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.as_bytes();
+    if s.len() % 4 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(s.len() / 4 * 3);
+    for (ci, chunk) in s.chunks(4).enumerate() {
+        let last = ci + 1 == s.len() / 4;
+        let pad = chunk.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &chunk[..4 - pad] {
+            let v = B64.iter().position(|&x| x == c)? as u32;
+            n = (n << 6) | v;
+        }
+        n <<= 6 * pad as u32;
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_round_trips_every_length() {
+        for len in 0..40 {
+            let data: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            assert_eq!(base64_decode(&base64_encode(&data)).as_deref(), Some(data.as_slice()), "len {}", len);
+        }
+        assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
+        assert!(base64_decode("Zm8").is_none());
+        assert!(base64_decode("Z=8=").is_none());
+        assert!(base64_decode("Zm8=Zm8=").is_none());
+    }
+
+    #[test]
+    fn keys_are_read_as_base64_or_hex_and_must_have_32_bytes() {
+        let k: Vec<u8> = (0..32).collect();
+        assert_eq!(decode_key(&base64_encode(&k)).unwrap().to_vec(), k);
+        let hex: String = k.iter().map(|b| format!("{:02x}", b)).collect();
+        assert_eq!(decode_key(&hex).unwrap().to_vec(), k);
+        assert!(decode_key(&base64_encode(&k[..31])).unwrap_err().contains("31"));
+        assert!(decode_key("not a key").is_err());
+    }
+
+    #[test]
+    fn exclusions_name_a_section_or_an_option() {
+        let e = parse_exclusion("dhcp.@dnsmasq[0].interface").unwrap();
+        assert_eq!((e.package.as_str(), e.section.as_str(), e.option.as_deref()), ("dhcp", "@dnsmasq[0]", Some("interface")));
+        let e = parse_exclusion("firewall.guest_rule").unwrap();
+        assert_eq!(e.option, None);
+        assert_eq!(e.to_string(), "firewall.guest_rule");
+        for bad in ["dhcp", "dhcp.", "dhcp.@dnsmasq", "dhcp.@dnsmasq[x]", "dhcp.a b", "dhcp.lan.opt-ion!"] {
+            assert!(parse_exclusion(bad).is_err(), "{}", bad);
+        }
+    }
+
+    #[test]
+    fn replicating_our_own_package_is_refused() {
+        let pkg = crate::uci::parse("config global\n\tlist replicate 'muros_ha'\n\tlist replicate 'firewall'\n\tlist replicate_exclude 'dhcp.lan.start'\n\toption peer_port '0'\n", "t").unwrap();
+        let (p, problems) = parse(&pkg.sections[0]);
+        assert_eq!(p.replicate, vec!["firewall"]);
+        let opts: Vec<&str> = problems.iter().map(|p| p.0).collect();
+        assert_eq!(opts, vec!["peer_port", "replicate", "replicate_exclude"]);
+    }
+}

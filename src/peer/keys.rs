@@ -1,0 +1,97 @@
+//! This node's static key pair: `/etc/muros-ha/peer.key` (under the root), mode 0600,
+//! generated on first start. The private half is never logged and never in status;
+//! the public half is shown as `peer.local_key` for the admin to paste into the peer's
+//! `option peer_key`.
+
+use crate::model::peer::{base64_decode, base64_encode};
+use crate::paths::Paths;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+pub const KEY_FILE: &str = "/etc/muros-ha/peer.key";
+
+#[derive(Clone)]
+pub struct KeyPair {
+    pub private: [u8; 32],
+    pub public: [u8; 32],
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyPair {{ public: {}, private: *** }}", self.public_b64())
+    }
+}
+
+impl KeyPair {
+    pub fn public_b64(&self) -> String {
+        base64_encode(&self.public)
+    }
+}
+
+pub fn key_file(paths: &Paths) -> PathBuf {
+    paths.join(KEY_FILE)
+}
+
+/// Read the key pair, or create it (0600, atomically) when the file does not exist.
+/// A file that exists but is unreadable or malformed is an error, never overwritten:
+/// replacing it would silently break the pairing the peer has pinned.
+pub fn load_or_generate(paths: &Paths) -> Result<KeyPair, String> {
+    let path = key_file(paths);
+    let label = path.display().to_string();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+            if mode & 0o077 != 0 {
+                log::warn!("{}: mode {:o} lets others read the private key; setting 0600", label, mode);
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| format!("{}: {}", label, e))?;
+            }
+            parse(&text).map_err(|e| format!("{}: {}", label, e))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (private, public) = super::session::generate_keypair()?;
+            let kp = KeyPair { private, public };
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {}", dir.display(), e))?;
+            }
+            crate::fsutil::write_atomic(&path, render(&kp).as_bytes(), 0o600).map_err(|e| format!("{}: {}", label, e))?;
+            log::info!("generated the peer-link key pair in {} (public key {})", label, kp.public_b64());
+            Ok(kp)
+        }
+        Err(e) => Err(format!("{}: {}", label, e)),
+    }
+}
+
+fn render(kp: &KeyPair) -> String {
+    format!("# muros-ha peer-link key pair; keep private\nprivate {}\npublic {}\n", base64_encode(&kp.private), base64_encode(&kp.public))
+}
+
+fn parse(text: &str) -> Result<KeyPair, String> {
+    let field = |name: &str| -> Result<[u8; 32], String> {
+        let v = text.lines().find_map(|l| l.trim().strip_prefix(name).map(str::trim)).ok_or_else(|| format!("no '{}' line", name.trim()))?;
+        let bytes = base64_decode(v).ok_or_else(|| format!("'{}' is not base64", name.trim()))?;
+        <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| format!("'{}' is not 32 bytes", name.trim()))
+    };
+    Ok(KeyPair { private: field("private ")?, public: field("public ")? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_generated_once_with_mode_0600_and_read_back_the_same() {
+        let dir = std::env::temp_dir().join(format!("muros-peer-key-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let paths = Paths::new(&dir);
+        let a = load_or_generate(&paths).unwrap();
+        let mode = std::fs::metadata(key_file(&paths)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let b = load_or_generate(&paths).unwrap();
+        assert_eq!(a.public, b.public);
+        assert_eq!(a.private, b.private);
+        assert!(!format!("{:?}", a).contains(&base64_encode(&a.private)));
+        std::fs::write(key_file(&paths), "garbage").unwrap();
+        assert!(load_or_generate(&paths).is_err(), "a damaged key file is reported, not replaced");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,173 @@
+//! Config replication, pure part: the digest both nodes compare, and the merge the
+//! following node applies (the leader's text, with this node's excluded sections and
+//! options kept).
+//!
+//! The digest covers what is replicated and nothing else: sections and options named
+//! in `replicate_exclude` are left out, so a per-node `dhcp.@dnsmasq[0].interface` is
+//! not drift. It hashes the parsed content, not the bytes, so a comment or quoting
+//! difference is not drift either.
+
+use crate::model::peer::Exclusion;
+use crate::uci::{Editor, Package, Value};
+use blake2::{Blake2s256, Digest};
+
+fn excluded_sections(pkg: &Package, excl: &[&Exclusion]) -> Vec<usize> {
+    excl.iter().filter(|x| x.option.is_none()).filter_map(|x| pkg.resolve(&x.section)).collect()
+}
+
+fn excluded_option(pkg: &Package, excl: &[&Exclusion], index: usize, option: &str) -> bool {
+    excl.iter().any(|x| x.option.as_deref() == Some(option) && pkg.resolve(&x.section) == Some(index))
+}
+
+/// Exclusions that concern `package`.
+pub fn for_package<'a>(package: &str, all: &'a [Exclusion]) -> Vec<&'a Exclusion> {
+    all.iter().filter(|x| x.package == package).collect()
+}
+
+/// Hex digest of one package's replicated content; `None` text = the file is absent.
+pub fn package_digest(text: Option<&str>, name: &str, excl: &[&Exclusion]) -> String {
+    let mut h = Blake2s256::new();
+    match text.map(|t| crate::uci::parse(t, name)) {
+        None => h.update(b"absent"),
+        Some(Err(_)) => {
+            // Unparsable text: hash the bytes, so any change still shows as a change.
+            h.update(b"unparsable\0");
+            h.update(text.unwrap_or_default().as_bytes());
+        }
+        Some(Ok(pkg)) => {
+            let skip = excluded_sections(&pkg, excl);
+            for (i, s) in pkg.sections.iter().enumerate() {
+                if skip.contains(&i) {
+                    continue;
+                }
+                h.update(format!("S\0{}\0{}\n", pkg.display_name(i), s.stype).as_bytes());
+                for o in &s.options {
+                    if excluded_option(&pkg, excl, i, &o.name) {
+                        continue;
+                    }
+                    h.update(b"O\0");
+                    h.update(o.name.as_bytes());
+                    match &o.value {
+                        Value::Single(v) => {
+                            h.update(b"\0s\0");
+                            h.update(v.as_bytes());
+                        }
+                        Value::List(vs) => {
+                            for v in vs {
+                                h.update(b"\0l\0");
+                                h.update(v.as_bytes());
+                            }
+                        }
+                    }
+                    h.update(b"\n");
+                }
+            }
+        }
+    }
+    hex(&h.finalize())
+}
+
+/// One digest over several packages' digests (sorted by name).
+pub fn combined_digest(parts: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> = parts.iter().collect();
+    sorted.sort();
+    let mut h = Blake2s256::new();
+    for (n, d) in sorted {
+        h.update(n.as_bytes());
+        h.update(b"=");
+        h.update(d.as_bytes());
+        h.update(b"\n");
+    }
+    hex(&h.finalize()[..16])
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{:02x}", x)).collect()
+}
+
+/// The text this node should hold: `leader_text` with this node's excluded sections and
+/// options (from `local_text`) kept. The result is parsed again before it is returned.
+pub fn merge(leader_text: &str, local_text: Option<&str>, name: &str, excl: &[&Exclusion]) -> Result<String, String> {
+    let label = format!("{} from the peer", name);
+    crate::uci::parse(leader_text, &label).map_err(|e| e.to_string())?;
+    let local = local_text.and_then(|t| crate::uci::parse(t, name).ok());
+    let mut ed = Editor::new(leader_text, &label).map_err(|e| e.to_string())?;
+    for x in excl {
+        let lidx = local.as_ref().and_then(|p| p.resolve(&x.section));
+        let local_section = lidx.and_then(|i| local.as_ref().map(|p| &p.sections[i]));
+        // A named section the leader lacks is created so the local part has a home;
+        // an `@type[N]` one cannot be created by reference and is left out.
+        if ed.package().resolve(&x.section).is_none() {
+            match (local_section, crate::uci::is_valid_name(&x.section)) {
+                (Some(s), true) => {
+                    ed.ensure_section(&s.stype, &x.section).map_err(|e| e.to_string())?;
+                }
+                _ => continue,
+            }
+        }
+        let leader_options: Vec<String> = ed.package().resolve(&x.section).map(|i| ed.package().sections[i].options.iter().map(|o| o.name.clone()).collect()).unwrap_or_default();
+        let names: Vec<String> = match &x.option {
+            Some(o) => vec![o.clone()],
+            None => leader_options.iter().cloned().chain(local_section.map(|s| s.options.iter().map(|o| o.name.clone()).collect::<Vec<_>>()).unwrap_or_default()).collect(),
+        };
+        for n in names {
+            let local_value = local_section.and_then(|s| s.option(&n)).map(|o| o.value.clone());
+            match local_value {
+                None => ed.delete_option(&x.section, &n),
+                Some(Value::Single(v)) => ed.set_option(&x.section, &n, &v),
+                Some(Value::List(vs)) => ed.set_list(&x.section, &n, &vs),
+            }
+            .map_err(|e| e.to_string())?;
+        }
+    }
+    let out = ed.finish();
+    crate::uci::parse(&out, &label).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::peer::parse_exclusion;
+
+    const LEADER: &str = "config dnsmasq\n\toption domain 'lan'\n\toption interface 'br-lan'\n\nconfig host 'printer'\n\toption ip '192.0.2.9'\n";
+    const LOCAL: &str = "config dnsmasq\n\toption domain 'old'\n\toption interface 'eth9'\n\nconfig host 'printer'\n\toption ip '192.0.2.8'\n";
+
+    #[test]
+    fn an_excluded_option_keeps_the_local_value_and_does_not_count_in_the_digest() {
+        let x = [parse_exclusion("dhcp.@dnsmasq[0].interface").unwrap()];
+        let ex = for_package("dhcp", &x);
+        let merged = merge(LEADER, Some(LOCAL), "dhcp", &ex).unwrap();
+        let p = crate::uci::parse(&merged, "dhcp").unwrap();
+        assert_eq!(p.sections[0].get("interface"), Some("eth9"));
+        assert_eq!(p.sections[0].get("domain"), Some("lan"));
+        assert_eq!(p.sections[1].get("ip"), Some("192.0.2.9"));
+        assert_eq!(package_digest(Some(&merged), "dhcp", &ex), package_digest(Some(LEADER), "dhcp", &ex));
+        assert_ne!(package_digest(Some(LOCAL), "dhcp", &ex), package_digest(Some(LEADER), "dhcp", &ex));
+    }
+
+    #[test]
+    fn an_excluded_section_is_kept_whole() {
+        let x = [parse_exclusion("dhcp.printer").unwrap()];
+        let ex = for_package("dhcp", &x);
+        let merged = merge(LEADER, Some(LOCAL), "dhcp", &ex).unwrap();
+        let p = crate::uci::parse(&merged, "dhcp").unwrap();
+        assert_eq!(p.section("printer").unwrap().get("ip"), Some("192.0.2.8"));
+        assert_eq!(p.sections[0].get("domain"), Some("lan"));
+    }
+
+    #[test]
+    fn comments_and_quoting_are_not_drift_but_a_value_is() {
+        let a = "config zone 'lan'\n\toption input 'ACCEPT'\n";
+        let b = "# edited\nconfig zone lan\n\toption input ACCEPT\n";
+        let c = "config zone 'lan'\n\toption input 'DROP'\n";
+        assert_eq!(package_digest(Some(a), "firewall", &[]), package_digest(Some(b), "firewall", &[]));
+        assert_ne!(package_digest(Some(a), "firewall", &[]), package_digest(Some(c), "firewall", &[]));
+        assert_ne!(package_digest(None, "firewall", &[]), package_digest(Some(a), "firewall", &[]));
+    }
+
+    #[test]
+    fn garbage_from_the_leader_is_refused() {
+        assert!(merge("config 'unterminated\n", Some(LOCAL), "dhcp", &[]).is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! What the peer thread knows, shared with the ubus loop (`status.peer`, alerts).
+
+use super::message::Heartbeat;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Frames dropped, by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Rejected {
+    /// Handshakes (or unconfirmed sessions) that do not authenticate with the pinned keys.
+    pub unauthenticated: u64,
+    /// Connections from an address other than `peer_ip`.
+    pub foreign: u64,
+    /// Transport frames whose nonce was already used.
+    pub replayed: u64,
+    /// Transport frames failing the AEAD check (flipped bits, wrong session).
+    pub tampered: u64,
+    /// Length prefix beyond the frame limit, or a message beyond the reassembly limit.
+    pub oversized: u64,
+    /// Authenticated but unreadable (bad JSON, empty frame).
+    pub malformed: u64,
+}
+
+impl Rejected {
+    pub fn total(&self) -> u64 {
+        self.unauthenticated + self.foreign + self.replayed + self.tampered + self.oversized + self.malformed
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PeerView {
+    /// `peer_key` and `peer_ip` are set and the link runs.
+    pub configured: bool,
+    pub local_key: String,
+    pub connected: bool,
+    pub connected_since: Option<u64>,
+    /// Unix seconds of the last authenticated frame.
+    pub last_seen: Option<u64>,
+    pub remote: Option<Heartbeat>,
+    pub local_state: String,
+    pub local_digest: String,
+    pub rx_rejected: Rejected,
+    pub handshakes: u64,
+    pub handshake_ms: Option<u64>,
+    pub last_error: Option<String>,
+    /// Set while both nodes are MASTER (from heartbeats).
+    pub split_brain: Option<String>,
+    /// Replicated packages changed locally on the following node.
+    pub drift: Vec<String>,
+    /// Packages applied from the peer since start.
+    pub applied: u64,
+    pub last_applied: Option<u64>,
+    pub leases_received: u64,
+    /// Answers to our handover questions, for the ubus loop (at most 8 kept).
+    pub handover_replies: Vec<HandoverReply>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandoverReply {
+    pub id: u64,
+    pub ready: bool,
+    pub reason: String,
+}
+
+impl PeerView {
+    pub fn push_handover_reply(&mut self, r: HandoverReply) {
+        if self.handover_replies.len() >= 8 {
+            self.handover_replies.remove(0);
+        }
+        self.handover_replies.push(r);
+    }
+}
+
+impl PeerView {
+    pub fn state(&self) -> &'static str {
+        if !self.configured {
+            "unknown"
+        } else if !self.connected {
+            "unreachable"
+        } else if !self.drift.is_empty() || self.remote.as_ref().is_some_and(|r| r.config_digest != self.local_digest) {
+            "drift"
+        } else if self.remote.is_some() {
+            "in_sync"
+        } else {
+            "unknown"
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        let r = self.remote.as_ref();
+        json!({
+            "state": self.state(),
+            "connected": self.connected,
+            "connected_since": self.connected_since,
+            "role": r.map(|h| h.role.clone()),
+            "vrrp_state": r.map(|h| h.state.clone()),
+            "last_seen": self.last_seen,
+            "priority": r.map(|h| h.priority),
+            "maintenance": r.map(|h| h.maintenance),
+            "config_digest_match": r.map(|h| h.config_digest == self.local_digest),
+            "conntrack": r.and_then(|h| h.conntrack.clone()),
+            "local_key": self.local_key,
+            "local_digest": self.local_digest,
+            "rx_rejected": self.rx_rejected,
+            "handshakes": self.handshakes,
+            "handshake_ms": self.handshake_ms,
+            "last_error": self.last_error,
+            "split_brain": self.split_brain.is_some(),
+            "drift": self.drift,
+            "applied": self.applied,
+            "last_applied": self.last_applied,
+            "leases_received": self.leases_received,
+        })
+    }
+}
+
+/// The shared handle; a poisoned lock still yields the data (a panic elsewhere must not
+/// take status down with it).
+#[derive(Debug, Clone, Default)]
+pub struct Shared(Arc<Mutex<PeerView>>);
+
+impl Shared {
+    pub fn lock(&self) -> MutexGuard<'_, PeerView> {
+        match self.0.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+}

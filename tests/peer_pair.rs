@@ -1,0 +1,167 @@
+//! Two real `muros-ha daemon`s (each with its own ubusd and root, in its own network
+//! namespace, joined by a veth sync link) paired by pasting each one's
+//! `status.peer.local_key` into the other's `option peer_key`, as an admin would.
+//! Root needed: fails under CI=true without it, skips otherwise.
+
+mod peer_support;
+
+use peer_support::*;
+use std::fs;
+use std::time::{Duration, Instant};
+
+const FIREWALL: &str = "config defaults\n\toption input 'ACCEPT'\n\nconfig zone 'lan'\n\toption name 'lan'\n\toption input 'ACCEPT'\n";
+const DHCP_A: &str = "config dnsmasq\n\toption domain 'lan'\n\toption interface 'br-lan'\n\nconfig dhcp 'lan'\n\toption interface 'lan'\n\toption start '100'\n";
+const DHCP_B: &str = "config dnsmasq\n\toption domain 'old'\n\toption interface 'eth9'\n\nconfig dhcp 'lan'\n\toption interface 'lan'\n\toption start '50'\n";
+
+fn uci_get(r: &Router, pkg: &str, section: &str, option: &str) -> Option<String> {
+    let text = fs::read_to_string(r.config(pkg)).ok()?;
+    let p = muros_ha::uci::parse(&text, pkg).ok()?;
+    let i = p.resolve(section)?;
+    p.sections[i].get(option).map(str::to_string)
+}
+
+fn alert_kinds(r: &Router) -> Vec<String> {
+    r.status()["alerts"].as_array().map(|a| a.iter().filter_map(|x| x["kind"].as_str().map(str::to_string)).collect()).unwrap_or_default()
+}
+
+/// Wait for `cond` on B's files, measuring how long it took.
+fn timed(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if cond() {
+            return Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
+}
+
+#[test]
+fn paired_daemons_replicate_detect_split_brain_drift_and_resync_after_a_cut() {
+    let Some(mut lab) = Lab::new("p") else { return };
+    for (r, dhcp) in [(&lab.a, DHCP_A), (&lab.b, DHCP_B)] {
+        fs::write(r.config("firewall"), FIREWALL).unwrap();
+        fs::write(r.config("dhcp"), dhcp).unwrap();
+        fs::write(r.root.join("tmp/dhcp.leases"), "").unwrap();
+    }
+    lab.a.start();
+    lab.b.start();
+    let (ka, kb) = (lab.a.local_key(), lab.b.local_key());
+    assert_ne!(ka, kb);
+    for r in [&lab.a, &lab.b] {
+        r.add_global_line("list replicate_exclude 'dhcp.@dnsmasq[0].interface'");
+    }
+    let t0 = Instant::now();
+    lab.a.set_global("peer_key", &kb);
+    lab.b.set_global("peer_key", &ka);
+
+    // Paired: the backup takes the master's packages but keeps its excluded option.
+    let (a, b) = (&lab.a, &lab.b);
+    assert!(b.wait(Duration::from_secs(8), |r| r.peer()["state"] == "in_sync"), "B in sync: {}\nA log:\n{}\nB log:\n{}", b.peer(), a.log(), b.log());
+    eprintln!("pairing → in_sync: {:?}", t0.elapsed());
+    assert!(a.wait(Duration::from_secs(3), |r| r.peer()["state"] == "in_sync"), "A: {}", a.peer());
+    assert_eq!(uci_get(b, "dhcp", "@dnsmasq[0]", "domain").as_deref(), Some("lan"));
+    assert_eq!(uci_get(b, "dhcp", "lan", "start").as_deref(), Some("100"));
+    assert_eq!(uci_get(b, "dhcp", "@dnsmasq[0]", "interface").as_deref(), Some("eth9"), "excluded option kept");
+    let pa = a.peer();
+    assert_eq!(pa["role"], "backup");
+    assert_eq!(pa["priority"], 100);
+    assert_eq!(pa["config_digest_match"], true);
+    eprintln!("handshake as seen by A: {} ms", pa["handshake_ms"]);
+
+    // A firewall change on the master appears on the backup within 1 s.
+    write_atomic(&a.config("firewall"), &format!("{}\nconfig rule 'ssh'\n\toption dest_port '22'\n\toption target 'ACCEPT'\n", FIREWALL));
+    let took = timed(Duration::from_secs(3), || uci_get(b, "firewall", "ssh", "dest_port").as_deref() == Some("22")).expect("firewall replicated");
+    eprintln!("firewall change → on the backup: {:?}", took);
+    assert!(took < Duration::from_secs(1), "replication took {:?}", took);
+
+    // A dhcp change: the value follows, the excluded option does not.
+    write_atomic(&a.config("dhcp"), &DHCP_A.replace("'lan'\n\toption interface 'br-lan'", "'lan2'\n\toption interface 'br-wan'"));
+    let took = timed(Duration::from_secs(3), || uci_get(b, "dhcp", "@dnsmasq[0]", "domain").as_deref() == Some("lan2")).expect("dhcp replicated");
+    eprintln!("dhcp change → on the backup: {:?}", took);
+    assert!(took < Duration::from_secs(1));
+    assert_eq!(uci_get(b, "dhcp", "@dnsmasq[0]", "interface").as_deref(), Some("eth9"));
+    assert!(b.wait(Duration::from_secs(3), |r| r.peer()["state"] == "in_sync"), "{}", b.peer());
+
+    // Leases stream from the master to the backup.
+    let lease = "1795700000 02:00:00:00:00:09 192.0.2.50 laptop 01:02:00:00:00:00:09\n";
+    fs::write(a.root.join("tmp/dhcp.leases"), lease).unwrap();
+    assert!(timed(Duration::from_secs(2), || fs::read_to_string(b.root.join("tmp/dhcp.leases")).ok().as_deref() == Some(lease)).is_some(), "lease file streamed");
+
+    // Split brain: both nodes MASTER → both report it within 3 s; healed → cleared.
+    a.set_vrrp_state("MASTER");
+    b.set_vrrp_state("BACKUP");
+    std::thread::sleep(Duration::from_millis(300));
+    let events_a = a.listen(&["muros_ha.split_brain"], 3);
+    let t0 = Instant::now();
+    b.set_vrrp_state("MASTER");
+    for r in [a, b] {
+        assert!(r.wait(Duration::from_secs(3), |r| r.peer()["split_brain"] == true && alert_kinds(r).contains(&"split_brain".to_string())), "{} split brain: {}", r.ns, r.status());
+    }
+    eprintln!("split brain reported on both: {:?}", t0.elapsed());
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    b.set_vrrp_state("BACKUP");
+    for r in [a, b] {
+        assert!(r.wait(Duration::from_secs(3), |r| r.peer()["split_brain"] == false && !alert_kinds(r).contains(&"split_brain".to_string())), "{} healed: {}", r.ns, r.status());
+    }
+    let text = String::from_utf8_lossy(&events_a.wait_with_output().unwrap().stdout).into_owned();
+    assert!(text.contains("\"active\":true") && text.contains("\"active\":false"), "split_brain raised and cleared as events: {}", text);
+
+    // Link cut: both see the peer unreachable; a change made meanwhile arrives after.
+    lab.link(false);
+    for r in [a, b] {
+        assert!(r.wait(Duration::from_secs(6), |r| r.peer()["state"] == "unreachable"), "{} unreachable: {}", r.ns, r.peer());
+    }
+    write_atomic(&a.config("dhcp"), &DHCP_A.replace("'100'", "'120'"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(uci_get(b, "dhcp", "lan", "start").as_deref(), Some("100"), "nothing arrives while cut");
+    let t0 = Instant::now();
+    lab.link(true);
+    assert!(b.wait(Duration::from_secs(8), |r| uci_get(r, "dhcp", "lan", "start").as_deref() == Some("120") && r.peer()["state"] == "in_sync"), "resync after the cut: {}\nB log:\n{}", b.peer(), b.log());
+    eprintln!("link restored → resynced: {:?}", t0.elapsed());
+
+    // Planned handover: B confirms it is in sync, then A enters maintenance.
+    let (code, out, err) = a.ubus(&["call", "muros_ha", "handover"]);
+    assert_eq!(code, 0, "handover: {} {}\nA log:\n{}", out, err, a.log());
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["handover"], true, "{}", v);
+    assert_eq!(a.status()["maintenance"], true);
+    assert!(b.wait(Duration::from_secs(3), |r| r.peer()["maintenance"] == true && r.peer()["priority"] == 1), "B sees A in maintenance: {}", b.peer());
+
+    // A local edit on the backup is drift: reported, evented, not overwritten.
+    let events_b = b.listen(&["muros_ha.drift"], 2);
+    write_atomic(&b.config("firewall"), &fs::read_to_string(b.config("firewall")).unwrap().replace("'22'", "'2222'"));
+    assert!(b.wait(Duration::from_secs(2), |r| r.peer()["state"] == "drift" && alert_kinds(r).contains(&"drift".to_string())), "drift: {}", b.status());
+    assert_eq!(b.peer()["drift"][0], "firewall");
+    let text = String::from_utf8_lossy(&events_b.wait_with_output().unwrap().stdout).into_owned();
+    assert!(text.contains("muros_ha.drift") && text.contains("firewall"), "drift evented: {}", text);
+    write_atomic(&a.config("firewall"), &format!("{}\nconfig rule 'ssh'\n\toption dest_port '22'\n\toption target 'DROP'\n", FIREWALL));
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(uci_get(b, "firewall", "ssh", "dest_port").as_deref(), Some("2222"), "the local edit is not overwritten");
+    assert!(a.wait(Duration::from_secs(2), |r| r.peer()["state"] == "drift" && r.peer()["config_digest_match"] == false), "A sees the mismatch: {}", a.peer());
+
+    let (code, out, _) = a.ubus(&["call", "muros_ha", "handover"]);
+    assert_ne!(code, 0, "a handover to a drifted peer is refused: {}", out);
+    assert!(out.contains("drift"), "{}", out);
+
+    assert!(lab.a.daemon_alive() && lab.b.daemon_alive());
+}
+
+#[test]
+fn a_mispasted_key_is_refused_and_both_sides_say_why() {
+    let Some(mut lab) = Lab::new("k") else { return };
+    lab.a.start();
+    lab.b.start();
+    let ka = lab.a.local_key();
+    // The admin pasted A's own key into A instead of B's.
+    lab.a.set_global("peer_key", &ka);
+    lab.b.set_global("peer_key", &ka);
+    let (a, b) = (&lab.a, &lab.b);
+    assert!(b.wait(Duration::from_secs(6), |r| r.peer()["rx_rejected"]["unauthenticated"].as_u64().unwrap_or(0) >= 1), "B rejects: {}", b.peer());
+    assert!(b.peer()["last_error"].as_str().unwrap_or_default().contains("peer_key"), "{}", b.peer());
+    assert!(a.wait(Duration::from_secs(6), |r| r.peer()["last_error"].as_str().unwrap_or_default().contains("refused our handshake")), "A: {}", a.peer());
+    for r in [a, b] {
+        assert_eq!(r.peer()["state"], "unreachable");
+        assert_eq!(r.peer()["connected"], false);
+    }
+}
