@@ -72,6 +72,18 @@ pub fn desired_files(cfg: &Config, paths: &Paths, hook_binary: &str) -> Vec<Outp
     files
 }
 
+/// The peer link (TCP `peer_port` from `peer_ip` on the sync link) needs its own accept
+/// rule: a sync interface in a zone with input REJECT, or in no zone, would block it.
+fn open_peer_port(files: &mut [OutputFile], paths: &Paths, cfg: &Config, port: u16) {
+    let Some(peer) = cfg.sync.peer_ip else { return };
+    let Some(f) = files.iter_mut().find(|f| f.path == paths.firewall_snippet()) else { return };
+    let fam = if peer.is_ipv6() { "ip6" } else { "ip" };
+    f.contents.push_str(&format!(
+        "iifname \"{}\" {} saddr {} tcp dport {} accept comment \"muros-ha: peer link\"\n",
+        cfg.sync.interface.device, fam, peer, port
+    ));
+}
+
 /// Pitfall 2: with a macvlan on top of it, the parent answers ARP for the macvlan's
 /// (leased) address unless told not to — the ISP then learns the parent's MAC.
 fn arp_sysctl(cfg: &Config, paths: &Paths) -> Option<OutputFile> {
@@ -146,6 +158,10 @@ pub fn apply(paths: &Paths, opts: &DeployOptions) -> Result<DeployReport, Deploy
         }
     }
     let mut files = desired_files(&cfg, paths, &opts.hook_binary);
+    if let Some(g) = sources.muros.sections_of_type("global").next() {
+        let (peer, _) = crate::model::peer::parse(g);
+        open_peer_port(&mut files, paths, &cfg, peer.port);
+    }
     files.extend(network_with_wan(&cfg, paths)?);
     let mut staged: Vec<Staged> = Vec::new();
     let result = (|| {
