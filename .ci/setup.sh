@@ -5,7 +5,7 @@ set -euo pipefail
 
 APT_PACKAGES=(
   keepalived conntrackd conntrack nftables dnsmasq iproute2 iputils-ping
-  iperf3 socat udhcpc isc-dhcp-client busybox procps psmisc
+  iperf3 socat udhcpc isc-dhcp-client busybox procps psmisc miniupnpd miniupnpd-nftables
   qemu-user-static musl-tools shellcheck file
   chromium chromium-driver python3 python3-pip
 )

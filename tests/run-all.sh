@@ -4,6 +4,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export MUROS_SHARED=${MUROS_SHARED:-$(cd .. && pwd)/shared}
+# Every suite finds the real OpenWrt tools through these.
+export OPENWRT_TOOLS_DIR=${OPENWRT_TOOLS_DIR:-$MUROS_SHARED/openwrt-tools}
+export OPENWRT_WEB_ROOTFS=${OPENWRT_WEB_ROOTFS:-$MUROS_SHARED/openwrt-web/rootfs}
+export OWRT_TOOLS=$OPENWRT_TOOLS_DIR OWRT_WEB=$MUROS_SHARED/openwrt-web
+export UBUS=${UBUS:-$OPENWRT_TOOLS_DIR/bin/ubus}
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 
 passed=0; failed=0; failed_names=()
@@ -25,6 +30,12 @@ suite "luci (ACL contract + real LuCI in chromium)" tests/luci/run.sh
 suite "cross builds (5 CPUs, qemu: --version, check and render byte-identical)" scripts/cross-build.sh --all
 suite "size report" scripts/size-report.sh --report-only
 suite "opkg: install, upgrade, remove with the real opkg" tests/pkg_opkg.sh
+# The lab runs the release binary: the product as it ships (hook timing included).
+export MUROS_HA=$PWD/target/release/muros-ha
+suite "lab fault matrix, VRRPv2/1 s, muros-ha hook + render" env HOOK=muros CONFIGS=render VRRP_VERSION=2 ADVERT=1 tests/lab/faults.sh
+suite "lab fault matrix, VRRPv3/0.1 s, muros-ha hook + render" env HOOK=muros CONFIGS=render VRRP_VERSION=3 ADVERT=0.1 tests/lab/faults.sh
+# Figures, side by side (seed-style shell hook vs ours); prints, asserts nothing.
+suite "benchmark: seed hook vs muros-ha (prints figures)" env CONFIGS=render tests/lab/bench.sh
 
 echo
 [ ${#failed_names[@]} -eq 0 ] || echo "failed suites: ${failed_names[*]}"

@@ -24,8 +24,10 @@
 
 LAB_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_REPO=$(cd "$LAB_HERE/../.." && pwd)
-OWRT_TOOLS=${OWRT_TOOLS:-/work/shared/openwrt-tools}
-OWRT_WEB=${OWRT_WEB:-/work/shared/openwrt-web}
+# shared/ sits beside the checkout (CI and /work/main); MUROS_SHARED overrides.
+LAB_SHARED=${MUROS_SHARED:-$(cd "$LAB_REPO/.." && pwd)/shared}
+OWRT_TOOLS=${OWRT_TOOLS:-$LAB_SHARED/openwrt-tools}
+OWRT_WEB=${OWRT_WEB:-$LAB_SHARED/openwrt-web}
 UCODE=${UCODE:-$OWRT_WEB/rootfs/bin/ucode}
 UCODE_LIB=${UCODE_LIB:-$OWRT_WEB/rootfs/usr/lib/ucode}
 UBUSD=${UBUSD:-$OWRT_TOOLS/bin/ubusd}

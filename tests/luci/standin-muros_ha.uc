@@ -149,6 +149,11 @@ let obj = conn.publish('muros_ha', {
 		let n = req.args.limit ?? 50;
 		return { transitions: slice(reverse([ ...transitions ]), 0, n) };
 	} },
+	handover: { args: { ...sess }, call: (req) => {
+		log_call('handover', req.args);
+		// The stand-in has no peer: refuse, as the daemon does without a peer link.
+		return 4;
+	} },
 	maintenance: { args: { enable: true, ...sess }, call: (req) => {
 		log_call('maintenance', req.args);
 		let want = !!req.args.enable;

@@ -5,7 +5,7 @@ object behind it registers exactly those methods.
 No browser. Checks:
   * every `rpc.declare({object, method})` in the app's JS is granted by the ACL;
   * the ACL grants nothing the JS does not call (ubus), reads are read and writes
-    are write (status/validate/history read; apply/maintenance write);
+    are write (status/validate/history read; apply/maintenance/handover write);
   * uci: write only `muros_ha`; read only `muros_ha` + `network` (interface list);
     every config the JS loads is readable;
   * menu.d points at views that exist and depends on the ACL group;
@@ -41,7 +41,7 @@ OWWEB = os.environ.get("OWWEB_DIR", os.path.join(SHARED_DIR, "openwrt-web"))
 CI = os.environ.get("CI") == "true"
 
 EXPECTED_READ = {"status", "validate", "history"}
-EXPECTED_WRITE = {"apply", "maintenance"}
+EXPECTED_WRITE = {"apply", "maintenance", "handover"}
 
 passed = 0
 failed = 0
@@ -132,7 +132,7 @@ def static_checks():
     r_methods = set(read.get("ubus", {}).get("muros_ha", []))
     w_methods = set(write.get("ubus", {}).get("muros_ha", []))
     check("read grants exactly status, validate, history", r_methods == EXPECTED_READ, repr(sorted(r_methods)))
-    check("write grants exactly apply, maintenance", w_methods == EXPECTED_WRITE, repr(sorted(w_methods)))
+    check("write grants exactly apply, maintenance, handover", w_methods == EXPECTED_WRITE, repr(sorted(w_methods)))
     check("no wildcard method grants", "*" not in r_methods | w_methods)
 
     calls = declared_calls()

@@ -30,6 +30,12 @@ const callMaintenance = rpc.declare({
 	expect: { '': {} }
 });
 
+const callHandover = rpc.declare({
+	object: 'muros_ha',
+	method: 'handover',
+	expect: { '': {} }
+});
+
 const POLL_SECONDS = 3;
 const HISTORY_LIMIT = 20;
 
@@ -185,10 +191,23 @@ return view.extend({
 					'disabled': st.error ? true : null,
 					'click': ui.createHandlerFn(this, 'handleMaintenance', !on)
 				}, on ? _('Leave maintenance') : _('Enter maintenance')),
+				' ',
+				E('button', {
+					'class': 'btn cbi-button cbi-button-action',
+					'id': 'muros-ha-handover',
+					'disabled': (st.error || on) ? true : null,
+					'click': ui.createHandlerFn(this, 'handleHandover')
+				}, _('Hand over to peer')),
 				E('div', { 'class': 'cbi-value-description' },
-					_('In maintenance this router advertises priority 1, so the peer takes over; the role setting is kept.'))
+					_('In maintenance this router advertises priority 1, so the peer takes over; the role setting is kept. Hand over first asks the peer over the peer link to confirm it is in sync.'))
 			])
 		]);
+	},
+
+	handleHandover() {
+		return callHandover().then(() => this.refresh()).catch(err => {
+			ui.addNotification(null, E('p', _('The peer refused the handover: %s').format(err.message ?? err)), 'error');
+		});
 	},
 
 	handleMaintenance(enable) {
