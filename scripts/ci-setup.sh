@@ -31,10 +31,15 @@ fi
 
 # 2. rustup: stable (tests, x86_64/aarch64 musl std) and the pinned nightly
 #    with rust-src (build-std for every target).
-rustup toolchain install stable --profile minimal
-rustup target add --toolchain stable x86_64-unknown-linux-musl
+#    The machine's own toolchains are used as they are: `rustup toolchain install` of
+#    an installed channel would update it, and builds must not drift under CI.
+rustup target list --installed | grep -q x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
 #    llvm-tools: llvm-strip, to drop MIPS .pdr sections.
-rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src --component llvm-tools
+if rustup toolchain list | grep -q "^$NIGHTLY"; then
+	rustup component add --toolchain "$NIGHTLY" rust-src llvm-tools
+else
+	rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src --component llvm-tools
+fi
 
 # 3. zig (C toolchain + musl crt/libc for all five targets).
 python3 -c 'import ziglang' 2>/dev/null || python3 -m pip install "ziglang==$ZIGLANG"
