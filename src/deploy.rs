@@ -115,6 +115,29 @@ pub fn network_with_wan(cfg: &Config, paths: &Paths) -> Result<Option<OutputFile
     };
     let bad = |e: crate::uci::UciError| DeployError::Verify { file: path.clone(), message: e.to_string() };
     let mut ed = crate::uci::Editor::new(&text, &label).map_err(bad)?;
+    // Two macvlans with the shared MAC on one parent would fight over the lease:
+    // refuse, and say which `device` to set instead of adding a second one.
+    {
+        let pkg = ed.package();
+        let mac = w.mac_string();
+        for (i, s) in pkg.sections.iter().enumerate() {
+            let same = s.stype == "device"
+                && s.get("type") == Some("macvlan")
+                && s.get("ifname") == Some(w.parent.as_str())
+                && s.get("macaddr").is_some_and(|m| m.eq_ignore_ascii_case(&mac))
+                && s.get("name") != Some(w.device.as_str());
+            if same {
+                let other = s.get("name").unwrap_or("?").to_string();
+                return Err(DeployError::Invalid(vec![crate::model::ConfigError {
+                    file: label.clone(),
+                    line: s.line,
+                    location: format!("network.{}", pkg.display_name(i)),
+                    message: format!("a macvlan '{}' with the shared MAC already sits on {}; muros-ha would add a second one named '{}'", other, w.parent, w.device),
+                    allowed: Some(format!("set option device '{}' in the wan section of /etc/config/muros_ha, or remove that device", other)),
+                }]));
+            }
+        }
+    }
     // Reuse a device section that already names our macvlan, else add our own.
     let existing = {
         let pkg = ed.package();

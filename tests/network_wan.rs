@@ -82,3 +82,15 @@ fn an_existing_dhcp_wan_is_moved_onto_the_macvlan() {
     assert!(!wan.contains("option ifname"), "the old ifname would bring the parent up: {}", wan);
     assert!(wan.contains("option peerdns '0'"), "unrelated options are kept: {}", wan);
 }
+
+#[test]
+fn a_second_macvlan_with_the_shared_mac_is_refused_not_added() {
+    let root = root_with_network("dup", "\nconfig device\n\toption type 'macvlan'\n\toption name 'wan'\n\toption ifname 'eth1'\n\toption macaddr '02:6D:75:72:6F:73'\n");
+    let before = fs::read(root.0.join("etc/config/network")).unwrap();
+    let out = Command::new(BIN).args(["render", "--root", root.0.to_str().unwrap(), "--no-verify", "--hook", "/usr/sbin/muros-ha"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}", err);
+    assert!(err.contains("already sits on eth1") && err.contains("option device 'wan'"), "{}", err);
+    assert_eq!(fs::read(root.0.join("etc/config/network")).unwrap(), before);
+    assert!(!root.0.join("etc/keepalived/keepalived.conf").exists(), "nothing is installed on a refused render");
+}
