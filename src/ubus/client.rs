@@ -332,19 +332,13 @@ pub(crate) fn register_listener(
     let body = Table::new()
         .with("object", Value::Int32(l as i32))
         .with("pattern", Value::string(pattern));
-    let attrs = vec![
-        Attr::ObjId(msg::EVENT_OBJECT_ID),
-        Attr::Method("register".into()),
-        Attr::Data(body),
-    ];
-    conn.request(
-        MsgType::Invoke,
-        msg::EVENT_OBJECT_ID,
-        attrs,
-        timeout,
-        &format!("listen to {pattern}"),
-    )
-    .map(|_| ())
+    invoke_event_object(conn, "register", body, timeout, &format!("listen to {pattern}"))
+}
+
+/// Invoke `method` on ubusd's event object (id 1) and wait for its STATUS.
+fn invoke_event_object(conn: &mut Conn, method: &str, body: Table, timeout: Duration, what: &str) -> Result<()> {
+    let attrs = vec![Attr::ObjId(msg::EVENT_OBJECT_ID), Attr::Method(method.into()), Attr::Data(body)];
+    conn.request(MsgType::Invoke, msg::EVENT_OBJECT_ID, attrs, timeout, what).map(|_| ())
 }
 
 /// Send an event on `conn` (shared by the client and the server).
@@ -357,19 +351,7 @@ pub(crate) fn send_event_on(
     let body = Table::new()
         .with("id", Value::string(name))
         .with("data", Value::Table(data));
-    let attrs = vec![
-        Attr::ObjId(msg::EVENT_OBJECT_ID),
-        Attr::Method("send".into()),
-        Attr::Data(body),
-    ];
-    conn.request(
-        MsgType::Invoke,
-        msg::EVENT_OBJECT_ID,
-        attrs,
-        timeout,
-        &format!("send event {name}"),
-    )
-    .map(|_| ())
+    invoke_event_object(conn, "send", body, timeout, &format!("send event {name}"))
 }
 
 /// One-shot `ubus call`: connect, look up `object`, invoke `method` with the JSON

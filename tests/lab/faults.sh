@@ -140,10 +140,26 @@ case_8() {  # flapping: 20 failovers under one flow
 	flow_survived "$T_EV" "$B_EV"
 	note "$i failovers, longest gap over all: tcp $(flow_get main tcp_max_gap_ms) ms udp $(flow_get main udp_max_gap_ms) ms"
 }
+# status.alerts of the muros-ha daemon on router $1 (kinds, space separated)
+daemon_alerts() {
+	rx "$1" "$UBUS" -s "$(root_of "$1")/var/run/ubus/ubus.sock" -t 2 call muros_ha status 2>/dev/null \
+		| python3 -c 'import json,sys; print(" ".join(a["kind"] for a in json.load(sys.stdin).get("alerts", [])))' 2>/dev/null
+}
+daemon_alert() { case " $(daemon_alerts "$1") " in *" $2 "*) return 0 ;; esac; return 1; }
+no_daemon_alert() { ! daemon_alert "$@"; }
 case_9() {  # VRRP auth mismatch: split brain must be visible, repair converges
 	if [ "$VRRP_VERSION" != 2 ]; then note "VRRPv3 has no authentication: nothing to mismatch"; SKIPPED=1; return; fi
 	begin || return
-	local conf; conf="$(root_of rb)/etc/keepalived/keepalived.conf"
+	local conf r dpids=(); conf="$(root_of rb)/etc/keepalived/keepalived.conf"
+	if [ "$HOOK" = muros ]; then
+		# The product's own detector: muros-ha daemon on both routers (its split-brain
+		# watch reads the fw4 VRRP counters while the node is MASTER).
+		for r in ra rb; do
+			rx "$r" "$MUROS_HA" daemon --root "$(root_of "$r")" --no-converge --no-verify \
+				--hook "$LAB_HERE/lab-hook.sh" </dev/null >>"$(root_of "$r")/var/log/daemon.log" 2>&1 &
+			dpids+=($!)
+		done
+	fi
 	event
 	stop_keepalived rb
 	sed -i "s/auth_pass .*/auth_pass wrong99/" "$conf"
@@ -152,6 +168,14 @@ case_9() {  # VRRP auth mismatch: split brain must be visible, repair converges
 		note "split brain seen: both routers hold the VIP"
 	else
 		bad "no split brain with mismatched secrets (masters: '$(masters)') -- cannot prove detection"
+	fi
+	if [ "$HOOK" = muros ]; then
+		local t_sb; t_sb=$(now_ms)
+		if wait_until 6 daemon_alert ra split_brain && wait_until 6 daemon_alert rb split_brain; then
+			note "muros-ha reports split_brain in status.alerts on both routers ($(( $(now_ms) - t_sb )) ms after both held the VIP)"
+		else
+			bad "muros-ha daemon did not report the split brain (ra: $(daemon_alerts ra); rb: $(daemon_alerts rb))"
+		fi
 	fi
 	grep -qiE "auth|passw" "$(root_of ra)/var/log/keepalived.log" "$(root_of rb)/var/log/keepalived.log" \
 		&& note "keepalived logged the authentication failure" \
@@ -164,6 +188,14 @@ case_9() {  # VRRP auth mismatch: split brain must be visible, repair converges
 	# (garp_master_refresh in keepalived.conf); give it that long
 	wait_until 12 flow_alive main
 	flow_survived "$T_EV" "$B_EV"
+	if [ "$HOOK" = muros ]; then
+		if wait_until 10 no_daemon_alert ra split_brain && wait_until 10 no_daemon_alert rb split_brain; then
+			note "split_brain alert cleared on both routers after the repair"
+		else
+			bad "split_brain alert still raised after the repair (ra: $(daemon_alerts ra); rb: $(daemon_alerts rb))"
+		fi
+		for r in "${dpids[@]}"; do kill "$r" 2>/dev/null; done
+	fi
 }
 case_10() {  # old master returns, preempt on and off
 	local p

@@ -15,6 +15,7 @@
 #                            templates, or `muros-ha render --root <router>` (default lab)
 #   VRRP_VERSION=2|3  ADVERT=1|0.1   PREEMPT=1|0
 #   CONNTRACKD=1|0           run conntrackd (0 = show what breaks without it)
+#   NAT=snat|masquerade      WAN NAT: SNAT to the lease (default) or fw4-style masquerade
 #   LAB_KEEP=1               keep /tmp/muros-lab-PID after teardown (logs)
 #
 # Topology (LAB-NOTES): isp = DHCP server (dnsmasq --no-ping) on a bridge + route to
@@ -41,6 +42,10 @@ VRRP_VERSION=${VRRP_VERSION:-2}
 ADVERT=${ADVERT:-1}
 PREEMPT=${PREEMPT:-1}
 CONNTRACKD=${CONNTRACKD:-1}
+# snat: the DHCP hook SNATs to the leased address (a lab-side cure for pitfall 1);
+# masquerade: as OpenWrt's fw4 does, so the product's own cure (conntrackd's internal
+# cache flushed before the WAN goes down) is what keeps the flows.
+NAT=${NAT:-snat}
 
 # Addresses: documentation/benchmark ranges only.
 ISP_GW=198.51.100.1
@@ -381,6 +386,7 @@ EOC
 # the chains miniupnpd (nftables backend) expects, named as on OpenWrt.
 write_firewall() {
 	local r=$1 root; root=$(root_of "$r")
+	if [ "$NAT" = masquerade ]; then touch "$root/etc/lab-nat-masquerade"; else rm -f "$root/etc/lab-nat-masquerade"; fi
 	cat >"$root/etc/lab-fw4.nft" <<EOC
 table inet fw4
 delete table inet fw4
@@ -417,6 +423,7 @@ table inet fw4 {
 		jump upnp_postrouting
 	}
 	chain srcnat_wan {
+$( [ "$NAT" = masquerade ] && printf '\t\tmasquerade\n' )
 	}
 	chain upnp_postrouting {
 	}

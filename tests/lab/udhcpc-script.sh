@@ -24,8 +24,11 @@ deconfig)
 	echo "$(now) udhcpc deconfig $interface" >>"$log"
 	;;
 bound|renew)
-	nft flush chain inet fw4 srcnat_wan
-	nft add rule inet fw4 srcnat_wan snat ip to "$ip"
+	# NAT=masquerade labs keep fw4's static masquerade rule (see lib.sh).
+	if [ ! -e "$root/etc/lab-nat-masquerade" ]; then
+		nft flush chain inet fw4 srcnat_wan
+		nft add rule inet fw4 srcnat_wan snat ip to "$ip"
+	fi
 	ip -4 addr replace "$ip/${mask:-24}" dev "$interface"
 	if [ -n "${router:-}" ]; then
 		ip route replace default via "${router%% *}" dev "$interface"
