@@ -147,19 +147,12 @@ daemon_alerts() {
 }
 daemon_alert() { case " $(daemon_alerts "$1") " in *" $2 "*) return 0 ;; esac; return 1; }
 no_daemon_alert() { ! daemon_alert "$@"; }
+split_brain_reported() { daemon_alert ra split_brain || daemon_alert rb split_brain; }
 case_9() {  # VRRP auth mismatch: split brain must be visible, repair converges
 	if [ "$VRRP_VERSION" != 2 ]; then note "VRRPv3 has no authentication: nothing to mismatch"; SKIPPED=1; return; fi
 	begin || return
 	local conf r dpids=(); conf="$(root_of rb)/etc/keepalived/keepalived.conf"
-	if [ "$HOOK" = muros ]; then
-		# The product's own detector: muros-ha daemon on both routers (its split-brain
-		# watch reads the fw4 VRRP counters while the node is MASTER).
-		for r in ra rb; do
-			rx "$r" "$MUROS_HA" daemon --root "$(root_of "$r")" --no-converge --no-verify \
-				--hook "$LAB_HERE/lab-hook.sh" </dev/null >>"$(root_of "$r")/var/log/daemon.log" 2>&1 &
-			dpids+=($!)
-		done
-	fi
+	# Phase 1: a short split brain, repaired at once: the flow must survive it.
 	event
 	stop_keepalived rb
 	sed -i "s/auth_pass .*/auth_pass wrong99/" "$conf"
@@ -168,14 +161,6 @@ case_9() {  # VRRP auth mismatch: split brain must be visible, repair converges
 		note "split brain seen: both routers hold the VIP"
 	else
 		bad "no split brain with mismatched secrets (masters: '$(masters)') -- cannot prove detection"
-	fi
-	if [ "$HOOK" = muros ]; then
-		local t_sb; t_sb=$(now_ms)
-		if wait_until 6 daemon_alert ra split_brain && wait_until 6 daemon_alert rb split_brain; then
-			note "muros-ha reports split_brain in status.alerts on both routers ($(( $(now_ms) - t_sb )) ms after both held the VIP)"
-		else
-			bad "muros-ha daemon did not report the split brain (ra: $(daemon_alerts ra); rb: $(daemon_alerts rb))"
-		fi
 	fi
 	grep -qiE "auth|passw" "$(root_of ra)/var/log/keepalived.log" "$(root_of rb)/var/log/keepalived.log" \
 		&& note "keepalived logged the authentication failure" \
@@ -188,14 +173,40 @@ case_9() {  # VRRP auth mismatch: split brain must be visible, repair converges
 	# (garp_master_refresh in keepalived.conf); give it that long
 	wait_until 12 flow_alive main
 	flow_survived "$T_EV" "$B_EV"
-	if [ "$HOOK" = muros ]; then
-		if wait_until 10 no_daemon_alert ra split_brain && wait_until 10 no_daemon_alert rb split_brain; then
-			note "split_brain alert cleared on both routers after the repair"
-		else
-			bad "split_brain alert still raised after the repair (ra: $(daemon_alerts ra); rb: $(daemon_alerts rb))"
-		fi
-		for r in "${dpids[@]}"; do kill "$r" 2>/dev/null; done
+	[ "$HOOK" = muros ] || return 0
+	# Phase 2: the product's own detector. muros-ha daemon on both routers; the split
+	# brain is kept until it reports (its VRRP-counter watch needs ~2-3 s), so the flow
+	# is not judged here (a long split brain breaks flows: both routers forward).
+	for r in ra rb; do
+		rx "$r" "$MUROS_HA" daemon --root "$(root_of "$r")" --no-converge --no-verify \
+			--hook "$LAB_HERE/lab-hook.sh" </dev/null >>"$(root_of "$r")/var/log/daemon.log" 2>&1 &
+		dpids+=($!)
+	done
+	stop_keepalived rb
+	sed -i "s/auth_pass .*/auth_pass wrong99/" "$conf"
+	start_keepalived rb
+	wait_until 10 test_split_brain || bad "phase 2: no split brain (masters: '$(masters)')"
+	local t_sb; t_sb=$(now_ms)
+	# The counter watch sees it on a router that keeps receiving the other's adverts.
+	# Measured here: the mismatched keepalived goes quiet after a few adverts while
+	# holding the VIP, so often only one side can see it; the peer link (not paired in
+	# this lab; tests/peer_pair.rs) reports it on both.
+	if wait_until 6 split_brain_reported; then
+		note "muros-ha reports split_brain in status.alerts (ra: [$(daemon_alerts ra)] rb: [$(daemon_alerts rb)]) $(( $(now_ms) - t_sb )) ms after both held the VIP"
+	else
+		bad "muros-ha daemon did not report the split brain (ra: $(daemon_alerts ra); rb: $(daemon_alerts rb))"
 	fi
+	stop_keepalived rb
+	write_keepalived_conf rb
+	start_keepalived rb
+	converged ra "$WAN0"
+	if wait_until 10 no_daemon_alert ra split_brain && wait_until 10 no_daemon_alert rb split_brain; then
+		note "split_brain alert cleared on both routers after the repair"
+	else
+		bad "split_brain alert still raised after the repair (ra: $(daemon_alerts ra); rb: $(daemon_alerts rb))"
+	fi
+	for r in "${dpids[@]}"; do kill "$r" 2>/dev/null; done
+	return 0
 }
 case_10() {  # old master returns, preempt on and off
 	local p
