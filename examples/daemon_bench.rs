@@ -16,6 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../tests/fs_support/mod.rs"]
+mod fs_support;
+use fs_support::copy_tree;
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len().saturating_sub(1)) as f64 * p).round() as usize;
     sorted.get(idx).copied().unwrap_or_default()
@@ -55,18 +59,6 @@ impl Drop for Kill {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dst);
-        } else {
-            fs::copy(e.path(), dst).unwrap();
-        }
-    }
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -5,6 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod fs_support;
+use fs_support::copy_tree;
+
 const BIN: &str = env!("CARGO_BIN_EXE_muros-ha");
 
 struct Root(PathBuf);
@@ -14,18 +17,6 @@ impl Drop for Root {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dst);
-        } else {
-            fs::copy(e.path(), dst).unwrap();
-        }
-    }
-}
 
 fn example_root(tag: &str) -> Root {
     let dir = std::env::temp_dir().join(format!("muros-cfgerr-{}-{}", tag, std::process::id()));

@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod fs_support;
+use fs_support::copy_tree;
+
 const BIN: &str = env!("CARGO_BIN_EXE_muros-ha");
 
 fn tools() -> Option<PathBuf> {
@@ -42,18 +45,6 @@ impl Drop for Lab {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dst);
-        } else {
-            fs::copy(e.path(), dst).unwrap();
-        }
-    }
-}
 
 impl Lab {
     fn new(tag: &str) -> Option<Lab> {

@@ -11,6 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../fs_support/mod.rs"]
+mod fs_support;
+use fs_support::copy_tree;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_muros-ha");
 pub const A_IP: &str = "198.18.0.1";
 pub const B_IP: &str = "198.18.0.2";
@@ -51,18 +55,6 @@ pub fn sh(args: &[&str]) {
     assert!(out.status.success(), "{:?} failed: {}", args, String::from_utf8_lossy(&out.stderr));
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dst);
-        } else {
-            fs::copy(e.path(), dst).unwrap();
-        }
-    }
-}
 
 pub struct Router {
     pub ns: String,
