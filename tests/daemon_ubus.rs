@@ -204,7 +204,7 @@ fn maintenance_is_stored_in_uci_and_lowers_the_priority() {
 #[test]
 fn a_transition_is_announced_and_recorded_in_history() {
     let Some(lab) = Lab::new("event") else { return };
-    let mut listener = Command::new(lab.tools.join("bin/ubus"))
+    let listener = Command::new(lab.tools.join("bin/ubus"))
         .arg("-s")
         .arg(lab.sock())
         // -t: listen ends by itself, so its (block-buffered) output is flushed.
