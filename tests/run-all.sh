@@ -32,8 +32,8 @@ suite "size report" scripts/size-report.sh --report-only
 suite "opkg: install, upgrade, remove with the real opkg" tests/pkg_opkg.sh
 # The lab runs the release binary: the product as it ships (hook timing included).
 export MUROS_HA=$PWD/target/release/muros-ha
-suite "lab fault matrix, VRRPv2/1 s, muros-ha hook + render" env HOOK=muros CONFIGS=render VRRP_VERSION=2 ADVERT=1 tests/lab/faults.sh
-suite "lab fault matrix, VRRPv3/0.1 s, muros-ha hook + render" env HOOK=muros CONFIGS=render VRRP_VERSION=3 ADVERT=0.1 tests/lab/faults.sh
+suite "lab fault matrix, VRRPv2/1 s, muros-ha hook + render, fw4-style masquerade" env HOOK=muros CONFIGS=render NAT=masquerade VRRP_VERSION=2 ADVERT=1 tests/lab/faults.sh
+suite "lab fault matrix, VRRPv3/0.1 s, muros-ha hook + render, fw4-style masquerade" env HOOK=muros CONFIGS=render NAT=masquerade VRRP_VERSION=3 ADVERT=0.1 tests/lab/faults.sh
 # Figures, side by side (seed-style shell hook vs ours); prints, asserts nothing.
 suite "benchmark: seed hook vs muros-ha (prints figures)" env CONFIGS=render tests/lab/bench.sh
 
