@@ -122,3 +122,22 @@ fn invalid_utf8_is_read_with_a_warning() {
     assert_eq!(pkg.sections[0].get("hostname"), Some("caf\u{fffd}"));
     assert!(warnings.iter().any(|w| w.contains("UTF-8")), "{warnings:?}");
 }
+
+#[test]
+fn override_alone_is_enough_and_a_directory_there_is_an_error() {
+    let r = root("override-only");
+    let paths = Paths::new(&r.0);
+    write(&paths.uci_override_dir().join("dhcp"), b"config dnsmasq\n");
+    let (pkg, _) = load_package(&paths, "dhcp").expect("override without /etc/config file");
+    assert_eq!(pkg.sections.len(), 1);
+
+    write(&paths.uci_file("firewall"), b"config defaults\n");
+    std::fs::create_dir_all(paths.uci_override_dir().join("firewall")).expect("mkdir");
+    // libuci only stat()s the override path, so a directory there hides the real file
+    // (uci answers "Entry not found"); we fail too, naming the path.
+    let err = load_package(&paths, "firewall").expect_err("directory override");
+    assert_eq!(err.line, 0);
+    assert!(err.file.contains("var/run/uci/firewall"), "{err}");
+    let Some(uci) = real_uci() else { return };
+    assert!(!uci_in(&uci.bin, &paths, &["show", "firewall"]).status.success());
+}

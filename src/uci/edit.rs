@@ -76,7 +76,7 @@ impl Editor {
     }
 
     fn section_index(&self, section_ref: &str) -> Result<usize, UciError> {
-        self.parsed.package.resolve(section_ref).ok_or_else(|| self.err(0, format!("no section {section_ref:?}")))
+        self.parsed.package.resolve(section_ref).ok_or_else(|| self.err(0, format!("no section '{section_ref}'")))
     }
 
     /// Add a named section at the end of the file unless one of that name exists.
@@ -84,10 +84,10 @@ impl Editor {
     /// error (uci itself would refuse to read such a file).
     pub fn ensure_section(&mut self, stype: &str, name: &str) -> Result<bool, UciError> {
         if !reader::valid_type(stype) {
-            return Err(self.err(0, format!("invalid section type {stype:?}")));
+            return Err(self.err(0, format!("invalid section type '{stype}'")));
         }
         if !reader::valid_name(name) {
-            return Err(self.err(0, format!("invalid section name {name:?}")));
+            return Err(self.err(0, format!("invalid section name '{name}'")));
         }
         let pkg = &self.parsed.package;
         if let Some(i) = (0..pkg.sections.len()).find(|&i| pkg.uci_id(i) == name) {
@@ -95,7 +95,7 @@ impl Editor {
             if s.stype == stype {
                 return Ok(false);
             }
-            return Err(self.err(s.line, format!("section {name:?} exists with type {:?}, not {stype:?}", s.stype)));
+            return Err(self.err(s.line, format!("section '{name}' exists with type '{}', not '{stype}'", s.stype)));
         }
         let mut expected = pkg.clone();
         expected.sections.push(Section { stype: stype.to_string(), name: Some(name.to_string()), line: 0, options: Vec::new() });
@@ -142,7 +142,7 @@ impl Editor {
 
     fn set_value(&mut self, section_ref: &str, name: &str, new: Option<Value>) -> Result<bool, UciError> {
         if !reader::valid_name(name) {
-            return Err(self.err(0, format!("invalid option name {name:?}")));
+            return Err(self.err(0, format!("invalid option name '{name}'")));
         }
         let values_ok = match &new {
             Some(Value::Single(v)) => !v.contains('\0'),
@@ -150,7 +150,7 @@ impl Editor {
             None => true,
         };
         if !values_ok {
-            return Err(self.err(0, format!("value of {name:?} contains a NUL byte")));
+            return Err(self.err(0, format!("value of '{name}' contains a NUL byte")));
         }
         let sidx = self.section_index(section_ref)?;
         let section = &self.parsed.package.sections[sidx];

@@ -39,7 +39,7 @@ pub fn load_package(paths: &Paths, name: &str) -> Result<(Package, Vec<String>),
     let main = paths.uci_file(name);
     let fail = |path: &PathBuf, message: String| UciError { file: path.display().to_string(), line: 0, message };
     if !reader::valid_package(name) {
-        return Err(fail(&main, format!("invalid package name {name:?}")));
+        return Err(fail(&main, format!("invalid package name '{name}'")));
     }
     let mut warnings = Vec::new();
     let over = paths.uci_override_dir().join(name);
