@@ -26,7 +26,6 @@ pub fn report(d: &Daemon) -> Value {
     let current = state::read_current(&d.paths);
     let last = history::read(&d.paths, Some(1)).pop();
     let addresses = sys.addresses().unwrap_or_default();
-    let has_addr = |dev: &str, addr: &str| addresses.iter().any(|(d2, a)| d2 == dev && a.split('/').next() == Some(addr));
 
     let mut out = json!({
         "version": crate::VERSION,
@@ -48,7 +47,7 @@ pub fn report(d: &Daemon) -> Value {
         Ok(cfg) => {
             obj.insert("config_valid".into(), json!(true));
             obj.insert("config_errors".into(), json!(0));
-            describe_config(d, cfg, &sys, &has_addr, obj);
+            describe_config(d, cfg, &sys, &addresses, obj);
         }
     }
     out
@@ -65,7 +64,9 @@ fn peer_json(d: &Daemon) -> Value {
     v
 }
 
-fn describe_config(d: &Daemon, cfg: &Config, sys: &RealSystem, has_addr: &dyn Fn(&str, &str) -> bool, obj: &mut serde_json::Map<String, Value>) {
+/// `addresses`: `(device, "addr/prefix")` of the host, read once per `status` call.
+fn describe_config(d: &Daemon, cfg: &Config, sys: &RealSystem, addresses: &[(String, String)], obj: &mut serde_json::Map<String, Value>) {
+    let has_addr = |dev: &str, addr: &str| addresses.iter().any(|(d2, a)| d2 == dev && a.split('/').next() == Some(addr));
     obj.insert("enabled".into(), json!(cfg.enabled));
     obj.insert("role".into(), json!(cfg.role));
     obj.insert("priority".into(), json!(cfg.priority));
@@ -92,7 +93,7 @@ fn describe_config(d: &Daemon, cfg: &Config, sys: &RealSystem, has_addr: &dyn Fn
 
     if let Some(w) = &cfg.wan {
         let operstate = std::fs::read_to_string(format!("/sys/class/net/{}/operstate", w.device)).map(|s| s.trim().to_string()).ok();
-        let addrs: Vec<String> = sys.addresses().unwrap_or_default().into_iter().filter(|(dev, a)| *dev == w.device && !a.contains(':')).map(|(_, a)| a).collect();
+        let addrs: Vec<&String> = addresses.iter().filter(|(dev, a)| *dev == w.device && !a.contains(':')).map(|(_, a)| a).collect();
         obj.insert(
             "wan".into(),
             json!({
