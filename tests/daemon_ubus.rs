@@ -11,14 +11,7 @@ use fs_support::copy_tree;
 const BIN: &str = env!("CARGO_BIN_EXE_muros-ha");
 
 fn tools() -> Option<PathBuf> {
-    let mut cands = Vec::new();
-    if let Ok(s) = std::env::var("MUROS_SHARED") {
-        cands.push(PathBuf::from(s).join("openwrt-tools"));
-    }
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    cands.push(here.join("../shared/openwrt-tools"));
-    cands.push(here.join("../../shared/openwrt-tools"));
-    let found = cands.into_iter().find(|p| p.join("bin/ubusd").is_file());
+    let found = fs_support::openwrt_tools();
     if found.is_none() {
         assert!(std::env::var("CI").as_deref() != Ok("true"), "openwrt-tools not found: CI must have shared/ beside the checkout");
         eprintln!("SKIP: openwrt-tools (ubusd, ubus) not found beside the checkout");

@@ -20,14 +20,7 @@ pub const A_IP: &str = "198.18.0.1";
 pub const B_IP: &str = "198.18.0.2";
 
 fn tools() -> Option<PathBuf> {
-    let mut cands = Vec::new();
-    if let Ok(s) = std::env::var("MUROS_SHARED") {
-        cands.push(PathBuf::from(s).join("openwrt-tools"));
-    }
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    cands.push(here.join("../shared/openwrt-tools"));
-    cands.push(here.join("../../shared/openwrt-tools"));
-    cands.into_iter().find(|p| p.join("bin/ubusd").is_file())
+    fs_support::openwrt_tools()
 }
 
 /// Root, `ip`, and ubusd are needed; CI must have them, elsewhere the test is skipped.
