@@ -25,6 +25,14 @@
 #   armv7: -Wl,-z,max-page-size=4096       lld aligns ARM segments in the FILE to
 #                                          64 KiB by default: 110 KB -> 48 KB.
 #                                          OpenWrt's ARM kernels use 4 KiB pages.
+#   armv7: -Ctarget-feature=+thumb-mode   Thumb-2 instead of A32 (every ARMv7-A
+#                                          core has it; interworks with the A32
+#                                          musl): 601 KB -> 422 KB.
+#   mips*: -Crelocation-model=static       no PIC: MIPS PIC calls every function
+#                                          through the GOT (lw t9 + jalr) and sets
+#                                          up $gp in every prologue: 885 -> 761 KB.
+#                                          Costs ASLR of the executable image, as
+#                                          OpenWrt's own non-PIE MIPS builds do.
 #   llvm-strip -R .pdr -R .comment         MIPS objects carry .pdr (procedure
 #                                          descriptors, unused at run time) that
 #                                          lld's --strip-all keeps: 110 KB -> 55 KB.
@@ -63,7 +71,8 @@ fi
 # Per-target linker flags (see the header).
 extra_rustflags() {
 	case "$1" in
-	armv7-*) echo "-Clink-arg=-Wl,-z,max-page-size=4096" ;;
+	armv7-*) echo "-Clink-arg=-Wl,-z,max-page-size=4096 -Ctarget-feature=+thumb-mode" ;;
+	mipsel-* | mips-*) echo "-Crelocation-model=static" ;;
 	*) echo "" ;;
 	esac
 }
