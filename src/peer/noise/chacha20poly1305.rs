@@ -1,5 +1,5 @@
 //! ChaCha20-Poly1305 AEAD (RFC 8439) with a 96-bit nonce; Noise builds its nonce as four
-//! zero bytes and the 64-bit counter little-endian ([`super::nonce`]).
+//! zero bytes and the 64-bit counter little-endian (`super::nonce`).
 //!
 //! ChaCha20 is additions, xors and fixed rotations: constant time by construction.
 //! Poly1305 works on five 26-bit limbs so every product is a 32×32→64-bit multiply (one

@@ -3,7 +3,7 @@
 //! # Field representation
 //!
 //! An element of GF(2^255 − 19) is eight 32-bit limbs, little-endian, holding any value
-//! below 2^256 (not necessarily reduced below p until [`encode`]). Products are schoolbook
+//! below 2^256 (not necessarily reduced below p until `encode`). Products are schoolbook
 //! 32×32→64-bit multiplies with 64-bit accumulators that provably cannot overflow; the
 //! upper 256 bits fold back times 38 (2^256 ≡ 38 mod p). Chosen for code size and for
 //! 32-bit routers: every multiply is one `multu` on MIPS32 (no `u128`, no 64×64 libcall),
