@@ -7,9 +7,9 @@
 //! not drift. It hashes the parsed content, not the bytes, so a comment or quoting
 //! difference is not drift either.
 
+use super::noise::blake2s::Blake2s;
 use crate::model::peer::Exclusion;
 use crate::uci::{Editor, Package, Value};
-use blake2::{Blake2s256, Digest};
 
 fn excluded_sections(pkg: &Package, excl: &[&Exclusion]) -> Vec<usize> {
     excl.iter().filter(|x| x.option.is_none()).filter_map(|x| pkg.resolve(&x.section)).collect()
@@ -26,7 +26,7 @@ pub fn for_package<'a>(package: &str, all: &'a [Exclusion]) -> Vec<&'a Exclusion
 
 /// Hex digest of one package's replicated content; `None` text = the file is absent.
 pub fn package_digest(text: Option<&str>, name: &str, excl: &[&Exclusion]) -> String {
-    let mut h = Blake2s256::new();
+    let mut h = Blake2s::new();
     match text.map(|t| crate::uci::parse(t, name)) {
         None => h.update(b"absent"),
         Some(Err(_)) => {
@@ -71,7 +71,7 @@ pub fn package_digest(text: Option<&str>, name: &str, excl: &[&Exclusion]) -> St
 pub fn combined_digest(parts: &[(String, String)]) -> String {
     let mut sorted: Vec<&(String, String)> = parts.iter().collect();
     sorted.sort();
-    let mut h = Blake2s256::new();
+    let mut h = Blake2s::new();
     for (n, d) in sorted {
         h.update(n.as_bytes());
         h.update(b"=");
@@ -164,6 +164,30 @@ mod tests {
         assert_eq!(package_digest(Some(a), "firewall", &[]), package_digest(Some(b), "firewall", &[]));
         assert_ne!(package_digest(Some(a), "firewall", &[]), package_digest(Some(c), "firewall", &[]));
         assert_ne!(package_digest(None, "firewall", &[]), package_digest(Some(a), "firewall", &[]));
+    }
+
+    /// The digest is compared with the peer's, which may run the previous release (the
+    /// `blake2` crate): the same content must give the same bytes. Values recorded from
+    /// that release; the two cases whose hashed bytes are simple are also recomputed live.
+    #[test]
+    fn digests_are_those_of_the_previous_release() {
+        use blake2::Digest;
+        let x = [parse_exclusion("dhcp.@dnsmasq[0].interface").unwrap()];
+        let ex = for_package("dhcp", &x);
+        let d1 = package_digest(Some(LEADER), "dhcp", &[]);
+        assert_eq!(d1, "9e918d69d84794d3c02c12c76dc12d111d4b1d1353a5c49e1c6a9f721d517824");
+        assert_eq!(package_digest(Some(LEADER), "dhcp", &ex), "ed66e5e191e0f8cac5168f49b9120b2cf1b8725f9334ad0dff5c825752bdaf27");
+        let absent = package_digest(None, "firewall", &[]);
+        assert_eq!(absent, "551d4a7c51a5eb3539da82c397dcf58e04aa9fcb0161b0428b91d493aee17582");
+        assert_eq!(absent, hex(&blake2::Blake2s256::digest(b"absent")));
+        let garbage = "config 'unterminated\n";
+        let unparsable = package_digest(Some(garbage), "x", &[]);
+        assert_eq!(unparsable, "662a1db8b35442eea19aa6348b48ec2d0701a002e7d7116fcf6cb69e565879cd");
+        assert_eq!(unparsable, hex(&blake2::Blake2s256::new().chain_update(b"unparsable\0").chain_update(garbage).finalize()));
+        let d5 = package_digest(Some("config zone 'lan'\n\tlist network 'lan'\n\tlist network 'wan'\n"), "firewall", &[]);
+        assert_eq!(d5, "a3c6b367535924d319e0465ee8ddd002620af81d46f02bf5f6ed6edec104dbc4");
+        let parts = [("firewall".to_string(), d5), ("dhcp".to_string(), d1)];
+        assert_eq!(combined_digest(&parts), "96a7ddef28aad6f64480280a5b5b449e");
     }
 
     #[test]

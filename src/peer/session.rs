@@ -5,16 +5,19 @@
 //! completes mutual authentication. A node with the wrong pinned key fails to decrypt
 //! the first handshake payload, so a mis-paste is detected on the first connection.
 //!
-//! Transport frames carry an explicit 64-bit nonce (`StatelessTransportState`) so a
+//! The Noise implementation is our own ([`super::noise`]); the tests below check it
+//! against `snow`, which the previous release uses, on the wire bytes.
+//!
+//! Transport frames carry an explicit 64-bit nonce (as snow's `StatelessTransportState`) so a
 //! replay (nonce not above the last accepted one) is told apart from tampering (AEAD
 //! failure). Neither changes the session: the frame is dropped and counted.
 
-use snow::{HandshakeState, StatelessTransportState};
+use super::noise::{self, HandshakeState};
 
-pub const PATTERN: &str = "Noise_KK_25519_ChaChaPoly_BLAKE2s";
+pub const PATTERN: &str = noise::PROTOCOL_NAME;
 /// Binds the handshake to this protocol and version: a v2 peer cannot be mistaken for v1.
 const PROLOGUE: &[u8] = b"muros-ha peer v1";
-const TAG: usize = 16;
+const TAG: usize = noise::TAGLEN;
 /// Largest plaintext in one transport frame.
 pub const MAX_PLAINTEXT: usize = 65535 - TAG;
 
@@ -41,25 +44,9 @@ impl std::fmt::Display for Reject {
     }
 }
 
-fn params() -> Result<snow::params::NoiseParams, String> {
-    PATTERN.parse().map_err(|e| format!("noise params: {:?}", e))
-}
-
 /// Generate a static key pair: (private, public).
 pub fn generate_keypair() -> Result<([u8; 32], [u8; 32]), String> {
-    let kp = snow::Builder::new(params()?).generate_keypair().map_err(|e| format!("generating a key pair: {}", e))?;
-    let private: [u8; 32] = kp.private.as_slice().try_into().map_err(|_| "private key is not 32 bytes".to_string())?;
-    let public: [u8; 32] = kp.public.as_slice().try_into().map_err(|_| "public key is not 32 bytes".to_string())?;
-    Ok((private, public))
-}
-
-fn builder_state(local_private: &[u8; 32], remote_public: &[u8; 32], initiator: bool) -> Result<HandshakeState, String> {
-    let b = snow::Builder::new(params()?)
-        .prologue(PROLOGUE)
-        .and_then(|b| b.local_private_key(local_private))
-        .and_then(|b| b.remote_public_key(remote_public))
-        .map_err(|e| format!("noise builder: {}", e))?;
-    if initiator { b.build_initiator() } else { b.build_responder() }.map_err(|e| format!("noise builder: {}", e))
+    noise::generate_keypair().map_err(|e| format!("generating a key pair: {}", e))
 }
 
 /// The dialling side, between its first message and the responder's answer.
@@ -68,34 +55,29 @@ pub struct Initiator(HandshakeState);
 impl Initiator {
     /// Returns the state and the first handshake message (a frame body).
     pub fn start(local_private: &[u8; 32], remote_public: &[u8; 32]) -> Result<(Initiator, Vec<u8>), String> {
-        let mut hs = builder_state(local_private, remote_public, true)?;
-        let mut buf = vec![0u8; 256];
-        let n = hs.write_message(&[], &mut buf).map_err(|e| format!("handshake: {}", e))?;
-        buf.truncate(n);
-        Ok((Initiator(hs), buf))
+        let mut hs = HandshakeState::new(true, PROLOGUE, local_private, remote_public);
+        let msg = hs.write_message(&[]).map_err(|e| format!("handshake: {}", e))?;
+        Ok((Initiator(hs), msg))
     }
 
     pub fn finish(mut self, message: &[u8]) -> Result<Transport, Reject> {
-        let mut payload = vec![0u8; message.len()];
-        self.0.read_message(message, &mut payload).map_err(|e| Reject::Unauthenticated(e.to_string()))?;
+        self.0.read_message(message).map_err(|e| Reject::Unauthenticated(e.to_string()))?;
         Transport::new(self.0)
     }
 }
 
 /// The accepting side: reads message 1, answers with message 2, and is done.
 pub fn respond(local_private: &[u8; 32], remote_public: &[u8; 32], message: &[u8]) -> Result<(Transport, Vec<u8>), Reject> {
-    let mut hs = builder_state(local_private, remote_public, false).map_err(Reject::Unauthenticated)?;
-    let mut payload = vec![0u8; message.len()];
-    hs.read_message(message, &mut payload).map_err(|e| Reject::Unauthenticated(e.to_string()))?;
-    let mut buf = vec![0u8; 256];
-    let n = hs.write_message(&[], &mut buf).map_err(|e| Reject::Unauthenticated(e.to_string()))?;
-    buf.truncate(n);
-    Ok((Transport::new(hs)?, buf))
+    let mut hs = HandshakeState::new(false, PROLOGUE, local_private, remote_public);
+    hs.read_message(message).map_err(|e| Reject::Unauthenticated(e.to_string()))?;
+    let msg = hs.write_message(&[]).map_err(Reject::Unauthenticated)?;
+    Ok((Transport::new(hs)?, msg))
 }
 
-/// An established session.
+/// An established session: one key per direction, nonces explicit on the wire.
 pub struct Transport {
-    state: StatelessTransportState,
+    send: [u8; 32],
+    recv: [u8; 32],
     send_nonce: u64,
     /// Lowest nonce still acceptable.
     recv_next: u64,
@@ -103,8 +85,8 @@ pub struct Transport {
 
 impl Transport {
     fn new(hs: HandshakeState) -> Result<Transport, Reject> {
-        let state = hs.into_stateless_transport_mode().map_err(|e| Reject::Unauthenticated(e.to_string()))?;
-        Ok(Transport { state, send_nonce: 0, recv_next: 0 })
+        let (send, recv) = hs.split().map_err(|e| Reject::Unauthenticated(e.to_string()))?;
+        Ok(Transport { send, recv, send_nonce: 0, recv_next: 0 })
     }
 
     /// Encrypt `plaintext` (≤ [`MAX_PLAINTEXT`]) into a frame body: nonce ‖ ciphertext.
@@ -115,10 +97,8 @@ impl Transport {
         let nonce = self.send_nonce;
         // Noise forbids nonce 2^64-1; a link would need centuries of 1 s heartbeats.
         self.send_nonce = nonce.checked_add(1).filter(|n| *n < u64::MAX).ok_or("nonce space exhausted")?;
-        let mut out = vec![0u8; 8 + plaintext.len() + TAG];
-        out[..8].copy_from_slice(&nonce.to_be_bytes());
-        let n = self.state.write_message(nonce, plaintext, &mut out[8..]).map_err(|e| format!("encrypt: {}", e))?;
-        out.truncate(8 + n);
+        let mut out = nonce.to_be_bytes().to_vec();
+        out.extend(noise::encrypt(&self.send, nonce, &[], plaintext));
         Ok(out)
     }
 
@@ -133,9 +113,10 @@ impl Transport {
         if nonce < self.recv_next {
             return Err(Reject::Replayed);
         }
-        let mut out = vec![0u8; body.len() - 8];
-        let n = self.state.read_message(nonce, &body[8..], &mut out).map_err(|_| Reject::Tampered)?;
-        out.truncate(n);
+        if body.len() - 8 > noise::MAX_MESSAGE {
+            return Err(Reject::Tampered);
+        }
+        let out = noise::decrypt(&self.recv, nonce, &[], &body[8..]).map_err(|_| Reject::Tampered)?;
         self.recv_next = nonce.saturating_add(1);
         Ok(out)
     }
@@ -216,5 +197,109 @@ mod tests {
             let body: Vec<u8> = (0..len).map(|j| (j * 31) as u8).collect();
             assert!(b.open(&body).is_err());
         }
+    }
+
+    // ---- Interoperability with `snow`, what the previous release runs ----
+
+    fn snow_builder<'a>(local_private: &'a [u8; 32], remote_public: &'a [u8; 32]) -> snow::Builder<'a> {
+        let params: snow::params::NoiseParams = PATTERN.parse().unwrap();
+        snow::Builder::new(params).prologue(PROLOGUE).unwrap().local_private_key(local_private).unwrap().remote_public_key(remote_public).unwrap()
+    }
+
+    fn frame(nonce: u64, ciphertext: &[u8]) -> Vec<u8> {
+        let mut f = nonce.to_be_bytes().to_vec();
+        f.extend_from_slice(ciphertext);
+        f
+    }
+
+    /// Both directions of `t` against snow's stateless transport `st` (explicit nonces,
+    /// some skipped), and the ciphertexts byte for byte.
+    fn exchange(t: &mut Transport, st: &snow::StatelessTransportState) {
+        let mut buf = vec![0u8; 70000];
+        for (i, len) in [0usize, 1, 15, 16, 17, 64, 65, 1000, MAX_PLAINTEXT].into_iter().enumerate() {
+            let msg: Vec<u8> = (0..len).map(|j| (j * 7 + i) as u8).collect();
+            // ours → snow: snow decrypts our frame at the nonce it carries
+            let f = t.seal(&msg).unwrap();
+            let nonce = u64::from_be_bytes(f[..8].try_into().unwrap());
+            assert_eq!(nonce, i as u64);
+            let n = st.read_message(nonce, &f[8..], &mut buf).expect("snow opens our frame");
+            assert_eq!(&buf[..n], &msg[..]);
+            // snow → ours, at a nonce that skips ahead
+            let nonce = 3 * i as u64 + 2;
+            let n = st.write_message(nonce, &msg, &mut buf).unwrap();
+            let theirs = buf[..n].to_vec();
+            assert_eq!(t.open(&frame(nonce, &theirs)).expect("we open snow's frame"), msg);
+            // … and the same plaintext sealed by us at that nonce is the same bytes
+            assert_eq!(noise::encrypt(&t.recv, nonce, &[], &msg), theirs);
+            assert_eq!(t.open(&frame(nonce, &theirs)), Err(Reject::Replayed));
+        }
+    }
+
+    #[test]
+    fn our_initiator_and_a_snow_responder_interoperate() {
+        let ((a_priv, a_pub), (b_priv, b_pub)) = pair();
+        let (ini, m1) = Initiator::start(&a_priv, &b_pub).unwrap();
+        assert_eq!(m1.len(), 48);
+        let mut hs = snow_builder(&b_priv, &a_pub).build_responder().unwrap();
+        let mut buf = [0u8; 256];
+        assert_eq!(hs.read_message(&m1, &mut buf).expect("snow accepts our message 1"), 0);
+        let n = hs.write_message(&[], &mut buf).unwrap();
+        let mut t = ini.finish(&buf[..n]).expect("we accept snow's message 2");
+        exchange(&mut t, &hs.into_stateless_transport_mode().unwrap());
+    }
+
+    #[test]
+    fn a_snow_initiator_and_our_responder_interoperate() {
+        let ((a_priv, a_pub), (b_priv, b_pub)) = pair();
+        let mut hs = snow_builder(&a_priv, &b_pub).build_initiator().unwrap();
+        let mut buf = [0u8; 256];
+        let n = hs.write_message(&[], &mut buf).unwrap();
+        let (mut t, m2) = respond(&b_priv, &a_pub, &buf[..n]).expect("we accept snow's message 1");
+        assert_eq!(m2.len(), 48);
+        assert_eq!(hs.read_message(&m2, &mut buf).expect("snow accepts our message 2"), 0);
+        exchange(&mut t, &hs.into_stateless_transport_mode().unwrap());
+    }
+
+    /// Many fresh key pairs and ephemerals, each way: the first transport frame opens.
+    #[test]
+    fn twenty_handshakes_each_way_with_snow_agree() {
+        let mut buf = [0u8; 256];
+        for _ in 0..20 {
+            let ((a_priv, a_pub), (b_priv, b_pub)) = pair();
+            let (ini, m1) = Initiator::start(&a_priv, &b_pub).unwrap();
+            let mut hs = snow_builder(&b_priv, &a_pub).build_responder().unwrap();
+            hs.read_message(&m1, &mut buf).unwrap();
+            let n = hs.write_message(&[], &mut buf).unwrap();
+            let mut t = ini.finish(&buf[..n]).unwrap();
+            let n = hs.into_stateless_transport_mode().unwrap().write_message(0, b"hb", &mut buf).unwrap();
+            assert_eq!(t.open(&frame(0, &buf[..n])).unwrap(), b"hb");
+
+            let mut hs = snow_builder(&a_priv, &b_pub).build_initiator().unwrap();
+            let n = hs.write_message(&[], &mut buf).unwrap();
+            let (mut t, m2) = respond(&b_priv, &a_pub, &buf[..n]).unwrap();
+            hs.read_message(&m2, &mut buf).unwrap();
+            let f = t.seal(b"hb").unwrap();
+            let n = hs.into_stateless_transport_mode().unwrap().read_message(0, &f[8..], &mut buf).unwrap();
+            assert_eq!(&buf[..n], b"hb");
+        }
+    }
+
+    /// Handshake payloads (none in this protocol, but Noise allows them) and wrong pinned
+    /// keys behave as in snow, both ways.
+    #[test]
+    fn snow_and_we_agree_on_payloads_and_on_refusing_a_wrong_pinned_key() {
+        let ((a_priv, a_pub), (b_priv, b_pub)) = pair();
+        let (_, stranger) = generate_keypair().unwrap();
+        let mut buf = [0u8; 256];
+        let mut hs = snow_builder(&a_priv, &b_pub).build_initiator().unwrap();
+        let n = hs.write_message(b"payload", &mut buf).unwrap();
+        assert!(respond(&b_priv, &a_pub, &buf[..n]).is_ok());
+        assert!(matches!(respond(&b_priv, &stranger, &buf[..n]), Err(Reject::Unauthenticated(_))));
+        let (_ini, m1) = Initiator::start(&a_priv, &stranger).unwrap();
+        let mut hs = snow_builder(&b_priv, &a_pub).build_responder().unwrap();
+        assert!(hs.read_message(&m1, &mut buf).is_err());
+        let (_ini, m1) = Initiator::start(&a_priv, &b_pub).unwrap();
+        let mut hs = snow_builder(&b_priv, &stranger).build_responder().unwrap();
+        assert!(hs.read_message(&m1, &mut buf).is_err());
     }
 }
