@@ -1,5 +1,5 @@
-//! The JSON module against serde_json: same bytes out, same values in, same inputs
-//! refused.
+//! The JSON module against serde_json (a dev-dependency): same bytes out, same values
+//! in, same inputs refused; and our records against the bytes serde wrote for them.
 
 use super::*;
 
@@ -489,4 +489,201 @@ fn fuzz_acceptance_matches_serde_json() {
     }
     // The mutations must exercise both sides.
     assert!(accepted > 500 && refused > 2000, "accepted {accepted}, refused {refused}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Records: the bytes serde wrote (captured from the serde_derive build), and back.
+
+mod records {
+    use super::super::*;
+    use crate::daemon::alerts::Alert;
+    use crate::failover::state::{Current, Desired};
+    use crate::failover::{ActionRecord, GroupState, HistoryRecord, PlanInputs};
+    use crate::failover::plan::VipRef;
+    use crate::model::{ConfigError, Role, SyncMode, VrrpVersion};
+    use crate::peer::message::{Heartbeat, Message};
+    use crate::peer::view::{PeerView, Rejected};
+
+    fn actions() -> (ActionRecord, ActionRecord) {
+        (
+            ActionRecord { action: "conntrackd -c".into(), ok: true, ms: 1, detail: None },
+            ActionRecord {
+                action: "ubus call network.interface.wan up".into(),
+                ok: false,
+                ms: 5002,
+                detail: Some("timeout \"x\"\n\tü\u{1}".into()),
+            },
+        )
+    }
+
+    fn history() -> HistoryRecord {
+        let (a1, a2) = actions();
+        HistoryRecord {
+            time: 1764150001,
+            from: Some(GroupState::Backup),
+            to: GroupState::Master,
+            reason: "keepalived GROUP muros_ha MASTER prio 150".into(),
+            ok: false,
+            ms: 5003,
+            seq: 7,
+            actions: vec![a1, a2],
+        }
+    }
+
+    #[test]
+    fn history_lines_are_what_serde_wrote() {
+        let h = history();
+        let line = r#"{"time":1764150001,"from":"BACKUP","to":"MASTER","reason":"keepalived GROUP muros_ha MASTER prio 150","ok":false,"ms":5003,"seq":7,"actions":[{"action":"conntrackd -c","ok":true,"ms":1},{"action":"ubus call network.interface.wan up","ok":false,"ms":5002,"detail":"timeout \"x\"\n\tü\u0001"}]}"#;
+        assert_eq!(h.to_line(), line);
+        assert_eq!(HistoryRecord::parse(line).unwrap(), h);
+        assert_eq!(
+            h.to_json().to_string(),
+            r#"{"actions":[{"action":"conntrackd -c","ms":1,"ok":true},{"action":"ubus call network.interface.wan up","detail":"timeout \"x\"\n\tü\u0001","ms":5002,"ok":false}],"from":"BACKUP","ms":5003,"ok":false,"reason":"keepalived GROUP muros_ha MASTER prio 150","seq":7,"time":1764150001,"to":"MASTER"}"#
+        );
+        let h0 = HistoryRecord { time: 1, from: None, to: GroupState::Fault, reason: "".into(), ok: true, ms: 0, seq: 0, actions: vec![] };
+        let line0 = r#"{"time":1,"from":null,"to":"FAULT","reason":"","ok":true,"ms":0,"seq":0,"actions":[]}"#;
+        assert_eq!(h0.to_line(), line0);
+        assert_eq!(HistoryRecord::parse(line0).unwrap(), h0);
+        assert_eq!(h0.to_json().to_string(), r#"{"actions":[],"from":null,"ms":0,"ok":true,"reason":"","seq":0,"time":1,"to":"FAULT"}"#);
+    }
+
+    #[test]
+    fn history_lines_read_like_serde_derive() {
+        // Unknown fields ignored, `from` may be missing, `detail` may be missing or null.
+        let h = HistoryRecord::parse(r#"{"new":{"x":[1]},"time":1,"to":"STOP","reason":"r","ok":true,"ms":2,"seq":3,"actions":[{"action":"a","ok":true,"ms":0,"detail":null,"more":1}]}"#).unwrap();
+        assert_eq!(h.from, None);
+        assert_eq!(h.actions[0].detail, None);
+        // Missing fields, wrong types, wrong case: refused.
+        for bad in [
+            r#"{"time":1,"to":"STOP","reason":"r","ok":true,"ms":2,"seq":3}"#,
+            r#"{"time":1,"to":"stop","reason":"r","ok":true,"ms":2,"seq":3,"actions":[]}"#,
+            r#"{"time":-1,"to":"STOP","reason":"r","ok":true,"ms":2,"seq":3,"actions":[]}"#,
+            r#"{"time":1.0,"to":"STOP","reason":"r","ok":true,"ms":2,"seq":3,"actions":[]}"#,
+            r#"{"time":1,"to":"STOP","reason":"r","ok":1,"ms":2,"seq":3,"actions":[]}"#,
+            r#"{"time":1,"to":"STOP","reason":null,"ok":true,"ms":2,"seq":3,"actions":[]}"#,
+            r#"{"time":1,"to":"STOP","reason":"r","ok":true,"ms":2,"seq":3,"actions":[{"action":"a","ok":true}]}"#,
+            r#"{"time":1,"to":"STOP","reason":"r","ok":true,"ms":2,"seq":3,"actions":{}}"#,
+            r#"{"time":1,"from":"UNKNOWN","to":"STOP","reason":"r","ok":true,"ms":2,"seq":3,"actions":[]}"#,
+            r#"[1,null,"STOP","r",true,2,3,[]]"#,
+            "{garbage",
+        ] {
+            assert!(HistoryRecord::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            HistoryRecord::parse(r#"{"time":1,"to":"STOP","reason":"r","ok":true,"ms":2,"seq":3}"#).unwrap_err(),
+            "missing field `actions`"
+        );
+    }
+
+    #[test]
+    fn state_files_are_what_serde_wrote() {
+        let d = Desired { seq: 3, state: GroupState::Stop, pid: 4242, time: 1764150000 };
+        let text = r#"{"seq":3,"state":"STOP","pid":4242,"time":1764150000}"#;
+        assert_eq!(d.to_json_string(), text);
+        assert_eq!(Desired::from_json(&from_str(text).unwrap()).unwrap(), d);
+        assert!(Desired::from_json(&from_str(r#"{"seq":3,"state":"STOP","pid":4294967296,"time":1}"#).unwrap()).is_err());
+
+        let c = Current { state: GroupState::Backup, time: 1764150009, from: None, reason: "converge at daemon start".into(), ok: true, seq: 12 };
+        let text = r#"{"state":"BACKUP","time":1764150009,"from":null,"reason":"converge at daemon start","ok":true,"seq":12}"#;
+        assert_eq!(c.to_json_string(), text);
+        assert_eq!(Current::from_json(&from_str(text).unwrap()).unwrap(), c);
+        let c2 = Current { state: GroupState::Master, from: Some(GroupState::Fault), reason: "r".into(), ok: false, seq: u64::MAX, ..c };
+        let text = r#"{"state":"MASTER","time":1764150009,"from":"FAULT","reason":"r","ok":false,"seq":18446744073709551615}"#;
+        assert_eq!(c2.to_json_string(), text);
+        assert_eq!(Current::from_json(&from_str(text).unwrap()).unwrap(), c2);
+        // `from` missing: None, as serde_derive did for an Option.
+        let c3 = Current::from_json(&from_str(r#"{"state":"BACKUP","time":1,"reason":"r","ok":true,"seq":1}"#).unwrap()).unwrap();
+        assert_eq!(c3.from, None);
+    }
+
+    #[test]
+    fn plan_inputs_are_what_serde_wrote() {
+        let i = PlanInputs {
+            enabled: true,
+            wan: Some("wan".into()),
+            services: vec!["dnsmasq".into(), "odhcpd".into()],
+            vips: vec![VipRef { device: "br-lan".into(), address: "192.0.2.1/24".into() }],
+        };
+        let text = r#"{"enabled":true,"wan":"wan","services":["dnsmasq","odhcpd"],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}]}"#;
+        assert_eq!(i.to_json_string(), text);
+        assert_eq!(PlanInputs::parse(text.as_bytes()).unwrap(), i);
+        let text0 = r#"{"enabled":true,"wan":null,"services":[],"vips":[]}"#;
+        assert_eq!(PlanInputs::default().to_json_string(), text0);
+        assert_eq!(PlanInputs::parse(text0.as_bytes()).unwrap(), PlanInputs::default());
+        assert!(PlanInputs::parse(br#"{"enabled":true,"services":[1],"vips":[]}"#).is_err());
+    }
+
+    #[test]
+    fn peer_messages_are_what_serde_wrote() {
+        let ct = json!({ "internal_active": 4, "external_active": 7, "pckt_sent": 27 });
+        let hb = Heartbeat {
+            seq: 9,
+            state: "MASTER".into(),
+            role: "master".into(),
+            priority: 150,
+            maintenance: false,
+            config_digest: "abcdef".into(),
+            conntrack: Some(ct),
+        };
+        let cases = [
+            (Message::Heartbeat(hb.clone()), r#"{"heartbeat":{"seq":9,"state":"MASTER","role":"master","priority":150,"maintenance":false,"config_digest":"abcdef","conntrack":{"external_active":7,"internal_active":4,"pckt_sent":27}}}"#),
+            (
+                Message::Heartbeat(Heartbeat { conntrack: None, priority: 255, maintenance: true, ..hb }),
+                r#"{"heartbeat":{"seq":9,"state":"MASTER","role":"master","priority":255,"maintenance":true,"config_digest":"abcdef","conntrack":null}}"#,
+            ),
+            (
+                Message::Package { name: "firewall".into(), text: "config defaults\n\toption input 'ACCEPT'\n".into() },
+                r#"{"package":{"name":"firewall","text":"config defaults\n\toption input 'ACCEPT'\n"}}"#,
+            ),
+            (Message::Leases { text: "".into() }, r#"{"leases":{"text":""}}"#),
+            (Message::HandoverQuery { id: 1, config_digest: "d".into() }, r#"{"handover_query":{"id":1,"config_digest":"d"}}"#),
+            (Message::HandoverReply { id: 2, ready: false, reason: "maintenance".into() }, r#"{"handover_reply":{"id":2,"ready":false,"reason":"maintenance"}}"#),
+        ];
+        for (m, text) in cases {
+            assert_eq!(m.to_json_string(), text);
+            assert_eq!(Message::parse(text.as_bytes()).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn peer_messages_read_like_serde_derive() {
+        let ok = |s: &str| Message::parse(s.as_bytes()).unwrap();
+        // A newer peer's extra fields are ignored; `conntrack` may be missing or anything.
+        assert_eq!(ok(r#"{"leases":{"text":"x","since":5}}"#), Message::Leases { text: "x".into() });
+        let hb = r#"{"heartbeat":{"seq":1,"state":"M","role":"r","priority":25,"maintenance":false,"config_digest":"d"}}"#;
+        assert!(matches!(ok(hb), Message::Heartbeat(Heartbeat { conntrack: None, .. })));
+        let hb5 = r#"{"heartbeat":{"seq":1,"state":"M","role":"r","priority":25,"maintenance":false,"config_digest":"d","conntrack":5}}"#;
+        assert!(matches!(ok(hb5), Message::Heartbeat(Heartbeat { conntrack: Some(_), .. })));
+        for bad in [
+            r#"{"leases":{"text":""},"x":1}"#,
+            r#""leases""#,
+            r#"{"nope":{}}"#,
+            "{}",
+            "[]",
+            r#"{"heartbeat":{"seq":1,"state":"M","role":"r","priority":256,"maintenance":false,"config_digest":"d"}}"#,
+            r#"{"heartbeat":{"seq":1,"state":"M","role":"r","priority":25,"maintenance":false}}"#,
+            r#"{"handover_reply":{"id":2,"ready":"no","reason":"m"}}"#,
+            r#"{"package":{"name":"firewall"}}"#,
+            "\u{0}",
+        ] {
+            assert!(Message::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ubus_reply_parts_are_what_serde_wrote() {
+        let alert = Alert { kind: "split_brain".into(), message: "m".into(), since: 5 };
+        assert_eq!(alert.to_json().to_string(), r#"{"kind":"split_brain","message":"m","since":5}"#);
+        let e = ConfigError { file: "/etc/config/muros_ha".into(), line: 3, location: "@vip[1].vrid".into(), message: "bad".into(), allowed: None };
+        assert_eq!(e.to_json().to_string(), r#"{"file":"/etc/config/muros_ha","line":3,"location":"@vip[1].vrid","message":"bad"}"#);
+        let e2 = ConfigError { file: "f".into(), line: 0, location: "l".into(), message: "m".into(), allowed: Some("1..255".into()) };
+        assert_eq!(e2.to_json().to_string(), r#"{"allowed":"1..255","file":"f","line":0,"location":"l","message":"m"}"#);
+        let r = Rejected { unauthenticated: 1, foreign: 2, replayed: 3, tampered: 4, oversized: 5, malformed: 6 };
+        assert_eq!(r.to_json().to_string(), r#"{"foreign":2,"malformed":6,"oversized":5,"replayed":3,"tampered":4,"unauthenticated":1}"#);
+        assert_eq!(
+            PeerView::default().to_json().to_string(),
+            r#"{"applied":0,"config_digest_match":null,"connected":false,"connected_since":null,"conntrack":null,"drift":[],"handshake_ms":null,"handshakes":0,"last_applied":null,"last_error":null,"last_seen":null,"leases_received":0,"local_digest":"","local_key":"","maintenance":null,"priority":null,"role":null,"rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":0,"unauthenticated":0},"split_brain":false,"state":"unknown","vrrp_state":null}"#
+        );
+        assert_eq!(json!([Role::Master, Role::Backup, VrrpVersion::V2, VrrpVersion::V3, SyncMode::Multicast, SyncMode::Unicast, GroupState::Fault]).to_string(), r#"["master","backup","2","3","multicast","unicast","FAULT"]"#);
+    }
 }
