@@ -230,16 +230,16 @@ impl std::ops::Index<usize> for Value {
     }
 }
 
-/// `v["key"] = …`: inserts into an object (`null` first becomes `{}`), as serde_json.
-/// Panics on any other value.
+/// `v["key"] = …`: inserts into an object; any other value (`null`, as in serde_json,
+/// but also a scalar or an array, where serde_json panics) is first replaced by `{}`.
 impl std::ops::IndexMut<&str> for Value {
     fn index_mut(&mut self, key: &str) -> &mut Value {
-        if self.is_null() {
+        if !matches!(self, Value::Object(_)) {
             *self = Value::Object(Map::new());
         }
         match self {
             Value::Object(m) => m.entry(key.to_string()).or_insert(Value::Null),
-            other => panic!("cannot index {} with a string", other.kind()),
+            _ => self,
         }
     }
 }
@@ -847,9 +847,9 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// `field `key`: expected …, got …`.
+/// `field `key`: expected …, got …` (what was found: the kind only, no echo of content).
 pub fn wrong_type(key: &str, got: &Value, expected: &str) -> String {
-    format!("field `{}`: expected {}, got {}", key, expected, got)
+    format!("field `{}`: expected {}, got {}", key, expected, got.kind())
 }
 
 // ---------------------------------------------------------------------------------------

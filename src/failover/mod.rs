@@ -74,7 +74,7 @@ impl GroupState {
             Some("BACKUP") => Ok(GroupState::Backup),
             Some("FAULT") => Ok(GroupState::Fault),
             Some("STOP") => Ok(GroupState::Stop),
-            _ => Err(format!("unknown state {}, expected MASTER, BACKUP, FAULT or STOP", v)),
+            _ => Err(format!("unknown state {:?}, expected MASTER, BACKUP, FAULT or STOP", v.as_str().unwrap_or(v.kind()))),
         }
     }
 }

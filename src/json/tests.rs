@@ -374,6 +374,9 @@ fn value_accessors_and_indexing() {
     let mut n = Value::Null;
     n["k"] = json!(1u64);
     assert_eq!(compact(&n), r#"{"k":1}"#);
+    let mut s = json!("scalar");
+    s["k"] = json!(2);
+    assert_eq!(compact(&s), r#"{"k":2}"#);
     assert_eq!(json!(null).kind(), "null");
     assert_eq!(Number::from_f64(f64::NAN), None);
     assert_eq!(json!(-5).as_i64(), Some(-5));

@@ -107,7 +107,7 @@ impl Message {
         let v = json::from_slice(bytes).map_err(|e| e.to_string())?;
         let (kind, body) = match v.as_object().map(|m| (m.len(), m.iter().next())) {
             Some((1, Some(kv))) => kv,
-            _ => return Err(format!("expected an object with one member, got {}", v)),
+            _ => return Err(format!("expected an object with one member, got {}", v.kind())),
         };
         let f = Fields::of(body)?;
         Ok(match kind.as_str() {
