@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`paths`] | every file, socket and script path, prefixed by `--root` so a lab router is a directory |
 //! | [`logging`] | syslog on a router, stderr in labs and tests |
+//! | [`json`] | our own small JSON: value tree, strict parser, serde_json-identical writers, `json!` |
 //! | [`fsutil`] | atomic, only-when-changed file replacement (temp in same dir, fsync, rename) |
 //! | [`uci`] | UCI text ⇄ sections: a reader faithful to real uci and an editor that keeps unrelated lines |
 //! | [`model`] | sections → validated, typed [`model::Config`]; collects *every* error with file, line, section, option |
@@ -26,6 +27,7 @@ pub mod daemon;
 pub mod deploy;
 pub mod failover;
 pub mod fsutil;
+pub mod json;
 pub mod logging;
 pub mod model;
 pub mod paths;

@@ -9,7 +9,7 @@ use muros_ha::ubus::{
     self, reply_json, Arg, ArgType, Client, MethodError, Object, Server, Status, Table, Value,
     Waker,
 };
-use serde_json::{json, Value as Json};
+use muros_ha::json::{json, Value as Json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -277,8 +277,14 @@ fn started() -> Option<(Broker, ServerThread)> {
     Some((b, s))
 }
 
+/// The first of the JSON values `ubus listen`/`subscribe` printed one after another.
+fn first_json(text: &str) -> Json {
+    let v: serde_json::Value = serde_json::Deserializer::from_str(text).into_iter().next().unwrap().unwrap();
+    muros_ha::json::from_str(&v.to_string()).unwrap()
+}
+
 fn stdout_json(o: &Output) -> Json {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+    muros_ha::json::from_slice(&o.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout not JSON ({e}): {}",
             String::from_utf8_lossy(&o.stdout)
@@ -428,11 +434,7 @@ fn ubus_listen_receives_our_event() {
         std::fs::read_to_string(&out).unwrap_or_default()
     );
     let text = std::fs::read_to_string(&out).unwrap();
-    let first: Json = serde_json::Deserializer::from_str(&text)
-        .into_iter()
-        .next()
-        .unwrap()
-        .unwrap();
+    let first: Json = first_json(&text);
     assert_eq!(
         first,
         json!({"muros_ha.transition": {"to": "MASTER", "n": 1}})
@@ -462,7 +464,7 @@ fn our_listeners_receive_events_from_ubus_send() {
     // The server's own listener (pattern test.*) saw it too.
     let mut got = Json::Null;
     wait_until(Duration::from_secs(2), || {
-        got = serde_json::from_slice(&b.ubus(&["call", "ubustest", "events"]).stdout)
+        got = muros_ha::json::from_slice(&b.ubus(&["call", "ubustest", "events"]).stdout)
             .unwrap_or(Json::Null);
         got["events"].as_array().is_some_and(|e| !e.is_empty())
     })
@@ -555,7 +557,7 @@ fn object_comes_back_after_ubusd_restarts_with_state_kept() {
     );
     assert!(b.ubus(&["send", "test.after", "{}"]).status.success());
     wait_until(Duration::from_secs(2), || {
-        let v: Json = serde_json::from_slice(&b.ubus(&["call", "ubustest", "events"]).stdout)
+        let v: Json = muros_ha::json::from_slice(&b.ubus(&["call", "ubustest", "events"]).stdout)
             .unwrap_or(Json::Null);
         v["events"]
             .as_array()
@@ -698,11 +700,7 @@ fn subscribers_get_our_notifications() {
     sub.stop();
     let text = std::fs::read_to_string(&out).unwrap_or_default();
     assert!(seen.is_some(), "ubus subscribe printed: {text}");
-    let first: Json = serde_json::Deserializer::from_str(&text)
-        .into_iter()
-        .next()
-        .unwrap()
-        .unwrap();
+    let first: Json = first_json(&text);
     assert_eq!(first, json!({"poked": {"x": 1}}));
     // Once every subscriber is gone the owner hears ACTIVE=0.
     drop(c);

@@ -1,15 +1,22 @@
 //! Conditions an admin must hear about: raised once (log + ubus event), listed by
 //! `status` while they last, cleared with a log line.
 
-use serde::Serialize;
+use crate::json::{json, ToJson, Value};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// In `status.alerts`: `{"kind","message","since"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
     /// `split_brain`, …
     pub kind: String,
     pub message: String,
     /// Unix seconds when it was raised.
     pub since: u64,
+}
+
+impl ToJson for Alert {
+    fn to_json(&self) -> Value {
+        json!({ "kind": self.kind, "message": self.message, "since": self.since })
+    }
 }
 
 #[derive(Debug, Default)]

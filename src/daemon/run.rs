@@ -10,7 +10,7 @@ use super::{apply, watch, Daemon};
 use crate::failover::{self, state, GroupState};
 use crate::paths::Paths;
 use crate::ubus::{json::to_table, Server};
-use serde_json::json;
+use crate::json::json;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::io::Read;
 use std::os::fd::AsFd;
@@ -232,7 +232,7 @@ fn split_brain_tick(server: &mut Server<Daemon>) -> bool {
     true
 }
 
-fn announce(server: &mut Server<Daemon>, event: &str, data: serde_json::Value) {
+fn announce(server: &mut Server<Daemon>, event: &str, data: crate::json::Value) {
     match to_table(&data) {
         Ok(t) => {
             if let Err(e) = server.send_event(event, t) {

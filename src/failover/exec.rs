@@ -5,8 +5,8 @@
 
 use super::plan::{service_argv, Action};
 use super::system::{conntrackd_socket, System};
+use crate::json::{self, json, Fields, ObjectWriter, ToJson, Value};
 use crate::paths::Paths;
-use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 /// conntrackd client commands; a commit of a large table takes a while.
@@ -19,15 +19,43 @@ pub const UBUS_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNTRACKD_START_POLLS: u32 = 50;
 const CONNTRACKD_START_POLL: Duration = Duration::from_millis(20);
 
-/// The result of one leaf action, as stored in the history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The result of one leaf action, as stored in the history:
+/// `{"action","ok","ms","detail"?}` (`detail` left out when `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionResult {
     /// What ran (see [`Action::describe`]).
     pub action: String,
     pub ok: bool,
     pub ms: u64,
-    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub detail: Option<String>,
+}
+
+impl ActionResult {
+    /// The history's form: fields in this order.
+    pub fn write_json(&self, out: &mut String) {
+        let mut o = ObjectWriter::new(out);
+        o.str("action", &self.action).bool("ok", self.ok).u64("ms", self.ms);
+        if let Some(d) = &self.detail {
+            o.str("detail", d);
+        }
+        o.end();
+    }
+
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        let f = Fields::of(v)?;
+        Ok(ActionResult { action: f.str("action")?, ok: f.bool("ok")?, ms: f.u64("ms")?, detail: f.opt_str("detail")? })
+    }
+}
+
+/// Inside a ubus reply (keys sorted).
+impl ToJson for ActionResult {
+    fn to_json(&self) -> Value {
+        let mut v = json!({ "action": self.action, "ok": self.ok, "ms": self.ms });
+        if let (Some(d), Value::Object(m)) = (&self.detail, &mut v) {
+            m.insert("detail".to_string(), d.to_json());
+        }
+        v
+    }
 }
 
 fn ms_since(t: Instant) -> u64 {
@@ -99,7 +127,7 @@ fn run_leaf(a: &Action, paths: &Paths, sys: &dyn System) -> (bool, String) {
         },
         Action::WanUp(l) | Action::WanDown(l) => {
             let method = if matches!(a, Action::WanUp(_)) { "up" } else { "down" };
-            match sys.ubus_call(&format!("network.interface.{}", l), method, &serde_json::json!({}), UBUS_TIMEOUT) {
+            match sys.ubus_call(&format!("network.interface.{}", l), method, &json!({}), UBUS_TIMEOUT) {
                 Ok(_) => (true, String::new()),
                 Err(e) => (false, e),
             }
@@ -131,7 +159,7 @@ fn run_leaf(a: &Action, paths: &Paths, sys: &dyn System) -> (bool, String) {
 
 /// procd's `service list {"name": svc}` shows an instance of `svc` running.
 fn procd_says_running(sys: &dyn System, service: &str) -> bool {
-    match sys.ubus_call("service", "list", &serde_json::json!({ "name": service }), CHECK_TIMEOUT) {
+    match sys.ubus_call("service", "list", &json!({ "name": service }), CHECK_TIMEOUT) {
         Ok(reply) => procd_reply_running(&reply, service),
         Err(_) => false,
     }
@@ -139,11 +167,11 @@ fn procd_says_running(sys: &dyn System, service: &str) -> bool {
 
 /// `{"dnsmasq":{"instances":{"dnsmasq":{"running":true,…}}}}` → true.
 pub fn procd_reply_running(reply: &str, service: &str) -> bool {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(reply) else { return false };
+    let Ok(v) = json::from_str(reply) else { return false };
     v.get(service)
         .and_then(|s| s.get("instances"))
         .and_then(|i| i.as_object())
-        .is_some_and(|inst| inst.values().any(|i| i.get("running") == Some(&serde_json::Value::Bool(true))))
+        .is_some_and(|inst| inst.values().any(|i| i.get("running") == Some(&Value::Bool(true))))
 }
 
 fn failure_detail(o: &super::system::CmdOutcome) -> String {

@@ -6,8 +6,8 @@
 use super::exec::ActionResult;
 use super::state::replace_quick;
 use super::GroupState;
+use crate::json::{self, json, Fields, ObjectWriter, ToJson, Value};
 use crate::paths::Paths;
-use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::PathBuf;
 
@@ -17,7 +17,7 @@ pub const HISTORY_MAX: usize = 64;
 pub type ActionRecord = ActionResult;
 
 /// One transition: `{"time","from","to","reason","ok","ms","seq","actions":[…]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryRecord {
     /// Unix seconds when the transition started.
     pub time: u64,
@@ -34,6 +34,61 @@ pub struct HistoryRecord {
     pub actions: Vec<ActionRecord>,
 }
 
+impl HistoryRecord {
+    /// One line of `history.jsonl` (no newline): fields in declaration order.
+    pub fn to_line(&self) -> String {
+        let mut s = String::new();
+        let mut o = ObjectWriter::new(&mut s);
+        o.u64("time", self.time)
+            .opt_str("from", self.from.map(|s| s.as_str()))
+            .str("to", self.to.as_str())
+            .str("reason", &self.reason)
+            .bool("ok", self.ok)
+            .u64("ms", self.ms)
+            .u64("seq", self.seq);
+        let out = o.key("actions");
+        out.push('[');
+        for (i, a) in self.actions.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            a.write_json(out);
+        }
+        out.push(']');
+        o.end();
+        s
+    }
+
+    /// A line of `history.jsonl`.
+    pub fn parse(line: &str) -> Result<Self, String> {
+        Self::from_json(&json::from_str(line).map_err(|e| e.to_string())?)
+    }
+
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        let f = Fields::of(v)?;
+        Ok(HistoryRecord {
+            time: f.u64("time")?,
+            from: f.opt("from").map(GroupState::from_json).transpose()?,
+            to: GroupState::from_json(f.get("to")?)?,
+            reason: f.str("reason")?,
+            ok: f.bool("ok")?,
+            ms: f.u64("ms")?,
+            seq: f.u64("seq")?,
+            actions: f.array("actions")?.iter().map(ActionRecord::from_json).collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// Inside a ubus reply (`history`): keys sorted.
+impl ToJson for HistoryRecord {
+    fn to_json(&self) -> Value {
+        json!({
+            "time": self.time, "from": self.from, "to": self.to, "reason": self.reason,
+            "ok": self.ok, "ms": self.ms, "seq": self.seq, "actions": self.actions,
+        })
+    }
+}
+
 pub fn history_path(paths: &Paths) -> PathBuf {
     paths.state_dir().join("history.jsonl")
 }
@@ -44,10 +99,10 @@ pub fn append(paths: &Paths, rec: &HistoryRecord) -> io::Result<()> {
     let path = history_path(paths);
     let old = std::fs::read_to_string(&path).unwrap_or_default();
     let mut lines: Vec<&str> =
-        old.lines().filter(|l| serde_json::from_str::<HistoryRecord>(l).is_ok()).collect();
+        old.lines().filter(|l| HistoryRecord::parse(l).is_ok()).collect();
     let keep_from = lines.len().saturating_sub(HISTORY_MAX - 1);
     lines.drain(..keep_from);
-    let new = serde_json::to_string(rec).map_err(io::Error::other)?;
+    let new = rec.to_line();
     let mut text = String::with_capacity(old.len() + new.len() + 1);
     for l in lines {
         text.push_str(l);
@@ -61,7 +116,7 @@ pub fn append(paths: &Paths, rec: &HistoryRecord) -> io::Result<()> {
 /// The newest `limit` records (all if `None`), oldest first.
 pub fn read(paths: &Paths, limit: Option<usize>) -> Vec<HistoryRecord> {
     let text = std::fs::read_to_string(history_path(paths)).unwrap_or_default();
-    let all: Vec<HistoryRecord> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let all: Vec<HistoryRecord> = text.lines().filter_map(|l| HistoryRecord::parse(l).ok()).collect();
     let skip = limit.map_or(0, |n| all.len().saturating_sub(n));
     all.into_iter().skip(skip).collect()
 }
@@ -109,7 +164,7 @@ mod tests {
 
     #[test]
     fn record_json_has_the_fields_the_daemon_reads() {
-        let v = serde_json::to_value(rec(1)).unwrap();
+        let v = rec(1).to_json();
         for k in ["time", "from", "to", "reason", "ok", "ms", "seq", "actions"] {
             assert!(v.get(k).is_some(), "{k} missing in {v}");
         }

@@ -8,6 +8,7 @@ use super::plan::{plan_for, Action, PlanInputs};
 use super::state::{self, Current, Desired};
 use super::system::{RealSystem, System};
 use super::{GroupState, Transition};
+use crate::json::json;
 use crate::paths::Paths;
 use std::fmt;
 use std::io;
@@ -119,7 +120,8 @@ pub fn load_inputs(paths: &Paths, remember: bool) -> (PlanInputs, Option<String>
     match crate::model::load(paths) {
         Ok(cfg) => {
             let inputs = PlanInputs::from(&cfg);
-            if let Some(bytes) = serde_json::to_vec(&inputs).ok().filter(|_| remember) {
+            if remember {
+                let bytes = inputs.to_json_string().into_bytes();
                 let cache = inputs_cache(paths);
                 if std::fs::read(&cache).ok().as_deref() != Some(bytes.as_slice()) {
                     if let Err(e) = state::replace_quick(&cache, &bytes) {
@@ -131,7 +133,7 @@ pub fn load_inputs(paths: &Paths, remember: bool) -> (PlanInputs, Option<String>
         }
         Err(errors) => {
             let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
-            let cached = std::fs::read(inputs_cache(paths)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            let cached = std::fs::read(inputs_cache(paths)).ok().and_then(|b| PlanInputs::parse(&b).ok());
             match cached {
                 Some(i) => (i, Some(format!("config invalid ({}), used last good plan inputs", first))),
                 None => (
@@ -176,7 +178,7 @@ pub fn run_transition(paths: &Paths, sys: &dyn System, to: GroupState, reason: &
         log::warn!("cannot append to {}: {}", history::history_path(paths).display(), e);
     }
     if plan.contains(&Action::Announce) {
-        let data = serde_json::json!({
+        let data = json!({
             "from": from.map(|s| s.as_str()),
             "to": to.as_str(),
             "reason": reason,

@@ -4,13 +4,14 @@
 
 use super::{GroupState, Transition};
 use crate::model::Config;
+use crate::json::{self, Fields, ObjectWriter, Value};
 use crate::paths::Paths;
-use serde::{Deserialize, Serialize};
 
 /// What the plan needs from the configuration. Kept apart from [`Config`] so the hook can
 /// cache the last good copy (`state_dir/plan-inputs.json`) and still fail over when the
 /// UCI config is broken mid-edit: keepalived does not wait for the operator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// JSON: `{"enabled","wan","services":[…],"vips":[{"device","address"}]}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanInputs {
     pub enabled: bool,
     /// Logical WAN interface driven through netifd (`network.interface.<wan>`).
@@ -21,7 +22,7 @@ pub struct PlanInputs {
     pub vips: Vec<VipRef>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VipRef {
     pub device: String,
     /// `192.0.2.1/24`
@@ -32,6 +33,47 @@ impl Default for PlanInputs {
     /// Nothing known: conntrackd only (its paths come from the root, not the config).
     fn default() -> Self {
         PlanInputs { enabled: true, wan: None, services: Vec::new(), vips: Vec::new() }
+    }
+}
+
+impl PlanInputs {
+    /// The cache file's text: fields in declaration order.
+    pub fn to_json_string(&self) -> String {
+        let mut s = String::new();
+        let mut o = ObjectWriter::new(&mut s);
+        o.bool("enabled", self.enabled).opt_str("wan", self.wan.as_deref()).strs("services", &self.services);
+        let out = o.key("vips");
+        out.push('[');
+        for (i, v) in self.vips.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let mut w = ObjectWriter::new(out);
+            w.str("device", &v.device).str("address", &v.address);
+            w.end();
+        }
+        out.push(']');
+        o.end();
+        s
+    }
+
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        let f = Fields::of(v)?;
+        let vip = |v: &Value| -> Result<VipRef, String> {
+            let f = Fields::of(v)?;
+            Ok(VipRef { device: f.str("device")?, address: f.str("address")? })
+        };
+        Ok(PlanInputs {
+            enabled: f.bool("enabled")?,
+            wan: f.opt_str("wan")?,
+            services: f.strs("services")?,
+            vips: f.array("vips")?.iter().map(vip).collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// The cache file's bytes.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        Self::from_json(&json::from_slice(bytes).map_err(|e| e.to_string())?)
     }
 }
 
@@ -455,8 +497,8 @@ mod tests {
     #[test]
     fn plan_inputs_round_trip_through_json() {
         let i = PlanInputs::from(&config(true, &["dnsmasq"], SyncMode::Multicast));
-        let j = serde_json::to_string(&i).unwrap();
-        assert_eq!(serde_json::from_str::<PlanInputs>(&j).unwrap(), i);
+        let j = i.to_json_string();
+        assert_eq!(PlanInputs::parse(j.as_bytes()).unwrap(), i);
         assert_eq!(i.vips[0].address, "192.0.2.1/24");
     }
 }

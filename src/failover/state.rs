@@ -3,16 +3,16 @@
 //! applied). Plus the locks that order transitions.
 
 use super::GroupState;
+use crate::json::{self, Fields, ObjectWriter, Value};
 use crate::paths::Paths;
 use nix::fcntl::{Flock, FlockArg};
-use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The newest state asked for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The newest state asked for: `{"seq","state","pid","time"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desired {
     pub seq: u64,
     pub state: GroupState,
@@ -20,8 +20,9 @@ pub struct Desired {
     pub time: u64,
 }
 
-/// The last transition applied (read by the daemon's `status.last_transition`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The last transition applied (read by the daemon's `status.last_transition`):
+/// `{"state","time","from","reason","ok","seq"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Current {
     pub state: GroupState,
     /// Unix seconds when the plan finished.
@@ -31,6 +32,55 @@ pub struct Current {
     /// Every action succeeded.
     pub ok: bool,
     pub seq: u64,
+}
+
+impl Desired {
+    /// The file's text: fields in declaration order.
+    pub fn to_json_string(&self) -> String {
+        let mut s = String::new();
+        let mut o = ObjectWriter::new(&mut s);
+        o.u64("seq", self.seq).str("state", self.state.as_str()).u64("pid", u64::from(self.pid)).u64("time", self.time);
+        o.end();
+        s
+    }
+
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        let f = Fields::of(v)?;
+        Ok(Desired {
+            seq: f.u64("seq")?,
+            state: GroupState::from_json(f.get("state")?)?,
+            pid: f.uint("pid", u64::from(u32::MAX))? as u32,
+            time: f.u64("time")?,
+        })
+    }
+}
+
+impl Current {
+    /// The file's text: fields in declaration order.
+    pub fn to_json_string(&self) -> String {
+        let mut s = String::new();
+        let mut o = ObjectWriter::new(&mut s);
+        o.str("state", self.state.as_str())
+            .u64("time", self.time)
+            .opt_str("from", self.from.map(|s| s.as_str()))
+            .str("reason", &self.reason)
+            .bool("ok", self.ok)
+            .u64("seq", self.seq);
+        o.end();
+        s
+    }
+
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        let f = Fields::of(v)?;
+        Ok(Current {
+            state: GroupState::from_json(f.get("state")?)?,
+            time: f.u64("time")?,
+            from: f.opt("from").map(GroupState::from_json).transpose()?,
+            reason: f.str("reason")?,
+            ok: f.bool("ok")?,
+            seq: f.u64("seq")?,
+        })
+    }
 }
 
 pub fn desired_path(paths: &Paths) -> PathBuf {
@@ -83,17 +133,17 @@ pub fn lock_exclusive(path: &Path) -> io::Result<Flock<File>> {
         .map_err(|(_, e)| io::Error::other(format!("flock {}: {}", path.display(), e)))
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
-    let text = fs::read(path).ok()?;
-    serde_json::from_slice(&text).ok()
+/// The JSON in `path`, `None` when missing or unreadable.
+fn read_json(path: &Path) -> Option<Value> {
+    json::from_slice(&fs::read(path).ok()?).ok()
 }
 
 pub fn read_desired(paths: &Paths) -> Option<Desired> {
-    read_json(&desired_path(paths))
+    Desired::from_json(&read_json(&desired_path(paths))?).ok()
 }
 
 pub fn read_current(paths: &Paths) -> Option<Current> {
-    read_json(&current_path(paths))
+    Current::from_json(&read_json(&current_path(paths))?).ok()
 }
 
 /// Record `state` as the newest wish and return it with its sequence number. A short
@@ -103,14 +153,12 @@ pub fn claim_desired(paths: &Paths, state: GroupState) -> io::Result<Desired> {
     let _guard = lock_exclusive(&desired_lock_path(paths))?;
     let seq = read_desired(paths).map_or(0, |d| d.seq) + 1;
     let d = Desired { seq, state, pid: std::process::id(), time: now_secs() };
-    let bytes = serde_json::to_vec(&d).map_err(io::Error::other)?;
-    replace_quick(&desired_path(paths), &bytes)?;
+    replace_quick(&desired_path(paths), d.to_json_string().as_bytes())?;
     Ok(d)
 }
 
 pub fn write_current(paths: &Paths, c: &Current) -> io::Result<()> {
-    let bytes = serde_json::to_vec(c).map_err(io::Error::other)?;
-    replace_quick(&current_path(paths), &bytes)
+    replace_quick(&current_path(paths), c.to_json_string().as_bytes())
 }
 
 #[cfg(test)]

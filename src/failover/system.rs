@@ -5,7 +5,7 @@
 use super::plan::ConntrackdOp;
 use crate::paths::Paths;
 use crate::ubus;
-use serde_json::Value;
+use crate::json::Value;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io::{Read, Write};

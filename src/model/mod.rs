@@ -14,11 +14,11 @@ pub use network::resolve_interface;
 
 pub use types::*;
 
-use serde::Serialize;
+use crate::json::{json, ToJson, Value};
 use std::fmt;
 
-/// One validation problem.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One validation problem; JSON `{"file","line","location","message","allowed"?}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub file: String,
     /// 1-based; 0 when the problem is not tied to a line (a missing file).
@@ -27,8 +27,18 @@ pub struct ConfigError {
     pub location: String,
     pub message: String,
     /// What would be accepted, when that can be said in a few words.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed: Option<String>,
+}
+
+/// In `validate` and `apply` replies; `allowed` left out when `None`.
+impl ToJson for ConfigError {
+    fn to_json(&self) -> Value {
+        let mut v = json!({ "file": self.file, "line": self.line, "location": self.location, "message": self.message });
+        if let (Some(a), Value::Object(m)) = (&self.allowed, &mut v) {
+            m.insert("allowed".to_string(), a.to_json());
+        }
+        v
+    }
 }
 
 impl fmt::Display for ConfigError {

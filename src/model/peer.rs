@@ -11,7 +11,6 @@
 //! change; [`super::load`] still reports these options' errors with file and line.
 
 use crate::uci::Section;
-use serde::Serialize;
 
 pub const DEFAULT_PEER_PORT: u16 = 3781;
 pub const DEFAULT_REPLICATE: &[&str] = &["firewall", "dhcp"];
@@ -19,7 +18,7 @@ pub const DEFAULT_REPLICATE: &[&str] = &["firewall", "dhcp"];
 pub const OPTIONS: &[&str] = &["peer_port", "peer_key", "replicate", "replicate_exclude"];
 
 /// One exclusion: a whole section (`firewall.guest_rule`) or one option of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exclusion {
     pub package: String,
     /// Named section or `@type[N]`.
@@ -37,11 +36,10 @@ impl std::fmt::Display for Exclusion {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerLink {
     pub port: u16,
     /// The peer's static public key; `None` = no peer channel.
-    #[serde(skip)]
     pub key: Option<[u8; 32]>,
     pub replicate: Vec<String>,
     pub exclude: Vec<Exclusion>,

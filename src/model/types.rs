@@ -1,12 +1,11 @@
 //! The validated configuration: what render and failover consume.
 //! Everything here is already checked; no `Option` means "maybe invalid".
 
-use serde::Serialize;
+use crate::json::{ToJson, Value};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Master,
     Backup,
@@ -22,27 +21,53 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthType {
     Ah,
     Pass,
     None,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VrrpVersion {
-    #[serde(rename = "2")]
     V2,
-    #[serde(rename = "3")]
     V3,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncMode {
     Multicast,
     Unicast,
+}
+
+/// `status.role`: `"master"`, `"backup"`.
+impl ToJson for Role {
+    fn to_json(&self) -> Value {
+        Value::from(match self {
+            Role::Master => "master",
+            Role::Backup => "backup",
+        })
+    }
+}
+
+/// `status.vrrp_version`: the string `"2"` or `"3"`.
+impl ToJson for VrrpVersion {
+    fn to_json(&self) -> Value {
+        Value::from(match self {
+            VrrpVersion::V2 => "2",
+            VrrpVersion::V3 => "3",
+        })
+    }
+}
+
+/// `status.sync.mode`: `"multicast"`, `"unicast"`.
+impl ToJson for SyncMode {
+    fn to_json(&self) -> Value {
+        Value::from(match self {
+            SyncMode::Multicast => "multicast",
+            SyncMode::Unicast => "unicast",
+        })
+    }
 }
 
 /// The VRRP secret. `Debug` and `Display` never show it.
@@ -104,14 +129,8 @@ impl fmt::Display for IpNet {
     }
 }
 
-impl Serialize for IpNet {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
 /// A logical OpenWrt interface resolved through `/etc/config/network`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interface {
     /// Logical name (`lan`).
     pub logical: String,
@@ -122,7 +141,7 @@ pub struct Interface {
 }
 
 /// One VIP = one VRRP instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vip {
     /// Instance name used in keepalived.conf and notify lines (`lan`, `guest`…): derived
     /// from the UCI section name or the logical interface.
@@ -135,7 +154,7 @@ pub struct Vip {
 }
 
 /// The shared-MAC macvlan WAN.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wan {
     /// Logical interface driven through netifd (`network.interface.<logical>`).
     pub logical: String,
@@ -153,7 +172,7 @@ impl Wan {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncLink {
     pub interface: Interface,
     pub mode: SyncMode,
@@ -165,7 +184,7 @@ pub struct SyncLink {
     pub peer_ip: Option<IpAddr>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub enabled: bool,
     pub role: Role,
@@ -174,7 +193,6 @@ pub struct Config {
     /// Maintenance mode: this node advertises [`Config::MAINTENANCE_PRIORITY`].
     pub maintenance: bool,
     pub auth_type: AuthType,
-    #[serde(skip)]
     pub password: Secret,
     pub vrrp_version: VrrpVersion,
     /// Advertisement interval in milliseconds (v2: whole seconds; v3: 10 ms steps).

@@ -17,6 +17,7 @@ use super::replicate;
 use super::session::{self, Initiator, Reject, Transport};
 use super::view::Shared;
 use crate::failover::state;
+use crate::json::{self, ObjectWriter, Value};
 use crate::model::peer::PeerLink;
 use crate::paths::Paths;
 use crate::ubus::Waker;
@@ -175,7 +176,7 @@ struct Link {
     /// Follower: package → digest of what we last wrote from the peer (persisted).
     applied: BTreeMap<String, String>,
     /// conntrackd counters for the heartbeat, refreshed at most every [`CONNTRACK_EVERY`].
-    conntrack: Option<serde_json::Value>,
+    conntrack: Option<Value>,
     conntrack_at: Option<Instant>,
 }
 
@@ -186,7 +187,7 @@ const CONNTRACK_PROBE: Duration = Duration::from_millis(500);
 
 impl Link {
     fn new(paths: Paths, shared: Shared, main_wake: Arc<Waker>, rx: Receiver<Command>, wake: Arc<Waker>, keys: KeyPair) -> Link {
-        let applied = std::fs::read(paths.join(REPLICA_FILE)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let applied = std::fs::read(paths.join(REPLICA_FILE)).ok().and_then(|b| parse_applied(&b)).unwrap_or_default();
         let now = Instant::now();
         Link {
             paths,
@@ -693,7 +694,7 @@ impl Link {
         self.check_split_brain();
     }
 
-    fn conntrack_counters(&mut self) -> Option<serde_json::Value> {
+    fn conntrack_counters(&mut self) -> Option<Value> {
         use crate::failover::System;
         if self.conntrack_at.is_some_and(|t| t.elapsed() < CONNTRACK_EVERY) {
             return self.conntrack.clone();
@@ -863,9 +864,13 @@ impl Link {
     }
 
     fn save_applied(&self) {
-        if let Ok(b) = serde_json::to_vec(&self.applied) {
-            let _ = crate::fsutil::replace_if_changed(&self.paths.join(REPLICA_FILE), &b, 0o644);
+        let mut text = String::new();
+        let mut o = ObjectWriter::new(&mut text);
+        for (name, digest) in &self.applied {
+            o.str(name, digest);
         }
+        o.end();
+        let _ = crate::fsutil::replace_if_changed(&self.paths.join(REPLICA_FILE), text.as_bytes(), 0o644);
     }
 
     fn set_drift(&self, name: &str, on: bool) {
@@ -962,6 +967,15 @@ impl Link {
 }
 
 /// Log the 1st, 2nd, 4th, 8th… rejection: a flood stays visible without filling syslog.
+/// The replica file: `{"package": "digest", …}`.
+fn parse_applied(bytes: &[u8]) -> Option<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in json::from_slice(bytes).ok()?.as_object()? {
+        out.insert(k.clone(), v.as_str()?.to_string());
+    }
+    Some(out)
+}
+
 fn worth_logging(n: u64) -> bool {
     n.is_power_of_two()
 }

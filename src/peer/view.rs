@@ -1,12 +1,11 @@
 //! What the peer thread knows, shared with the ubus loop (`status.peer`, alerts).
 
 use super::message::Heartbeat;
-use serde::Serialize;
-use serde_json::{json, Value};
+use crate::json::{json, ToJson, Value};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Frames dropped, by reason.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// Frames dropped, by reason (`status.peer.rx_rejected`, one member per field).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rejected {
     /// Handshakes (or unconfirmed sessions) that do not authenticate with the pinned keys.
     pub unauthenticated: u64,
@@ -20,6 +19,15 @@ pub struct Rejected {
     pub oversized: u64,
     /// Authenticated but unreadable (bad JSON, empty frame).
     pub malformed: u64,
+}
+
+impl ToJson for Rejected {
+    fn to_json(&self) -> Value {
+        json!({
+            "unauthenticated": self.unauthenticated, "foreign": self.foreign, "replayed": self.replayed,
+            "tampered": self.tampered, "oversized": self.oversized, "malformed": self.malformed,
+        })
+    }
 }
 
 impl Rejected {

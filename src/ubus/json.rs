@@ -8,7 +8,7 @@
 //! become `null`.
 
 use super::blob::{Table, Value};
-use serde_json::{Map, Number, Value as Json};
+use crate::json::{Map, Number, Value as Json};
 
 /// JSON value → blobmsg value.
 pub fn to_blobmsg(j: &Json) -> Value {
@@ -36,7 +36,7 @@ fn number_to_blobmsg(n: &Number) -> Value {
     }
 }
 
-pub fn object_to_table(map: &Map<String, Json>) -> Table {
+pub fn object_to_table(map: &Map) -> Table {
     map.iter()
         .map(|(k, v)| (k.clone(), to_blobmsg(v)))
         .collect()
@@ -50,19 +50,8 @@ pub fn to_table(j: &Json) -> Result<Table, String> {
         Json::Null => Ok(Table::new()),
         other => Err(format!(
             "a message body must be a JSON object, got {}",
-            kind(other)
+            other.kind()
         )),
-    }
-}
-
-fn kind(j: &Json) -> &'static str {
-    match j {
-        Json::Null => "null",
-        Json::Bool(_) => "a bool",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
     }
 }
 
@@ -75,7 +64,7 @@ pub fn from_blobmsg(v: &Value) -> Json {
         Value::String(s) => Json::String(s.clone()),
         Value::Int64(i) => Json::from(*i),
         Value::Int32(i) => Json::from(*i),
-        Value::Int16(i) => Json::from(*i),
+        Value::Int16(i) => Json::from(i32::from(*i)),
         Value::Int8(b) => Json::Bool(*b != 0),
         Value::Double(d) => Number::from_f64(*d).map(Json::Number).unwrap_or(Json::Null),
     }
@@ -94,7 +83,7 @@ pub fn from_table(t: &Table) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::json::json;
 
     #[test]
     fn ints_pick_the_width_blobmsg_json_picks() {

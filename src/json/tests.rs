@@ -1,0 +1,692 @@
+//! The JSON module against serde_json (a dev-dependency): same bytes out, same values
+//! in, same inputs refused; and our records against the bytes serde wrote for them.
+
+use super::*;
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+/// Ours → serde_json's, for comparisons.
+fn to_serde(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Number(Number(N::PosInt(u))) => serde_json::Value::from(*u),
+        Value::Number(Number(N::NegInt(i))) => serde_json::Value::from(*i),
+        Value::Number(Number(N::Float(f))) => serde_json::Value::from(*f),
+        Value::String(s) => serde_json::Value::String(s.clone()),
+        Value::Array(a) => serde_json::Value::Array(a.iter().map(to_serde).collect()),
+        Value::Object(m) => serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), to_serde(v))).collect()),
+    }
+}
+
+/// serde_json's → ours.
+fn from_serde(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => Value::Number(if let Some(u) = n.as_u64() {
+            Number(N::PosInt(u))
+        } else if let Some(i) = n.as_i64() {
+            Number(N::NegInt(i))
+        } else {
+            Number(N::Float(n.as_f64().unwrap()))
+        }),
+        serde_json::Value::String(s) => Value::String(s.clone()),
+        serde_json::Value::Array(a) => Value::Array(a.iter().map(from_serde).collect()),
+        serde_json::Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), from_serde(v))).collect()),
+    }
+}
+
+/// Equal, floats allowed a few units in the last place apart.
+fn close(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(Number(N::Float(x))), Value::Number(Number(N::Float(y)))) => {
+            x.is_sign_negative() == y.is_sign_negative() && x.to_bits().abs_diff(y.to_bits()) <= 4
+        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| close(x, y)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|((kx, x), (ky, y))| kx == ky && close(x, y))
+        }
+        _ => a == b,
+    }
+}
+
+fn compact(v: &Value) -> String {
+    v.to_string()
+}
+
+/// Deterministic xorshift64*.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+fn random_string(r: &mut Rng) -> String {
+    const PIECES: &[&str] =
+        &["a", "Z", " ", "\"", "\\", "/", "\n", "\r", "\t", "\u{8}", "\u{c}", "\u{0}", "\u{1f}", "\u{7f}", "é", "€", "😀", "\u{2028}", "{", "]", ":", ","];
+    (0..r.below(8)).map(|_| *r.pick(PIECES)).collect()
+}
+
+/// A float serde_json and we print and read alike: at most 15 significant digits, the
+/// first and the last of them within 10^±22.
+fn exact_float(r: &mut Rng) -> f64 {
+    let len = 1 + r.below(15) as i32;
+    let digits = r.below(10u64.pow(len as u32));
+    let e = r.below((45 - len + 1) as u64) as i32 - 22;
+    let f = f64_from_parts(digits, e).unwrap();
+    if r.below(2) == 0 { f } else { -f }
+}
+
+/// Any finite float.
+fn any_float(r: &mut Rng) -> f64 {
+    loop {
+        let f = f64::from_bits(r.next());
+        if f.is_finite() {
+            break f;
+        }
+    }
+}
+
+fn random_value(r: &mut Rng, depth: u32) -> Value {
+    let kinds = if depth > 3 { 6 } else { 8 };
+    match r.below(kinds) {
+        0 => Value::Null,
+        1 => Value::Bool(r.below(2) == 1),
+        2 => Value::from(r.next() >> r.below(64)),
+        3 => Value::from((r.next() as i64) >> r.below(64)),
+        4 => exact_float(r).to_json(),
+        5 => Value::String(random_string(r)),
+        6 => Value::Array((0..r.below(4)).map(|_| random_value(r, depth + 1)).collect()),
+        _ => Value::Object((0..r.below(4)).map(|_| (random_string(r), random_value(r, depth + 1))).collect()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing
+
+#[test]
+fn compact_and_pretty_forms() {
+    let v = json!({ "b": [1, null, { "x": [] }], "a": {}, "c": "s", "d": [], "e": -3, "f": true });
+    assert_eq!(compact(&v), r#"{"a":{},"b":[1,null,{"x":[]}],"c":"s","d":[],"e":-3,"f":true}"#);
+    assert_eq!(
+        to_string_pretty(&v),
+        "{\n  \"a\": {},\n  \"b\": [\n    1,\n    null,\n    {\n      \"x\": []\n    }\n  ],\n  \"c\": \"s\",\n  \"d\": [],\n  \"e\": -3,\n  \"f\": true\n}"
+    );
+    assert_eq!(format!("{:#}", v), to_string_pretty(&v));
+    assert_eq!(to_string_pretty(&json!(1)), "1");
+    assert_eq!(to_string_pretty(&json!([])), "[]");
+}
+
+#[test]
+fn every_escape_is_serde_jsons() {
+    let all: String = (0u8..0x80).map(char::from).chain("é€😀\u{2028}\u{fffd}".chars()).collect();
+    let mine = compact(&Value::String(all.clone()));
+    assert_eq!(mine, serde_json::to_string(&all).unwrap());
+    assert!(mine.starts_with(r#""\u0000\u0001"#), "{mine}");
+    for (c, e) in [('\u{8}', r"\b"), ('\u{c}', r"\f"), ('\n', r"\n"), ('\r', r"\r"), ('\t', r"\t"), ('"', "\\\""), ('\\', r"\\"), ('\u{1f}', r"\u001f")] {
+        assert_eq!(compact(&Value::String(c.to_string())), format!("\"{}\"", e));
+    }
+    // Not escaped: slash, DEL, non-ASCII.
+    assert_eq!(compact(&json!("/\u{7f}é😀")), "\"/\u{7f}é😀\"");
+    // Keys escape like strings.
+    assert_eq!(compact(&json!({ "a\"\n": 1 })), r#"{"a\"\n":1}"#);
+}
+
+#[test]
+fn integers_print_exactly_at_the_edges() {
+    for (v, s) in [
+        (json!(0), "0"),
+        (json!(u64::MAX), "18446744073709551615"),
+        (json!(i64::MIN), "-9223372036854775808"),
+        (json!(i64::MAX), "9223372036854775807"),
+        (json!(-1), "-1"),
+        (json!(255u8), "255"),
+        (json!(usize::MAX), &usize::MAX.to_string()),
+    ] {
+        assert_eq!(compact(&v), s);
+        assert_eq!(compact(&v), to_serde(&v).to_string());
+    }
+}
+
+#[test]
+fn floats_print_like_serde_json() {
+    for f in [
+        0.0, -0.0, 1.0, -1.0, 1.5, 0.1, 0.2, 0.3, 1e15, 1e16, 1e17, 1e21, 1e22, 1e-5, 1e-6, 1e-7, 1.5e-7,
+        0.0001, 0.001234, 12340000000.0, -2.5e-10, 4.35, 100.0, 3.0e15, 299792458.0, 123.456, 1e-22, 9.5e-20,
+        999999999999999.0, 0.000123456789012345,
+    ] {
+        assert_eq!(compact(&f.to_json()), serde_json::Value::from(f).to_string(), "{f:e}");
+    }
+    // 16-17 digits, or exponents beyond ±22: the same or a neighbour in the last digit.
+    for f in [
+        9007199254740992.0, 123456789012345680000.0, 2.2250738585072014e-308, 5e-324, 1.7976931348623157e308,
+        1e300, 1e100, 1e-300, 0.30000000000000004, 1.0 / 3.0, std::f64::consts::PI, 6.02214076e23, 1e23,
+    ] {
+        let (mine, theirs) = (compact(&f.to_json()), serde_json::Value::from(f).to_string());
+        assert_eq!(mine.len(), theirs.len(), "{f:e}: {mine} vs {theirs}");
+        assert!(ulps(mine.parse().unwrap(), f) <= 2, "{f:e}: {mine}");
+    }
+    // Not numbers in JSON: null, as serde_json.
+    for f in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        assert_eq!(f.to_json(), Value::Null);
+    }
+}
+
+#[test]
+fn powers_of_ten_are_the_literals() {
+    for n in 0..=308 {
+        assert_eq!(pow10(n), format!("1e{n}").parse::<f64>().unwrap(), "10^{n}");
+    }
+}
+
+/// Distance in units in the last place (same sign).
+fn ulps(a: f64, b: f64) -> u64 {
+    assert_eq!(a.is_sign_negative(), b.is_sign_negative(), "{a:e} vs {b:e}");
+    a.to_bits().abs_diff(b.to_bits())
+}
+
+#[test]
+fn random_floats_print_like_serde_json() {
+    let mut r = Rng(0x5eed_f10a7);
+    for _ in 0..20_000 {
+        let f = exact_float(&mut r);
+        let mine = compact(&f.to_json());
+        assert_eq!(mine, serde_json::Value::from(f).to_string(), "{f:e}");
+        // Read back as serde_json reads it (`1234567890123456.0` is 12345678901234560 /
+        // 10 to both, which may round: serde_json's own round trip is not exact there).
+        let back = from_str(&mine).unwrap();
+        assert_eq!(back, from_serde(&serde_json::from_str(&mine).unwrap()), "{f:e}");
+        assert!(close(&back, &f.to_json()), "{f:e}");
+    }
+    // Any float: 17 digits at most, reading back (exactly, with core's parser) to it or a
+    // close neighbour; most often serde_json's very digits.
+    let (mut same, mut longer, mut far, mut exact, n) = (0, 0, 0, 0, 20_000);
+    for _ in 0..n {
+        let f = any_float(&mut r);
+        let (mine, theirs) = (compact(&f.to_json()), serde_json::Value::from(f).to_string());
+        assert!(ulps(mine.parse().unwrap(), f) <= 2, "{f:e}: {mine}");
+        same += usize::from(mine == theirs);
+        exact += usize::from(from_str(&mine).unwrap() == f.to_json());
+        longer += usize::from(mine.len() > theirs.len());
+        far += usize::from(!(1e-22..1e22).contains(&f.abs()));
+    }
+    eprintln!("any float: {same} of {n} like serde_json, {longer} longer, {far} beyond 1e±22, {exact} read back exactly");
+    assert!(same * 2 > n, "only {same} of {n} like serde_json");
+}
+
+/// Any decimal text: the same float as serde_json (the same algorithm, the same powers
+/// of ten).
+#[test]
+fn floats_parse_like_serde_json() {
+    let mut r = Rng(0x0dd_f10a7);
+    for i in 0..20_000 {
+        let (digits, e) = (r.next() >> r.below(64), r.below(700) as i32 - 350);
+        let s = digits.to_string();
+        let text = match r.below(3) {
+            0 => format!("{}e{}", s, e),
+            1 if e < 0 && (-e as usize) < s.len() => format!("{}.{}", &s[..s.len() - (-e) as usize], &s[s.len() - (-e) as usize..]),
+            _ => format!("{}.0e{}", s, e - 1),
+        };
+        let mine = from_str(&text).map_err(|e| e.message);
+        let theirs = serde_json::from_str(&text).map(|v| from_serde(&v)).map_err(|_| "number out of range");
+        assert_eq!(mine, theirs, "case {i}: {text}");
+    }
+    for _ in 0..20_000 {
+        let text = compact(&any_float(&mut r).to_json());
+        let theirs = serde_json::from_str::<serde_json::Value>(&text).map(|v| from_serde(&v));
+        match (from_str(&text), theirs) {
+            (Ok(m), Ok(t)) => assert_eq!(m, t, "{text}"),
+            (m, t) => panic!("{text}: {m:?} vs {t:?}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Parsing
+
+#[test]
+fn parse_round_trips() {
+    for text in [
+        "null", "true", "false", "0", "-1", "1.5", "\"\"", "[]", "{}", r#"{"a":[1,2,{"b":null}],"c":"d"}"#,
+        r#"[true,false,null,"x",-0.5,1e-7]"#, r#""\u00e9\/""#,
+    ] {
+        let v = from_str(text).unwrap();
+        assert_eq!(from_str(&compact(&v)).unwrap(), v, "{text}");
+        assert_eq!(from_str(&to_string_pretty(&v)).unwrap(), v, "{text}");
+        assert_eq!(compact(&v), serde_json::from_str::<serde_json::Value>(text).unwrap().to_string());
+    }
+    // Whitespace anywhere between tokens, and around the value.
+    assert_eq!(from_str(" \t\r\n{ \"a\" :\n1 , \"b\" : [ ] }\n ").unwrap(), json!({ "a": 1, "b": [] }));
+    // Duplicate keys: the last one wins (serde_json's Value does the same).
+    assert_eq!(from_str(r#"{"a":1,"a":2}"#).unwrap(), json!({ "a": 2 }));
+    // Keys come out sorted.
+    assert_eq!(compact(&from_str(r#"{"b":1,"a":2,"A":3}"#).unwrap()), r#"{"A":3,"a":2,"b":1}"#);
+}
+
+#[test]
+fn escapes_and_surrogate_pairs_decode() {
+    assert_eq!(from_str(r#""\"\\\/\b\f\n\r\t""#).unwrap(), json!("\"\\/\u{8}\u{c}\n\r\t"));
+    assert_eq!(from_str(r#""\u0000\u001F\u00e9\u20AC""#).unwrap(), json!("\u{0}\u{1f}é€"));
+    assert_eq!(from_str(r#""\ud83d\ude00""#).unwrap(), json!("😀"));
+    assert_eq!(from_str(r#""\uD834\uDD1E""#).unwrap(), json!("𝄞"));
+    assert_eq!(from_str(r#""\udbff\udfff""#).unwrap(), json!("\u{10ffff}"));
+    assert_eq!(from_str("\"é€😀\u{7f}\"").unwrap(), json!("é€😀\u{7f}"));
+}
+
+#[test]
+fn numbers_at_the_integer_edges() {
+    let n = |s: &str| from_str(s).unwrap();
+    assert_eq!(n("18446744073709551615").as_u64(), Some(u64::MAX));
+    assert_eq!(n("-9223372036854775808").as_i64(), Some(i64::MIN));
+    assert_eq!(n("9223372036854775807").as_i64(), Some(i64::MAX));
+    assert_eq!(n("9223372036854775808").as_i64(), None);
+    assert_eq!(n("9223372036854775808").as_u64(), Some(1 << 63));
+    // Beyond u64 or below i64: floats, as in serde_json.
+    for s in ["18446744073709551616", "-9223372036854775809", "-0", "1e2", "1.0", "100000000000000000000000000000"] {
+        assert!(n(s).as_f64().is_some() && n(s).as_i64().is_none() && n(s).as_u64().is_none(), "{s}");
+        assert_eq!(compact(&n(s)), serde_json::from_str::<serde_json::Value>(s).unwrap().to_string(), "{s}");
+    }
+    assert_eq!(compact(&n("-0")), "-0.0");
+    assert_eq!(n("1"), json!(1));
+    assert_ne!(n("1"), n("1.0"));
+    assert_eq!(n("-1"), json!(-1));
+    assert_eq!(n("1E+2"), json!(100.0));
+    assert_eq!(n("1e-400"), json!(0.0));
+    assert_eq!(n("1e-99999999999999"), json!(0.0));
+    assert_eq!(n("-1e-99999999999999"), json!(-0.0));
+    assert_eq!(n("0e99999999999999"), json!(0.0));
+    for s in ["1e400", "1e99999999999999", "-1e99999999999999", "17976931348623159e292"] {
+        assert_eq!(from_str(s).unwrap_err().message, "number out of range", "{s}");
+        assert!(serde_json::from_str::<serde_json::Value>(s).is_err(), "{s}");
+    }
+}
+
+#[test]
+fn invalid_input_is_an_error_never_a_panic() {
+    let bad: &[&[u8]] = &[
+        b"", b" ", b"nul", b"tru", b"fals", b"nulll", b"truex", b"[", b"]", b"{", b"}", b"[1", b"[1,", b"{\"a\"",
+        b"{\"a\":", b"{\"a\":1", b"{\"a\"}", b"{\"a\":}", b"{a:1}", b"{1:1}", b"{\"a\" 1}", b"[1 2]", b"[1,]", b"[,1]",
+        b"{\"a\":1,}", b"{,}", b"01", b"-01", b"00", b"-", b"--1", b"1.", b".1", b"1.e1", b"1e", b"1e+", b"1e-",
+        b"+1", b"0x10", b"NaN", b"Infinity", b"-Infinity", b"1e400", b"-1e400", b"[1e309]", b"'a'", b"\"abc",
+        b"\"\\", b"\"\\x\"", b"\"\\u12\"", b"\"\\u12g4\"", b"\"\\ud800\"", b"\"\\udc00\"", b"\"\\ud800\\u0041\"",
+        b"\"\\ud800\\\"", b"\"\\ud800x\"", b"\"\t\"", b"\"\n\"", b"\"\x00\"", b"\"\xff\"", b"\"\xc3\"", b"\"\xed\xa0\x80\"",
+        b"1 2", b"[1] x", b"{}{}", b"\xef\xbb\xbf1", b"\xff", b"[\"a\":1]", b"{\"a\":1 \"b\":2}", b"//", b"/* */1",
+        b"[1]]", b"{\"a\":1}}", b"1,", b"\"a\"\"b\"",
+    ];
+    for input in bad {
+        let mine = from_slice(input);
+        assert!(mine.is_err(), "{:?} accepted as {:?}", String::from_utf8_lossy(input), mine);
+        assert!(serde_json::from_slice::<serde_json::Value>(input).is_err(), "serde_json accepts {:?}", String::from_utf8_lossy(input));
+    }
+}
+
+#[test]
+fn errors_say_what_and_where() {
+    let e = |s: &str| from_str(s).unwrap_err().to_string();
+    assert_eq!(e("{\"a\" 1}"), "expected `:` at line 1 column 6");
+    assert_eq!(e("[1,\n 2,\n x]"), "expected value at line 3 column 2");
+    assert_eq!(e("1 2"), "trailing characters at line 1 column 3");
+    assert_eq!(e("[1,]"), "trailing comma at line 1 column 4");
+    assert_eq!(e("\"\\q\""), "invalid escape at line 1 column 3");
+    assert_eq!(e("01"), "invalid number at line 1 column 2");
+    assert!(e("").starts_with("EOF while parsing a value"));
+    assert!(e("\"\\ud800\"").starts_with("unexpected end of hex escape"));
+}
+
+#[test]
+fn nesting_is_limited_like_serde_json() {
+    let nest = |n: usize, open: &str, close: &str| format!("{}{}", open.repeat(n), close.repeat(n));
+    assert!(from_str(&nest(127, "[", "]")).is_ok());
+    assert_eq!(from_str(&nest(128, "[", "]")).unwrap_err().message, "recursion limit exceeded");
+    assert!(from_str(&(r#"{"a":"#.repeat(127) + "1" + &"}".repeat(127))).is_ok());
+    assert!(from_str(&(r#"{"a":"#.repeat(128) + "1" + &"}".repeat(128))).is_err());
+    // Far deeper than any stack could take: refused quickly, no overflow.
+    assert!(from_str(&"[".repeat(1_000_000)).is_err());
+    assert!(from_str(&"{\"a\":[".repeat(200_000)).is_err());
+    for n in [126, 127, 128, 129] {
+        let text = nest(n, "[", "]");
+        assert_eq!(from_str(&text).is_ok(), serde_json::from_str::<serde_json::Value>(&text).is_ok(), "{n}");
+    }
+}
+
+#[test]
+fn value_accessors_and_indexing() {
+    let mut v = json!({ "a": [10, "x"], "n": null });
+    assert_eq!(v["a"][0], 10);
+    assert_eq!(v["a"][1], "x");
+    assert_eq!(v["a"][2], Value::Null);
+    assert_eq!(v["missing"]["deeper"], Value::Null);
+    assert!(v.get("n").is_some_and(Value::is_null));
+    v["b"] = json!(true);
+    assert_eq!(v["b"], true);
+    let mut n = Value::Null;
+    n["k"] = json!(1u64);
+    assert_eq!(compact(&n), r#"{"k":1}"#);
+    let mut s = json!("scalar");
+    s["k"] = json!(2);
+    assert_eq!(compact(&s), r#"{"k":2}"#);
+    assert_eq!(json!(null).kind(), "null");
+    assert_eq!(Number::from_f64(f64::NAN), None);
+    assert_eq!(json!(-5).as_i64(), Some(-5));
+    assert_eq!(json!(-5).as_u64(), None);
+    assert_eq!(json!(5).as_f64(), Some(5.0));
+}
+
+#[test]
+fn the_macro_builds_what_serde_jsons_builds() {
+    let name = String::from("wan");
+    let list = vec!["a".to_string(), "b".to_string()];
+    let none: Option<u32> = None;
+    let ip: IpAddr = "2001:db8::1".parse().unwrap();
+    let mine = json!({
+        "name": name, "list": list, "none": none, "some": Some(3u8), "ip": ip, "nested": { "arr": [1, [2, [3]], {}] },
+        "expr": if list.is_empty() { "empty" } else { "full" }, "neg": -2147483648i64, "f": 1.5, "t": true, "n": null,
+        "refs": [&name, &&name], "trailing": [1, 2,],
+    });
+    let theirs = serde_json::json!({
+        "name": name, "list": list, "none": none, "some": Some(3u8), "ip": ip, "nested": { "arr": [1, [2, [3]], {}] },
+        "expr": if list.is_empty() { "empty" } else { "full" }, "neg": -2147483648i64, "f": 1.5, "t": true, "n": null,
+        "refs": [&name, &&name], "trailing": [1, 2,],
+    });
+    assert_eq!(to_serde(&mine), theirs);
+    assert_eq!(compact(&mine), theirs.to_string());
+    assert_eq!(json!([]), Value::Array(vec![]));
+    assert_eq!(json!({}), Value::Object(Map::new()));
+}
+
+// ---------------------------------------------------------------------------------------
+// Differential: against serde_json
+
+#[test]
+fn corpus_writes_and_parses_like_serde_json() {
+    let corpus = [
+        json!(null),
+        json!({}),
+        json!([[], {}, [[]], { "": {} }]),
+        json!({ "version": "0.1.0", "state": "MASTER", "peer": { "state": "in_sync", "rx_rejected": { "foreign": 0 } } }),
+        json!(["\u{0}\u{1}\u{1f} \"q\" \\ / é € 😀 \u{7f}", "", "\n\r\t\u{8}\u{c}"]),
+        json!({ "a": [1, -1, 0, u64::MAX, i64::MIN, 1.5, -0.0, 1e-7, 1e16, 5e-324], "b": [true, false, null] }),
+        json!({ "z": 1, "a": 2, "m": { "y": [], "b": "x" }, "é": 3, "E": 4, "_": 5, "0": 6 }),
+    ];
+    for v in &corpus {
+        let theirs = to_serde(v);
+        assert_eq!(compact(v), serde_json::to_string(&theirs).unwrap());
+        assert_eq!(to_string_pretty(v), serde_json::to_string_pretty(&theirs).unwrap());
+        assert_eq!(format!("{:#}", v), format!("{:#}", theirs));
+        for text in [serde_json::to_string(&theirs).unwrap(), serde_json::to_string_pretty(&theirs).unwrap()] {
+            assert_eq!(&from_str(&text).unwrap(), v, "{text}");
+        }
+    }
+}
+
+#[test]
+fn random_values_write_and_parse_like_serde_json() {
+    let mut r = Rng(0x00c0_ffee);
+    for i in 0..3000 {
+        let v = random_value(&mut r, 0);
+        let theirs = to_serde(&v);
+        let (text, pretty) = (serde_json::to_string(&theirs).unwrap(), serde_json::to_string_pretty(&theirs).unwrap());
+        assert_eq!(compact(&v), text, "case {i}");
+        assert_eq!(to_string_pretty(&v), pretty, "case {i}");
+        for t in [&text, &pretty] {
+            let back = from_str(t).unwrap();
+            assert_eq!(back, from_serde(&serde_json::from_str(t).unwrap()), "case {i}: {t}");
+            assert!(close(&back, &v), "case {i}: {t}");
+        }
+    }
+}
+
+/// Mutated JSON texts: we accept exactly what serde_json accepts, and read the same.
+#[test]
+fn fuzz_acceptance_matches_serde_json() {
+    const NOISE: &[&[u8]] = &[
+        b"\"", b"\\", b"\\u", b"\\ud800", b"\\udc00", b"{", b"}", b"[", b"]", b",", b":", b"-", b"+", b".", b"e", b"E",
+        b"0", b"1", b"9", b" ", b"\n", b"\t", b"\x00", b"\x1f", b"\x7f", b"\xc3\xa9", b"\xff", b"\xc3", b"n", b"t", b"f",
+        b"null", b"true", b"1e400", b"-0", b"00", b"/",
+    ];
+    let mut r = Rng(0xf022_5eed);
+    let (mut accepted, mut refused) = (0, 0);
+    for i in 0..6000 {
+        let base = to_serde(&random_value(&mut r, 0));
+        let mut text = if r.below(2) == 0 { serde_json::to_string(&base) } else { serde_json::to_string_pretty(&base) }
+            .unwrap()
+            .into_bytes();
+        for _ in 0..=r.below(3) {
+            let at = r.below(text.len() as u64 + 1) as usize;
+            match r.below(4) {
+                0 if at < text.len() => {
+                    text.remove(at);
+                }
+                1 => text.truncate(at),
+                _ => {
+                    let tail = text.split_off(at);
+                    text.extend_from_slice(r.pick(NOISE));
+                    text.extend(tail);
+                }
+            }
+        }
+        let mine = from_slice(&text);
+        let theirs = serde_json::from_slice::<serde_json::Value>(&text);
+        let shown = String::from_utf8_lossy(&text);
+        match (&mine, &theirs) {
+            (Ok(m), Ok(t)) => {
+                accepted += 1;
+                let t = from_serde(t);
+                assert_eq!(*m, t, "case {i}: {shown}");
+            }
+            (Err(_), Err(_)) => refused += 1,
+            _ => panic!("case {i}: ours {:?}, serde_json {:?} for {:?}", mine, theirs.map(|_| ()), shown),
+        }
+    }
+    // The mutations must exercise both sides.
+    assert!(accepted > 500 && refused > 2000, "accepted {accepted}, refused {refused}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Records: the bytes serde wrote (captured from the serde_derive build), and back.
+
+mod records {
+    use super::super::*;
+    use crate::daemon::alerts::Alert;
+    use crate::failover::state::{Current, Desired};
+    use crate::failover::{ActionRecord, GroupState, HistoryRecord, PlanInputs};
+    use crate::failover::plan::VipRef;
+    use crate::model::{ConfigError, Role, SyncMode, VrrpVersion};
+    use crate::peer::message::{Heartbeat, Message};
+    use crate::peer::view::{PeerView, Rejected};
+
+    fn actions() -> (ActionRecord, ActionRecord) {
+        (
+            ActionRecord { action: "conntrackd -c".into(), ok: true, ms: 1, detail: None },
+            ActionRecord {
+                action: "ubus call network.interface.wan up".into(),
+                ok: false,
+                ms: 5002,
+                detail: Some("timeout \"x\"\n\tü\u{1}".into()),
+            },
+        )
+    }
+
+    fn history() -> HistoryRecord {
+        let (a1, a2) = actions();
+        HistoryRecord {
+            time: 1764150001,
+            from: Some(GroupState::Backup),
+            to: GroupState::Master,
+            reason: "keepalived GROUP muros_ha MASTER prio 150".into(),
+            ok: false,
+            ms: 5003,
+            seq: 7,
+            actions: vec![a1, a2],
+        }
+    }
+
+    #[test]
+    fn history_lines_are_what_serde_wrote() {
+        let h = history();
+        let line = r#"{"time":1764150001,"from":"BACKUP","to":"MASTER","reason":"keepalived GROUP muros_ha MASTER prio 150","ok":false,"ms":5003,"seq":7,"actions":[{"action":"conntrackd -c","ok":true,"ms":1},{"action":"ubus call network.interface.wan up","ok":false,"ms":5002,"detail":"timeout \"x\"\n\tü\u0001"}]}"#;
+        assert_eq!(h.to_line(), line);
+        assert_eq!(HistoryRecord::parse(line).unwrap(), h);
+        assert_eq!(
+            h.to_json().to_string(),
+            r#"{"actions":[{"action":"conntrackd -c","ms":1,"ok":true},{"action":"ubus call network.interface.wan up","detail":"timeout \"x\"\n\tü\u0001","ms":5002,"ok":false}],"from":"BACKUP","ms":5003,"ok":false,"reason":"keepalived GROUP muros_ha MASTER prio 150","seq":7,"time":1764150001,"to":"MASTER"}"#
+        );
+        let h0 = HistoryRecord { time: 1, from: None, to: GroupState::Fault, reason: "".into(), ok: true, ms: 0, seq: 0, actions: vec![] };
+        let line0 = r#"{"time":1,"from":null,"to":"FAULT","reason":"","ok":true,"ms":0,"seq":0,"actions":[]}"#;
+        assert_eq!(h0.to_line(), line0);
+        assert_eq!(HistoryRecord::parse(line0).unwrap(), h0);
+        assert_eq!(h0.to_json().to_string(), r#"{"actions":[],"from":null,"ms":0,"ok":true,"reason":"","seq":0,"time":1,"to":"FAULT"}"#);
+    }
+
+    #[test]
+    fn history_lines_read_like_serde_derive() {
+        // Unknown fields ignored, `from` may be missing, `detail` may be missing or null.
+        let h = HistoryRecord::parse(r#"{"new":{"x":[1]},"time":1,"to":"STOP","reason":"r","ok":true,"ms":2,"seq":3,"actions":[{"action":"a","ok":true,"ms":0,"detail":null,"more":1}]}"#).unwrap();
+        assert_eq!(h.from, None);
+        assert_eq!(h.actions[0].detail, None);
+        // Missing fields, wrong types, wrong case: refused.
+        for bad in [
+            r#"{"time":1,"to":"STOP","reason":"r","ok":true,"ms":2,"seq":3}"#,
+            r#"{"time":1,"to":"stop","reason":"r","ok":true,"ms":2,"seq":3,"actions":[]}"#,
+            r#"{"time":-1,"to":"STOP","reason":"r","ok":true,"ms":2,"seq":3,"actions":[]}"#,
+            r#"{"time":1.0,"to":"STOP","reason":"r","ok":true,"ms":2,"seq":3,"actions":[]}"#,
+            r#"{"time":1,"to":"STOP","reason":"r","ok":1,"ms":2,"seq":3,"actions":[]}"#,
+            r#"{"time":1,"to":"STOP","reason":null,"ok":true,"ms":2,"seq":3,"actions":[]}"#,
+            r#"{"time":1,"to":"STOP","reason":"r","ok":true,"ms":2,"seq":3,"actions":[{"action":"a","ok":true}]}"#,
+            r#"{"time":1,"to":"STOP","reason":"r","ok":true,"ms":2,"seq":3,"actions":{}}"#,
+            r#"{"time":1,"from":"UNKNOWN","to":"STOP","reason":"r","ok":true,"ms":2,"seq":3,"actions":[]}"#,
+            r#"[1,null,"STOP","r",true,2,3,[]]"#,
+            "{garbage",
+        ] {
+            assert!(HistoryRecord::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            HistoryRecord::parse(r#"{"time":1,"to":"STOP","reason":"r","ok":true,"ms":2,"seq":3}"#).unwrap_err(),
+            "missing field `actions`"
+        );
+    }
+
+    #[test]
+    fn state_files_are_what_serde_wrote() {
+        let d = Desired { seq: 3, state: GroupState::Stop, pid: 4242, time: 1764150000 };
+        let text = r#"{"seq":3,"state":"STOP","pid":4242,"time":1764150000}"#;
+        assert_eq!(d.to_json_string(), text);
+        assert_eq!(Desired::from_json(&from_str(text).unwrap()).unwrap(), d);
+        assert!(Desired::from_json(&from_str(r#"{"seq":3,"state":"STOP","pid":4294967296,"time":1}"#).unwrap()).is_err());
+
+        let c = Current { state: GroupState::Backup, time: 1764150009, from: None, reason: "converge at daemon start".into(), ok: true, seq: 12 };
+        let text = r#"{"state":"BACKUP","time":1764150009,"from":null,"reason":"converge at daemon start","ok":true,"seq":12}"#;
+        assert_eq!(c.to_json_string(), text);
+        assert_eq!(Current::from_json(&from_str(text).unwrap()).unwrap(), c);
+        let c2 = Current { state: GroupState::Master, from: Some(GroupState::Fault), reason: "r".into(), ok: false, seq: u64::MAX, ..c };
+        let text = r#"{"state":"MASTER","time":1764150009,"from":"FAULT","reason":"r","ok":false,"seq":18446744073709551615}"#;
+        assert_eq!(c2.to_json_string(), text);
+        assert_eq!(Current::from_json(&from_str(text).unwrap()).unwrap(), c2);
+        // `from` missing: None, as serde_derive did for an Option.
+        let c3 = Current::from_json(&from_str(r#"{"state":"BACKUP","time":1,"reason":"r","ok":true,"seq":1}"#).unwrap()).unwrap();
+        assert_eq!(c3.from, None);
+    }
+
+    #[test]
+    fn plan_inputs_are_what_serde_wrote() {
+        let i = PlanInputs {
+            enabled: true,
+            wan: Some("wan".into()),
+            services: vec!["dnsmasq".into(), "odhcpd".into()],
+            vips: vec![VipRef { device: "br-lan".into(), address: "192.0.2.1/24".into() }],
+        };
+        let text = r#"{"enabled":true,"wan":"wan","services":["dnsmasq","odhcpd"],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}]}"#;
+        assert_eq!(i.to_json_string(), text);
+        assert_eq!(PlanInputs::parse(text.as_bytes()).unwrap(), i);
+        let text0 = r#"{"enabled":true,"wan":null,"services":[],"vips":[]}"#;
+        assert_eq!(PlanInputs::default().to_json_string(), text0);
+        assert_eq!(PlanInputs::parse(text0.as_bytes()).unwrap(), PlanInputs::default());
+        assert!(PlanInputs::parse(br#"{"enabled":true,"services":[1],"vips":[]}"#).is_err());
+    }
+
+    #[test]
+    fn peer_messages_are_what_serde_wrote() {
+        let ct = json!({ "internal_active": 4, "external_active": 7, "pckt_sent": 27 });
+        let hb = Heartbeat {
+            seq: 9,
+            state: "MASTER".into(),
+            role: "master".into(),
+            priority: 150,
+            maintenance: false,
+            config_digest: "abcdef".into(),
+            conntrack: Some(ct),
+        };
+        let cases = [
+            (Message::Heartbeat(hb.clone()), r#"{"heartbeat":{"seq":9,"state":"MASTER","role":"master","priority":150,"maintenance":false,"config_digest":"abcdef","conntrack":{"external_active":7,"internal_active":4,"pckt_sent":27}}}"#),
+            (
+                Message::Heartbeat(Heartbeat { conntrack: None, priority: 255, maintenance: true, ..hb }),
+                r#"{"heartbeat":{"seq":9,"state":"MASTER","role":"master","priority":255,"maintenance":true,"config_digest":"abcdef","conntrack":null}}"#,
+            ),
+            (
+                Message::Package { name: "firewall".into(), text: "config defaults\n\toption input 'ACCEPT'\n".into() },
+                r#"{"package":{"name":"firewall","text":"config defaults\n\toption input 'ACCEPT'\n"}}"#,
+            ),
+            (Message::Leases { text: "".into() }, r#"{"leases":{"text":""}}"#),
+            (Message::HandoverQuery { id: 1, config_digest: "d".into() }, r#"{"handover_query":{"id":1,"config_digest":"d"}}"#),
+            (Message::HandoverReply { id: 2, ready: false, reason: "maintenance".into() }, r#"{"handover_reply":{"id":2,"ready":false,"reason":"maintenance"}}"#),
+        ];
+        for (m, text) in cases {
+            assert_eq!(m.to_json_string(), text);
+            assert_eq!(Message::parse(text.as_bytes()).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn peer_messages_read_like_serde_derive() {
+        let ok = |s: &str| Message::parse(s.as_bytes()).unwrap();
+        // A newer peer's extra fields are ignored; `conntrack` may be missing or anything.
+        assert_eq!(ok(r#"{"leases":{"text":"x","since":5}}"#), Message::Leases { text: "x".into() });
+        let hb = r#"{"heartbeat":{"seq":1,"state":"M","role":"r","priority":25,"maintenance":false,"config_digest":"d"}}"#;
+        assert!(matches!(ok(hb), Message::Heartbeat(Heartbeat { conntrack: None, .. })));
+        let hb5 = r#"{"heartbeat":{"seq":1,"state":"M","role":"r","priority":25,"maintenance":false,"config_digest":"d","conntrack":5}}"#;
+        assert!(matches!(ok(hb5), Message::Heartbeat(Heartbeat { conntrack: Some(_), .. })));
+        for bad in [
+            r#"{"leases":{"text":""},"x":1}"#,
+            r#""leases""#,
+            r#"{"nope":{}}"#,
+            "{}",
+            "[]",
+            r#"{"heartbeat":{"seq":1,"state":"M","role":"r","priority":256,"maintenance":false,"config_digest":"d"}}"#,
+            r#"{"heartbeat":{"seq":1,"state":"M","role":"r","priority":25,"maintenance":false}}"#,
+            r#"{"handover_reply":{"id":2,"ready":"no","reason":"m"}}"#,
+            r#"{"package":{"name":"firewall"}}"#,
+            "\u{0}",
+        ] {
+            assert!(Message::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ubus_reply_parts_are_what_serde_wrote() {
+        let alert = Alert { kind: "split_brain".into(), message: "m".into(), since: 5 };
+        assert_eq!(alert.to_json().to_string(), r#"{"kind":"split_brain","message":"m","since":5}"#);
+        let e = ConfigError { file: "/etc/config/muros_ha".into(), line: 3, location: "@vip[1].vrid".into(), message: "bad".into(), allowed: None };
+        assert_eq!(e.to_json().to_string(), r#"{"file":"/etc/config/muros_ha","line":3,"location":"@vip[1].vrid","message":"bad"}"#);
+        let e2 = ConfigError { file: "f".into(), line: 0, location: "l".into(), message: "m".into(), allowed: Some("1..255".into()) };
+        assert_eq!(e2.to_json().to_string(), r#"{"allowed":"1..255","file":"f","line":0,"location":"l","message":"m"}"#);
+        let r = Rejected { unauthenticated: 1, foreign: 2, replayed: 3, tampered: 4, oversized: 5, malformed: 6 };
+        assert_eq!(r.to_json().to_string(), r#"{"foreign":2,"malformed":6,"oversized":5,"replayed":3,"tampered":4,"unauthenticated":1}"#);
+        assert_eq!(
+            PeerView::default().to_json().to_string(),
+            r#"{"applied":0,"config_digest_match":null,"connected":false,"connected_since":null,"conntrack":null,"drift":[],"handshake_ms":null,"handshakes":0,"last_applied":null,"last_error":null,"last_seen":null,"leases_received":0,"local_digest":"","local_key":"","maintenance":null,"priority":null,"role":null,"rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":0,"unauthenticated":0},"split_brain":false,"state":"unknown","vrrp_state":null}"#
+        );
+        assert_eq!(json!([Role::Master, Role::Backup, VrrpVersion::V2, VrrpVersion::V3, SyncMode::Multicast, SyncMode::Unicast, GroupState::Fault]).to_string(), r#"["master","backup","2","3","multicast","unicast","FAULT"]"#);
+    }
+}
