@@ -50,7 +50,7 @@ ceiling_of() {
 FAIL=0
 OVER_BUDGET=""
 FOUND=0
-printf '%-32s %8s %8s %7s %8s %8s %s\n' target bytes KB budget ceiling verdict stripped
+printf '%-32s %8s %8s %7s %8s %8s %s\n' target bytes KB 'budget' ceiling verdict stripped
 for bin in "$DIST"/*/muros-ha; do
 	[ -f "$bin" ] || continue
 	FOUND=1
@@ -75,8 +75,9 @@ for bin in "$DIST"/*/muros-ha; do
 		[ "$verdict" = ok ] && verdict=over-budget
 		[ "$MODE" = strict ] && FAIL=1
 	fi
+	if [ -n "$budget" ]; then budget_kb=$((budget / 1024)); else budget_kb=-; fi
 	printf '%-32s %8s %8s %7s %8s %8s %s\n' "$triple" "$bytes" "$(((bytes + 1023) / 1024))" \
-		"${budget:+$((budget / 1024))}${budget:--}" "${ceiling:--}" "$verdict" "$stripped"
+		"$budget_kb" "${ceiling:--}" "$verdict" "$stripped"
 done
 
 if [ "$FOUND" = 0 ]; then

@@ -260,6 +260,22 @@ def run(d, base, rundir, backend, password):
     def vip_sid():
         return css("#cbi-muros_ha-vip [data-sid]").get_attribute("data-sid")
 
+    def pick_dropdown(option, value, tries=3):
+        """Select `value` in the VIP row's LuCI dropdown; True once LuCI shows it selected."""
+        item = "li[data-value='%s']" % value
+        for _ in range(tries):
+            try:
+                dd = css("#cbid\\.muros_ha\\.%s\\.%s" % (vip_sid(), option))
+                dd.click()
+                li = wait_for(lambda: [e for e in dd.find_elements(By.CSS_SELECTOR, item) if e.is_displayed()], 5)
+                if li:
+                    li[0].click()
+                if wait_for(lambda: css("#cbid\\.muros_ha\\.%s\\.%s %s[selected]" % (vip_sid(), option, item)), 3):
+                    return True
+            except Exception:  # noqa: BLE001 - stale element mid re-render: try again
+                time.sleep(0.5)
+        return False
+
     def set_text(elem_id, value):
         el = w.until(EC.element_to_be_clickable((By.ID, elem_id)))
         el.clear()
@@ -416,11 +432,10 @@ def run(d, base, rundir, backend, password):
     d.save_screenshot(os.path.join(DOCS, "luci-settings-errors.png"))
 
     # 5. fix it: errors go away -----------------------------------------------------
-    sid = vip_sid()
-    dd = css("#cbid\\.muros_ha\\.%s\\.interface" % sid)
-    dd.click()
-    li = wait_for(lambda: [e for e in dd.find_elements(By.CSS_SELECTOR, "li[data-value='lan']") if e.is_displayed()], 5)
-    li[0].click()
+    # The form re-renders after the previous Save & Apply: find the dropdown afresh on
+    # every try and confirm LuCI marked the item selected before saving (under load a
+    # click can land on an element that is being replaced).
+    check("the VIP interface dropdown selects lan", pick_dropdown("interface", "lan"))
     save_apply()
     check("the VIP interface goes back to lan in uci",
           wait_for(lambda: "option interface 'lan'" in read(conf) and "nosuchif" not in read(conf), 30), read(conf))
