@@ -65,7 +65,7 @@ const DETAIL_MAX: usize = 300;
 /// The real backend.
 pub struct RealSystem {
     ubus_socket: PathBuf,
-    resolved: Mutex<HashMap<String, PathBuf>>,
+    resolved: Mutex<Vec<(String, PathBuf)>>,
     /// One ubus connection for the whole transition (WAN call and event), opened on
     /// first use and dropped after an error so the next use reconnects.
     ubus: Mutex<Option<ubus::Client>>,
@@ -73,7 +73,7 @@ pub struct RealSystem {
 
 impl RealSystem {
     pub fn new(ubus_socket: impl Into<PathBuf>) -> Self {
-        RealSystem { ubus_socket: ubus_socket.into(), resolved: Mutex::new(HashMap::new()), ubus: Mutex::new(None) }
+        RealSystem { ubus_socket: ubus_socket.into(), resolved: Mutex::new(Vec::new()), ubus: Mutex::new(None) }
     }
 
     fn with_ubus<T>(
@@ -105,7 +105,7 @@ impl RealSystem {
             return Some(PathBuf::from(program));
         }
         if let Ok(cache) = self.resolved.lock() {
-            if let Some(p) = cache.get(program) {
+            if let Some((_, p)) = cache.iter().find(|(k, _)| k == program) {
                 return Some(p.clone());
             }
         }
@@ -114,7 +114,9 @@ impl RealSystem {
         dirs.extend(["/usr/sbin", "/usr/bin", "/sbin", "/bin"].iter().map(PathBuf::from));
         let found = dirs.into_iter().map(|d| d.join(program)).find(|p| p.is_file())?;
         if let Ok(mut cache) = self.resolved.lock() {
-            cache.insert(program.to_string(), found.clone());
+            if !cache.iter().any(|(k, _)| k == program) {
+                cache.push((program.to_string(), found.clone()));
+            }
         }
         Some(found)
     }
@@ -172,6 +174,7 @@ fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
     match status {
         Ok(st) => {
             if timed_out {
+                // u64 millis: the same digits, without u128 formatting in the binary.
                 detail = format!("killed after {} ms timeout; {}", timeout.as_millis(), detail);
             } else if st.code().is_none() {
                 detail = format!("killed by signal; {}", detail);
