@@ -175,7 +175,7 @@ fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
         Ok(st) => {
             if timed_out {
                 // u64 millis: the same digits, without u128 formatting in the binary.
-                detail = format!("killed after {} ms timeout; {}", timeout.as_millis(), detail);
+                detail = format!("killed after {} ms timeout; {}", timeout.as_millis() as u64, detail);
             } else if st.code().is_none() {
                 detail = format!("killed by signal; {}", detail);
             }
