@@ -23,7 +23,6 @@ use crate::paths::Paths;
 use crate::ubus::Waker;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
@@ -174,7 +173,7 @@ struct Link {
     /// Leader: the digest pushed on this connection (resync once per mismatch).
     pushed: Option<String>,
     /// Follower: package → digest of what we last wrote from the peer (persisted).
-    applied: BTreeMap<String, String>,
+    applied: Applied,
     /// conntrackd counters for the heartbeat, refreshed at most every [`CONNTRACK_EVERY`].
     conntrack: Option<Value>,
     conntrack_at: Option<Instant>,
@@ -824,7 +823,7 @@ impl Link {
             }
         };
         let incoming = replicate::package_digest(Some(&merged), name, &excl);
-        let drifted = self.applied.get(name).is_some_and(|d| *d != local_digest) && local_digest != incoming;
+        let drifted = self.applied.get(name).is_some_and(|d| d != local_digest) && local_digest != incoming;
         if drifted {
             self.set_drift(name, true);
             return log::warn!("peer link: {} was changed on this node since the last replication; not overwriting it (revert the local change or make it on the master)", name);
@@ -866,7 +865,7 @@ impl Link {
     fn save_applied(&self) {
         let mut text = String::new();
         let mut o = ObjectWriter::new(&mut text);
-        for (name, digest) in &self.applied {
+        for (name, digest) in &self.applied.0 {
             o.str(name, digest);
         }
         o.end();
@@ -929,7 +928,7 @@ impl Link {
             self.pushed = Some(combined);
             self.push_package(name);
         } else if let Some(d) = self.applied.get(name) {
-            let drift = *d != digest;
+            let drift = d != digest;
             if drift {
                 log::warn!("peer link: {} changed locally on the backup; reported as drift (the master's next push will not overwrite it)", name);
             }
@@ -968,12 +967,31 @@ impl Link {
 
 /// Log the 1st, 2nd, 4th, 8th… rejection: a flood stays visible without filling syslog.
 /// The replica file: `{"package": "digest", …}`.
-fn parse_applied(bytes: &[u8]) -> Option<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
+fn parse_applied(bytes: &[u8]) -> Option<Applied> {
+    let mut out = Applied::default();
     for (k, v) in json::from_slice(bytes).ok()?.as_object()? {
         out.insert(k.clone(), v.as_str()?.to_string());
     }
     Some(out)
+}
+
+/// package → digest, sorted by package (a handful of entries: a sorted Vec is much
+/// smaller code than a `BTreeMap<String, String>`).
+#[derive(Default)]
+struct Applied(Vec<(String, String)>);
+
+impl Applied {
+    fn get(&self, name: &str) -> Option<&str> {
+        let i = self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    fn insert(&mut self, name: String, digest: String) {
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&name)) {
+            Ok(i) => self.0[i].1 = digest,
+            Err(i) => self.0.insert(i, (name, digest)),
+        }
+    }
 }
 
 fn worth_logging(n: u64) -> bool {
