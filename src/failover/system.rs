@@ -137,7 +137,7 @@ fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
     let stderr = child.stderr.take();
     // A one-shot slot + condvar rather than an mpsc channel: same no-sleep wake-up, a
     // fraction of the machine code.
-    let slot: Arc<(Mutex<Option<std::io::Result<ExitStatus>>>, Condvar)> = Arc::new((Mutex::new(None), Condvar::new()));
+    let slot: Arc<Slot> = Arc::new((Mutex::new(None), Condvar::new()));
     let theirs = Arc::clone(&slot);
     let waiter = std::thread::spawn(move || {
         let st = child.wait();
@@ -185,8 +185,11 @@ fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
     }
 }
 
+/// Where run_child's waiter thread leaves the child's exit status.
+type Slot = (Mutex<Option<std::io::Result<ExitStatus>>>, Condvar);
+
 /// Take the waiter's result, waiting at most `timeout` for it (None: not yet).
-fn wait_slot(slot: &(Mutex<Option<std::io::Result<ExitStatus>>>, Condvar), timeout: Duration) -> Option<std::io::Result<ExitStatus>> {
+fn wait_slot(slot: &Slot, timeout: Duration) -> Option<std::io::Result<ExitStatus>> {
     let (lock, cv) = slot;
     let guard = lock.lock().ok()?;
     let (mut guard, _) = cv.wait_timeout_while(guard, timeout, |st| st.is_none()).ok()?;

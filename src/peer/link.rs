@@ -26,7 +26,6 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -57,7 +56,7 @@ pub enum Command {
 /// The ubus loop's handle on the thread.
 pub struct Handle {
     pub shared: Shared,
-    tx: SyncSender<Command>,
+    tx: Queue,
     wake: Arc<Waker>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -65,8 +64,32 @@ pub struct Handle {
 impl Handle {
     pub fn send(&self, c: Command) {
         // A full queue (8) already holds a Reload/Stop; dropping one more is harmless.
-        let _ = self.tx.try_send(c);
+        {
+            let mut q = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+            if q.len() < QUEUE_MAX {
+                q.push_back(c);
+            }
+        }
         self.wake.wake();
+    }
+}
+
+/// The commands to the thread: a bounded FIFO shared by the two sides (smaller code
+/// than an mpsc channel). The sender is gone once the thread holds the only reference.
+type Queue = Arc<std::sync::Mutex<std::collections::VecDeque<Command>>>;
+const QUEUE_MAX: usize = 8;
+
+enum Next {
+    Got(Command),
+    Empty,
+    Disconnected,
+}
+
+fn try_recv(q: &Queue) -> Next {
+    match q.lock().unwrap_or_else(|e| e.into_inner()).pop_front() {
+        Some(c) => Next::Got(c),
+        None if Arc::strong_count(q) == 1 => Next::Disconnected,
+        None => Next::Empty,
     }
 }
 
@@ -86,7 +109,8 @@ pub fn start(paths: Paths, main_wake: Arc<Waker>) -> Result<Handle, String> {
     let shared = Shared::default();
     shared.lock().local_key = keys.public_b64();
     let wake = Arc::new(Waker::new().map_err(|e| format!("peer wake pipe: {}", e))?);
-    let (tx, rx) = sync_channel(8);
+    let tx: Queue = Arc::default();
+    let rx = tx.clone();
     let mut link = Link::new(paths, shared.clone(), main_wake, rx, wake.clone(), keys);
     let thread = std::thread::Builder::new().name("peer".into()).spawn(move || link.run()).map_err(|e| format!("starting the peer thread: {}", e))?;
     Ok(Handle { shared, tx, wake, thread: Some(thread) })
@@ -158,7 +182,7 @@ struct Link {
     paths: Paths,
     shared: Shared,
     main_wake: Arc<Waker>,
-    rx: Receiver<Command>,
+    rx: Queue,
     wake: Arc<Waker>,
     keys: KeyPair,
     settings: Option<Settings>,
@@ -185,7 +209,7 @@ const CONNTRACK_EVERY: Duration = Duration::from_secs(5);
 const CONNTRACK_PROBE: Duration = Duration::from_millis(500);
 
 impl Link {
-    fn new(paths: Paths, shared: Shared, main_wake: Arc<Waker>, rx: Receiver<Command>, wake: Arc<Waker>, keys: KeyPair) -> Link {
+    fn new(paths: Paths, shared: Shared, main_wake: Arc<Waker>, rx: Queue, wake: Arc<Waker>, keys: KeyPair) -> Link {
         let applied = std::fs::read(paths.join(REPLICA_FILE)).ok().and_then(|b| parse_applied(&b)).unwrap_or_default();
         let now = Instant::now();
         Link {
@@ -333,14 +357,14 @@ impl Link {
         if wake_ready {
             self.wake.drain();
             for _ in 0..16 {
-                match self.rx.try_recv() {
-                    Ok(Command::Reload) => self.reload(),
-                    Ok(Command::Handover { id }) => self.ask_handover(id),
-                    Ok(Command::Stop) | Err(TryRecvError::Disconnected) => {
+                match try_recv(&self.rx) {
+                    Next::Got(Command::Reload) => self.reload(),
+                    Next::Got(Command::Handover { id }) => self.ask_handover(id),
+                    Next::Got(Command::Stop) | Next::Disconnected => {
                         self.close_conn("daemon stopping");
                         return false;
                     }
-                    Err(TryRecvError::Empty) => break,
+                    Next::Empty => break,
                 }
             }
         }
