@@ -27,11 +27,14 @@ pub const NFT_CHAIN: &str = "input";
 
 const COMMENT_PREFIX: &str = "muros-ha: VRRP ";
 
+/// (first, last) time the peer's counter grew in the current streak.
+type Streak = (Instant, Instant);
+
 #[derive(Debug, Default)]
 pub struct VrrpWatch {
     /// Per instance: the last packet count, and the (first, last) growth of the current
     /// streak. A few instances at most: a Vec is smaller code than maps.
-    seen: Vec<(String, u64, Option<(Instant, Instant)>)>,
+    seen: Vec<(String, u64, Option<Streak>)>,
 }
 
 /// `(instance, packets)` of our VRRP rules in `nft list chain` output.
