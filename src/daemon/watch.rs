@@ -11,7 +11,6 @@
 //! The watch runs (a 1 s tick) only while this node is MASTER; a BACKUP has nothing to
 //! watch here and the daemon then sleeps until something happens.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Peer adverts seen without a gap for this long while we are MASTER → split brain.
@@ -28,10 +27,14 @@ pub const NFT_CHAIN: &str = "input";
 
 const COMMENT_PREFIX: &str = "muros-ha: VRRP ";
 
+/// (first, last) time the peer's counter grew in the current streak.
+type Streak = (Instant, Instant);
+
 #[derive(Debug, Default)]
 pub struct VrrpWatch {
-    last: BTreeMap<String, u64>,
-    streaks: BTreeMap<String, (Instant, Instant)>,
+    /// Per instance: the last packet count, and the (first, last) growth of the current
+    /// streak. A few instances at most: a Vec is smaller code than maps.
+    seen: Vec<(String, u64, Option<Streak>)>,
 }
 
 /// `(instance, packets)` of our VRRP rules in `nft list chain` output.
@@ -53,8 +56,7 @@ pub fn parse_counters(nft_text: &str) -> Vec<(String, u64)> {
 impl VrrpWatch {
     /// Forget everything (we are not MASTER).
     pub fn reset(&mut self) {
-        self.last.clear();
-        self.streaks.clear();
+        self.seen.clear();
     }
 
     /// Feed one reading; returns the instances on which the peer has been advertising
@@ -62,15 +64,22 @@ impl VrrpWatch {
     pub fn observe(&mut self, now: Instant, counters: &[(String, u64)]) -> Vec<String> {
         let mut split = Vec::new();
         for (name, packets) in counters {
-            let grew = self.last.get(name).is_some_and(|old| packets > old);
-            self.last.insert(name.clone(), *packets);
+            let i = match self.seen.iter().position(|(n, _, _)| n == name) {
+                Some(i) => i,
+                None => {
+                    self.seen.push((name.clone(), *packets, None));
+                    self.seen.len() - 1
+                }
+            };
+            let (_, last_count, streak) = &mut self.seen[i];
+            let grew = *packets > *last_count;
+            *last_count = *packets;
             if grew {
-                let e = self.streaks.entry(name.clone()).or_insert((now, now));
-                e.1 = now;
+                streak.get_or_insert((now, now)).1 = now;
             }
-            if let Some((first, last)) = self.streaks.get(name).copied() {
+            if let Some((first, last)) = *streak {
                 if now.duration_since(last) > QUIET_GAP {
-                    self.streaks.remove(name);
+                    *streak = None;
                 } else if last.duration_since(first) >= SPLIT_BRAIN_AFTER {
                     split.push(name.clone());
                 }

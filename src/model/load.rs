@@ -5,7 +5,6 @@ use super::types::*;
 use super::ConfigError;
 use crate::paths::{Paths, UCI_PACKAGE};
 use crate::uci::{self, Package, Section};
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 
 /// The parsed UCI packages the model is built from.
@@ -411,7 +410,8 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
     // VIPs.
     let mut vips: Vec<Vip> = Vec::new();
     let mut next_default_vrid = u32::from(FIRST_DEFAULT_VRID);
-    let mut seen_vrid: BTreeMap<(String, u8), usize> = BTreeMap::new();
+    // (device/family, VRID) pairs already taken; a few entries, a Vec is enough.
+    let mut seen_vrid: Vec<(String, u8)> = Vec::new();
     for (idx, s) in pkg.sections.iter().enumerate().filter(|(_, s)| s.stype == "vip") {
         c.unknown_options(s, VIP_OPTIONS);
         let display = pkg.display_name(idx);
@@ -510,8 +510,11 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
         if let (Some(i), Some(v)) = (&iface, vrid) {
             let fam = address.map_or(false, |a| a.is_ipv6()) as u8;
             // VRRPv3 keeps separate VRID spaces for IPv4 and IPv6 on one link.
-            if let Some(_) = seen_vrid.insert((format!("{}/{}", i.device, fam), v), idx) {
+            let key = (format!("{}/{}", i.device, fam), v);
+            if seen_vrid.contains(&key) {
                 c.err(s, Some("vrid"), format!("VRID {} is used twice on '{}'", v, i.logical), Some("a VRID unique per interface, 1..255"));
+            } else {
+                seen_vrid.push(key);
             }
         }
         if let (Some(interface), Some(address), Some(vrid)) = (iface, address, vrid) {

@@ -23,11 +23,9 @@ use crate::paths::Paths;
 use crate::ubus::Waker;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,7 +56,7 @@ pub enum Command {
 /// The ubus loop's handle on the thread.
 pub struct Handle {
     pub shared: Shared,
-    tx: SyncSender<Command>,
+    tx: Queue,
     wake: Arc<Waker>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -66,8 +64,32 @@ pub struct Handle {
 impl Handle {
     pub fn send(&self, c: Command) {
         // A full queue (8) already holds a Reload/Stop; dropping one more is harmless.
-        let _ = self.tx.try_send(c);
+        {
+            let mut q = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+            if q.len() < QUEUE_MAX {
+                q.push_back(c);
+            }
+        }
         self.wake.wake();
+    }
+}
+
+/// The commands to the thread: a bounded FIFO shared by the two sides (smaller code
+/// than an mpsc channel). The sender is gone once the thread holds the only reference.
+type Queue = Arc<std::sync::Mutex<std::collections::VecDeque<Command>>>;
+const QUEUE_MAX: usize = 8;
+
+enum Next {
+    Got(Command),
+    Empty,
+    Disconnected,
+}
+
+fn try_recv(q: &Queue) -> Next {
+    match q.lock().unwrap_or_else(|e| e.into_inner()).pop_front() {
+        Some(c) => Next::Got(c),
+        None if Arc::strong_count(q) == 1 => Next::Disconnected,
+        None => Next::Empty,
     }
 }
 
@@ -87,7 +109,8 @@ pub fn start(paths: Paths, main_wake: Arc<Waker>) -> Result<Handle, String> {
     let shared = Shared::default();
     shared.lock().local_key = keys.public_b64();
     let wake = Arc::new(Waker::new().map_err(|e| format!("peer wake pipe: {}", e))?);
-    let (tx, rx) = sync_channel(8);
+    let tx: Queue = Arc::default();
+    let rx = tx.clone();
     let mut link = Link::new(paths, shared.clone(), main_wake, rx, wake.clone(), keys);
     let thread = std::thread::Builder::new().name("peer".into()).spawn(move || link.run()).map_err(|e| format!("starting the peer thread: {}", e))?;
     Ok(Handle { shared, tx, wake, thread: Some(thread) })
@@ -159,7 +182,7 @@ struct Link {
     paths: Paths,
     shared: Shared,
     main_wake: Arc<Waker>,
-    rx: Receiver<Command>,
+    rx: Queue,
     wake: Arc<Waker>,
     keys: KeyPair,
     settings: Option<Settings>,
@@ -174,7 +197,7 @@ struct Link {
     /// Leader: the digest pushed on this connection (resync once per mismatch).
     pushed: Option<String>,
     /// Follower: package → digest of what we last wrote from the peer (persisted).
-    applied: BTreeMap<String, String>,
+    applied: Applied,
     /// conntrackd counters for the heartbeat, refreshed at most every [`CONNTRACK_EVERY`].
     conntrack: Option<Value>,
     conntrack_at: Option<Instant>,
@@ -186,7 +209,7 @@ const CONNTRACK_EVERY: Duration = Duration::from_secs(5);
 const CONNTRACK_PROBE: Duration = Duration::from_millis(500);
 
 impl Link {
-    fn new(paths: Paths, shared: Shared, main_wake: Arc<Waker>, rx: Receiver<Command>, wake: Arc<Waker>, keys: KeyPair) -> Link {
+    fn new(paths: Paths, shared: Shared, main_wake: Arc<Waker>, rx: Queue, wake: Arc<Waker>, keys: KeyPair) -> Link {
         let applied = std::fs::read(paths.join(REPLICA_FILE)).ok().and_then(|b| parse_applied(&b)).unwrap_or_default();
         let now = Instant::now();
         Link {
@@ -334,14 +357,14 @@ impl Link {
         if wake_ready {
             self.wake.drain();
             for _ in 0..16 {
-                match self.rx.try_recv() {
-                    Ok(Command::Reload) => self.reload(),
-                    Ok(Command::Handover { id }) => self.ask_handover(id),
-                    Ok(Command::Stop) | Err(TryRecvError::Disconnected) => {
+                match try_recv(&self.rx) {
+                    Next::Got(Command::Reload) => self.reload(),
+                    Next::Got(Command::Handover { id }) => self.ask_handover(id),
+                    Next::Got(Command::Stop) | Next::Disconnected => {
                         self.close_conn("daemon stopping");
                         return false;
                     }
-                    Err(TryRecvError::Empty) => break,
+                    Next::Empty => break,
                 }
             }
         }
@@ -824,7 +847,7 @@ impl Link {
             }
         };
         let incoming = replicate::package_digest(Some(&merged), name, &excl);
-        let drifted = self.applied.get(name).is_some_and(|d| *d != local_digest) && local_digest != incoming;
+        let drifted = self.applied.get(name).is_some_and(|d| d != local_digest) && local_digest != incoming;
         if drifted {
             self.set_drift(name, true);
             return log::warn!("peer link: {} was changed on this node since the last replication; not overwriting it (revert the local change or make it on the master)", name);
@@ -866,7 +889,7 @@ impl Link {
     fn save_applied(&self) {
         let mut text = String::new();
         let mut o = ObjectWriter::new(&mut text);
-        for (name, digest) in &self.applied {
+        for (name, digest) in &self.applied.0 {
             o.str(name, digest);
         }
         o.end();
@@ -929,7 +952,7 @@ impl Link {
             self.pushed = Some(combined);
             self.push_package(name);
         } else if let Some(d) = self.applied.get(name) {
-            let drift = *d != digest;
+            let drift = d != digest;
             if drift {
                 log::warn!("peer link: {} changed locally on the backup; reported as drift (the master's next push will not overwrite it)", name);
             }
@@ -968,12 +991,31 @@ impl Link {
 
 /// Log the 1st, 2nd, 4th, 8th… rejection: a flood stays visible without filling syslog.
 /// The replica file: `{"package": "digest", …}`.
-fn parse_applied(bytes: &[u8]) -> Option<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
+fn parse_applied(bytes: &[u8]) -> Option<Applied> {
+    let mut out = Applied::default();
     for (k, v) in json::from_slice(bytes).ok()?.as_object()? {
         out.insert(k.clone(), v.as_str()?.to_string());
     }
     Some(out)
+}
+
+/// package → digest, sorted by package (a handful of entries: a sorted Vec is much
+/// smaller code than a `BTreeMap<String, String>`).
+#[derive(Default)]
+struct Applied(Vec<(String, String)>);
+
+impl Applied {
+    fn get(&self, name: &str) -> Option<&str> {
+        let i = self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    fn insert(&mut self, name: String, digest: String) {
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&name)) {
+            Ok(i) => self.0[i].1 = digest,
+            Err(i) => self.0.insert(i, (name, digest)),
+        }
+    }
 }
 
 fn worth_logging(n: u64) -> bool {
