@@ -479,6 +479,10 @@ start_isp() {
 
 start_ubus() {
 	local r=$1 root; root=$(root_of "$r")
+	# A socket file left by the previous case's ubusd would satisfy the wait below
+	# before the new ubusd listens; the netifd stand-in then fails to connect and exits
+	# ("Failed to connect to ubus"), seen once under load.
+	rm -f "$root/var/run/ubus/ubus.sock"
 	rx "$r" "$UBUSD" -s "$root/var/run/ubus/ubus.sock" </dev/null >/dev/null 2>&1 &
 	LAB_PIDS+=($!); disown $! 2>/dev/null
 	wait_until 5 test -S "$root/var/run/ubus/ubus.sock" || lab_die "$r: ubusd socket"
