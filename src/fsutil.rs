@@ -45,9 +45,8 @@ pub fn replace_if_changed(path: &Path, bytes: &[u8], mode: u32) -> io::Result<Ou
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let staged = stage(path, bytes, mode)?;
     let tmp = staged.tmp.clone();
-    staged.commit().map_err(|e| {
+    staged.commit().inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
-        e
     })
 }
 

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 mod fs_support;
 use fs_support::copy_tree;
 
-const BIN: &str = env!("CARGO_BIN_EXE_muros-ha");
 
 fn tools() -> Option<PathBuf> {
     let found = fs_support::openwrt_tools();
@@ -49,7 +48,7 @@ impl Lab {
         let mut lab = Lab { dir, tools, ubusd: None, daemon: None };
         lab.start_ubusd();
         lab.daemon = Some(
-            Command::new(BIN)
+            Command::new(fs_support::muros_bin())
                 .args(["daemon", "--root", lab.root().to_str().unwrap(), "--no-verify", "--no-converge", "--hook", "/usr/sbin/muros-ha"])
                 .env("MUROS_HA_LOG", "stderr")
                 .stdin(Stdio::null())
@@ -208,7 +207,7 @@ fn a_transition_is_announced_and_recorded_in_history() {
     std::thread::sleep(Duration::from_millis(300));
     // keepalived would run this; init scripts are absent, so the services fail — and
     // that must be recorded, not hidden.
-    let out = Command::new(BIN)
+    let out = Command::new(fs_support::muros_bin())
         .args(["notify", "--root", lab.root().to_str().unwrap(), "GROUP", "muros_ha", "MASTER", "150"])
         .env("MUROS_HA_LOG", "stderr")
         .output()

@@ -70,7 +70,7 @@ fn write_conntrackd_conf(root: &Path) -> PathBuf {
 
 fn notify_in_ns(r: &TestRoot, ns: &str, state: &str) -> (i32, String) {
     let o = Command::new("ip")
-        .args(["netns", "exec", ns, BIN, "notify", "--root"])
+        .args(["netns", "exec", ns, muros_bin(), "notify", "--root"])
         .arg(&r.dir)
         .args(["GROUP", "muros_ha", state, "150"])
         .env("PATH", default_path())

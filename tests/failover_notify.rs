@@ -203,7 +203,7 @@ fn garbage_notify_arguments_exit_2_and_touch_nothing() {
             continue;
         }
         tried += 1;
-        let o = std::process::Command::new(BIN)
+        let o = std::process::Command::new(muros_bin())
             .arg("notify")
             .arg("--root")
             .arg(&r.dir)
@@ -223,7 +223,7 @@ fn plan_command_prints_numbered_actions_and_runs_nothing() {
     let r = TestRoot::new("plancmd");
     r.set_inputs(true, Some("wan"), &["dnsmasq"]);
     r.add_service("dnsmasq", "");
-    let o = std::process::Command::new(BIN).args(["plan", "--root"]).arg(&r.dir).arg("backup").output().unwrap();
+    let o = std::process::Command::new(muros_bin()).args(["plan", "--root"]).arg(&r.dir).arg("backup").output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8(o.stdout).unwrap();
     let lines: Vec<&str> = out.lines().collect();
@@ -238,7 +238,7 @@ fn plan_command_prints_numbered_actions_and_runs_nothing() {
     assert!(r.init_lines().is_empty(), "plan ran something");
     assert!(!r.state_dir().join("history.jsonl").exists());
 
-    let bad = std::process::Command::new(BIN).args(["plan", "--root"]).arg(&r.dir).arg("sideways").output().unwrap();
+    let bad = std::process::Command::new(muros_bin()).args(["plan", "--root"]).arg(&r.dir).arg("sideways").output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
 
@@ -275,7 +275,7 @@ fn copy_example_config(r: &TestRoot) {
 fn the_plan_comes_from_the_uci_config() {
     let r = TestRoot::new("uciplan");
     copy_example_config(&r);
-    let o = std::process::Command::new(BIN).args(["plan", "--root"]).arg(&r.dir).arg("master").output().unwrap();
+    let o = std::process::Command::new(muros_bin()).args(["plan", "--root"]).arg(&r.dir).arg("master").output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(o.stderr.is_empty(), "the example config should validate: {}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8(o.stdout).unwrap();

@@ -153,7 +153,7 @@ fn backup_transition_does_not_replicate_the_wan_flush_to_the_new_master() {
     inject_flow(&ns[0], "192.0.2.10", "40000");
     assert!(wait_until(Duration::from_secs(5), || external_cache(&ns[1], &conf_b).contains("src=192.0.2.10")));
     let o = Command::new("ip")
-        .args(["netns", "exec", &ns[0], BIN, "notify", "--root"])
+        .args(["netns", "exec", &ns[0], muros_bin(), "notify", "--root"])
         .arg(&ra.dir)
         .args(["GROUP", "muros_ha", "BACKUP", "100"])
         .env("PATH", default_path())

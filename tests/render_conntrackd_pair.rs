@@ -84,7 +84,7 @@ fn replicate_and_commit(a: Config, b: Config) {
     assert!(!external.contains(ROUTER_A_LAN), "A's own flow was replicated:\n{external}");
 
     // Takeover on B: commit the external cache into the kernel.
-    run(&mut conntrackd_cmd(&pair.ns[1], &confs[1]).arg("-c"));
+    run(conntrackd_cmd(&pair.ns[1], &confs[1]).arg("-c"));
     let kernel = run(Command::new("ip").args(["netns", "exec", &pair.ns[1], "conntrack", "-L"]));
     assert!(kernel.contains(&format!("src={CLIENT} dst={SERVER}")), "B's kernel table after commit:\n{kernel}");
     drop(daemons);

@@ -2,13 +2,14 @@
 # Runs every test suite in order and ends with one summary line.
 # Needs root for the namespace suites; CI=true makes a suite that cannot run fail.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 export MUROS_SHARED=${MUROS_SHARED:-$(cd .. && pwd)/shared}
 # Every suite finds the real OpenWrt tools through these.
 export OPENWRT_TOOLS_DIR=${OPENWRT_TOOLS_DIR:-$MUROS_SHARED/openwrt-tools}
 export OPENWRT_WEB_ROOTFS=${OPENWRT_WEB_ROOTFS:-$MUROS_SHARED/openwrt-web/rootfs}
 export OWRT_TOOLS=$OPENWRT_TOOLS_DIR OWRT_WEB=$MUROS_SHARED/openwrt-web
 export UBUS=${UBUS:-$OPENWRT_TOOLS_DIR/bin/ubus}
+# shellcheck disable=SC1091 # rustup's file, present only where rustup installed cargo
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 
 passed=0; failed=0; failed_names=()
@@ -29,11 +30,17 @@ suite "cargo test" cargo test --locked -- --test-threads=2
 suite "luci (ACL contract + real LuCI in chromium)" tests/luci/run.sh
 suite "cross builds (5 CPUs, qemu: --version, check and render byte-identical)" scripts/cross-build.sh --all
 suite "size report" scripts/size-report.sh --ratchet
+# The artifact as it ships (static musl, std built for size, our pthread_setname_np):
+# the daemon, peer-link and hook suites again, on it instead of cargo's host build.
+SHIPPED=$PWD/dist/x86_64-unknown-linux-musl/muros-ha
+suite "shipped static binary: daemon (real ubusd), peer pair, hook suites" env MUROS_HA_BIN="$SHIPPED" \
+  cargo test --locked --test daemon_ubus --test peer_pair --test peer_channel --test failover_e2e --test failover_pitfall1 -- --test-threads=2
 suite "opkg: install, upgrade, remove with the real opkg" tests/pkg_opkg.sh
-# The lab runs the release binary: the product as it ships (hook timing included).
+# The lab runs optimised builds (hook timing included): the host release build with
+# VRRPv2, the shipped static musl binary with VRRPv3.
 export MUROS_HA=$PWD/target/release/muros-ha
 suite "lab fault matrix, VRRPv2/1 s, muros-ha hook + render, fw4-style masquerade" env HOOK=muros CONFIGS=render NAT=masquerade VRRP_VERSION=2 ADVERT=1 tests/lab/faults.sh
-suite "lab fault matrix, VRRPv3/0.1 s, muros-ha hook + render, fw4-style masquerade" env HOOK=muros CONFIGS=render NAT=masquerade VRRP_VERSION=3 ADVERT=0.1 tests/lab/faults.sh
+suite "lab fault matrix, VRRPv3/0.1 s, shipped static binary, fw4-style masquerade" env MUROS_HA="$SHIPPED" HOOK=muros CONFIGS=render NAT=masquerade VRRP_VERSION=3 ADVERT=0.1 tests/lab/faults.sh
 # Figures, side by side (seed-style shell hook vs ours); prints, asserts nothing.
 suite "benchmark: seed hook vs muros-ha (prints figures)" env CONFIGS=render tests/lab/bench.sh
 

@@ -494,7 +494,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
         }
         if sync_mode == SyncMode::Unicast {
             if let Some(i) = &iface {
-                let fam_v6 = address.map_or(false, |a| a.is_ipv6());
+                let fam_v6 = address.is_some_and(|a| a.is_ipv6());
                 if !i.addresses.iter().any(|n| n.addr.is_ipv6() == fam_v6) {
                     c.err(s, Some("interface"), format!("unicast VRRP needs a static address of the same family on '{}'", i.logical), None);
                 }
@@ -508,7 +508,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
             c.err(s, None, format!("two VIPs would both be called '{}'; name the sections", name), Some("config vip 'NAME'"));
         }
         if let (Some(i), Some(v)) = (&iface, vrid) {
-            let fam = address.map_or(false, |a| a.is_ipv6()) as u8;
+            let fam = address.is_some_and(|a| a.is_ipv6()) as u8;
             // VRRPv3 keeps separate VRID spaces for IPv4 and IPv6 on one link.
             let key = (format!("{}/{}", i.device, fam), v);
             if seen_vrid.contains(&key) {

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_muros-ha");
+#[path = "../fs_support/mod.rs"]
+mod fs_support;
+pub use fs_support::muros_bin;
 /// The shared fixtures (`MUROS_SHARED`, as in tests/run-all.sh; else /work/shared).
 pub fn shared() -> String {
     std::env::var("MUROS_SHARED").unwrap_or_else(|_| "/work/shared".to_string())
@@ -108,7 +110,7 @@ impl TestRoot {
 
     /// `muros-ha notify --root <dir> <args…>` with `path` as PATH.
     pub fn notify_cmd(&self, args: &[&str], path: &str) -> Command {
-        let mut c = Command::new(BIN);
+        let mut c = Command::new(muros_bin());
         c.arg("notify").arg("--root").arg(&self.dir).args(args).env("PATH", path);
         c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         c

@@ -31,3 +31,22 @@ pub fn openwrt_tools() -> Option<PathBuf> {
     cands.push(here.join("../../shared/openwrt-tools"));
     cands.into_iter().find(|p| p.join("bin/ubusd").is_file())
 }
+
+/// The muros-ha binary under test: `MUROS_HA_BIN` when set (tests/run-all.sh points it
+/// at the shipped static musl build to run the daemon and hook suites on it), else the
+/// one cargo built for this test run.
+#[allow(dead_code)]
+pub fn muros_bin() -> &'static str {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| match std::env::var("MUROS_HA_BIN") {
+        Ok(p) => {
+            assert!(Path::new(&p).is_file(), "MUROS_HA_BIN={} is not a file", p);
+            p
+        }
+        // option_env!: examples include this file too, and cargo sets it only for tests.
+        Err(_) => match option_env!("CARGO_BIN_EXE_muros-ha") {
+            Some(p) => p.to_string(),
+            None => panic!("no muros-ha binary: set MUROS_HA_BIN"),
+        },
+    })
+}

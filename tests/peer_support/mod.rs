@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 mod fs_support;
 use fs_support::copy_tree;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_muros-ha");
+pub use fs_support::muros_bin;
 pub const A_IP: &str = "198.18.0.1";
 pub const B_IP: &str = "198.18.0.2";
 
@@ -75,7 +75,7 @@ impl Router {
         // `ip netns exec` execs the daemon, so the child PID is the daemon's.
         self.daemon = Some(
             Command::new("ip")
-                .args(["netns", "exec", &self.ns, BIN, "daemon", "--root", self.root.to_str().unwrap(), "--no-verify", "--no-converge", "--hook", "/usr/sbin/muros-ha"])
+                .args(["netns", "exec", &self.ns, muros_bin(), "daemon", "--root", self.root.to_str().unwrap(), "--no-verify", "--no-converge", "--hook", "/usr/sbin/muros-ha"])
                 .env("MUROS_HA_LOG", "stderr")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
