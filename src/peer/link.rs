@@ -989,7 +989,6 @@ impl Link {
     }
 }
 
-/// Log the 1st, 2nd, 4th, 8th… rejection: a flood stays visible without filling syslog.
 /// The replica file: `{"package": "digest", …}`.
 fn parse_applied(bytes: &[u8]) -> Option<Applied> {
     let mut out = Applied::default();
@@ -1018,6 +1017,7 @@ impl Applied {
     }
 }
 
+/// Log the 1st, 2nd, 4th, 8th… rejection: a flood stays visible without filling syslog.
 fn worth_logging(n: u64) -> bool {
     n.is_power_of_two()
 }

@@ -49,12 +49,10 @@ pub(crate) fn poll_timeout(deadline: Option<Instant>) -> PollTimeout {
         Some(d) => {
             let left = d.saturating_duration_since(Instant::now());
             // Round up so a 0.4 ms remainder does not become a zero-timeout spin.
-            // In u64 (no u128 division libcall): past 65 s the cap applies anyway.
-            let ms = if left.as_secs() >= 66 {
-                u16::MAX
-            } else {
-                (left.as_secs() * 1_000_000 + u64::from(left.subsec_micros())).div_ceil(1000).min(u64::from(u16::MAX)) as u16
-            };
+            // In u64 (no u128 division libcall); seconds clamped before the cap so the
+            // product cannot overflow.
+            let us = left.as_secs().min(66) * 1_000_000 + u64::from(left.subsec_micros());
+            let ms = us.div_ceil(1000).min(u64::from(u16::MAX)) as u16;
             PollTimeout::from(ms)
         }
     }
