@@ -772,18 +772,22 @@ impl<'a> ObjectWriter<'a> {
         v.write(self.key(key));
         self
     }
-    /// An array of strings.
-    pub fn strs(&mut self, key: &str, v: &[String]) -> &mut Self {
+    /// An array whose elements `each` writes, in order.
+    pub fn array<T>(&mut self, key: &str, items: &[T], each: impl Fn(&mut String, &T)) -> &mut Self {
         let out = self.key(key);
         out.push('[');
-        for (i, s) in v.iter().enumerate() {
+        for (i, item) in items.iter().enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            write_str(out, s);
+            each(out, item);
         }
         out.push(']');
         self
+    }
+    /// An array of strings.
+    pub fn strs(&mut self, key: &str, v: &[String]) -> &mut Self {
+        self.array(key, v, |out, s| write_str(out, s))
     }
     pub fn end(self) {
         self.out.push('}');

@@ -45,16 +45,8 @@ impl HistoryRecord {
             .str("reason", &self.reason)
             .bool("ok", self.ok)
             .u64("ms", self.ms)
-            .u64("seq", self.seq);
-        let out = o.key("actions");
-        out.push('[');
-        for (i, a) in self.actions.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            a.write_json(out);
-        }
-        out.push(']');
+            .u64("seq", self.seq)
+            .array("actions", &self.actions, |out, a| a.write_json(out));
         o.end();
         s
     }

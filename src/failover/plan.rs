@@ -42,17 +42,11 @@ impl PlanInputs {
         let mut s = String::new();
         let mut o = ObjectWriter::new(&mut s);
         o.bool("enabled", self.enabled).opt_str("wan", self.wan.as_deref()).strs("services", &self.services);
-        let out = o.key("vips");
-        out.push('[');
-        for (i, v) in self.vips.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
+        o.array("vips", &self.vips, |out, v| {
             let mut w = ObjectWriter::new(out);
             w.str("device", &v.device).str("address", &v.address);
             w.end();
-        }
-        out.push(']');
+        });
         o.end();
         s
     }
