@@ -4,23 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A directory removed when dropped, also when an assertion fails.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("muros-{}-{}", tag, std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+mod fs_support;
+use fs_support::TempDir;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/size-report.sh");
 
@@ -70,7 +55,7 @@ fn ceilings_fail_growth_and_the_budget_gap_is_printed() {
         eprintln!("skipped: no stripped host programs of the needed sizes");
         return;
     };
-    let tmp = TempDir::new("size-report");
+    let tmp = TempDir::new();
     let dist = tmp.0.as_path();
 
     // Under budget and under its ceiling: ok in both modes.

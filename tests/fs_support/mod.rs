@@ -2,6 +2,34 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// A name unique to this process and call, for netns and temp dirs.
+#[allow(dead_code)]
+pub fn unique(prefix: &str) -> String {
+    format!("{}{}-{}", prefix, std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst))
+}
+
+/// A temp directory removed on drop, also when an assertion fails.
+#[allow(dead_code)]
+pub struct TempDir(pub PathBuf);
+
+#[allow(dead_code)]
+impl TempDir {
+    pub fn new() -> TempDir {
+        let p = std::env::temp_dir().join(unique("muros-test-"));
+        fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
 
 #[allow(dead_code)]
 /// Copy the directory tree `from` into `to` (created), e.g. an example router root.

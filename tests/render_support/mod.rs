@@ -10,7 +10,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const HOOK: &str = "/usr/sbin/muros-ha";
 
@@ -175,12 +174,10 @@ pub fn cases() -> Vec<Case> {
 // ---------------------------------------------------------------------------------
 // Real-tool plumbing.
 
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-/// A name unique to this process and call, for netns and temp dirs.
-pub fn unique(prefix: &str) -> String {
-    format!("{}{}-{}", prefix, std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst))
-}
+#[path = "../fs_support/mod.rs"]
+mod fs_support;
+#[allow(unused_imports)] // each test crate uses its own part
+pub use fs_support::{unique, TempDir};
 
 /// True when the real-tool test can run. Without root or a tool it fails under
 /// `CI=true` and otherwise skips with the reason printed.
@@ -391,23 +388,6 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     cond()
-}
-
-/// A temp directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new() -> TempDir {
-        let p = std::env::temp_dir().join(unique("muros-render-"));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A minimal line diff (LCS) for golden mismatches: `-` expected, `+` rendered.
