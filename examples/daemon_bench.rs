@@ -20,10 +20,9 @@ use std::time::{Duration, Instant};
 mod fs_support;
 use fs_support::copy_tree;
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let idx = ((sorted.len().saturating_sub(1)) as f64 * p).round() as usize;
-    sorted.get(idx).copied().unwrap_or_default()
-}
+#[path = "bench_support/mod.rs"]
+mod bench_support;
+use bench_support::percentile;
 
 fn row(name: &str, mut v: Vec<Duration>) {
     v.sort();

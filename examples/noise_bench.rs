@@ -16,10 +16,9 @@ const PROLOGUE: &[u8] = b"muros-ha peer v1";
 /// A heartbeat message is ~200 bytes of JSON.
 const FRAME: usize = 200;
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
+#[path = "bench_support/mod.rs"]
+mod bench_support;
+use bench_support::median;
 
 fn us(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)

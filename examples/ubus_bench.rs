@@ -18,13 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
+#[path = "bench_support/mod.rs"]
+mod bench_support;
+use bench_support::percentile;
 
 fn time_n(n: usize, mut f: impl FnMut()) -> Vec<Duration> {
     let mut v: Vec<Duration> = (0..n)
