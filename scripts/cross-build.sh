@@ -15,6 +15,12 @@
 #                                          (the code has no panics outside tests)
 #   -Cforce-unwind-tables=no               no .eh_frame (nothing unwinds): 482 -> 399 KB
 #   -Zlocation-detail=none                 on aarch64
+#   -Zlink-native-libraries=no -lc         no libunwind (nothing unwinds); on armv7
+#                                          with the EHABI personality stubs in
+#                                          src/main.rs this drops the unwinder and
+#                                          printf it logs with: -12 KB there
+#   aarch64: -outline-atomics              inline LL/SC atomics (ARMv8.0) instead of
+#                                          helpers picking LSE at run time: -2.5 KB
 
 #   cargo zigbuild (zig from PyPI)         one C toolchain + musl libc/crt for
 #                                          every arch; no per-arch gcc
@@ -71,6 +77,7 @@ fi
 # Per-target linker flags (see the header).
 extra_rustflags() {
 	case "$1" in
+	aarch64-*) echo "-Ctarget-feature=-outline-atomics" ;;
 	armv7-*) echo "-Clink-arg=-Wl,-z,max-page-size=4096 -Ctarget-feature=+thumb-mode" ;;
 	mipsel-* | mips-*) echo "-Crelocation-model=static" ;;
 	*) echo "" ;;
@@ -91,7 +98,10 @@ qemu_for() {
 case "$PANIC" in
 # Nothing can unwind or print a panic location with immediate-abort, so the unwind
 # tables (.eh_frame: ~90 KB on aarch64) and panic locations are dead weight.
-immediate-abort) PANIC_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no -Zlocation-detail=none" ;;
+# And no unwinder is needed: -Zlink-native-libraries=no drops the `-lunwind` std asks
+# for (and the `-lc`, given back explicitly). On armv7 that only links because
+# src/main.rs defines the EHABI personality routines that musl's unwind tables name.
+immediate-abort) PANIC_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no -Zlocation-detail=none -Zlink-native-libraries=no -Clink-arg=-lc" ;;
 abort) PANIC_FLAGS="-Cpanic=abort" ;;
 *)
 	echo "$0: PANIC must be immediate-abort or abort" >&2
@@ -190,7 +200,7 @@ if [ "${SKIP_QEMU:-0}" != 1 ] && [ -d "$EXAMPLES/router-a" ] && [ -x "$X86" ]; t
 		echo "$rc" >"$d/render.rc"
 	}
 	for ex in "$EXAMPLES"/*/; do
-		[ -d "$ex" ] || continue
+		[ -f "$ex/etc/config/muros_ha" ] || continue
 		run_example x86_64 "" "$X86" "${ex%/}"
 	done
 	for triple in "$@"; do
@@ -198,7 +208,7 @@ if [ "${SKIP_QEMU:-0}" != 1 ] && [ -d "$EXAMPLES/router-a" ] && [ -x "$X86" ]; t
 		[ -x "$DIST/$triple/muros-ha" ] || continue
 		qemu=$(qemu_for "$triple")
 		for ex in "$EXAMPLES"/*/; do
-			[ -d "$ex" ] || continue
+			[ -f "$ex/etc/config/muros_ha" ] || continue
 			name=$(basename "$ex")
 			run_example "$triple" "$qemu" "$DIST/$triple/muros-ha" "${ex%/}"
 			# Paths inside outputs name the per-arch temp dir: compare with it replaced.
