@@ -11,7 +11,9 @@ use crate::paths::Paths;
 use crate::render::{self, OutputFile, RenderContext};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use crate::proc::{self, Output};
+use std::ffi::OsStr;
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 /// How long a verifier (`keepalived -t`, `nft -c`) may take before we give up on it.
@@ -235,9 +237,7 @@ pub fn apply(paths: &Paths, opts: &DeployOptions) -> Result<DeployReport, Deploy
 fn verify_candidate(paths: &Paths, target: &Path, tmp: &Path, cfg: &Config) -> Result<(), DeployError> {
     if target == paths.keepalived_conf() {
         if let Some(bin) = find_program("keepalived") {
-            let mut cmd = Command::new(bin);
-            cmd.arg("-t").arg("-f").arg(tmp);
-            return run_verifier(cmd, cfg).map_err(|message| DeployError::Verify { file: target.to_path_buf(), message });
+            return run_verifier(&bin, &["-t".as_ref(), "-f".as_ref(), tmp.as_os_str()], cfg).map_err(|message| DeployError::Verify { file: target.to_path_buf(), message });
         }
     }
     // `nft -c` needs CAP_NET_ADMIN even to check; it never commits anything.
@@ -246,9 +246,7 @@ fn verify_candidate(paths: &Paths, target: &Path, tmp: &Path, cfg: &Config) -> R
             let wrapper = fsutil::temp_path(&tmp.with_extension("check"));
             let text = render::firewall::check_ruleset(tmp);
             std::fs::write(&wrapper, text).map_err(|error| DeployError::Io { path: wrapper.clone(), error })?;
-            let mut cmd = Command::new(bin);
-            cmd.arg("-c").arg("-f").arg(&wrapper);
-            let verdict = run_verifier(cmd, cfg);
+            let verdict = run_verifier(&bin, &["-c".as_ref(), "-f".as_ref(), wrapper.as_os_str()], cfg);
             let _ = std::fs::remove_file(&wrapper);
             return verdict.map_err(|message| DeployError::Verify { file: target.to_path_buf(), message });
         }
@@ -256,26 +254,26 @@ fn verify_candidate(paths: &Paths, target: &Path, tmp: &Path, cfg: &Config) -> R
     Ok(())
 }
 
-fn run_verifier(mut cmd: Command, cfg: &Config) -> Result<(), String> {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| format!("cannot run verifier: {}", e))?;
+fn run_verifier(bin: &Path, args: &[&OsStr], cfg: &Config) -> Result<(), String> {
+    let mut child = proc::spawn(bin, args, Output::Pipe, Output::Pipe).map_err(|e| format!("cannot run verifier: {}", e))?;
     let start = Instant::now();
     loop {
         match child.try_wait() {
             Ok(Some(status)) => {
-                let out = child.wait_with_output().map_err(|e| e.to_string())?;
                 if status.success() {
                     return Ok(());
                 }
-                let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
-                text.push_str(&String::from_utf8_lossy(&out.stdout));
-                let text = redact(&text, cfg);
+                let mut out = Vec::new();
+                for pipe in [child.stderr.take(), child.stdout.take()].into_iter().flatten() {
+                    let _ = { pipe }.read_to_end(&mut out);
+                }
+                let text = redact(&String::from_utf8_lossy(&out), cfg);
                 let tail: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).rev().take(6).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
                 return Err(format!("exit {}: {}", status.code().unwrap_or(-1), tail.join(" | ")));
             }
             Ok(None) if start.elapsed() > VERIFY_TIMEOUT => {
-                let _ = child.kill();
+                child.kill();
                 let _ = child.wait();
                 return Err("verifier timed out".into());
             }

@@ -10,6 +10,7 @@
 //! | [`logging`] | syslog on a router, stderr in labs and tests |
 //! | [`json`] | our own small JSON: value tree, strict parser, serde_json-identical writers, `json!` |
 //! | [`fsutil`] | atomic, only-when-changed file replacement (temp in same dir, fsync, rename) |
+//! | [`proc`] | start programs: posix_spawn with an argument vector, stdin /dev/null, stdout/stderr null or piped |
 //! | [`uci`] | UCI text ⇄ sections: a reader faithful to real uci and an editor that keeps unrelated lines |
 //! | [`model`] | sections → validated, typed [`model::Config`]; collects *every* error with file, line, section, option |
 //! | [`render`] | model → keepalived.conf, conntrackd.conf, fw4 nft snippet, sysupgrade lists; pure and deterministic |
@@ -19,7 +20,8 @@
 //! | [`daemon`] | the long-running `muros_ha` ubus object: one file per method |
 //! | [`peer`] | the peer link: Noise-KK channel over the sync link, heartbeats, split brain, config + lease replication |
 //! | [`cli`] | argh front end: `check`, `render`, `notify`, `plan`, `daemon` |
-// One exception, allowed where it is: getrandom(2) in peer::noise::random.
+// Two exceptions, allowed where they are: getrandom(2) in peer::noise::random and
+// posix_spawn(3) in proc::spawn.
 #![deny(unsafe_code)]
 
 pub mod cli;
@@ -31,6 +33,7 @@ pub mod json;
 pub mod logging;
 pub mod model;
 pub mod paths;
+pub mod proc;
 pub mod peer;
 pub mod render;
 pub mod ubus;

@@ -8,7 +8,7 @@ use crate::paths::Paths;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use crate::proc::Output;
 
 /// The PID in `pidfile` if that process is alive.
 pub fn running_pid(pidfile: &std::path::Path) -> Option<Pid> {
@@ -52,7 +52,7 @@ fn init_action(paths: &Paths, svc: &str, verb: &str) -> String {
     if !script.is_file() {
         return format!("{}: not running and no init script; will use the new file when started", svc);
     }
-    match Command::new(&script).arg(verb).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status() {
+    match crate::proc::spawn(&script, &[std::ffi::OsStr::new(verb)], Output::Null, Output::Null).and_then(|mut c| c.wait()) {
         Ok(s) if s.success() => format!("{}: {}", svc, verb),
         Ok(s) => format!("{}: {} failed (exit {})", svc, verb, s.code().unwrap_or(-1)),
         Err(e) => format!("{}: {} failed: {}", svc, verb, e),

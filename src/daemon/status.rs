@@ -8,7 +8,7 @@ use crate::model::Config;
 use crate::ubus::{reply_json, Arg, Reply, Request};
 use crate::json::{json, Value};
 use std::io::Read;
-use std::process::{Command, Stdio};
+use crate::proc::{self, Output};
 use std::time::{Duration, Instant};
 
 pub const POLICY: &[Arg] = &[];
@@ -184,7 +184,8 @@ pub fn conntrackd_stats(text: &str) -> Value {
 pub fn run_capture(argv: &[String], timeout: Duration) -> Result<String, String> {
     let (prog, rest) = argv.split_first().ok_or("empty command")?;
     let prog = if prog.contains('/') { prog.into() } else { crate::deploy::find_program(prog).ok_or_else(|| format!("{} not found", prog))? };
-    let mut child = Command::new(&prog).args(rest).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().map_err(|e| format!("{}: {}", prog.display(), e))?;
+    let rest: Vec<&std::ffi::OsStr> = rest.iter().map(std::ffi::OsStr::new).collect();
+    let mut child = proc::spawn(&prog, &rest, Output::Pipe, Output::Null).map_err(|e| format!("{}: {}", prog.display(), e))?;
     let start = Instant::now();
     loop {
         match child.try_wait() {
@@ -196,7 +197,7 @@ pub fn run_capture(argv: &[String], timeout: Duration) -> Result<String, String>
                 return if status.success() { Ok(s) } else { Err(format!("{} exited {}", prog.display(), status.code().unwrap_or(-1))) };
             }
             Ok(None) if start.elapsed() > timeout => {
-                let _ = child.kill();
+                child.kill();
                 let _ = child.wait();
                 return Err(format!("{} timed out", prog.display()));
             }

@@ -7,13 +7,13 @@ use crate::paths::Paths;
 use crate::ubus;
 use crate::json::Value;
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::net::IpAddr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use crate::proc::{self, ExitStatus, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -125,11 +125,10 @@ impl RealSystem {
 /// Run a child to completion or until `timeout`, without sleeping: a helper thread
 /// blocks in wait(2) and the caller waits on a channel with a deadline.
 fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
-    let mut cmd = Command::new(program);
-    cmd.args(args.iter().map(OsString::from)).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-    // std opens every fd O_CLOEXEC (our transition lock included), so the child and the
+    let argv: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    // Every fd we open is O_CLOEXEC (our transition lock included), so the child and the
     // daemons it starts inherit only stdin/out/err (pitfall 5).
-    let mut child = match cmd.spawn() {
+    let mut child = match proc::spawn(program, &argv, Output::Null, Output::Pipe) {
         Ok(c) => c,
         Err(e) => return CmdOutcome::failed(format!("cannot start {}: {}", program.display(), e)),
     };
@@ -150,9 +149,8 @@ fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
     let (status, timed_out) = match wait_slot(&slot, timeout) {
         Some(st) => (st, false),
         None => {
-            if let Ok(p) = i32::try_from(pid) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
-            }
+            // The waiter has not reaped it (no status yet), so the pid is still the child's.
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
             match wait_slot(&slot, Duration::from_secs(2)) {
                 Some(st) => (st, true),
                 None => return CmdOutcome { code: None, timed_out: true, detail: "did not die after SIGKILL".into() },
