@@ -11,6 +11,7 @@
 //! | [`json`] | our own small JSON: value tree, strict parser, serde_json-identical writers, `json!` |
 //! | [`fsutil`] | atomic, only-when-changed file replacement (temp in same dir, fsync, rename) |
 //! | [`proc`] | start programs: posix_spawn with an argument vector, stdin /dev/null, stdout/stderr null or piped |
+//! | [`thread`] | threads on pthreads: a named worker, and borrowed jobs run side by side and all joined |
 //! | [`uci`] | UCI text ⇄ sections: a reader faithful to real uci and an editor that keeps unrelated lines |
 //! | [`model`] | sections → validated, typed [`model::Config`]; collects *every* error with file, line, section, option |
 //! | [`render`] | model → keepalived.conf, conntrackd.conf, fw4 nft snippet, sysupgrade lists; pure and deterministic |
@@ -20,8 +21,8 @@
 //! | [`daemon`] | the long-running `muros_ha` ubus object: one file per method |
 //! | [`peer`] | the peer link: Noise-KK channel over the sync link, heartbeats, split brain, config + lease replication |
 //! | [`cli`] | argh front end: `check`, `render`, `notify`, `plan`, `daemon` |
-// Two exceptions, allowed where they are: getrandom(2) in peer::noise::random and
-// posix_spawn(3) in proc::spawn.
+// Exceptions, allowed where they are: getrandom(2) in peer::noise::random,
+// posix_spawn(3) in proc::spawn and pthreads in thread.
 #![deny(unsafe_code)]
 
 pub mod cli;
@@ -34,6 +35,7 @@ pub mod logging;
 pub mod model;
 pub mod paths;
 pub mod proc;
+pub mod thread;
 pub mod peer;
 pub mod render;
 pub mod ubus;

@@ -76,31 +76,10 @@ fn run_action(a: &Action, paths: &Paths, sys: &dyn System, out: &mut Vec<ActionR
     match a {
         Action::Sequence(v) => v.iter().for_each(|c| run_action(c, paths, sys, out)),
         Action::Parallel(v) => {
-            let results: Vec<Vec<ActionResult>> = std::thread::scope(|s| {
-                let handles: Vec<_> = v
-                    .iter()
-                    .map(|c| {
-                        s.spawn(move || {
-                            let mut r = Vec::new();
-                            run_action(c, paths, sys, &mut r);
-                            r
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .zip(v.iter())
-                    .map(|(h, c)| {
-                        h.join().unwrap_or_else(|_| {
-                            vec![ActionResult {
-                                action: c.describe(paths),
-                                ok: false,
-                                ms: 0,
-                                detail: Some("worker thread panicked".into()),
-                            }]
-                        })
-                    })
-                    .collect()
+            let results = crate::thread::parallel(v, &|c: &Action| {
+                let mut r = Vec::new();
+                run_action(c, paths, sys, &mut r);
+                r
             });
             out.extend(results.into_iter().flatten());
         }

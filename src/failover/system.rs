@@ -138,7 +138,7 @@ fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
     // fraction of the machine code.
     let slot: Arc<Slot> = Arc::new((Mutex::new(None), Condvar::new()));
     let theirs = Arc::clone(&slot);
-    let waiter = std::thread::spawn(move || {
+    let waiter = crate::thread::spawn(c"wait-child", move || {
         let st = child.wait();
         let (lock, cv) = &*theirs;
         if let Ok(mut g) = lock.lock() {
@@ -146,6 +146,16 @@ fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
         }
         cv.notify_one();
     });
+    let waiter = match waiter {
+        Ok(w) => w,
+        Err(e) => {
+            // The child went with the closure: stop and reap it by pid.
+            let p = nix::unistd::Pid::from_raw(pid as i32);
+            let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(p, None);
+            return CmdOutcome::failed(format!("cannot wait for {}: {}", program.display(), e));
+        }
+    };
     let (status, timed_out) = match wait_slot(&slot, timeout) {
         Some(st) => (st, false),
         None => {
@@ -157,7 +167,7 @@ fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
             }
         }
     };
-    let _ = waiter.join();
+    waiter.join();
     // A daemon started by the child may still hold the pipe: read only what is there.
     let mut detail = String::new();
     if let Some(mut err) = stderr {
