@@ -22,6 +22,24 @@
 // One exception, allowed where it is: getrandom(2) in peer::noise::random.
 #![deny(unsafe_code)]
 
+/// `println!` that ignores write errors: stdout closed early (`muros-ha --help | head -1`)
+/// is no reason to panic, which kills a release binary (SIGILL with immediate-abort).
+/// Defined before the modules, so every module has it in scope.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that ignores write errors, as [`outln!`] does.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 pub mod cli;
 pub mod daemon;
 pub mod deploy;

@@ -122,23 +122,23 @@ pub fn main() -> i32 {
             // argh reports both --help (status Ok) and usage errors through EarlyExit.
             return match early.status {
                 Ok(()) => {
-                    println!("{}", early.output);
+                    outln!("{}", early.output);
                     0
                 }
                 Err(()) => {
-                    eprintln!("{}", early.output);
+                    errln!("{}", early.output);
                     exit::FAILURE
                 }
             };
         }
     };
     if cli.version {
-        println!("muros-ha {}", crate::VERSION);
+        outln!("muros-ha {}", crate::VERSION);
         return exit::OK;
     }
     match cli.command {
         None => {
-            eprintln!("muros-ha: no command given; see `muros-ha --help`");
+            errln!("muros-ha: no command given; see `muros-ha --help`");
             exit::FAILURE
         }
         Some(Command::Check(c)) => check(&Paths::new(c.root)),
@@ -165,11 +165,11 @@ fn check(paths: &Paths) -> i32 {
         Err(errors) => return print_errors(&errors),
     };
     for w in &sources.warnings {
-        eprintln!("warning: {}", w);
+        errln!("warning: {}", w);
     }
     match crate::model::validate(&sources) {
         Ok(cfg) => {
-            println!(
+            outln!(
                 "ok: {} VIP{}, role {:?}, priority {}{}",
                 cfg.vips.len(),
                 if cfg.vips.len() == 1 { "" } else { "s" },
@@ -185,9 +185,9 @@ fn check(paths: &Paths) -> i32 {
 
 fn print_errors(errors: &[crate::model::ConfigError]) -> i32 {
     for e in errors {
-        eprintln!("error: {}", e);
+        errln!("error: {}", e);
     }
-    eprintln!("{} error{}", errors.len(), if errors.len() == 1 { "" } else { "s" });
+    errln!("{} error{}", errors.len(), if errors.len() == 1 { "" } else { "s" });
     exit::INVALID_CONFIG
 }
 
@@ -197,21 +197,21 @@ fn render(c: RenderCmd) -> i32 {
     match deploy::apply(&paths, &opts) {
         Ok(report) => {
             for w in &report.warnings {
-                eprintln!("warning: {}", w);
+                errln!("warning: {}", w);
             }
             let verb = if c.dry_run { "would write" } else { "wrote" };
             for p in &report.changed {
-                println!("{} {}", verb, p.display());
+                outln!("{} {}", verb, p.display());
             }
             for p in &report.unchanged {
-                println!("unchanged {}", p.display());
+                outln!("unchanged {}", p.display());
             }
             exit::OK
         }
         Err(DeployError::Invalid(errors)) => print_errors(&errors),
         Err(e) => {
-            eprintln!("error: {}", e);
-            eprintln!("no file was changed");
+            errln!("error: {}", e);
+            errln!("no file was changed");
             exit::FAILURE
         }
     }
