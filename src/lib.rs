@@ -18,7 +18,7 @@
 //! | [`failover`] | transition + config → ordered plan (pure); executor runs it through the [`failover::System`] trait |
 //! | [`daemon`] | the long-running `muros_ha` ubus object: one file per method |
 //! | [`peer`] | the peer link: Noise-KK channel over the sync link, heartbeats, split brain, config + lease replication |
-//! | [`cli`] | argh front end: `check`, `render`, `notify`, `plan`, `daemon` |
+//! | [`cli`] | command line front end (our own small parser): `check`, `render`, `notify`, `plan`, `daemon` |
 // One exception, allowed where it is: getrandom(2) in peer::noise::random.
 #![deny(unsafe_code)]
 

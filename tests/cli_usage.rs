@@ -9,7 +9,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_muros-ha");
 
 fn pinned(name: &str, args: &[&str]) {
     let out = Command::new(BIN).args(args).output().unwrap();
-    // argh prints argv[0]; the checkout path differs between machines.
+    // The usage line has argv[0]; the checkout path differs between machines.
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)).replace(BIN, "muros-ha");
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/cli").join(format!("{}.txt", name));
     if std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1") {
