@@ -20,10 +20,28 @@
 //! | [`failover`] | transition + config → ordered plan (pure); executor runs it through the [`failover::System`] trait |
 //! | [`daemon`] | the long-running `muros_ha` ubus object: one file per method |
 //! | [`peer`] | the peer link: Noise-KK channel over the sync link, heartbeats, split brain, config + lease replication |
-//! | [`cli`] | argh front end: `check`, `render`, `notify`, `plan`, `daemon` |
+//! | [`cli`] | command line front end (our own small parser): `check`, `render`, `notify`, `plan`, `daemon` |
 // Exceptions, allowed where they are: getrandom(2) in peer::noise::random,
 // posix_spawn(3) in proc::spawn and pthreads in thread.
 #![deny(unsafe_code)]
+
+/// `println!` that ignores write errors: stdout closed early (`muros-ha --help | head -1`)
+/// is no reason to panic, which kills a release binary (SIGILL with immediate-abort).
+/// Defined before the modules, so every module has it in scope.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that ignores write errors, as [`outln!`] does.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
 
 pub mod cli;
 pub mod daemon;

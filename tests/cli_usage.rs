@@ -9,7 +9,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_muros-ha");
 
 fn pinned(name: &str, args: &[&str]) {
     let out = Command::new(BIN).args(args).output().unwrap();
-    // argh prints argv[0]; the checkout path differs between machines.
+    // The usage line has argv[0]; the checkout path differs between machines.
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)).replace(BIN, "muros-ha");
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/cli").join(format!("{}.txt", name));
     if std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1") {
@@ -29,6 +29,33 @@ fn usage_texts_are_pinned() {
 }
 
 #[test]
+fn help_forms_print_the_same_usage() {
+    let want = Command::new(BIN).args(["check", "--help"]).output().unwrap();
+    for args in [&["check", "help"][..], &["help", "check"], &["check", "--root", "/x", "--help"]] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{:?}", args);
+        assert_eq!(out.stdout, want.stdout, "{:?}", args);
+    }
+    let top = Command::new(BIN).arg("help").output().unwrap();
+    assert_eq!(top.stdout, Command::new(BIN).arg("--help").output().unwrap().stdout);
+}
+
+#[test]
+fn usage_errors_go_to_stderr_with_exit_2() {
+    for (args, msg) in [
+        (&["check", "--bogus"][..], "Unrecognized argument: --bogus\n"),
+        (&["check", "--root"], "No value provided for option '--root'.\n"),
+        (&["plan"], "Required positional arguments not provided:\n    state\n"),
+        (&["bogus"], "Unrecognized argument: bogus\n"),
+    ] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{:?}", args);
+        assert!(out.stdout.is_empty(), "{:?}", args);
+        assert_eq!(String::from_utf8_lossy(&out.stderr), format!("{}\n", msg), "{:?}", args);
+    }
+}
+
+#[test]
 fn version_prints_the_crate_version() {
     let out = Command::new(BIN).arg("--version").output().unwrap();
     assert!(out.status.success());
@@ -39,4 +66,19 @@ fn version_prints_the_crate_version() {
 fn no_command_is_an_error_not_a_silent_success() {
     let out = Command::new(BIN).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `muros-ha --help | head -1`: the reader is gone before the help is written. Writes to
+/// a closed pipe fail with EPIPE (Rust ignores SIGPIPE); that must not panic, which with
+/// panic=immediate-abort kills the static binary (SIGILL, SIGTRAP on aarch64).
+#[test]
+fn output_to_a_closed_pipe_is_not_a_crash() {
+    use nix::fcntl::OFlag;
+    for args in [&["--help"][..], &["check", "--help"], &["--version"]] {
+        // The read end is closed before the child exists, so every write to it fails.
+        let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+        drop(read);
+        let status = Command::new(BIN).args(args).stdout(write).status().unwrap();
+        assert_eq!(status.code(), Some(0), "muros-ha {} into a closed pipe: {:?}", args.join(" "), status);
+    }
 }

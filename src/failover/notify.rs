@@ -250,8 +250,8 @@ pub fn command(paths: &Paths, args: &[String]) -> i32 {
     let parsed = match NotifyArgs::parse(args) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("muros-ha notify: {}", e);
-            eprintln!("usage: muros-ha notify [--root DIR] GROUP|INSTANCE NAME MASTER|BACKUP|FAULT|STOP [PRIO]");
+            errln!("muros-ha notify: {}", e);
+            errln!("usage: muros-ha notify [--root DIR] GROUP|INSTANCE NAME MASTER|BACKUP|FAULT|STOP [PRIO]");
             return 2;
         }
     };

@@ -12,21 +12,21 @@ pub fn command(paths: &Paths, state: &str) -> i32 {
     let to: GroupState = match state.parse() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("muros-ha plan: {}", e);
+            errln!("muros-ha plan: {}", e);
             return 2;
         }
     };
     let (inputs, note) = load_inputs(paths, false);
     if let Some(n) = &note {
         if n.contains("no last good plan inputs") {
-            eprintln!("muros-ha plan: {}", n);
+            errln!("muros-ha plan: {}", n);
             return 1;
         }
-        eprintln!("# {}", n);
+        errln!("# {}", n);
     }
     // `from` does not change a plan; see plan::plan_for.
     for line in render_lines(&plan_for(&Transition { from: None, to }, &inputs), paths) {
-        println!("{}", line);
+        outln!("{}", line);
     }
     0
 }
