@@ -19,6 +19,10 @@
 #                                          with the EHABI personality stubs in
 #                                          src/main.rs this drops the unwinder and
 #                                          printf it logs with: -12 KB there
+#   -Zfmt-debug=none                       `{:?}` formats nothing: no Debug code in the
+#                                          binary (-4 KB aarch64, -5.5 KB mipsel).
+#                                          tests/no_debug_format.rs keeps `{:?}` out
+#                                          of code that ships
 #   aarch64: -outline-atomics              inline LL/SC atomics (ARMv8.0) instead of
 #                                          helpers picking LSE at run time: -2.5 KB
 
@@ -147,7 +151,7 @@ for triple in "$@"; do
 	}
 	t1=$(date +%s)
 	echo "== $triple: building"
-	if ! RUSTFLAGS="$PANIC_FLAGS -Clink-self-contained=no $(extra_rustflags "$triple")" \
+	if ! RUSTFLAGS="$PANIC_FLAGS -Clink-self-contained=no -Zfmt-debug=none $(extra_rustflags "$triple")" \
 		cargo "+$NIGHTLY" zigbuild --release --locked --manifest-path "$TOP/Cargo.toml" \
 		--target "$triple" -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size; then
 		echo "== $triple: BUILD FAILED"

@@ -541,6 +541,14 @@ fn close(out: &mut String, empty: bool, pretty: Option<usize>, c: char) {
 }
 
 /// A string literal with serde_json's escapes.
+/// `s` as a JSON string literal: how messages quote a value they got (for ordinary
+/// text the same as `{:?}`, which the release binary does not format: `-Zfmt-debug=none`).
+pub fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    write_str(&mut out, s);
+    out
+}
+
 pub fn write_str(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');

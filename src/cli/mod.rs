@@ -416,10 +416,10 @@ fn check(paths: &Paths) -> i32 {
     match crate::model::validate(&sources) {
         Ok(cfg) => {
             outln!(
-                "ok: {} VIP{}, role {:?}, priority {}{}",
+                "ok: {} VIP{}, role {}, priority {}{}",
                 cfg.vips.len(),
                 if cfg.vips.len() == 1 { "" } else { "s" },
-                cfg.role,
+                if cfg.role == crate::model::Role::Master { "Master" } else { "Backup" },
                 cfg.effective_priority(),
                 if cfg.wan.is_some() { ", shared-MAC WAN" } else { "" }
             );

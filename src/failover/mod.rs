@@ -74,7 +74,7 @@ impl GroupState {
             Some("BACKUP") => Ok(GroupState::Backup),
             Some("FAULT") => Ok(GroupState::Fault),
             Some("STOP") => Ok(GroupState::Stop),
-            _ => Err(format!("unknown state {:?}, expected MASTER, BACKUP, FAULT or STOP", v.as_str().unwrap_or(v.kind()))),
+            _ => Err(format!("unknown state {}, expected MASTER, BACKUP, FAULT or STOP", crate::json::quoted(v.as_str().unwrap_or(v.kind())))),
         }
     }
 }
@@ -94,7 +94,7 @@ impl FromStr for GroupState {
             "BACKUP" => Ok(GroupState::Backup),
             "FAULT" => Ok(GroupState::Fault),
             "STOP" => Ok(GroupState::Stop),
-            _ => Err(format!("unknown state {:?} (allowed: MASTER, BACKUP, FAULT, STOP)", s)),
+            _ => Err(format!("unknown state {} (allowed: MASTER, BACKUP, FAULT, STOP)", crate::json::quoted(s))),
         }
     }
 }

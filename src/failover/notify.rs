@@ -8,7 +8,7 @@ use super::plan::{plan_for, Action, PlanInputs};
 use super::state::{self, Current, Desired};
 use super::system::{RealSystem, System};
 use super::{GroupState, Transition};
-use crate::json::json;
+use crate::json::{json, quoted};
 use crate::paths::Paths;
 use std::fmt;
 use std::io;
@@ -44,19 +44,19 @@ impl NotifyArgs {
         let kind = match args[0].as_str() {
             "GROUP" => NotifyKind::Group,
             "INSTANCE" => NotifyKind::Instance,
-            other => return Err(format!("TYPE {:?} is not GROUP or INSTANCE", other)),
+            other => return Err(format!("TYPE {} is not GROUP or INSTANCE", quoted(other))),
         };
         let name = &args[1];
         if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(format!("NAME {:?} is not a keepalived group or instance name", name));
+            return Err(format!("NAME {} is not a keepalived group or instance name", quoted(name)));
         }
         let state: GroupState = match args[2].as_str() {
             s @ ("MASTER" | "BACKUP" | "FAULT" | "STOP") => s.parse()?,
-            other => return Err(format!("STATE {:?} is not MASTER, BACKUP, FAULT or STOP", other)),
+            other => return Err(format!("STATE {} is not MASTER, BACKUP, FAULT or STOP", quoted(other))),
         };
         let priority = match args.get(3) {
             None => None,
-            Some(p) => Some(p.parse::<u8>().map_err(|_| format!("PRIO {:?} is not 0..255", p))?),
+            Some(p) => Some(p.parse::<u8>().map_err(|_| format!("PRIO {} is not 0..255", quoted(p)))?),
         };
         Ok(NotifyArgs { kind, name: name.clone(), state, priority })
     }

@@ -12,6 +12,13 @@ pub enum Role {
 }
 
 impl Role {
+    /// As UCI and `status` spell it: `master`, `backup`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Backup => "backup",
+        }
+    }
     /// MurOS's rule: the priority follows the role.
     pub fn default_priority(self) -> u8 {
         match self {
@@ -43,10 +50,7 @@ pub enum SyncMode {
 /// `status.role`: `"master"`, `"backup"`.
 impl ToJson for Role {
     fn to_json(&self) -> Value {
-        Value::from(match self {
-            Role::Master => "master",
-            Role::Backup => "backup",
-        })
+        Value::from(self.as_str())
     }
 }
 

@@ -140,7 +140,7 @@ fn settings(paths: &Paths) -> Result<Option<Settings>, String> {
         peer: SocketAddr::new(peer_ip, link.port),
         peer_key,
         dial: local < peer_ip,
-        role: format!("{:?}", cfg.role).to_lowercase(),
+        role: cfg.role.as_str().to_string(),
         priority: cfg.effective_priority(),
         maintenance: cfg.maintenance,
         link,

@@ -272,7 +272,7 @@ impl Client {
     /// Turn an unsolicited frame into an event (or drop it, logged).
     fn absorb(&mut self, m: Message) -> Result<()> {
         if m.header.msg_type != MsgType::Invoke {
-            log::debug!("ubus client: ignoring unsolicited {:?}", m.header.msg_type);
+            log::debug!("ubus client: ignoring unsolicited message type {}", u8::from(m.header.msg_type));
             return Ok(());
         }
         let (Some(obj), Some(name)) = (m.objid(), m.method()) else {

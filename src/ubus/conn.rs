@@ -88,8 +88,9 @@ impl Conn {
         };
         if hello.header.msg_type != MsgType::Hello || hello.header.peer <= 1 {
             return Err(Error::Protocol(format!(
-                "expected HELLO with a client id, got {:?} peer {:#x}",
-                hello.header.msg_type, hello.header.peer
+                "expected HELLO with a client id, got message type {} peer {:#x}",
+                u8::from(hello.header.msg_type),
+                hello.header.peer
             )));
         }
         c.client_id = hello.header.peer;

@@ -704,7 +704,7 @@ impl<S> Server<S> {
                 Ok(())
             }
             other => {
-                log::debug!("ubus: ignoring unsolicited {other:?} seq {}", m.header.seq);
+                log::debug!("ubus: ignoring unsolicited message type {} seq {}", u8::from(other), m.header.seq);
                 Ok(())
             }
         }
