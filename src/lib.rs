@@ -29,18 +29,16 @@
 /// is no reason to panic, which kills a release binary (SIGILL with immediate-abort).
 /// Defined before the modules, so every module has it in scope.
 macro_rules! outln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::logging::line(false, format_args!($($arg)*))
+    };
 }
 
 /// `eprintln!` that ignores write errors, as [`outln!`] does.
 macro_rules! errln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::logging::line(true, format_args!($($arg)*))
+    };
 }
 
 pub mod cli;

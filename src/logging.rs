@@ -9,7 +9,6 @@
 //! `Display` and its `Debug` prints `***`.
 
 use log::{LevelFilter, Log, Metadata, Record};
-use std::io::Write;
 
 struct StderrLogger;
 
@@ -59,13 +58,31 @@ impl Log for StderrLogger {
     }
     fn log(&self, r: &Record) {
         if self.enabled(r.metadata()) {
-            let _ = writeln!(std::io::stderr().lock(), "muros-ha[{}] {}: {}", std::process::id(), r.level(), r.args());
+            line(true, format_args!("muros-ha[{}] {}: {}", std::process::id(), r.level(), r.args()));
         }
     }
     fn flush(&self) {}
 }
 
 static STDERR: StderrLogger = StderrLogger;
+
+/// One line to stderr (`to_stderr`) or stdout, in one write(2) when it fits the pipe,
+/// ignoring errors (a closed pipe must not kill us). Straight to the fd: std's buffered,
+/// locked stdout/stderr objects cost more code than all our printing (≈2 KB).
+pub fn line(to_stderr: bool, args: std::fmt::Arguments) {
+    let mut text = std::fmt::format(args);
+    text.push('\n');
+    let mut rest = text.as_bytes();
+    while !rest.is_empty() {
+        let n = if to_stderr { nix::unistd::write(std::io::stderr(), rest) } else { nix::unistd::write(std::io::stdout(), rest) };
+        match n {
+            Ok(0) => return,
+            Ok(n) => rest = &rest[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return,
+        }
+    }
+}
 
 /// Where log lines go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
