@@ -13,12 +13,13 @@
 //! # What it guarantees
 //!
 //! - **Output is byte-identical to `serde_json::to_string` / `to_string_pretty`** for
-//!   everything we emit: objects of a [`Value`] keep their keys sorted (a [`BTreeMap`],
-//!   serde_json's default `Map`); records written through [`ObjectWriter`] keep the
-//!   order of their fields (what serde does for a struct); strings escape `"` `\`
-//!   `\n` `\r` `\t` `\b` `\f` and other control characters as `\u00xx`, keep everything
-//!   else (non-ASCII, `/`, DEL) as is; pretty output indents by two spaces and writes
-//!   `": "`, `[]` and `{}`. Integers print exactly.
+//!   everything we emit: objects of a [`Value`] keep their keys sorted (a [`Map`], in
+//!   the byte-wise order of serde_json's default `Map`, a `BTreeMap`); records written
+//!   through [`ObjectWriter`] keep the order of their fields (what serde does for a
+//!   struct); strings escape `"` `\` `\n` `\r` `\t` `\b` `\f` and other control
+//!   characters as `\u00xx`, keep everything else (non-ASCII, `/`, DEL) as is; pretty
+//!   output indents by two spaces and writes `": "`, `[]` and `{}`. Integers print
+//!   exactly.
 //! - **Floats** are only ever passed through (ubus DOUBLEs, a peer's counters): we never
 //!   make one. They print in serde_json's layout (`1.0`, `0.00001`, `1e-6`, `1e+16`,
 //!   non-finite as `null`) without core's float formatting: the fewest digits that
@@ -40,12 +41,130 @@
 //!   (forward compatibility), a missing field is an error unless it is an `Option`
 //!   (then `None`, as is `null`), a value of the wrong type is an error.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
-/// An object: keys sorted, as in serde_json's default `Map`.
-pub type Map = BTreeMap<String, Value>;
+/// An object: its members sorted by key (byte-wise, the order of serde_json's default
+/// `Map`, a `BTreeMap`) in one `Vec`, found by binary search. Far less code than a
+/// `BTreeMap` (its insert, search, iteration, clone and drop: 2.5 KB on aarch64, 3.6 KB
+/// on mipsel). A member inserted out of order moves the ones after it: building an
+/// object of n members costs up to n²/2 moves, nothing for the few dozen members of
+/// what we read (our own files, the pinned peer, ubus replies).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Map(Vec<(String, Value)>);
+
+impl Map {
+    pub fn new() -> Self {
+        Map(Vec::new())
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Where `key` is (`Ok`) or would go (`Err`).
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.find(key).ok().map(|i| &self.0[i].1)
+    }
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.find(key).ok().map(|i| &mut self.0[i].1)
+    }
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.find(key).is_ok()
+    }
+    /// Sets the member `key`; returns the value it had.
+    pub fn insert(&mut self, key: String, value: Value) -> Option<Value> {
+        match self.find(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (key, value));
+                None
+            }
+        }
+    }
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.find(key).ok().map(|i| self.0.remove(i).1)
+    }
+    /// The member `key`, added as `null` when missing (what `v["key"] = …` assigns to).
+    pub fn get_or_insert_null(&mut self, key: &str) -> &mut Value {
+        let i = self.find(key).unwrap_or_else(|i| {
+            self.0.insert(i, (key.to_string(), Value::Null));
+            i
+        });
+        &mut self.0[i].1
+    }
+    /// The members in key order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter(self.0.iter())
+    }
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + ExactSizeIterator {
+        self.0.iter().map(|(k, _)| k)
+    }
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+/// Printed as a map, `{"key": value, …}`, as `BTreeMap` is.
+impl fmt::Debug for Map {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// The members of a [`Map`] in key order, as `(&key, &value)`.
+#[derive(Clone)]
+pub struct Iter<'a>(std::slice::Iter<'a, (String, Value)>);
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a String, &'a Value);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(k, v)| (k, v))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(|(k, v)| (k, v))
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+impl<'a> IntoIterator for &'a Map {
+    type Item = (&'a String, &'a Value);
+    type IntoIter = Iter<'a>;
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+/// The members in key order, by value.
+impl IntoIterator for Map {
+    type Item = (String, Value);
+    type IntoIter = std::vec::IntoIter<(String, Value)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+/// Members in any order; of duplicate keys the last one wins.
+impl FromIterator<(String, Value)> for Map {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(members: I) -> Self {
+        let mut m = Map::new();
+        for (k, v) in members {
+            m.insert(k, v);
+        }
+        m
+    }
+}
 
 /// Nesting limit of the parser, serde_json's: 127 levels of arrays and objects parse,
 /// 128 do not.
@@ -238,7 +357,7 @@ impl std::ops::IndexMut<&str> for Value {
             *self = Value::Object(Map::new());
         }
         match self {
-            Value::Object(m) => m.entry(key.to_string()).or_insert(Value::Null),
+            Value::Object(m) => m.get_or_insert_null(key),
             _ => self,
         }
     }

@@ -495,6 +495,153 @@ fn fuzz_acceptance_matches_serde_json() {
 }
 
 // ---------------------------------------------------------------------------------------
+// The object map: a sorted Vec that must behave as the BTreeMap it replaced
+
+/// Keys whose byte order is not their case, length or char order; some prefix others.
+const KEYS: &[&str] = &["", "a", "A", "aa", "a\u{0}", "ab", "b", "Z", "_", "0", " ", "\u{7f}", "é", "€", "😀", "\u{2028}", "\u{fffd}"];
+
+fn shuffled<T: Clone>(r: &mut Rng, items: &[T]) -> Vec<T> {
+    let mut v = items.to_vec();
+    for i in (1..v.len()).rev() {
+        v.swap(i, r.below(i as u64 + 1) as usize);
+    }
+    v
+}
+
+#[test]
+fn map_iterates_in_byte_order_whatever_the_insertion_order() {
+    let mut sorted = KEYS.to_vec();
+    sorted.sort();
+    assert_eq!(sorted[..3], ["", " ", "0"]);
+    let mut r = Rng(0x50_47ed);
+    for _ in 0..200 {
+        let m: Map = shuffled(&mut r, KEYS).into_iter().map(|k| (k.to_string(), json!(k))).collect();
+        assert_eq!(m.len(), KEYS.len());
+        assert_eq!(m.keys().collect::<Vec<_>>(), sorted);
+        assert!(m.iter().all(|(k, v)| v == k.as_str()));
+        assert!(m.values().zip(&sorted).all(|(v, k)| v == k));
+        assert_eq!((&m).into_iter().rev().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), sorted.iter().rev().copied().collect::<Vec<_>>());
+        assert_eq!(m.clone().into_iter().map(|(k, _)| k).collect::<Vec<_>>(), sorted);
+        let text = compact(&Value::Object(m));
+        let theirs: serde_json::Map<_, _> = KEYS.iter().map(|k| (k.to_string(), serde_json::json!(k))).collect();
+        assert_eq!(text, serde_json::to_string(&theirs).unwrap());
+    }
+}
+
+#[test]
+fn map_insert_get_remove() {
+    let mut m = Map::new();
+    assert!(m.is_empty() && m.iter().next().is_none());
+    assert_eq!(m.insert("b".into(), json!(1)), None);
+    assert_eq!(m.insert("a".into(), json!(2)), None);
+    // Replacing returns the old value, the member count stays.
+    assert_eq!(m.insert("b".into(), json!(3)), Some(json!(1)));
+    assert_eq!(m.len(), 2);
+    assert_eq!(m.get("b"), Some(&json!(3)));
+    assert_eq!(m.get("c"), None);
+    assert!(m.contains_key("a") && !m.contains_key("A") && !m.contains_key(""));
+    *m.get_mut("a").unwrap() = json!("x");
+    assert_eq!(m.get("a"), Some(&json!("x")));
+    assert_eq!(m.get_mut("c"), None);
+    assert_eq!(m.remove("a"), Some(json!("x")));
+    assert_eq!(m.remove("a"), None);
+    assert_eq!(m.len(), 1);
+    *m.get_or_insert_null("c") = json!(4);
+    assert!(m.get_or_insert_null("d").is_null());
+    assert_eq!(*m.get_or_insert_null("b"), json!(3));
+    assert_eq!(compact(&Value::Object(m.clone())), r#"{"b":3,"c":4,"d":null}"#);
+    // Debug looks like the BTreeMap's did.
+    let btree: std::collections::BTreeMap<_, _> = m.iter().collect();
+    assert_eq!(format!("{:?}", m), format!("{:?}", btree));
+    assert_eq!(format!("{:?}", Value::Object(m.clone())), format!("Object({:?})", btree));
+    assert_eq!(format!("{:?}", Map::new()), "{}");
+}
+
+#[test]
+fn map_equality_ignores_insertion_order() {
+    let pairs = |ps: &[(&str, i64)]| ps.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<Map>();
+    let a = pairs(&[("x", 1), ("y", 2), ("z", 3)]);
+    assert_eq!(a, pairs(&[("z", 3), ("x", 1), ("y", 2)]));
+    assert_eq!(a, pairs(&[("y", 0), ("z", 3), ("x", 1), ("y", 2)]));
+    assert_ne!(a, pairs(&[("x", 1), ("y", 2), ("z", 4)]));
+    assert_ne!(a, pairs(&[("x", 1), ("y", 2)]));
+    assert_ne!(a, pairs(&[("x", 1), ("y", 2), ("Z", 3)]));
+    assert_eq!(from_str(r#"{"z":3,"y":2,"x":1}"#).unwrap(), Value::Object(a.clone()));
+    assert_eq!(json!({ "y": 2, "z": 3, "x": 1 }), Value::Object(a));
+}
+
+#[test]
+fn parsed_duplicate_keys_last_one_wins_like_serde_json() {
+    for text in [r#"{"a":1,"a":2}"#, r#"{"b":1,"a":2,"b":3,"a":{"c":1,"c":[]}}"#, r#"{"":1,"é":2,"":3,"é":null,"e":0}"#] {
+        let mine = from_str(text).unwrap();
+        let theirs: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(mine, from_serde(&theirs), "{text}");
+        assert_eq!(compact(&mine), theirs.to_string(), "{text}");
+    }
+    assert_eq!(compact(&from_str(r#"{"b":1,"a":2,"b":3,"a":{"c":1,"c":[]}}"#).unwrap()), r#"{"a":{"c":[]},"b":3}"#);
+    // The json! macro and ubus tables follow the same rule.
+    assert_eq!(compact(&json!({ "k": 1, "j": 2, "k": 3 })), r#"{"j":2,"k":3}"#);
+}
+
+/// Random inserts, removes and `v[key] = …` against std's BTreeMap (what `Map` was), the
+/// result written against serde_json, and random member lists (duplicates included)
+/// parsed against serde_json.
+#[test]
+fn random_maps_behave_like_a_btreemap() {
+    use std::collections::BTreeMap;
+    let mut r = Rng(0x0b7e_e3a9);
+    for i in 0..2000 {
+        let (mut v, mut model) = (Value::Null, BTreeMap::new());
+        for _ in 0..r.below(30) {
+            let k = if r.below(4) == 0 { random_string(&mut r) } else { r.pick(KEYS).to_string() };
+            let x = random_value(&mut r, 2);
+            let m = match &mut v {
+                Value::Object(m) => m,
+                _ => {
+                    v = Value::Object(Map::new());
+                    v.as_object_mut().unwrap()
+                }
+            };
+            match r.below(4) {
+                0 => assert_eq!(m.remove(&k), model.remove(&k), "case {i}"),
+                1 => {
+                    v[k.as_str()] = x.clone();
+                    model.insert(k.clone(), x);
+                }
+                _ => assert_eq!(m.insert(k.clone(), x.clone()), model.insert(k.clone(), x), "case {i}"),
+            }
+            let m = v.as_object().unwrap();
+            assert_eq!((m.len(), m.get(&k), m.contains_key(&k)), (model.len(), model.get(&k), model.contains_key(&k)), "case {i}");
+        }
+        let m = v.as_object().cloned().unwrap_or_default();
+        assert!(m.iter().eq(model.iter()), "case {i}");
+        assert_eq!(m, model.clone().into_iter().collect(), "case {i}");
+        let theirs = serde_json::Value::Object(model.iter().map(|(k, v)| (k.clone(), to_serde(v))).collect());
+        let v = Value::Object(m);
+        assert_eq!(compact(&v), serde_json::to_string(&theirs).unwrap(), "case {i}");
+        assert_eq!(to_string_pretty(&v), serde_json::to_string_pretty(&theirs).unwrap(), "case {i}");
+        // `close`: a 16-digit float may read back one ulp off, in serde_json too (see
+        // random_floats_print_like_serde_json).
+        assert!(close(&from_str(&compact(&v)).unwrap(), &v), "case {i}");
+
+        // The same members (and more of the same keys) in random order, as text.
+        let mut members: Vec<(String, serde_json::Value)> = model.iter().map(|(k, v)| (k.clone(), to_serde(v))).collect();
+        for _ in 0..r.below(5) {
+            members.push((r.pick(KEYS).to_string(), to_serde(&random_value(&mut r, 2))));
+        }
+        let members = shuffled(&mut r, &members);
+        let text = format!(
+            "{{{}}}",
+            members.iter().map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), v)).collect::<Vec<_>>().join(",")
+        );
+        let theirs: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mine = from_str(&text).unwrap();
+        assert_eq!(mine, from_serde(&theirs), "case {i}: {text}");
+        assert_eq!(compact(&mine), theirs.to_string(), "case {i}: {text}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Records: the bytes serde wrote (captured from the serde_derive build), and back.
 
 mod records {
