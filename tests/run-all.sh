@@ -30,7 +30,7 @@ suite "cargo test" cargo test --locked -- --test-threads=2
 suite "luci (ACL contract + real LuCI in chromium)" tests/luci/run.sh
 suite "cross builds (5 CPUs, qemu: --version, check and render byte-identical)" scripts/cross-build.sh --all
 suite "size report" scripts/size-report.sh --ratchet
-# The artifact as it ships (static musl, std built for size, our pthread_setname_np):
+# The artifact as it ships (static musl, std built for size, our spawn and threads):
 # the daemon, peer-link and hook suites again, on it instead of cargo's host build.
 SHIPPED=$PWD/dist/x86_64-unknown-linux-musl/muros-ha
 suite "shipped static binary: daemon (real ubusd), peer pair, hook suites" env MUROS_HA_BIN="$SHIPPED" \
