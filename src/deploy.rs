@@ -110,7 +110,7 @@ pub fn network_with_wan(cfg: &Config, paths: &Paths) -> Result<Option<OutputFile
     let Some(w) = &cfg.wan else { return Ok(None) };
     let path = paths.uci_file("network");
     let label = path.display().to_string();
-    let text = std::fs::read_to_string(&path).map_err(|error| DeployError::Io { path: path.clone(), error })?;
+    let text = crate::fsutil::read_to_string(&path).map_err(|error| DeployError::Io { path: path.clone(), error })?;
     let mode = {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644)
@@ -245,7 +245,7 @@ fn verify_candidate(paths: &Paths, target: &Path, tmp: &Path, cfg: &Config) -> R
         if let Some(bin) = find_program("nft") {
             let wrapper = fsutil::temp_path(&tmp.with_extension("check"));
             let text = render::firewall::check_ruleset(tmp);
-            std::fs::write(&wrapper, text).map_err(|error| DeployError::Io { path: wrapper.clone(), error })?;
+            crate::fsutil::write(&wrapper, text).map_err(|error| DeployError::Io { path: wrapper.clone(), error })?;
             let verdict = run_verifier(&bin, &["-c".as_ref(), "-f".as_ref(), wrapper.as_os_str()], cfg);
             let _ = std::fs::remove_file(&wrapper);
             return verdict.map_err(|message| DeployError::Verify { file: target.to_path_buf(), message });
@@ -305,7 +305,7 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
 
 /// `/etc/sysupgrade.conf` with our paths added (other lines untouched) and our keep.d list.
 fn sysupgrade_files(paths: &Paths) -> Vec<OutputFile> {
-    let existing = std::fs::read_to_string(paths.sysupgrade_conf()).unwrap_or_default();
+    let existing = crate::fsutil::read_to_string(paths.sysupgrade_conf()).unwrap_or_default();
     vec![
         OutputFile { path: paths.sysupgrade_conf(), contents: render::sysupgrade::with_our_paths(&existing), mode: 0o644 },
         OutputFile { path: paths.keep_d(), contents: render::sysupgrade::keep_d(), mode: 0o644 },

@@ -4,10 +4,55 @@
 //! fully written and fsynced temp file in the same directory, so a crash or power cut
 //! leaves either the old file or the new one — never half of each.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::fd::FromRawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+/// Open `path` with `flags` (always close-on-exec, pitfall 5) and, when it creates the
+/// file, permission bits `mode` (before the umask).
+///
+/// The binary opens every file here, never through `std::fs::File::open`,
+/// `OpenOptions`, `fs::read*` or `fs::write`: std's open validates its options at run
+/// time with errors built from strings, and those link `char::escape_debug` with its
+/// Unicode tables (≈5 KB) for messages we can never cause.
+#[allow(unsafe_code)]
+pub fn open(path: &Path, flags: OFlag, mode: u32) -> io::Result<File> {
+    let fd = nix::fcntl::open(path, flags | OFlag::O_CLOEXEC, Mode::from_bits_truncate(mode))?;
+    // SAFETY: a descriptor open(2) has just returned; nothing else owns it.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// `std::fs::read`, through [`open`].
+pub fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+    fn read(path: &Path) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        open(path, OFlag::O_RDONLY, 0)?.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+    read(path.as_ref())
+}
+
+/// `std::fs::read_to_string`, through [`open`]; text that is not UTF-8 is `InvalidData`.
+pub fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
+    String::from_utf8(read(path)?).map_err(|_| io::ErrorKind::InvalidData.into())
+}
+
+/// `std::fs::write` (create or truncate, mode 0666 before the umask), through [`open`].
+pub fn write(path: impl AsRef<Path>, bytes: impl AsRef<[u8]>) -> io::Result<()> {
+    fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+        create(path, 0o666)?.write_all(bytes)
+    }
+    write(path.as_ref(), bytes.as_ref())
+}
+
+/// Create or truncate `path` for writing; `mode` applies when it is created.
+pub fn create(path: &Path, mode: u32) -> io::Result<File> {
+    open(path, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC, mode)
+}
 
 /// What [`replace_if_changed`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +72,7 @@ pub fn temp_path(path: &Path) -> PathBuf {
 /// Write `bytes` to `path` atomically with permission bits `mode`, unless the file
 /// already holds exactly these bytes with this mode. Parent directories are created.
 pub fn replace_if_changed(path: &Path, bytes: &[u8], mode: u32) -> io::Result<Outcome> {
-    if let Ok(old) = fs::read(path) {
+    if let Ok(old) = read(path) {
         let same_mode = fs::metadata(path).map(|m| m.permissions().mode() & 0o7777 == mode).unwrap_or(false);
         if old == bytes && same_mode {
             return Ok(Outcome::Unchanged);
@@ -52,7 +97,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
 
 /// True when `path` already holds exactly `bytes` with permission bits `mode`.
 pub fn is_current(path: &Path, bytes: &[u8], mode: u32) -> bool {
-    match (fs::read(path), fs::metadata(path)) {
+    match (read(path), fs::metadata(path)) {
         (Ok(old), Ok(meta)) => old == bytes && meta.permissions().mode() & 0o7777 == mode,
         _ => false,
     }
@@ -77,7 +122,7 @@ pub fn stage(target: &Path, bytes: &[u8], mode: u32) -> io::Result<Staged> {
     fs::create_dir_all(&dir)?;
     let tmp = temp_path(target);
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
+        let mut f = create(&tmp, mode)?;
         f.set_permissions(fs::Permissions::from_mode(mode))?;
         f.write_all(bytes)?;
         f.sync_all()
@@ -96,7 +141,7 @@ impl Staged {
     pub fn commit(self) -> io::Result<()> {
         fs::rename(&self.tmp, &self.target)?;
         if let Some(dir) = self.target.parent() {
-            if let Ok(d) = File::open(dir) {
+            if let Ok(d) = open(dir, OFlag::O_RDONLY, 0) {
                 let _ = d.sync_all();
             }
         }
@@ -133,6 +178,34 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"y\n");
         // no temp files left behind
         assert_eq!(fs::read_dir(d.join("a")).unwrap().count(), 1);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn open_read_write_behave_like_std_and_close_on_exec() {
+        let d = tmpdir("open");
+        let p = d.join("f");
+        write(&p, "héllo\n").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), "héllo\n".as_bytes());
+        assert_eq!(read_to_string(&p).unwrap(), "héllo\n");
+        assert_eq!(read(&p).unwrap(), fs::read(&p).unwrap());
+        // Like std: create with 0666 before the umask, truncate on rewrite.
+        let umask = nix::sys::stat::umask(Mode::empty());
+        nix::sys::stat::umask(umask);
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o666 & !umask.bits());
+        write(&p, b"x").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"x");
+        // Every descriptor is close-on-exec (pitfall 5).
+        let f = open(&p, OFlag::O_RDONLY, 0).unwrap();
+        let fd_flags = nix::fcntl::fcntl(std::os::fd::AsRawFd::as_raw_fd(&f), nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        assert_ne!(fd_flags & nix::libc::FD_CLOEXEC, 0);
+        // create() applies its mode to a new file.
+        create(&d.join("secret"), 0o600).unwrap();
+        assert_eq!(fs::metadata(d.join("secret")).unwrap().permissions().mode() & 0o777, 0o600 & !umask.bits());
+        // Errors keep their kind; text that is not UTF-8 is InvalidData.
+        assert_eq!(read(d.join("missing")).unwrap_err().kind(), io::ErrorKind::NotFound);
+        fs::write(&p, [0xff, 0xfe]).unwrap();
+        assert_eq!(read_to_string(&p).unwrap_err().kind(), io::ErrorKind::InvalidData);
         fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -31,7 +31,7 @@ pub fn call(d: &mut Daemon, req: &Request<'_>) -> Reply {
 pub(crate) fn set_flag(d: &Daemon, enable: bool) -> Result<(), String> {
     let path = d.paths.uci_file(UCI_PACKAGE);
     let label = path.display().to_string();
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {}", label, e))?;
+    let text = crate::fsutil::read_to_string(&path).map_err(|e| format!("{}: {}", label, e))?;
     let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600);
     let mut ed = Editor::new(&text, &label).map_err(|e| e.to_string())?;
     let section = ed.package().sections.iter().position(|s| s.stype == "global").map(|i| ed.package().display_name(i)).ok_or_else(|| format!("{}: no 'config global' section", label))?;

@@ -12,7 +12,7 @@ use crate::proc::Output;
 
 /// The PID in `pidfile` if that process is alive.
 pub fn running_pid(pidfile: &std::path::Path) -> Option<Pid> {
-    let text = std::fs::read_to_string(pidfile).ok()?;
+    let text = crate::fsutil::read_to_string(pidfile).ok()?;
     let n: i32 = text.trim().parse().ok()?;
     if n <= 1 {
         return None;

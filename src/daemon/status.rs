@@ -92,7 +92,7 @@ fn describe_config(d: &Daemon, cfg: &Config, sys: &RealSystem, addresses: &[(Str
     obj.insert("instances".into(), Value::Array(instances));
 
     if let Some(w) = &cfg.wan {
-        let operstate = std::fs::read_to_string(format!("/sys/class/net/{}/operstate", w.device)).map(|s| s.trim().to_string()).ok();
+        let operstate = crate::fsutil::read_to_string(format!("/sys/class/net/{}/operstate", w.device)).map(|s| s.trim().to_string()).ok();
         let addrs: Vec<&String> = addresses.iter().filter(|(dev, a)| *dev == w.device && !a.contains(':')).map(|(_, a)| a).collect();
         obj.insert(
             "wan".into(),
@@ -125,7 +125,7 @@ fn describe_config(d: &Daemon, cfg: &Config, sys: &RealSystem, addresses: &[(Str
     } else {
         None
     };
-    let link = std::fs::read_to_string(format!("/sys/class/net/{}/operstate", cfg.sync.interface.device)).map(|s| s.trim().to_string()).ok();
+    let link = crate::fsutil::read_to_string(format!("/sys/class/net/{}/operstate", cfg.sync.interface.device)).map(|s| s.trim().to_string()).ok();
     let link_up = link.as_deref().is_some_and(|s| s == "up" || s == "unknown");
     obj.insert(
         "sync".into(),

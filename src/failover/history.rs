@@ -89,7 +89,7 @@ pub fn history_path(paths: &Paths) -> PathBuf {
 /// (a hand edit, an older format) are dropped on the way.
 pub fn append(paths: &Paths, rec: &HistoryRecord) -> io::Result<()> {
     let path = history_path(paths);
-    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let old = crate::fsutil::read_to_string(&path).unwrap_or_default();
     let mut lines: Vec<&str> =
         old.lines().filter(|l| HistoryRecord::parse(l).is_ok()).collect();
     let keep_from = lines.len().saturating_sub(HISTORY_MAX - 1);
@@ -107,7 +107,7 @@ pub fn append(paths: &Paths, rec: &HistoryRecord) -> io::Result<()> {
 
 /// The newest `limit` records (all if `None`), oldest first.
 pub fn read(paths: &Paths, limit: Option<usize>) -> Vec<HistoryRecord> {
-    let text = std::fs::read_to_string(history_path(paths)).unwrap_or_default();
+    let text = crate::fsutil::read_to_string(history_path(paths)).unwrap_or_default();
     let all: Vec<HistoryRecord> = text.lines().filter_map(|l| HistoryRecord::parse(l).ok()).collect();
     let skip = limit.map_or(0, |n| all.len().saturating_sub(n));
     all.into_iter().skip(skip).collect()

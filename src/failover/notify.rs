@@ -123,7 +123,7 @@ pub fn load_inputs(paths: &Paths, remember: bool) -> (PlanInputs, Option<String>
             if remember {
                 let bytes = inputs.to_json_string().into_bytes();
                 let cache = inputs_cache(paths);
-                if std::fs::read(&cache).ok().as_deref() != Some(bytes.as_slice()) {
+                if crate::fsutil::read(&cache).ok().as_deref() != Some(bytes.as_slice()) {
                     if let Err(e) = state::replace_quick(&cache, &bytes) {
                         log::warn!("cannot cache plan inputs in {}: {}", cache.display(), e);
                     }
@@ -133,7 +133,7 @@ pub fn load_inputs(paths: &Paths, remember: bool) -> (PlanInputs, Option<String>
         }
         Err(errors) => {
             let first = errors.first().map(|e| e.to_string()).unwrap_or_default();
-            let cached = std::fs::read(inputs_cache(paths)).ok().and_then(|b| PlanInputs::parse(&b).ok());
+            let cached = crate::fsutil::read(inputs_cache(paths)).ok().and_then(|b| PlanInputs::parse(&b).ok());
             match cached {
                 Some(i) => (i, Some(format!("config invalid ({}), used last good plan inputs", first))),
                 None => (

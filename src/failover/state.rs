@@ -5,8 +5,9 @@
 use super::GroupState;
 use crate::json::{self, Fields, ObjectWriter, Value};
 use crate::paths::Paths;
-use nix::fcntl::{Flock, FlockArg};
-use std::fs::{self, File, OpenOptions};
+use crate::fsutil;
+use nix::fcntl::{Flock, FlockArg, OFlag};
+use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -105,7 +106,7 @@ pub fn replace_quick(path: &Path, bytes: &[u8]) -> io::Result<()> {
     }
     let tmp = crate::fsutil::temp_path(path);
     let r = (|| {
-        let mut f = File::create(&tmp)?;
+        let mut f = fsutil::create(&tmp, 0o666)?;
         f.write_all(bytes)?;
         fs::rename(&tmp, path)
     })();
@@ -122,20 +123,37 @@ pub fn lock_exclusive(path: &Path) -> io::Result<Flock<File>> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("open {}: {}", path.display(), e)))?;
-    Flock::lock(f, FlockArg::LockExclusive)
-        .map_err(|(_, e)| io::Error::other(format!("flock {}: {}", path.display(), e)))
+    let f = fsutil::open(path, OFlag::O_RDWR | OFlag::O_CREAT, 0o666).map_err(|e| PathError::wrap("open", path, e))?;
+    Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| PathError::wrap("flock", path, e.into()))
 }
+
+/// "open PATH: error" as an `io::Error` of the same kind. Not `io::Error::new(kind,
+/// String)`: std boxes the String as a `dyn Error` whose Debug escapes it, which links
+/// `char::escape_debug` and its Unicode tables (≈5 KB) for a message never debugged.
+#[derive(Debug)]
+struct PathError {
+    what: &'static str,
+    path: std::path::PathBuf,
+    error: io::Error,
+}
+
+impl PathError {
+    fn wrap(what: &'static str, path: &Path, error: io::Error) -> io::Error {
+        io::Error::new(error.kind(), PathError { what, path: path.to_path_buf(), error })
+    }
+}
+
+impl std::fmt::Display for PathError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.what, self.path.display(), self.error)
+    }
+}
+
+impl std::error::Error for PathError {}
 
 /// The JSON in `path`, `None` when missing or unreadable.
 fn read_json(path: &Path) -> Option<Value> {
-    json::from_slice(&fs::read(path).ok()?).ok()
+    json::from_slice(&fsutil::read(path).ok()?).ok()
 }
 
 pub fn read_desired(paths: &Paths) -> Option<Desired> {

@@ -207,7 +207,7 @@ fn wait_slot(slot: &Slot, timeout: Duration) -> Option<std::io::Result<ExitStatu
 /// The control socket conntrackd listens on: the `UNIX { Path … }` of its config (what
 /// `conntrackd -C conf` would use), else the root's default.
 pub fn conntrackd_socket(paths: &Paths) -> PathBuf {
-    let text = std::fs::read_to_string(paths.conntrackd_conf()).unwrap_or_default();
+    let text = crate::fsutil::read_to_string(paths.conntrackd_conf()).unwrap_or_default();
     let mut in_unix = false;
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("").trim();
@@ -272,14 +272,14 @@ impl System for RealSystem {
             if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
                 continue;
             }
-            let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+            let comm = crate::fsutil::read_to_string(e.path().join("comm")).unwrap_or_default();
             if comm.trim_end() != program {
                 continue;
             }
             match with_arg {
                 None => return true,
                 Some(a) => {
-                    let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                    let cmdline = crate::fsutil::read(e.path().join("cmdline")).unwrap_or_default();
                     if cmdline.split(|b| *b == 0).any(|w| w == a.as_bytes()) {
                         return true;
                     }

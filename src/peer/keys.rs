@@ -38,7 +38,7 @@ pub fn key_file(paths: &Paths) -> PathBuf {
 pub fn load_or_generate(paths: &Paths) -> Result<KeyPair, String> {
     let path = key_file(paths);
     let label = path.display().to_string();
-    match std::fs::read_to_string(&path) {
+    match crate::fsutil::read_to_string(&path) {
         Ok(text) => {
             let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
             if mode & 0o077 != 0 {

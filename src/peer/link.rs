@@ -210,7 +210,7 @@ const CONNTRACK_PROBE: Duration = Duration::from_millis(500);
 
 impl Link {
     fn new(paths: Paths, shared: Shared, main_wake: Arc<Waker>, rx: Queue, wake: Arc<Waker>, keys: KeyPair) -> Link {
-        let applied = std::fs::read(paths.join(REPLICA_FILE)).ok().and_then(|b| parse_applied(&b)).unwrap_or_default();
+        let applied = crate::fsutil::read(paths.join(REPLICA_FILE)).ok().and_then(|b| parse_applied(&b)).unwrap_or_default();
         let now = Instant::now();
         Link {
             paths,
@@ -673,7 +673,7 @@ impl Link {
     }
 
     fn package_text(&self, name: &str) -> Option<String> {
-        std::fs::read_to_string(self.paths.uci_file(name)).ok()
+        crate::fsutil::read_to_string(self.paths.uci_file(name)).ok()
     }
 
     fn package_digest(&self, name: &str) -> String {
@@ -972,7 +972,7 @@ impl Link {
     }
 
     fn send_leases(&mut self) {
-        if let Ok(text) = std::fs::read_to_string(self.lease_path()) {
+        if let Ok(text) = crate::fsutil::read_to_string(self.lease_path()) {
             self.send(&Message::Leases { text });
         }
     }

@@ -26,7 +26,7 @@ pub struct PendingChanges {
 /// `uci commit` and `uci revert` leave an empty delta file behind, which is not pending.
 pub fn pending_changes(paths: &Paths, name: &str) -> Option<PendingChanges> {
     let path = paths.uci_savedir().join(name);
-    let bytes = fs::read(&path).ok()?;
+    let bytes = crate::fsutil::read(&path).ok()?;
     let count = bytes.split(|&c| c == b'\n').filter(|l| l.iter().any(|c| !c.is_ascii_whitespace())).count();
     (count > 0).then_some(PendingChanges { path, count })
 }
@@ -54,7 +54,7 @@ pub fn load_package(paths: &Paths, name: &str) -> Result<(Package, Vec<String>),
     } else {
         main
     };
-    let bytes = fs::read(&path).map_err(|e| {
+    let bytes = crate::fsutil::read(&path).map_err(|e| {
         let what = match e.kind() {
             ErrorKind::NotFound => "file not found".to_string(),
             _ => format!("cannot read: {e}"),
