@@ -22,7 +22,8 @@
 //! | [`peer`] | the peer link: Noise-KK channel over the sync link, heartbeats, split brain, config + lease replication |
 //! | [`cli`] | command line front end (our own small parser): `check`, `render`, `notify`, `plan`, `daemon` |
 // Exceptions, allowed where they are: getrandom(2) in peer::noise::random,
-// posix_spawn(3) in proc::spawn and pthreads in thread.
+// posix_spawn(3) in proc::spawn, pthreads in thread, and fsutil::open taking ownership
+// of the descriptor open(2) returned.
 #![deny(unsafe_code)]
 
 /// `println!` that ignores write errors: stdout closed early (`muros-ha --help | head -1`)
