@@ -16,9 +16,11 @@
 #   -Cforce-unwind-tables=no               no .eh_frame (nothing unwinds): 482 -> 399 KB
 #   -Zlocation-detail=none                 on aarch64
 #   -Zlink-native-libraries=no -lc         no libunwind (nothing unwinds); on armv7
-#                                          with the EHABI personality stubs in
-#                                          src/main.rs this drops the unwinder and
-#                                          printf it logs with: -12 KB there
+#                                          that drops the unwinder and the printf it
+#                                          logs with: -12 KB there
+#   -T no-unwind-tables.ld                 discards the C objects' .eh_frame (and
+#                                          .ARM.exidx/extab): -9 KB aarch64, -7.5 KB
+#                                          mipsel, -2.7 KB armv7
 #   -Zfmt-debug=none                       `{:?}` formats nothing: no Debug code in the
 #                                          binary (-4 KB aarch64, -5.5 KB mipsel).
 #                                          tests/no_debug_format.rs keeps `{:?}` out
@@ -99,13 +101,21 @@ qemu_for() {
 	esac
 }
 
+# RUSTFLAGS is split on spaces, and it carries the linker script's path.
+case "$HERE" in *" "*)
+	echo "$0: the checkout path has a space ($HERE); RUSTFLAGS cannot carry it" >&2
+	exit 2
+	;;
+esac
+
 case "$PANIC" in
 # Nothing can unwind or print a panic location with immediate-abort, so the unwind
 # tables (.eh_frame: ~90 KB on aarch64) and panic locations are dead weight.
 # And no unwinder is needed: -Zlink-native-libraries=no drops the `-lunwind` std asks
-# for (and the `-lc`, given back explicitly). On armv7 that only links because
-# src/main.rs defines the EHABI personality routines that musl's unwind tables name.
-immediate-abort) PANIC_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no -Zlocation-detail=none -Zlink-native-libraries=no -Clink-arg=-lc" ;;
+# for (and the `-lc`, given back explicitly), and no-unwind-tables.ld discards the unwind
+# tables of the C objects (and on armv7 the .ARM.exidx entries naming the EHABI
+# personality routines, which would otherwise want libunwind).
+immediate-abort) PANIC_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no -Zlocation-detail=none -Zlink-native-libraries=no -Clink-arg=-lc -Clink-arg=-Wl,-T,$HERE/no-unwind-tables.ld" ;;
 abort) PANIC_FLAGS="-Cpanic=abort" ;;
 *)
 	echo "$0: PANIC must be immediate-abort or abort" >&2
