@@ -2,7 +2,7 @@
 //! /dev/null, stdout and stderr each either /dev/null or a pipe back to us.
 //!
 //! This replaces `std::process::Command`, which carries a general environment map,
-//! fork/exec fallbacks and pidfd support we never use (≈9 KB on aarch64, ≈12 KB on
+//! fork/exec fallbacks and pidfd support we never use (19 KB on aarch64, 28 KB on
 //! mipsel). What std's Command guaranteed and callers rely on is kept: the child gets
 //! only fds 0–2 (every fd we open is `O_CLOEXEC`, pitfall 5), an empty signal mask and
 //! the default SIGPIPE disposition (std ignores SIGPIPE in our own process), our
