@@ -22,11 +22,22 @@
 #                                          .ARM.exidx/extab): -9 KB aarch64, -7.5 KB
 #                                          mipsel, -2.7 KB armv7
 #   -Zfmt-debug=none                       `{:?}` formats nothing: no Debug code in the
-#                                          binary (-4 KB aarch64, -5.5 KB mipsel).
-#                                          tests/no_debug_format.rs keeps `{:?}` out
+#                                          binary (-10 KB aarch64, -12 KB mipsel).
+#                                          tests/shipped_code.rs keeps `{:?}` out
 #                                          of code that ships
 #   aarch64: -outline-atomics              inline LL/SC atomics (ARMv8.0) instead of
 #                                          helpers picking LSE at run time: -2.5 KB
+#   aarch64: no machine scheduling         before or after register allocation, so
+#     (-use-postra-scheduler,              the same source yields the same instruction
+#      -enable-misched=false), outliner    sequences everywhere and the machine outliner
+#      reruns=3                            (on at opt-level z) folds many more of them:
+#                                          -8.3 KB. Tuning only, no ISA change; costs
+#                                          a little speed on in-order cores (A53).
+#   aarch64: -Ccode-model=tiny             one ADR instead of ADRP+ADD for every
+#                                          address: -7.3 KB. Code and data must lie
+#                                          within 1 MiB of each other (they span
+#                                          ~0.5 MiB); if they ever do not, the link
+#                                          fails with a relocation overflow, loudly.
 
 #   cargo zigbuild (zig from PyPI)         one C toolchain + musl libc/crt for
 #                                          every arch; no per-arch gcc
@@ -83,7 +94,7 @@ fi
 # Per-target linker flags (see the header).
 extra_rustflags() {
 	case "$1" in
-	aarch64-*) echo "-Ctarget-feature=-outline-atomics" ;;
+	aarch64-*) echo "-Ccode-model=tiny -Ctarget-feature=-outline-atomics,-use-postra-scheduler -Cllvm-args=-enable-misched=false -Cllvm-args=-machine-outliner-reruns=3" ;;
 	armv7-*) echo "-Clink-arg=-Wl,-z,max-page-size=4096 -Ctarget-feature=+thumb-mode" ;;
 	mipsel-* | mips-*) echo "-Crelocation-model=static" ;;
 	*) echo "" ;;
