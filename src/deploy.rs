@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::proc::{self, Output};
 use std::ffi::OsStr;
 use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a verifier (`keepalived -t`, `nft -c`) may take before we give up on it.
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -256,31 +256,20 @@ fn verify_candidate(paths: &Paths, target: &Path, tmp: &Path, cfg: &Config) -> R
 
 fn run_verifier(bin: &Path, args: &[&OsStr], cfg: &Config) -> Result<(), String> {
     let mut child = proc::spawn(bin, args, Output::Pipe, Output::Pipe).map_err(|e| format!("cannot run verifier: {}", e))?;
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                if status.success() {
-                    return Ok(());
-                }
-                let mut out = Vec::new();
-                for pipe in [child.stderr.take(), child.stdout.take()].into_iter().flatten() {
-                    let _ = { pipe }.read_to_end(&mut out);
-                }
-                let text = redact(&String::from_utf8_lossy(&out), cfg);
-                let tail: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).rev().take(6).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
-                return Err(format!("exit {}: {}", status.code().unwrap_or(-1), tail.join(" | ")));
-            }
-            Ok(None) if start.elapsed() > VERIFY_TIMEOUT => {
-                child.kill();
-                let _ = child.wait();
-                return Err("verifier timed out".into());
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(e.to_string()),
-        }
+    let status = match child.wait_timeout(VERIFY_TIMEOUT, Duration::from_millis(5)) {
+        Ok(Some(status)) if status.success() => return Ok(()),
+        Ok(Some(status)) => status,
+        Ok(None) => return Err("verifier timed out".into()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut out = Vec::new();
+    for pipe in [child.stderr.take(), child.stdout.take()].into_iter().flatten() {
+        let _ = { pipe }.read_to_end(&mut out);
     }
+    let text = redact(&String::from_utf8_lossy(&out), cfg);
+    let tail: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).rev().take(6).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    Err(format!("exit {}: {}", status.code().unwrap_or(-1), tail.join(" | ")))
 }
 
 /// Never let the secret out through a tool's error message.

@@ -21,6 +21,7 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Where a child's stdout or stderr goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +82,23 @@ impl Child {
     pub fn kill(&mut self) {
         if self.reaped.is_none() {
             let _ = kill(self.pid, Signal::SIGKILL);
+        }
+    }
+
+    /// Wait at most `timeout` for the child, checking every `poll`. When it is still
+    /// running then, kill and reap it and return `None`.
+    pub fn wait_timeout(&mut self, timeout: Duration, poll: Duration) -> io::Result<Option<ExitStatus>> {
+        let start = Instant::now();
+        loop {
+            if let Some(st) = self.try_wait()? {
+                return Ok(Some(st));
+            }
+            if start.elapsed() > timeout {
+                self.kill();
+                let _ = self.wait();
+                return Ok(None);
+            }
+            std::thread::sleep(poll);
         }
     }
 
@@ -256,6 +274,17 @@ mod tests {
         let ign = out.split("SigIgn:").nth(1).unwrap().trim();
         let mask = u64::from_str_radix(ign, 16).unwrap();
         assert_eq!(mask & (1 << (libc::SIGPIPE - 1)), 0, "SIGPIPE ignored in the child: {}", ign);
+    }
+
+    #[test]
+    fn wait_timeout_returns_the_status_or_kills_and_reaps() {
+        let mut quick = spawn(Path::new("/bin/sh"), &[OsStr::new("-c"), OsStr::new("exit 4")], Output::Null, Output::Null).unwrap();
+        assert_eq!(quick.wait_timeout(Duration::from_secs(10), Duration::from_millis(1)).unwrap(), Some(ExitStatus::Code(4)));
+        let mut slow = spawn(Path::new("/bin/sleep"), &[OsStr::new("30")], Output::Null, Output::Null).unwrap();
+        assert_eq!(slow.wait_timeout(Duration::from_millis(50), Duration::from_millis(5)).unwrap(), None);
+        // Killed and reaped: the status is known, nothing is left to wait for.
+        assert_eq!(slow.try_wait().unwrap(), Some(ExitStatus::Signal(libc::SIGKILL)));
+        assert!(nix::sys::signal::kill(slow.pid, None).is_err(), "the child is still there");
     }
 
     #[test]

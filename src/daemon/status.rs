@@ -9,7 +9,7 @@ use crate::ubus::{reply_json, Arg, Reply, Request};
 use crate::json::{json, Value};
 use std::io::Read;
 use crate::proc::{self, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const POLICY: &[Arg] = &[];
 
@@ -186,24 +186,20 @@ pub fn run_capture(argv: &[String], timeout: Duration) -> Result<String, String>
     let prog = if prog.contains('/') { prog.into() } else { crate::deploy::find_program(prog).ok_or_else(|| format!("{} not found", prog))? };
     let rest: Vec<&std::ffi::OsStr> = rest.iter().map(std::ffi::OsStr::new).collect();
     let mut child = proc::spawn(&prog, &rest, Output::Pipe, Output::Null).map_err(|e| format!("{}: {}", prog.display(), e))?;
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                let mut s = String::new();
-                if let Some(mut o) = child.stdout.take() {
-                    let _ = o.read_to_string(&mut s);
-                }
-                return if status.success() { Ok(s) } else { Err(format!("{} exited {}", prog.display(), status.code().unwrap_or(-1))) };
+    match child.wait_timeout(timeout, Duration::from_millis(2)) {
+        Ok(Some(status)) => {
+            let mut s = String::new();
+            if let Some(mut o) = child.stdout.take() {
+                let _ = o.read_to_string(&mut s);
             }
-            Ok(None) if start.elapsed() > timeout => {
-                child.kill();
-                let _ = child.wait();
-                return Err(format!("{} timed out", prog.display()));
+            if status.success() {
+                Ok(s)
+            } else {
+                Err(format!("{} exited {}", prog.display(), status.code().unwrap_or(-1)))
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
-            Err(e) => return Err(e.to_string()),
         }
+        Ok(None) => Err(format!("{} timed out", prog.display())),
+        Err(e) => Err(e.to_string()),
     }
 }
 
