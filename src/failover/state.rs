@@ -8,7 +8,7 @@ use crate::paths::Paths;
 use crate::fsutil;
 use nix::fcntl::{Flock, FlockArg, OFlag};
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -106,8 +106,7 @@ pub fn replace_quick(path: &Path, bytes: &[u8]) -> io::Result<()> {
     }
     let tmp = crate::fsutil::temp_path(path);
     let r = (|| {
-        let mut f = fsutil::create(&tmp, 0o666)?;
-        f.write_all(bytes)?;
+        fsutil::write(&tmp, bytes)?;
         fs::rename(&tmp, path)
     })();
     if r.is_err() {

@@ -132,7 +132,7 @@ fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
         Ok(c) => c,
         Err(e) => return CmdOutcome::failed(format!("cannot start {}: {}", program.display(), e)),
     };
-    let pid = child.id();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let stderr = child.stderr.take();
     // A one-shot slot + condvar rather than an mpsc channel: same no-sleep wake-up, a
     // fraction of the machine code.
@@ -150,9 +150,8 @@ fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
         Ok(w) => w,
         Err(e) => {
             // The child went with the closure: stop and reap it by pid.
-            let p = nix::unistd::Pid::from_raw(pid as i32);
-            let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(p, None);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
             return CmdOutcome::failed(format!("cannot wait for {}: {}", program.display(), e));
         }
     };
@@ -160,7 +159,7 @@ fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
         Some(st) => (st, false),
         None => {
             // The waiter has not reaped it (no status yet), so the pid is still the child's.
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             match wait_slot(&slot, Duration::from_secs(2)) {
                 Some(st) => (st, true),
                 None => return CmdOutcome { code: None, timed_out: true, detail: "did not die after SIGKILL".into() },
