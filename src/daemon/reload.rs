@@ -28,7 +28,7 @@ pub fn reload_for(paths: &Paths, changed: &[PathBuf]) -> Vec<String> {
         if let Some(pid) = running_pid(&paths.keepalived_pid()) {
             match kill(pid, Signal::SIGHUP) {
                 Ok(()) => done.push(format!("keepalived: reloaded (SIGHUP to {})", pid)),
-                Err(e) => done.push(format!("keepalived: SIGHUP to {} failed: {}", pid, e)),
+                Err(e) => done.push(format!("keepalived: SIGHUP to {} failed: {}", pid, std::io::Error::from(e))),
             }
         } else {
             done.push(init_action(paths, "keepalived", "reload"));

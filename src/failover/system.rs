@@ -298,7 +298,7 @@ impl System for RealSystem {
 
     fn addresses(&self) -> Result<Vec<(String, String)>, String> {
         // getifaddrs(3): the same netlink dump `ip addr` reads, without a fork.
-        let addrs = nix::ifaddrs::getifaddrs().map_err(|e| format!("getifaddrs: {}", e))?;
+        let addrs = nix::ifaddrs::getifaddrs().map_err(|e| format!("getifaddrs: {}", std::io::Error::from(e)))?;
         Ok(addrs
             .filter_map(|a| {
                 let ip: IpAddr = match (a.address.as_ref(), a.netmask.as_ref()) {

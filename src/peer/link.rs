@@ -249,7 +249,7 @@ impl Link {
         let ino = match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
             Ok(i) => i,
             Err(e) => {
-                log::error!("peer link: inotify unavailable ({}); config changes will not replicate", e);
+                log::error!("peer link: inotify unavailable ({}); config changes will not replicate", std::io::Error::from(e));
                 return;
             }
         };
@@ -258,7 +258,7 @@ impl Link {
         let _ = std::fs::create_dir_all(&state_dir);
         for dir in [self.paths.config_dir(), state_dir, self.paths.join("/tmp")] {
             if let Err(e) = ino.add_watch(&dir, flags) {
-                log::warn!("peer link: cannot watch {}: {}", dir.display(), e);
+                log::warn!("peer link: cannot watch {}: {}", dir.display(), std::io::Error::from(e));
             }
         }
         self.inotify = Some(ino);
@@ -345,7 +345,7 @@ impl Link {
             match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => {
-                    log::error!("peer link: poll: {}", e);
+                    log::error!("peer link: poll: {}", std::io::Error::from(e));
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }
