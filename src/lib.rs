@@ -24,7 +24,8 @@
 //! | [`cli`] | command line front end (our own small parser): `check`, `render`, `notify`, `plan`, `daemon` |
 // Exceptions, allowed where they are: getrandom(2) in peer::noise::random,
 // posix_spawn(3) in proc::spawn, pthreads in thread, and fsutil::open taking ownership
-// of the descriptor open(2) returned, and the heap (malloc and friends) in heap.
+// of the descriptor open(2) returned, the heap (malloc and friends) in heap, and the
+// daemon's signal handler (sigaction, write(2)) in daemon::run.
 #![deny(unsafe_code)]
 
 /// `println!` that ignores write errors: stdout closed early (`muros-ha --help | head -1`)

@@ -259,3 +259,31 @@ fn sigterm_ends_the_daemon_cleanly() {
     };
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn sighup_applies_the_config_and_sigint_ends_the_daemon() {
+    let Some(mut lab) = Lab::new("hup") else { return };
+    let conf = lab.root().join("etc/keepalived/keepalived.conf");
+    assert!(!conf.exists(), "--no-converge: nothing rendered before the signal");
+    let pid = nix::unistd::Pid::from_raw(lab.daemon.as_ref().unwrap().id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    let t0 = Instant::now();
+    while !conf.exists() && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(fs::read_to_string(&conf).is_ok_and(|t| t.contains("virtual_router_id 10")), "SIGHUP did not apply the config");
+    // Still serving after the signal.
+    assert_eq!(lab.call("status", "{}")["config_valid"], true);
+
+    let mut d = lab.daemon.take().unwrap();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = d.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "daemon ignored SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0), "SIGINT should end the loop cleanly, not kill the process");
+}

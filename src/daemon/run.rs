@@ -11,10 +11,12 @@ use crate::failover::{self, state, GroupState};
 use crate::paths::Paths;
 use crate::ubus::{json::to_table, Server};
 use crate::json::json;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-use std::io::Read;
-use std::os::fd::AsFd;
-use std::os::unix::net::UnixStream;
+use crate::ubus::Waker;
+use nix::errno::Errno;
+use nix::libc;
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,30 +31,38 @@ pub struct RunOptions {
     pub no_converge: bool,
 }
 
-/// One self-pipe per signal kind, so the loop knows which one arrived.
-struct SignalPipe {
-    read: UnixStream,
+/// Write ends of the two self-pipes, for the signal handler (-1 until installed).
+static HUP_FD: AtomicI32 = AtomicI32::new(-1);
+static TERM_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// The handler: one write(2) of one byte to the signal's pipe, errno preserved, nothing
+/// else (async-signal-safe). A full pipe already says "arrived", so EAGAIN is fine.
+#[allow(unsafe_code)]
+extern "C" fn on_signal(sig: libc::c_int) {
+    let fd = if sig == libc::SIGHUP { &HUP_FD } else { &TERM_FD }.load(Ordering::Relaxed);
+    let saved = Errno::last_raw();
+    // SAFETY: writes one byte from a live buffer; a bad fd only fails.
+    unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
+    Errno::set_raw(saved);
 }
 
-impl SignalPipe {
-    fn new(signals: &[i32]) -> std::io::Result<SignalPipe> {
-        let (read, write) = UnixStream::pair()?;
-        read.set_nonblocking(true)?;
-        write.set_nonblocking(true)?;
-        for &s in signals {
-            signal_hook::low_level::pipe::register(s, write.try_clone()?)?;
-        }
-        Ok(SignalPipe { read })
+/// A self-pipe that `signals` write into, so the loop knows which kind arrived. It lives
+/// as long as the process: the handler may write into it at any moment.
+#[allow(unsafe_code)]
+fn signal_pipe(slot: &AtomicI32, signals: &[Signal]) -> Result<&'static Waker, String> {
+    let pipe: &'static Waker = Box::leak(Box::new(Waker::new().map_err(|e| e.to_string())?));
+    slot.store(pipe.write_fd().as_raw_fd(), Ordering::Relaxed);
+    let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::SA_RESTART, SigSet::empty());
+    for &s in signals {
+        // SAFETY: the handler above is async-signal-safe.
+        unsafe { sigaction(s, &action) }.map_err(|e| format!("sigaction({}): {}", s.as_str(), std::io::Error::from(e)))?;
     }
-    fn drain(&mut self) {
-        let mut buf = [0u8; 64];
-        while matches!(self.read.read(&mut buf), Ok(n) if n > 0) {}
-    }
+    Ok(pipe)
 }
 
 pub fn run(opts: RunOptions) -> i32 {
     crate::logging::init(crate::logging::choose_sink(opts.paths.is_system_root()), log::LevelFilter::Info);
-    let (mut hup, mut term) = match (SignalPipe::new(&[SIGHUP]), SignalPipe::new(&[SIGTERM, SIGINT])) {
+    let (hup, term) = match (signal_pipe(&HUP_FD, &[Signal::SIGHUP]), signal_pipe(&TERM_FD, &[Signal::SIGTERM, Signal::SIGINT])) {
         (Ok(h), Ok(t)) => (h, t),
         (Err(e), _) | (_, Err(e)) => {
             log::error!("cannot install signal handlers: {}", e);
@@ -62,7 +72,7 @@ pub fn run(opts: RunOptions) -> i32 {
     let mut daemon = Daemon::new(opts.paths.clone(), opts.hook_binary.clone(), opts.verify);
     // peer branch: the peer link runs in its own thread (see src/peer/mod.rs for why) and
     // wakes this loop through `peer_wake` when split brain, drift or the link changes.
-    let peer_wake = match crate::ubus::Waker::new() {
+    let peer_wake = match Waker::new() {
         Ok(w) => Arc::new(w),
         Err(e) => {
             log::error!("cannot create the peer wake pipe: {}", e);
@@ -115,7 +125,7 @@ pub fn run(opts: RunOptions) -> i32 {
             // A handover waits for the peer: wake to give up after its timeout.
             timeout = Some(timeout.map_or(HANDOVER_CHECK, |t| t.min(HANDOVER_CHECK)));
         }
-        let ready = match server.poll(&[hup.read.as_fd(), term.read.as_fd(), peer_wake.fd()], timeout) {
+        let ready = match server.poll(&[hup.fd(), term.fd(), peer_wake.fd()], timeout) {
             Ok(r) => r,
             Err(e) => {
                 log::error!("poll failed: {}", e);

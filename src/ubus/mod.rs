@@ -87,7 +87,7 @@
 //!     log::warn!("ubusd not there yet: {e}");
 //! }
 //!
-//! // The loop: the waker (or a signal-hook self-pipe) is polled beside the ubus socket.
+//! // The loop: the waker (or a signal self-pipe) is polled beside the ubus socket.
 //! let waker = Waker::new()?;
 //! loop {
 //!     let ready = server.poll(&[waker.fd()], Some(Duration::from_secs(5)))?;

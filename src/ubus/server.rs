@@ -301,7 +301,7 @@ pub fn validate(policy: &[Arg], data: &Table) -> std::result::Result<Args, Metho
 }
 
 /// A self-pipe to wake a [`Server::poll`] from another thread or a signal handler
-/// (signal-hook's `low_level::pipe::register` can write into [`Waker::write_fd`]).
+/// (the daemon's signal handler writes into [`Waker::write_fd`]).
 pub struct Waker {
     read: OwnedFd,
     write: OwnedFd,
