@@ -20,22 +20,23 @@
 //!   characters as `\u00xx`, keep everything else (non-ASCII, `/`, DEL) as is; pretty
 //!   output indents by two spaces and writes `": "`, `[]` and `{}`. Integers print
 //!   exactly.
-//! - **Floats** are only ever passed through (ubus DOUBLEs, a peer's counters): we never
-//!   make one. They print in serde_json's layout (`1.0`, `0.00001`, `1e-6`, `1e+16`,
-//!   non-finite as `null`) without core's float formatting: the fewest digits that
-//!   serde_json's parser (and ours, the same) reads back as the same float. That is
-//!   serde_json's (zmij's) exact output for every float of up to 15 significant digits
-//!   within 10^±22 (anything a person or a counter writes); other floats get at most 17
-//!   digits, sometimes other ones than zmij's shortest, within 2 ulps of the value.
+//! - **Floats** are only ever passed through (ubus DOUBLEs): we never make one, and
+//!   nothing here computes with one — on the MIPS routers each float operation is a
+//!   soft-float call and their conversions cost ~7 KB. A double prints in serde_json's
+//!   layout (`1.0`, `0.00001`, `1e-6`, `1e+16`, non-finite as `null`) with its exact value
+//!   rounded to 17 significant digits by integer arithmetic ([`f64_text`]): serde_json's
+//!   very text whenever that exact value has at most 15 digits (1.5, 0.25, 1e16), else
+//!   17 digits that read back to the same double (0.1 prints `0.10000000000000001`).
 //! - **The parser is strict RFC 8259**, like serde_json's: one value, surrounded by
 //!   optional whitespace, nothing after it; no trailing commas, no leading zeros, no
 //!   `+`, no NaN; strings must be valid UTF-8 without raw control characters; every
 //!   escape (`\uXXXX` included) is checked and surrogates must come in pairs. Nesting
 //!   is limited to [`MAX_DEPTH`] (serde_json's 128) so hostile input cannot exhaust the
-//!   stack. Integers become `u64` (non-negative) or `i64` (negative), everything else a
-//!   float computed exactly as serde_json does by default (significand × 10^exponent
-//!   with correctly rounded powers of ten; out of range → error), so every text reads as
-//!   the same value; duplicate keys: the last one wins. Errors say what and where
+//!   stack. Integers become `u64` (non-negative) or `i64` (negative); any other number
+//!   (`1.5`, `1e3`, `-0`, 2^64) keeps its text and is written back byte for byte, so no
+//!   digit is lost and no range applies (serde_json makes a float of it and refuses
+//!   beyond 1e308). Such a text equals a double with the same decimal digits. Duplicate
+//!   keys: the last one wins. Errors say what and where
 //!   (`expected `:` at line 1 column 6`); no input makes it panic.
 //! - Records ([`Fields`]) follow serde's derive rules: unknown fields are ignored
 //!   (forward compatibility), a missing field is an error unless it is an `Option`
@@ -196,27 +197,80 @@ pub enum Value {
     Object(Map),
 }
 
-/// A JSON number: an unsigned or a negative integer, or a finite float. As in
-/// serde_json, `1` and `1.0` are different numbers.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A JSON number: an unsigned or a negative integer, a finite double (from a ubus
+/// DOUBLE or built in Rust), or — parsed from text and not an integer — its text,
+/// verbatim. As in serde_json, `1` and `1.0` are different numbers.
+///
+/// Nothing here computes with floats: on the MIPS routers every float operation is a
+/// soft-float library call, and the conversions cost about 7 KB. Doubles are compared
+/// by their bits and written by [`f64_text`] with integer arithmetic; parsed text is
+/// never converted to a double.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Number(N);
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone)]
 enum N {
     PosInt(u64),
     /// Always < 0.
     NegInt(i64),
     /// Always finite.
     Float(f64),
+    /// A number read from text that is no i64/u64 integer (`1.5`, `1e3`, `-0`,
+    /// `18446744073709551616`): its text, written back as it came.
+    Text(Box<str>),
 }
 
-// Floats are never NaN, so equality is an equivalence.
-impl Eq for Number {}
+impl PartialEq for N {
+    /// Integers by value; a double and a text by their decimal digits, so `1.5`, `1.50`
+    /// and `15e-1` equal the double 1.5 (a double prints its exact value to 17 digits:
+    /// `0.1` is not the double nearest to 0.1, whose digits are 0.10000000000000001).
+    fn eq(&self, other: &N) -> bool {
+        match (self, other) {
+            (N::PosInt(a), N::PosInt(b)) => a == b,
+            (N::NegInt(a), N::NegInt(b)) => a == b,
+            (N::Float(a), N::Float(b)) => a.to_bits() == b.to_bits(),
+            (N::Float(_) | N::Text(_), N::Float(_) | N::Text(_)) => decimal(&self.text()) == decimal(&other.text()),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for N {}
+
+impl N {
+    /// A float's text as it is written.
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            N::Text(t) => std::borrow::Cow::Borrowed(t),
+            N::Float(f) => std::borrow::Cow::Owned(f64_text(*f)),
+            _ => std::borrow::Cow::Borrowed(""),
+        }
+    }
+}
+
+/// A decimal number's text → (negative, significant digits, exponent of the last one),
+/// for comparing: `-1.50e1` → (true, "15", 0).
+fn decimal(t: &str) -> (bool, String, i64) {
+    let (negative, t) = t.strip_prefix('-').map_or((false, t), |r| (true, r));
+    let (mantissa, exp) = t.split_once(['e', 'E']).unwrap_or((t, "0"));
+    let exp: i64 = exp.strip_prefix('+').unwrap_or(exp).parse().unwrap_or(0);
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: String = int.chars().chain(frac.chars()).collect();
+    let kept = digits.trim_start_matches('0');
+    let trimmed = kept.trim_end_matches('0');
+    let exp = exp - frac.len() as i64 + (kept.len() - trimmed.len()) as i64;
+    if trimmed.is_empty() {
+        (negative, String::new(), 0)
+    } else {
+        (negative, trimmed.to_string(), exp)
+    }
+}
 
 impl Number {
-    /// A float; `None` for NaN and infinities (JSON has no such numbers).
+    /// A double; `None` for NaN and infinities (JSON has no such numbers).
     pub fn from_f64(f: f64) -> Option<Number> {
-        f.is_finite().then_some(Number(N::Float(f)))
+        // The exponent bits, not `is_finite`, which is a float comparison.
+        (f.to_bits() >> 52 & 0x7ff != 0x7ff).then_some(Number(N::Float(f)))
     }
     pub fn as_u64(&self) -> Option<u64> {
         match self.0 {
@@ -228,19 +282,35 @@ impl Number {
         match self.0 {
             N::PosInt(u) => i64::try_from(u).ok(),
             N::NegInt(i) => Some(i),
-            N::Float(_) => None,
+            _ => None,
         }
     }
-    /// Any number as a float (integers may round); always `Some`, as in serde_json.
+    /// The double of a ubus DOUBLE or of a float built in Rust (not of parsed text).
+    pub fn as_double(&self) -> Option<f64> {
+        match self.0 {
+            N::Float(f) => Some(f),
+            _ => None,
+        }
+    }
+    /// Parsed text that is no integer (`1.5`), as it came.
+    pub fn as_text(&self) -> Option<&str> {
+        match &self.0 {
+            N::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+    /// Any number as a float (integers may round), as in serde_json. Links float code
+    /// (conversions, core's decimal parser); the router binary does not call it.
     pub fn as_f64(&self) -> Option<f64> {
-        Some(match self.0 {
-            N::PosInt(u) => u as f64,
-            N::NegInt(i) => i as f64,
-            N::Float(f) => f,
-        })
+        match &self.0 {
+            N::PosInt(u) => Some(*u as f64),
+            N::NegInt(i) => Some(*i as f64),
+            N::Float(f) => Some(*f),
+            N::Text(t) => t.parse().ok(),
+        }
     }
     pub fn is_f64(&self) -> bool {
-        matches!(self.0, N::Float(_))
+        matches!(self.0, N::Float(_) | N::Text(_))
     }
 }
 
@@ -730,117 +800,93 @@ pub fn write_u64(out: &mut String, mut n: u64) {
 }
 
 fn write_number(out: &mut String, n: &Number) {
-    match n.0 {
-        N::PosInt(u) => write_u64(out, u),
+    match &n.0 {
+        N::PosInt(u) => write_u64(out, *u),
         N::NegInt(i) => {
             out.push('-');
             write_u64(out, i.unsigned_abs());
         }
-        N::Float(f) => write_f64(out, f),
+        N::Float(f) => out.push_str(&f64_text(*f)),
+        N::Text(t) => out.push_str(t),
     }
 }
 
-/// 10^n for n ≤ 308, correctly rounded: the value of the literal `1e{n}`, as in
-/// serde_json's table, computed instead of stored (5^n in a 128-bit mantissa, rounded
-/// once to 53 bits).
-fn pow10(n: u32) -> f64 {
-    let (mut m, mut e): (u128, i32) = (1 << 127, -127);
-    for _ in 0..n {
-        // × 5 = × 0.625 × 8; the top bit stays within one shift.
-        m = (m >> 1) + (m >> 3);
-        e += 3;
-        if m >> 127 == 0 {
-            m <<= 1;
-            e -= 1;
-        }
+/// A finite double as JSON text, with integer arithmetic only: its exact binary value
+/// (m × 2^e, expanded in base 10^9) rounded half-to-even to 17 significant digits —
+/// always enough to read back the same double — trailing zeros dropped, in serde_json's
+/// layout: decimal for 1e-5 ≤ |f| < 1e16 (`1.0`, `0.00001`, `1.5`), exponent otherwise
+/// (`1e+16`, `1.5e-7`). Not always the shortest text: the double nearest to 0.1 prints
+/// as `0.10000000000000001`. NaN and infinities print as `null`.
+pub fn f64_text(f: f64) -> String {
+    const LIMB: u64 = 1_000_000_000;
+    let bits = f.to_bits();
+    let (biased, frac) = (bits >> 52 & 0x7ff, bits & ((1 << 52) - 1));
+    if biased == 0x7ff {
+        return "null".into();
     }
-    let (mut mant, rest, half) = ((m >> 75) as u64, m & ((1 << 75) - 1), 1u128 << 74);
-    if rest > half || (rest == half && mant & 1 == 1) {
-        mant += 1;
-    }
-    if mant >> 53 != 0 {
-        mant >>= 1;
-        e += 1;
-    }
-    // value = mant × 2^(e + 75 + n), mant in [2^52, 2^53).
-    let biased = (e + 75 + n as i32 + 52 + 1023) as u64;
-    f64::from_bits(biased << 52 | (mant & ((1 << 52) - 1)))
-}
-
-/// significand × 10^exponent exactly as serde_json computes it by default (`None`: out
-/// of range). The same function checks the floats we print, so they read back equal.
-fn f64_from_parts(significand: u64, mut exponent: i32) -> Option<f64> {
-    let mut f = significand as f64;
-    loop {
-        let e = exponent.unsigned_abs();
-        if e <= 308 {
-            if exponent >= 0 {
-                f *= pow10(e);
-                return (!f.is_infinite()).then_some(f);
-            }
-            return Some(f / pow10(e));
-        }
-        if f == 0.0 {
-            return Some(f);
-        }
-        if exponent >= 0 {
-            return None;
-        }
-        f /= 1e308;
-        exponent += 308;
-    }
-}
-
-/// A finite float with serde_json's (zmij's) layout: shortest digits that read back to
-/// the same value, decimal notation for 1e-5 ≤ |f| < 1e16 (`1.0`, `0.00001`),
-/// exponent otherwise (`1e+16`, `1.5e-7`). Non-finite: `null`.
-fn write_f64(out: &mut String, f: f64) {
-    if !f.is_finite() {
-        out.push_str("null");
-        return;
-    }
-    if f.is_sign_negative() {
+    let mut out = String::new();
+    if bits >> 63 != 0 {
         out.push('-');
     }
-    let x = f.abs();
-    if x == 0.0 {
+    let (m, e) = if biased == 0 { (frac, -1074) } else { (frac | 1 << 52, biased as i32 - 1075) };
+    if m == 0 {
         out.push_str("0.0");
-        return;
+        return out;
     }
-    // k: 10^k ≤ x < 10^(k+1), from the binary exponent (log10(2) ≈ 78913 / 2^18), fixed up.
-    let e2 = ((x.to_bits() >> 52) & 0x7ff) as i32 - 1023;
-    let mut k = (e2 * 78913) >> 18;
-    while k > -330 && f64_from_parts(1, k).map_or(true, |p| p > x) {
-        k -= 1;
+    // m × 2^e = big × 10^exp with big = m × 2^e (e ≥ 0) or m × 5^-e (e < 0).
+    let mut big: Vec<u64> = vec![m % LIMB, m / LIMB];
+    let mut rest = e.unsigned_abs();
+    while rest > 0 {
+        let step = rest.min(13);
+        let factor = if e > 0 { 1u64 << step } else { 5u64.pow(step) };
+        let mut carry = 0;
+        for limb in big.iter_mut() {
+            let v = *limb * factor + carry;
+            *limb = v % LIMB;
+            carry = v / LIMB;
+        }
+        while carry > 0 {
+            big.push(carry % LIMB);
+            carry /= LIMB;
+        }
+        rest -= step;
     }
-    while f64_from_parts(1, k + 1).is_some_and(|p| p <= x) {
-        k += 1;
+    let mut exp = e.min(0);
+    let mut digits = String::new();
+    for (i, limb) in big.iter().rev().enumerate() {
+        let start = digits.len();
+        write_u64(&mut digits, *limb);
+        if i > 0 {
+            (0..9 - (digits.len() - start)).for_each(|_| digits.insert(start, '0'));
+        }
     }
-    // Fewest significant digits p whose rounding reads back as x.
-    let (mut digits, mut exp) = (0u64, 0i32);
-    'search: for p in 1..=17 {
-        exp = k + 1 - p;
-        let scaled = if exp >= 0 {
-            x / pow10(exp.unsigned_abs().min(308))
-        } else if exp >= -308 {
-            x * pow10(exp.unsigned_abs())
-        } else {
-            x * 1e308 * pow10((-exp - 308) as u32)
-        };
-        digits = (scaled + 0.5) as u64;
-        for d in [digits, digits.wrapping_sub(1), digits + 1] {
-            if d != 0 && f64_from_parts(d, exp) == Some(x) {
-                digits = d;
-                break 'search;
+    let mut digits = digits.trim_start_matches('0').as_bytes().to_vec();
+    if digits.len() > 17 {
+        let cut = digits.split_off(17);
+        exp += cut.len() as i32;
+        let up = cut[0] > b'5' || cut[0] == b'5' && (cut[1..].iter().any(|&d| d != b'0') || digits[16] % 2 == 1);
+        if up {
+            let mut i = digits.len();
+            loop {
+                i -= 1;
+                if digits[i] == b'9' {
+                    digits[i] = b'0';
+                    if i == 0 {
+                        digits.insert(0, b'1');
+                        break;
+                    }
+                } else {
+                    digits[i] += 1;
+                    break;
+                }
             }
         }
     }
-    while digits % 10 == 0 && digits != 0 {
-        digits /= 10;
+    while digits.last() == Some(&b'0') {
+        digits.pop();
         exp += 1;
     }
-    let mut s = String::new();
-    write_u64(&mut s, digits);
+    let s: String = digits.iter().map(|&d| d as char).collect();
     let n = s.len() as i32;
     let point = n + exp; // digits × 10^exp = 0.digits × 10^point
     if (-4..=16).contains(&point) {
@@ -864,8 +910,9 @@ fn write_f64(out: &mut String, f: f64) {
             out.push_str(&s[1..]);
         }
         out.push_str(if point > 0 { "e+" } else { "e-" });
-        write_u64(out, u64::from((point - 1).unsigned_abs()));
+        write_u64(&mut out, u64::from((point - 1).unsigned_abs()));
     }
+    out
 }
 
 /// Writes an object member by member, in the order given: how a record (a Rust
@@ -1237,97 +1284,52 @@ impl Parser<'_> {
         Ok(n)
     }
 
-    /// serde_json's number grammar and conversions (without its `float_roundtrip`).
+    /// serde_json's number grammar. An integer that fits `u64` (or `i64`, negative)
+    /// becomes one; anything else keeps its text (see [`Number`]).
     fn number(&mut self) -> Result<Number, Error> {
+        let start = self.i;
         let negative = self.eat(b'-');
-        let overflows = |sig: u64, d: u64| sig >= u64::MAX / 10 && (sig > u64::MAX / 10 || d > u64::MAX % 10);
-        let mut sig = match self.next() {
+        let mut int = match self.next() {
             None => return Err(self.err(EOF_VALUE)),
             Some(b'0') if self.digit().is_some() => return Err(self.err("invalid number")),
-            Some(c @ b'0'..=b'9') => u64::from(c - b'0'),
+            Some(c @ b'0'..=b'9') => Some(u64::from(c - b'0')),
             Some(_) => return Err(self.bad("invalid number")),
         };
-        let mut exp: i32 = 0;
-        let mut float = false;
-        if sig != 0 {
-            while let Some(d) = self.digit() {
-                if overflows(sig, d) {
-                    // Too long for u64: a float; the remaining digits only scale it.
-                    float = true;
-                    while self.digit().is_some() {
-                        self.i += 1;
-                        exp += 1;
-                    }
-                    break;
-                }
-                self.i += 1;
-                sig = sig * 10 + d;
-            }
+        while let Some(d) = self.digit() {
+            self.i += 1;
+            int = int.and_then(|n| n.checked_mul(10)?.checked_add(d));
         }
+        let mut float = false;
         if self.eat(b'.') {
             float = true;
-            let (mut seen, mut full) = (false, false);
-            while let Some(d) = self.digit() {
-                self.i += 1;
-                seen = true;
-                full = full || overflows(sig, d);
-                if !full {
-                    sig = sig * 10 + d;
-                    exp -= 1;
-                }
-            }
-            if !seen {
+            if self.digit().is_none() {
                 return Err(self.err(if self.peek().is_some() { "invalid number" } else { EOF_VALUE }));
+            }
+            while self.digit().is_some() {
+                self.i += 1;
             }
         }
         if matches!(self.peek(), Some(b'e' | b'E')) {
             self.i += 1;
             float = true;
-            let positive = match self.peek() {
-                Some(b'-') => {
-                    self.i += 1;
-                    false
-                }
-                c => {
-                    self.i += usize::from(c == Some(b'+'));
-                    true
-                }
-            };
-            let mut e: i32 = match self.next() {
-                None => return Err(self.err(EOF_VALUE)),
-                Some(c @ b'0'..=b'9') => i32::from(c - b'0'),
-                Some(_) => return Err(self.bad("invalid number")),
-            };
-            while let Some(d) = self.digit() {
+            if matches!(self.peek(), Some(b'+' | b'-')) {
                 self.i += 1;
-                let d = d as i32;
-                if e >= i32::MAX / 10 && (e > i32::MAX / 10 || d > i32::MAX % 10) {
-                    // An absurd exponent: ±0, or out of range.
-                    if sig != 0 && positive {
-                        return Err(self.err("number out of range"));
-                    }
-                    while self.digit().is_some() {
-                        self.i += 1;
-                    }
-                    return Ok(Number(N::Float(if negative { -0.0 } else { 0.0 })));
-                }
-                e = e * 10 + d;
             }
-            exp = if positive { exp.saturating_add(e) } else { exp.saturating_sub(e) };
+            match self.next() {
+                None => return Err(self.err(EOF_VALUE)),
+                Some(b'0'..=b'9') => {}
+                Some(_) => return Err(self.bad("invalid number")),
+            }
+            while self.digit().is_some() {
+                self.i += 1;
+            }
         }
-        if !float {
-            return Ok(if !negative {
-                Number(N::PosInt(sig))
-            } else {
-                match (sig as i64).wrapping_neg() {
-                    // -0, or below i64::MIN: a float.
-                    n if n >= 0 => Number(N::Float(-(sig as f64))),
-                    n => Number(N::NegInt(n)),
-                }
-            });
-        }
-        let f = f64_from_parts(sig, exp).ok_or_else(|| self.err("number out of range"))?;
-        Ok(Number(N::Float(if negative { -f } else { f })))
+        Ok(Number(match int {
+            Some(n) if !float && !negative => N::PosInt(n),
+            // -0 stays text (it is no negative integer); -2^63 fits.
+            Some(n) if !float && n != 0 && n <= 1 << 63 => N::NegInt((n as i64).wrapping_neg()),
+            _ => N::Text(self.b[start..self.i].iter().map(|&b| b as char).collect()),
+        }))
     }
 }
 

@@ -2,7 +2,9 @@
 //! looks to other OpenWrt programs exactly like what `ubus call`/`ubus send` sends.
 //!
 //! JSON → blobmsg: object → TABLE, array → ARRAY, string → STRING, bool → INT8,
-//! integer → INT32 when it fits else INT64, float → DOUBLE, null → UNSPEC.
+//! integer → INT32 when it fits else INT64, double → DOUBLE, null → UNSPEC; a
+//! non-integer number parsed from text (which we never convert to a double) → STRING
+//! with its text.
 //! blobmsg → JSON: every integer width is accepted (signed, as libubox prints them),
 //! INT8 becomes a bool, a DOUBLE that JSON cannot hold (NaN, ±inf) and unknown types
 //! become `null`.
@@ -31,8 +33,14 @@ fn number_to_blobmsg(n: &Number) -> Value {
     } else if n.as_u64().is_some() {
         // json-c's get_int64 saturates unsigned values above i64::MAX.
         Value::Int64(i64::MAX)
+    } else if let Some(d) = n.as_double() {
+        Value::Double(d)
     } else {
-        Value::Double(n.as_f64().unwrap_or(0.0))
+        // Parsed text that is no integer (`1.5` read from a file): converting it would
+        // take float code the router binary does not carry, so it travels as its text.
+        // Nothing muros-ha sends has one; a DOUBLE received is a double and goes back
+        // as a DOUBLE.
+        Value::String(n.as_text().unwrap_or_default().to_string())
     }
 }
 
