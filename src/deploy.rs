@@ -13,7 +13,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use crate::proc::{self, Output};
 use std::ffi::OsStr;
-use std::io::Read;
 use std::time::Duration;
 
 /// How long a verifier (`keepalived -t`, `nft -c`) may take before we give up on it.
@@ -264,7 +263,7 @@ fn run_verifier(bin: &Path, args: &[&OsStr], cfg: &Config) -> Result<(), String>
     };
     let mut out = Vec::new();
     for pipe in [child.stderr.take(), child.stdout.take()].into_iter().flatten() {
-        let _ = { pipe }.read_to_end(&mut out);
+        out.extend(fsutil::read_all(std::os::fd::AsFd::as_fd(&pipe), 1 << 20).unwrap_or_default());
     }
     let text = redact(&String::from_utf8_lossy(&out), cfg);
     let tail: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).rev().take(6).collect();

@@ -102,7 +102,7 @@ pub fn now_secs() -> u64 {
 /// tmpfs and mean nothing after a reboot; readers must only never see half a file.
 pub fn replace_quick(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
+        fsutil::create_dirs(dir)?;
     }
     let tmp = crate::fsutil::temp_path(path);
     let r = (|| {
@@ -120,7 +120,7 @@ pub fn replace_quick(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// keep it (pitfall 5). The lock goes with the returned guard.
 pub fn lock_exclusive(path: &Path) -> io::Result<Flock<File>> {
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
+        fsutil::create_dirs(dir)?;
     }
     let f = fsutil::open(path, OFlag::O_RDWR | OFlag::O_CREAT, 0o666).map_err(|e| PathError::wrap("open", path, e))?;
     Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| PathError::wrap("flock", path, e.into()))

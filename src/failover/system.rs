@@ -224,7 +224,7 @@ pub fn conntrackd_socket(paths: &Paths) -> PathBuf {
 }
 
 /// Replies longer than this are cut (a `-s` dump can be long; we only keep a note).
-const CONNTRACKD_REPLY_MAX: u64 = 4096;
+const CONNTRACKD_REPLY_MAX: usize = 4096;
 
 impl System for RealSystem {
     fn conntrackd(&self, socket: &Path, op: ConntrackdOp, timeout: Duration) -> Result<String, String> {
@@ -235,8 +235,7 @@ impl System for RealSystem {
         // The request is a native-endian C int; conntrackd answers (maybe nothing) and
         // closes when done — for a commit, only once the commit has finished.
         s.write_all(&op.request().to_ne_bytes()).map_err(ctx)?;
-        let mut reply = Vec::new();
-        (&mut s).take(CONNTRACKD_REPLY_MAX).read_to_end(&mut reply).map_err(ctx)?;
+        let reply = crate::fsutil::read_all(std::os::fd::AsFd::as_fd(&s), CONNTRACKD_REPLY_MAX).map_err(ctx)?;
         Ok(String::from_utf8_lossy(&reply).trim().to_string())
     }
 

@@ -602,7 +602,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
     });
 
     if !c.errors.is_empty() {
-        c.errors.sort_by(|a, b| (a.line, &a.location).cmp(&(b.line, &b.location)));
+        crate::sort_small(&mut c.errors, |a, b| (a.line, &a.location) < (b.line, &b.location));
         return Err(c.errors);
     }
     let Some(sync) = sync else {

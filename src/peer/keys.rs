@@ -51,7 +51,7 @@ pub fn load_or_generate(paths: &Paths) -> Result<KeyPair, String> {
             let (private, public) = super::session::generate_keypair()?;
             let kp = KeyPair { private, public };
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {}", dir.display(), e))?;
+                crate::fsutil::create_dirs(dir).map_err(|e| format!("{}: {}", dir.display(), e))?;
             }
             crate::fsutil::write_atomic(&path, render(&kp).as_bytes(), 0o600).map_err(|e| format!("{}: {}", label, e))?;
             log::info!("generated the peer-link key pair in {} (public key {})", label, kp.public_b64());

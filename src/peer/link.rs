@@ -255,7 +255,7 @@ impl Link {
         };
         let flags = AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_DELETE;
         let state_dir = self.paths.state_dir();
-        let _ = std::fs::create_dir_all(&state_dir);
+        let _ = crate::fsutil::create_dirs(&state_dir);
         for dir in [self.paths.config_dir(), state_dir, self.paths.join("/tmp")] {
             if let Err(e) = ino.add_watch(&dir, flags) {
                 log::warn!("peer link: cannot watch {}: {}", dir.display(), std::io::Error::from(e));
@@ -919,7 +919,7 @@ impl Link {
                 _ => break,
             }
         }
-        names.sort();
+        crate::sort_small(&mut names, |a, b| a < b);
         names.dedup();
         let leases = self.lease_file_name();
         for n in names {

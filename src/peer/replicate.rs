@@ -70,7 +70,7 @@ pub fn package_digest(text: Option<&str>, name: &str, excl: &[&Exclusion]) -> St
 /// One digest over several packages' digests (sorted by name).
 pub fn combined_digest(parts: &[(String, String)]) -> String {
     let mut sorted: Vec<&(String, String)> = parts.iter().collect();
-    sorted.sort();
+    crate::sort_small(&mut sorted, |a, b| a < b);
     let mut h = Blake2s::new();
     for (n, d) in sorted {
         h.update(n.as_bytes());

@@ -189,7 +189,7 @@ impl Conn {
     /// Read whatever is available now without blocking and return the frames,
     /// queued ones first.
     pub(crate) fn drain_ready(&mut self) -> Result<Vec<Message>> {
-        let mut out: Vec<Message> = self.queued.drain(..).collect();
+        let mut out = Vec::from(std::mem::take(&mut self.queued));
         // Bounded: the socket is read at most a few times per wakeup so a flooding peer
         // cannot starve the caller's other fds.
         for _ in 0..8 {

@@ -267,7 +267,7 @@ impl Editor {
     }
 
     fn apply(&mut self, mut splices: Vec<Splice>, expected: &Package, what: &str) -> Result<(), UciError> {
-        splices.sort_by_key(|s| std::cmp::Reverse(s.start));
+        crate::sort_small(&mut splices, |a, b| a.start > b.start);
         let mut text = self.text.clone();
         for s in &splices {
             text.replace_range(s.start..s.end, &s.with);
