@@ -177,7 +177,7 @@ pub fn apply(paths: &Paths, opts: &DeployOptions) -> Result<DeployReport, Deploy
     // keepalived splits its notify command on blanks: a root or hook path with one
     // would call the wrong program.
     for (what, p) in [("--root", paths.root().to_string_lossy().into_owned()), ("--hook", opts.hook_binary.clone())] {
-        if p.chars().any(|c| c.is_whitespace() || c == '"' || c == '\'') {
+        if p.chars().any(|c| c.is_ascii_whitespace() || c == '"' || c == '\'') {
             return Err(DeployError::Verify { file: PathBuf::from(p.clone()), message: format!("{} path must not contain blanks or quotes (keepalived splits its notify line on them)", what) });
         }
     }
@@ -266,7 +266,7 @@ fn run_verifier(bin: &Path, args: &[&OsStr], cfg: &Config) -> Result<(), String>
         out.extend(fsutil::read_all(std::os::fd::AsFd::as_fd(&pipe), 1 << 20).unwrap_or_default());
     }
     let text = redact(&String::from_utf8_lossy(&out), cfg);
-    let tail: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).rev().take(6).collect();
+    let tail: Vec<&str> = text.lines().filter(|l| !l.trim_ascii().is_empty()).rev().take(6).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
     Err(format!("exit {}: {}", status.code().unwrap_or(-1), tail.join(" | ")))
 }

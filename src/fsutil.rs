@@ -270,7 +270,7 @@ mod tests {
         // Like std: create with 0666 before the umask, truncate on rewrite.
         // Read the umask without setting it: other tests create files meanwhile.
         let status = fs::read_to_string("/proc/self/status").unwrap();
-        let umask = status.lines().find_map(|l| l.strip_prefix("Umask:")).map(|u| u32::from_str_radix(u.trim(), 8).unwrap()).unwrap();
+        let umask = status.lines().find_map(|l| l.strip_prefix("Umask:")).map(|u| u32::from_str_radix(u.trim_ascii(), 8).unwrap()).unwrap();
         assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o666 & !umask);
         write(&p, b"x").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"x");

@@ -267,11 +267,11 @@ mod tests {
         let keep = nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(300)).unwrap();
         let (st, out, _) = run("/bin/sh", &["-c", "ls /proc/self/fd | tr '\\n' ' '; grep SigIgn /proc/self/status"], Output::Pipe, Output::Null);
         assert!(st.success());
-        let fds: Vec<i32> = out.split_whitespace().take_while(|w| !w.starts_with("SigIgn")).map(|w| w.parse().unwrap()).collect();
+        let fds: Vec<i32> = out.split_ascii_whitespace().take_while(|w| !w.starts_with("SigIgn")).map(|w| w.parse().unwrap()).collect();
         assert!([0, 1, 2].iter().all(|f| fds.contains(f)), "child fds: {:?}", fds);
         assert!(!fds.contains(&keep), "fd {} leaked into the child: {:?}", keep, fds);
         let _ = nix::unistd::close(keep);
-        let ign = out.split("SigIgn:").nth(1).unwrap().trim();
+        let ign = out.split("SigIgn:").nth(1).unwrap().trim_ascii();
         let mask = u64::from_str_radix(ign, 16).unwrap();
         assert_eq!(mask & (1 << (libc::SIGPIPE - 1)), 0, "SIGPIPE ignored in the child: {}", ign);
     }

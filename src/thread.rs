@@ -186,7 +186,7 @@ mod tests {
     fn spawn_returns_the_closures_value_and_names_the_thread() {
         let h = spawn(c"muros-test", || {
             let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
-            (comm.trim().to_string(), 6 * 7)
+            (comm.trim_ascii().to_string(), 6 * 7)
         })
         .unwrap();
         assert_eq!(h.join(), ("muros-test".to_string(), 42));

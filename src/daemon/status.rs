@@ -92,7 +92,7 @@ fn describe_config(d: &Daemon, cfg: &Config, sys: &RealSystem, addresses: &[(Str
     obj.insert("instances".into(), Value::Array(instances));
 
     if let Some(w) = &cfg.wan {
-        let operstate = crate::fsutil::read_to_string(format!("/sys/class/net/{}/operstate", w.device)).map(|s| s.trim().to_string()).ok();
+        let operstate = crate::fsutil::read_to_string(format!("/sys/class/net/{}/operstate", w.device)).map(|s| s.trim_ascii().to_string()).ok();
         let addrs: Vec<&String> = addresses.iter().filter(|(dev, a)| *dev == w.device && !a.contains(':')).map(|(_, a)| a).collect();
         obj.insert(
             "wan".into(),
@@ -125,7 +125,7 @@ fn describe_config(d: &Daemon, cfg: &Config, sys: &RealSystem, addresses: &[(Str
     } else {
         None
     };
-    let link = crate::fsutil::read_to_string(format!("/sys/class/net/{}/operstate", cfg.sync.interface.device)).map(|s| s.trim().to_string()).ok();
+    let link = crate::fsutil::read_to_string(format!("/sys/class/net/{}/operstate", cfg.sync.interface.device)).map(|s| s.trim_ascii().to_string()).ok();
     let link_up = link.as_deref().is_some_and(|s| s == "up" || s == "unknown");
     obj.insert(
         "sync".into(),
@@ -155,18 +155,18 @@ pub fn conntrackd_stats(text: &str) -> Value {
     let mut section = "";
     let mut out = crate::json::Map::new();
     for line in text.lines() {
-        let t = line.trim();
+        let t = line.trim_ascii();
         if t.starts_with("cache internal") {
             section = "internal";
         } else if t.starts_with("cache external") {
             section = "external";
         } else if let Some(rest) = t.strip_prefix("current active connections:") {
-            if let Ok(n) = rest.trim().parse::<u64>() {
+            if let Ok(n) = rest.trim_ascii().parse::<u64>() {
                 out.insert(format!("{}_active", section), json!(n));
             }
         } else {
             // "1120 Bytes sent 816 Bytes recv", "0 Malformed msgs 0 Lost msgs", …
-            let words: Vec<&str> = t.split_whitespace().collect();
+            let words: Vec<&str> = t.split_ascii_whitespace().collect();
             for w in words.windows(3) {
                 if let Ok(n) = w[0].parse::<u64>() {
                     let key = format!("{}_{}", w[1], w[2]).to_ascii_lowercase();

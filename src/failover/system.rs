@@ -174,7 +174,7 @@ fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
         if nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)).is_ok() {
             let mut buf = [0u8; DETAIL_MAX];
             if let Ok(n) = err.read(&mut buf) {
-                detail = String::from_utf8_lossy(&buf[..n]).trim().to_string();
+                detail = String::from_utf8_lossy(&buf[..n]).trim_ascii().to_string();
             }
         }
     }
@@ -209,8 +209,8 @@ pub fn conntrackd_socket(paths: &Paths) -> PathBuf {
     let text = crate::fsutil::read_to_string(paths.conntrackd_conf()).unwrap_or_default();
     let mut in_unix = false;
     for line in text.lines() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        let mut words = line.split_whitespace();
+        let line = line.split('#').next().unwrap_or("").trim_ascii();
+        let mut words = line.split_ascii_whitespace();
         match (words.next(), words.next()) {
             (Some(w), _) if w.eq_ignore_ascii_case("UNIX") => in_unix = true,
             (Some(w), Some(p)) if in_unix && w.eq_ignore_ascii_case("Path") => {
@@ -236,7 +236,7 @@ impl System for RealSystem {
         // closes when done — for a commit, only once the commit has finished.
         s.write_all(&op.request().to_ne_bytes()).map_err(ctx)?;
         let reply = crate::fsutil::read_all(std::os::fd::AsFd::as_fd(&s), CONNTRACKD_REPLY_MAX).map_err(ctx)?;
-        Ok(String::from_utf8_lossy(&reply).trim().to_string())
+        Ok(String::from_utf8_lossy(&reply).trim_ascii().to_string())
     }
 
     fn run(&self, argv: &[String], timeout: Duration) -> CmdOutcome {
@@ -271,7 +271,7 @@ impl System for RealSystem {
                 continue;
             }
             let comm = crate::fsutil::read_to_string(e.path().join("comm")).unwrap_or_default();
-            if comm.trim_end() != program {
+            if comm.trim_ascii_end() != program {
                 continue;
             }
             match with_arg {

@@ -27,7 +27,7 @@ pub fn resolve_interface(network: &Package, logical: &str) -> Result<Interface, 
             .sections_of_type("interface")
             .find(|s| s.name.as_deref() == Some(name.as_str()))
             .ok_or_else(|| format!("logical interface '{}' is not defined in /etc/config/network", name))?;
-        let device_opt = section.get("device").or_else(|| section.get("ifname")).map(str::trim);
+        let device_opt = section.get("device").or_else(|| section.get("ifname")).map(str::trim_ascii);
         let is_old_bridge = section.get("type") == Some("bridge");
         let device = match device_opt {
             Some(d) if d.starts_with('@') => {
@@ -35,7 +35,7 @@ pub fn resolve_interface(network: &Package, logical: &str) -> Result<Interface, 
                 continue;
             }
             _ if is_old_bridge => format!("br-{}", name),
-            Some(d) if !d.is_empty() => d.split_whitespace().next().unwrap_or(d).to_string(),
+            Some(d) if !d.is_empty() => d.split_ascii_whitespace().next().unwrap_or(d).to_string(),
             _ => return Err(format!("logical interface '{}' has no device (option device)", name)),
         };
         if device.len() > MAX_IFNAME {
@@ -72,7 +72,7 @@ fn addresses_of(section: &crate::uci::Section) -> Vec<IpNet> {
 
 /// `255.255.255.0` → 24; non-contiguous masks are rejected.
 pub fn netmask_to_prefix(mask: &str) -> Option<u8> {
-    let m: Ipv4Addr = mask.trim().parse().ok()?;
+    let m: Ipv4Addr = mask.trim_ascii().parse().ok()?;
     let bits = u32::from(m);
     let prefix = bits.leading_ones();
     if bits.checked_shl(prefix).unwrap_or(0) != 0 {
@@ -83,7 +83,7 @@ pub fn netmask_to_prefix(mask: &str) -> Option<u8> {
 
 /// `192.0.2.1/24`, or a bare address with `default_prefix`.
 pub fn parse_ipnet(text: &str, default_prefix: u8) -> Option<IpNet> {
-    let text = text.trim();
+    let text = text.trim_ascii();
     let (addr, prefix) = match text.split_once('/') {
         Some((a, p)) => (a, Some(p)),
         None => (text, None),

@@ -114,7 +114,7 @@ pub fn parse_exclusion(s: &str) -> Result<Exclusion, String> {
 
 /// A Curve25519 public key in base64 (44 characters, WireGuard style) or hex (64).
 pub fn decode_key(s: &str) -> Result<[u8; 32], String> {
-    let s = s.trim();
+    let s = s.trim_ascii();
     let bytes = if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
         (0..32).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16)).collect::<Result<Vec<u8>, _>>().map_err(|_| "not hex".to_string())?
     } else {

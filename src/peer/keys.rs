@@ -67,9 +67,9 @@ fn render(kp: &KeyPair) -> String {
 
 fn parse(text: &str) -> Result<KeyPair, String> {
     let field = |name: &str| -> Result<[u8; 32], String> {
-        let v = text.lines().find_map(|l| l.trim().strip_prefix(name).map(str::trim)).ok_or_else(|| format!("no '{}' line", name.trim()))?;
-        let bytes = base64_decode(v).ok_or_else(|| format!("'{}' is not base64", name.trim()))?;
-        <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| format!("'{}' is not 32 bytes", name.trim()))
+        let v = text.lines().find_map(|l| l.trim_ascii().strip_prefix(name).map(str::trim_ascii)).ok_or_else(|| format!("no '{}' line", name.trim_ascii()))?;
+        let bytes = base64_decode(v).ok_or_else(|| format!("'{}' is not base64", name.trim_ascii()))?;
+        <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| format!("'{}' is not 32 bytes", name.trim_ascii()))
     };
     Ok(KeyPair { private: field("private ")?, public: field("public ")? })
 }

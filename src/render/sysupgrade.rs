@@ -50,7 +50,7 @@ pub fn with_our_paths(existing: &str) -> String {
 
 /// A path as sysupgrade sees it: surrounding blanks and a trailing `/` do not matter.
 fn normalize(line: &str) -> &str {
-    let t = line.trim();
+    let t = line.trim_ascii();
     if t.len() > 1 {
         t.trim_end_matches('/')
     } else {

@@ -538,7 +538,7 @@ mod tests {
     use super::*;
 
     pub(crate) fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        let s: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
         (0..s.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
