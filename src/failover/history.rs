@@ -66,7 +66,7 @@ impl HistoryRecord {
             ok: f.bool("ok")?,
             ms: f.u64("ms")?,
             seq: f.u64("seq")?,
-            actions: f.array("actions")?.iter().map(ActionRecord::from_json).collect::<Result<_, _>>()?,
+            actions: f.each("actions", ActionRecord::from_json)?,
         })
     }
 }

@@ -61,7 +61,7 @@ impl PlanInputs {
             enabled: f.bool("enabled")?,
             wan: f.opt_str("wan")?,
             services: f.strs("services")?,
-            vips: f.array("vips")?.iter().map(vip).collect::<Result<_, _>>()?,
+            vips: f.each("vips", vip)?,
         })
     }
 

@@ -116,7 +116,9 @@ pub fn parse_exclusion(s: &str) -> Result<Exclusion, String> {
 pub fn decode_key(s: &str) -> Result<[u8; 32], String> {
     let s = s.trim_ascii();
     let bytes = if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        (0..32).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16)).collect::<Result<Vec<u8>, _>>().map_err(|_| "not hex".to_string())?
+        // All hex digits (checked above): pairs of nibbles.
+        let nibble = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+        s.as_bytes().chunks(2).map(|p| nibble(p[0]) << 4 | nibble(p[1])).collect()
     } else {
         base64_decode(s).ok_or_else(|| format!("'{}' is neither base64 nor hex", s))?
     };

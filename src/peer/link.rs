@@ -968,7 +968,7 @@ impl Link {
     fn lease_file_name(&self) -> Option<String> {
         let p = self.lease_path();
         // Only leases in the watched /tmp are streamed on change.
-        (p.parent() == Some(self.paths.join("/tmp").as_path())).then(|| p.file_name().map(|n| n.to_string_lossy().into_owned())).flatten()
+        p.parent().is_some_and(|d| crate::paths::same(d, &self.paths.join("/tmp"))).then(|| p.file_name().map(|n| n.to_string_lossy().into_owned())).flatten()
     }
 
     fn send_leases(&mut self) {
