@@ -253,7 +253,7 @@ impl N {
 fn decimal(t: &str) -> (bool, String, i64) {
     let (negative, t) = t.strip_prefix('-').map_or((false, t), |r| (true, r));
     let (mantissa, exp) = t.split_once(['e', 'E']).unwrap_or((t, "0"));
-    let exp: i64 = exp.strip_prefix('+').unwrap_or(exp).parse().unwrap_or(0);
+    let exp = crate::parse_i64(exp.strip_prefix('+').unwrap_or(exp)).unwrap_or(0);
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let digits: String = int.chars().chain(frac.chars()).collect();
     let kept = digits.trim_start_matches('0');

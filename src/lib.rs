@@ -61,6 +61,24 @@ pub mod render;
 pub mod ubus;
 pub mod uci;
 
+/// A decimal integer of ASCII digits only (no sign, no `+`, no blanks), or `None` when
+/// it is none or does not fit: the one integer parser of the binary, where each
+/// `str::parse::<T>` is a parser of its own (≈0.35 KB each on MIPS).
+pub(crate) fn parse_u64(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    s.bytes().try_fold(0u64, |n, b| if b.is_ascii_digit() { n.checked_mul(10)?.checked_add(u64::from(b - b'0')) } else { None })
+}
+
+/// [`parse_u64`] with an optional leading `-`.
+pub(crate) fn parse_i64(s: &str) -> Option<i64> {
+    match s.strip_prefix('-') {
+        Some(digits) => parse_u64(digits).and_then(|n| 0i64.checked_sub_unsigned(n)),
+        None => parse_u64(s).and_then(|n| i64::try_from(n).ok()),
+    }
+}
+
 /// A stable insertion sort for the short lists we order (config errors, edits, file and
 /// package names): a few instructions per element type, where `slice::sort` compiles a
 /// merge sort of ~0.6 KB for each (MIPS). Quadratic: only for lists of at most a few
@@ -79,7 +97,20 @@ pub(crate) fn sort_small<T>(v: &mut [T], less: impl Fn(&T, &T) -> bool) {
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[cfg(test)]
-mod sort_tests {
+mod helper_tests {
+    #[test]
+    fn integers_parse_like_std_without_signs_or_blanks() {
+        for s in ["0", "7", "00042", "18446744073709551615", "18446744073709551616", "", "+1", " 1", "1 ", "1a", "-1", "١"] {
+            let std = if s.bytes().all(|b| b.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
+            assert_eq!(crate::parse_u64(s), std, "{s:?}");
+        }
+        for s in ["-9223372036854775808", "9223372036854775807", "-9223372036854775809", "9223372036854775808", "-0", "-", "--1", "-+1", "12"] {
+            let std = if s.strip_prefix('-').unwrap_or(s).bytes().all(|b| b.is_ascii_digit()) { s.parse::<i64>().ok() } else { None };
+            assert_eq!(crate::parse_i64(s), std, "{s:?}");
+        }
+    }
+
+
     #[test]
     fn sort_small_is_a_stable_sort() {
         let mut seed = 0x2545_f491_4f6c_dd1du64;

@@ -13,7 +13,7 @@ use crate::proc::Output;
 /// The PID in `pidfile` if that process is alive.
 pub fn running_pid(pidfile: &std::path::Path) -> Option<Pid> {
     let text = crate::fsutil::read_to_string(pidfile).ok()?;
-    let n: i32 = text.trim_ascii().parse().ok()?;
+    let n = i32::try_from(crate::parse_i64(text.trim_ascii())?).ok()?;
     if n <= 1 {
         return None;
     }

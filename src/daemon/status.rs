@@ -161,14 +161,14 @@ pub fn conntrackd_stats(text: &str) -> Value {
         } else if t.starts_with("cache external") {
             section = "external";
         } else if let Some(rest) = t.strip_prefix("current active connections:") {
-            if let Ok(n) = rest.trim_ascii().parse::<u64>() {
+            if let Some(n) = crate::parse_u64(rest.trim_ascii()) {
                 out.insert(format!("{}_active", section), json!(n));
             }
         } else {
             // "1120 Bytes sent 816 Bytes recv", "0 Malformed msgs 0 Lost msgs", …
             let words: Vec<&str> = t.split_ascii_whitespace().collect();
             for w in words.windows(3) {
-                if let Ok(n) = w[0].parse::<u64>() {
+                if let Some(n) = crate::parse_u64(w[0]) {
                     let key = format!("{}_{}", w[1], w[2]).to_ascii_lowercase();
                     if matches!(key.as_str(), "pckt_sent" | "pckt_recv" | "error_send" | "error_recv" | "malformed_msgs" | "lost_msgs") {
                         out.insert(key, json!(n));

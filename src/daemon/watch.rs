@@ -45,7 +45,7 @@ pub fn parse_counters(nft_text: &str) -> Vec<(String, u64)> {
         let rest = &line[c + "comment \"".len() + COMMENT_PREFIX.len()..];
         let Some(name) = rest.split_ascii_whitespace().next() else { continue };
         let Some(p) = line.find("counter packets ") else { continue };
-        let packets = line[p + "counter packets ".len()..].split_ascii_whitespace().next().and_then(|n| n.parse().ok());
+        let packets = line[p + "counter packets ".len()..].split_ascii_whitespace().next().and_then(crate::parse_u64);
         if let Some(n) = packets {
             out.push((name.to_string(), n));
         }

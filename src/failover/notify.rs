@@ -56,7 +56,7 @@ impl NotifyArgs {
         };
         let priority = match args.get(3) {
             None => None,
-            Some(p) => Some(p.parse::<u8>().map_err(|_| format!("PRIO {} is not 0..255", quoted(p)))?),
+            Some(p) => Some(crate::parse_u64(p).and_then(|n| u8::try_from(n).ok()).ok_or_else(|| format!("PRIO {} is not 0..255", quoted(p)))?),
         };
         Ok(NotifyArgs { kind, name: name.clone(), state, priority })
     }

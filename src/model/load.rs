@@ -154,10 +154,10 @@ fn parse_bool(v: &str) -> Option<bool> {
 }
 
 fn parse_uint(v: &str) -> Option<u32> {
-    if v.is_empty() || v.len() > 9 || !v.bytes().all(|b| b.is_ascii_digit()) {
+    if v.len() > 9 {
         return None;
     }
-    v.parse().ok()
+    crate::parse_u64(v).and_then(|n| u32::try_from(n).ok())
 }
 
 /// `0.1` → 100 ms; up to two decimals (VRRPv3 counts advert intervals in centiseconds).

@@ -91,7 +91,7 @@ pub fn parse_ipnet(text: &str, default_prefix: u8) -> Option<IpNet> {
     let addr: IpAddr = addr.parse().ok()?;
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let prefix = match prefix {
-        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.len() <= 3 => p.parse::<u8>().ok()?,
+        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.len() <= 3 => u8::try_from(crate::parse_u64(p)?).ok()?,
         Some(_) => return None,
         None => default_prefix.min(max),
     };

@@ -59,8 +59,8 @@ pub fn parse(g: &Section) -> (PeerLink, Vec<Problem>) {
     let mut out = PeerLink::default();
     let mut problems = Vec::new();
     if let Some(v) = g.get("peer_port") {
-        match v.parse::<u16>() {
-            Ok(p) if p > 0 && v.bytes().all(|b| b.is_ascii_digit()) => out.port = p,
+        match crate::parse_u64(v).and_then(|n| u16::try_from(n).ok()) {
+            Some(p) if p > 0 => out.port = p,
             _ => problems.push(("peer_port", format!("'{}' is out of range", v), "an integer 1..65535")),
         }
     }
@@ -103,7 +103,7 @@ pub fn parse_exclusion(s: &str) -> Result<Exclusion, String> {
     let section = parts.next().ok_or_else(bad)?;
     let option = parts.next();
     let section_ok = match section.strip_prefix('@') {
-        Some(rest) => rest.split_once('[').is_some_and(|(t, n)| crate::uci::is_valid_type(t) && n.strip_suffix(']').is_some_and(|n| n.trim_start_matches('-').parse::<u32>().is_ok())),
+        Some(rest) => rest.split_once('[').is_some_and(|(t, n)| crate::uci::is_valid_type(t) && n.strip_suffix(']').is_some_and(|n| crate::parse_u64(n.trim_start_matches('-')).is_some_and(|n| n <= u64::from(u32::MAX)))),
         None => crate::uci::is_valid_name(section),
     };
     if !section_ok || option.is_some_and(|o| !crate::uci::is_valid_name(o)) {

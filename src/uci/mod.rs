@@ -117,7 +117,7 @@ impl Package {
     pub fn resolve(&self, section_ref: &str) -> Option<usize> {
         if let Some(rest) = section_ref.strip_prefix('@') {
             let (stype, idx) = rest.strip_suffix(']')?.split_once('[')?;
-            let idx: i64 = idx.parse().ok()?;
+            let idx = crate::parse_i64(idx)?;
             if !stype.is_empty() && !is_valid_type(stype) {
                 return None;
             }
