@@ -281,15 +281,7 @@ fn redact(text: &str, cfg: &Config) -> String {
     }
 }
 
-/// `name` in the usual sbin/bin directories (keepalived lives in /usr/sbin, which a
-/// non-login PATH may lack).
-pub fn find_program(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
-    for d in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
-        dirs.push(PathBuf::from(d));
-    }
-    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
-}
+pub use crate::proc::find_program;
 
 /// `/etc/sysupgrade.conf` with our paths added (other lines untouched) and our keep.d list.
 fn sysupgrade_files(paths: &Paths) -> Vec<OutputFile> {

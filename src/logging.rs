@@ -95,9 +95,9 @@ pub enum Sink {
 /// that lab routers and tests keep their logs to themselves. `MUROS_HA_LOG=stderr|syslog`
 /// overrides.
 pub fn choose_sink(system_root: bool) -> Sink {
-    match std::env::var("MUROS_HA_LOG").as_deref() {
-        Ok("stderr") => Sink::Stderr,
-        Ok("syslog") => Sink::Syslog,
+    match crate::proc::env(c"MUROS_HA_LOG") {
+        Some(b"stderr") => Sink::Stderr,
+        Some(b"syslog") => Sink::Syslog,
         _ if system_root && std::path::Path::new("/dev/log").exists() => Sink::Syslog,
         _ => Sink::Stderr,
     }

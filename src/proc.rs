@@ -14,7 +14,7 @@ use nix::libc;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
 use std::io;
 use std::mem::MaybeUninit;
@@ -126,6 +126,27 @@ extern "C" {
     static environ: *const *mut libc::c_char;
 }
 
+/// An environment variable, as bytes: libc's getenv. Nothing in muros-ha changes its
+/// environment, so no lock is needed; std's `env::var` takes one and copies through a C
+/// string (≈1 KB of the MIPS binary for three lookups).
+#[allow(unsafe_code)]
+pub fn env(name: &CStr) -> Option<&'static [u8]> {
+    // SAFETY: getenv returns null or a NUL-terminated string in the environment block,
+    // which lives as long as the process and which this process never modifies.
+    let p = unsafe { libc::getenv(name.as_ptr()) };
+    // SAFETY: as above, a valid C string.
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_bytes())
+}
+
+/// `name` on the PATH, then in /usr/sbin, /usr/bin, /sbin and /bin: keepalived runs its
+/// hook with a minimal PATH, and keepalived, conntrackd and nft live in /usr/sbin.
+pub fn find_program(name: &str) -> Option<std::path::PathBuf> {
+    let path = env(c"PATH").unwrap_or_default();
+    let listed = path.split(|&b| b == b':').map(|d| Path::new(OsStr::from_bytes(if d.is_empty() { b"." } else { d })));
+    let usual = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].into_iter().map(Path::new);
+    listed.chain(usual).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
 /// Start `program` (a path: no PATH search) with `args`, stdin from /dev/null.
 #[allow(unsafe_code)]
 pub fn spawn(program: &Path, args: &[&OsStr], stdout: Output, stderr: Output) -> io::Result<Child> {
@@ -226,6 +247,20 @@ impl Drop for Attr {
 mod tests {
     use super::*;
     use std::io::Read;
+
+    #[test]
+    fn env_reads_what_std_reads_and_programs_are_found_on_the_path_or_in_sbin() {
+        use std::os::unix::ffi::OsStrExt;
+        assert_eq!(env(c"PATH"), std::env::var_os("PATH").as_deref().map(|p| p.as_bytes()));
+        assert_eq!(env(c"MUROS_HA_NO_SUCH_VARIABLE"), None);
+        let sh = find_program("sh").expect("sh on PATH or in /bin");
+        assert!(sh.is_file() && sh.ends_with("sh"), "{}", sh.display());
+        assert_eq!(find_program("muros-ha-no-such-program"), None);
+        // keepalived's minimal PATH may lack /usr/sbin; the usual directories are searched too.
+        if std::path::Path::new("/usr/sbin/nft").is_file() || std::path::Path::new("/sbin/nft").is_file() {
+            assert!(find_program("nft").is_some());
+        }
+    }
 
     fn run(program: &str, args: &[&str], stdout: Output, stderr: Output) -> (ExitStatus, String, String) {
         let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();

@@ -109,10 +109,7 @@ impl RealSystem {
                 return Some(p.clone());
             }
         }
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-        dirs.extend(["/usr/sbin", "/usr/bin", "/sbin", "/bin"].iter().map(PathBuf::from));
-        let found = dirs.into_iter().map(|d| d.join(program)).find(|p| p.is_file())?;
+        let found = proc::find_program(program)?;
         if let Ok(mut cache) = self.resolved.lock() {
             if !cache.iter().any(|(k, _)| k == program) {
                 cache.push((program.to_string(), found.clone()));
