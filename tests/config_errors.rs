@@ -8,7 +8,10 @@ use std::process::Command;
 mod fs_support;
 use fs_support::copy_tree;
 
-const BIN: &str = env!("CARGO_BIN_EXE_muros-ha");
+// The binary under test: cargo's, or MUROS_HA_BIN (the shipped or a cross binary).
+fn bin() -> &'static str {
+    fs_support::muros_bin()
+}
 
 struct Root(PathBuf);
 impl Drop for Root {
@@ -26,7 +29,7 @@ fn example_root(tag: &str) -> Root {
 }
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN).args(args).output().unwrap();
+    let out = Command::new(bin()).args(args).output().unwrap();
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 

@@ -1,8 +1,10 @@
 #!/bin/sh
-# The cross binaries as daemon, peer and hook, not only `check`/`render`: the suites
-# that run the shipped x86_64 binary (MUROS_HA_BIN) run again on each router CPU's
-# static binary from dist/, under qemu-user, against the real ubusd, conntrackd and
-# network namespaces of the host. Needs root and scripts/cross-build.sh's dist/.
+# The cross binaries as daemon, peer, hook and config checker, not only `check`/`render`
+# of the examples: the suites that run the shipped x86_64 binary (MUROS_HA_BIN), plus
+# the notify hook's and the config checker's, run again on each router CPU's static
+# binary from dist/, under qemu-user, against the real ubusd, conntrackd and network
+# namespaces of the host. They also guard the MIPS-only code generation flags of
+# scripts/cross-build.sh. Needs root and scripts/cross-build.sh's dist/.
 #
 #   tests/cross_qemu.sh [TRIPLE...]     default: aarch64, armv7, mipsel
 #
@@ -42,7 +44,7 @@ for triple in "$@"; do
 	printf '#!/bin/sh\nexec %s %s "$@"\n' "$qemu" "$bin" >"$wrapper"
 	chmod +x "$wrapper"
 	echo "== $triple: daemon, peer and hook suites under $qemu"
-	if ! (cd "$TOP" && MUROS_HA_BIN=$wrapper cargo test --locked --test daemon_ubus --test peer_pair --test peer_channel --test failover_e2e --test failover_pitfall1 -- --test-threads=2); then
+	if ! (cd "$TOP" && MUROS_HA_BIN=$wrapper cargo test --locked --test daemon_ubus --test peer_pair --test peer_channel --test failover_e2e --test failover_pitfall1 --test failover_notify --test config_errors -- --test-threads=2); then
 		FAILED="$FAILED $triple"
 	fi
 done
