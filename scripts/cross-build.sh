@@ -56,6 +56,20 @@
 #                                          up $gp in every prologue: 885 -> 761 KB.
 #                                          Costs ASLR of the executable image, as
 #                                          OpenWrt's own non-PIE MIPS builds do.
+#   mips*: -mips-tail-calls=1              calls in tail position become jumps (GCC does
+#                                          this at -O2; LLVM's MIPS backend has it behind
+#                                          a flag): -3.7 KB
+#   mips*: delay-slot filler searches      fill a branch's delay slot from the code
+#     forward and in the successor block   after it or at its target too, not only
+#     (-disable-mips-df-forward-search=    from before it: 6 % of the MIPS instructions
+#      false, ...-succbb-search=false)     were nops in delay slots. -6.2 KB
+#   mips*: -split-spill-mode=size,         spill code and prologues for size: -0.3 KB;
+#     -enable-shrink-wrap=false,           MIR optimisation at the level debug builds
+#     -Zmir-opt-level=1                    use: -0.2 KB
+#     (all measured on mipsel; each is off by default in LLVM/rustc, so the mipsel
+#      binary runs the daemon, peer, hook and checker suites under qemu in CI:
+#      tests/cross_qemu.sh). Not -enable-ipra (-2.2 KB): with it `check` spun forever
+#      under qemu-mipsel.
 #   llvm-strip -R .pdr -R .comment         MIPS objects carry .pdr (procedure
 #                                          descriptors, unused at run time) that
 #                                          lld's --strip-all keeps: 110 KB -> 55 KB.
@@ -96,7 +110,7 @@ extra_rustflags() {
 	case "$1" in
 	aarch64-*) echo "-Ccode-model=tiny -Ctarget-feature=-outline-atomics,-use-postra-scheduler -Cllvm-args=-enable-misched=false -Cllvm-args=-machine-outliner-reruns=3" ;;
 	armv7-*) echo "-Clink-arg=-Wl,-z,max-page-size=4096 -Ctarget-feature=+thumb-mode" ;;
-	mipsel-* | mips-*) echo "-Crelocation-model=static" ;;
+	mipsel-* | mips-*) echo "-Crelocation-model=static -Cllvm-args=-mips-tail-calls=1 -Cllvm-args=-disable-mips-df-forward-search=false -Cllvm-args=-disable-mips-df-succbb-search=false -Cllvm-args=-split-spill-mode=size -Cllvm-args=-enable-shrink-wrap=false -Zmir-opt-level=1" ;;
 	*) echo "" ;;
 	esac
 }

@@ -41,7 +41,8 @@ for triple in "$@"; do
 	# The tests start MUROS_HA_BIN as a program: a two-line wrapper runs it under qemu
 	# (exec, so signals reach qemu, which passes them to the guest).
 	wrapper=$W/muros-ha-$triple
-	printf '#!/bin/sh\nexec %s %s "$@"\n' "$qemu" "$bin" >"$wrapper"
+	# qemu by its full path: some tests run the binary with PATH=/nonexistent.
+	printf '#!/bin/sh\nexec %s %s "$@"\n' "$(command -v "$qemu")" "$bin" >"$wrapper"
 	chmod +x "$wrapper"
 	echo "== $triple: daemon, peer and hook suites under $qemu"
 	if ! (cd "$TOP" && MUROS_HA_BIN=$wrapper cargo test --locked --test daemon_ubus --test peer_pair --test peer_channel --test failover_e2e --test failover_pitfall1 --test failover_notify --test config_errors -- --test-threads=2); then
