@@ -97,7 +97,7 @@ pub(crate) fn sort_small<T>(v: &mut [T], less: impl Fn(&T, &T) -> bool) {
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[cfg(test)]
-mod helper_tests {
+mod tests {
     #[test]
     fn integers_parse_like_std_without_signs_or_blanks() {
         for s in ["0", "7", "00042", "18446744073709551615", "18446744073709551616", "", "+1", " 1", "1 ", "1a", "-1", "١"] {

@@ -249,15 +249,7 @@ fn sigterm_ends_the_daemon_cleanly() {
     let Some(mut lab) = Lab::new("term") else { return };
     let mut d = lab.daemon.take().unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-    let t0 = Instant::now();
-    let status = loop {
-        if let Some(s) = d.try_wait().unwrap() {
-            break s;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(5), "daemon ignored SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(exit_within_5s(&mut d, "SIGTERM").code(), Some(0));
 }
 
 #[test]
@@ -277,13 +269,17 @@ fn sighup_applies_the_config_and_sigint_ends_the_daemon() {
 
     let mut d = lab.daemon.take().unwrap();
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    assert_eq!(exit_within_5s(&mut d, "SIGINT").code(), Some(0), "SIGINT should end the loop cleanly, not kill the process");
+}
+
+/// The daemon's exit status once it ends, within 5 s of `signal`.
+fn exit_within_5s(d: &mut Child, signal: &str) -> std::process::ExitStatus {
     let t0 = Instant::now();
-    let status = loop {
+    loop {
         if let Some(s) = d.try_wait().unwrap() {
-            break s;
+            return s;
         }
-        assert!(t0.elapsed() < Duration::from_secs(5), "daemon ignored SIGINT");
+        assert!(t0.elapsed() < Duration::from_secs(5), "daemon ignored {signal}");
         std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(status.code(), Some(0), "SIGINT should end the loop cleanly, not kill the process");
+    }
 }

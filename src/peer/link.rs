@@ -445,23 +445,23 @@ impl Link {
             self.send_heartbeat();
         }
         if self.conn.is_none() && now >= self.next_dial {
-            if let Some(s) = self.settings.clone().filter(|s| s.dial) {
-                self.dial(&s);
+            if let Some((peer, key)) = self.settings.as_ref().filter(|s| s.dial).map(|s| (s.peer, s.peer_key)) {
+                self.dial(peer, &key);
             }
         }
     }
 
-    fn dial(&mut self, s: &Settings) {
+    fn dial(&mut self, peer: SocketAddr, peer_key: &[u8; 32]) {
         self.next_dial = Instant::now() + self.backoff;
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
-        let stream = match TcpStream::connect_timeout(&s.peer, DIAL_TIMEOUT) {
+        let stream = match TcpStream::connect_timeout(&peer, DIAL_TIMEOUT) {
             Ok(st) => st,
             Err(e) => {
-                log::debug!("peer link: dialing {}: {}", s.peer, e);
+                log::debug!("peer link: dialing {}: {}", peer, e);
                 return;
             }
         };
-        let (ini, m1) = match Initiator::start(&self.keys.private, &s.peer_key) {
+        let (ini, m1) = match Initiator::start(&self.keys.private, peer_key) {
             Ok(x) => x,
             Err(e) => return self.note_error(e),
         };
@@ -826,7 +826,7 @@ impl Link {
     }
 
     fn apply_package(&mut self, name: &str, text: &str) {
-        let Some(s) = self.settings.clone() else { return };
+        let Some(s) = self.settings.as_ref() else { return };
         if !s.link.replicate.iter().any(|p| p == name) {
             log::warn!("peer link: the peer sent package '{}' which we do not replicate; ignored", name);
             return;
