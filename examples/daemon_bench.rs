@@ -4,7 +4,7 @@
 //! cargo build --release && cargo run --release --example daemon_bench [-- N IDLE_SECS]
 //! ```
 //!
-//! Starts a private real ubusd and `target/release/muros-ha daemon` on a copy of
+//! Starts a private real ubusd and `target/release/muros-ha daemon` (or `$MUROS_HA_BIN`) on a copy of
 //! `examples/router-a`, then: N `status` calls with our client on one connection and
 //! N/5 with the real `ubus call` CLI (p50/p99/max), the daemon's VmRSS/VmHWM, and the
 //! CPU ticks it uses while idle for IDLE_SECS (default 60). Prints figures; asserts
@@ -66,8 +66,9 @@ fn main() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let shared = std::env::var("MUROS_SHARED").map(PathBuf::from).unwrap_or_else(|_| repo.join("../shared"));
     let tools = shared.join("openwrt-tools/bin");
-    let bin = repo.join("target/release/muros-ha");
-    assert!(bin.is_file(), "build first: cargo build --release");
+    // MUROS_HA_BIN: another build to measure (the shipped static binary, an older one).
+    let bin = std::env::var("MUROS_HA_BIN").map(PathBuf::from).unwrap_or_else(|_| repo.join("target/release/muros-ha"));
+    assert!(bin.is_file(), "build first: cargo build --release (or set MUROS_HA_BIN)");
 
     let dir = std::env::temp_dir().join(format!("muros-dbench-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);

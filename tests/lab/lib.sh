@@ -477,6 +477,11 @@ start_isp() {
 	LAB_PIDS+=($!); disown $! 2>/dev/null
 }
 
+# ubus_accepts SOCK: a client can connect and list (quietly).
+ubus_accepts() {
+	"$UBUS" -s "$1" list >/dev/null 2>&1
+}
+
 start_ubus() {
 	local r=$1 root; root=$(root_of "$r")
 	# A socket file left by the previous case's ubusd would satisfy the wait below
@@ -485,7 +490,9 @@ start_ubus() {
 	rm -f "$root/var/run/ubus/ubus.sock"
 	rx "$r" "$UBUSD" -s "$root/var/run/ubus/ubus.sock" </dev/null >/dev/null 2>&1 &
 	LAB_PIDS+=($!); disown $! 2>/dev/null
-	wait_until 5 test -S "$root/var/run/ubus/ubus.sock" || lab_die "$r: ubusd socket"
+	# Until a client can connect, not merely until the socket file exists: ubusd binds
+	# before it listens, and a connect in between is refused (seen under load).
+	wait_until 5 ubus_accepts "$root/var/run/ubus/ubus.sock" || lab_die "$r: ubusd socket"
 	rx "$r" "$UCODE" -L "$UCODE_LIB" -D SOCK="$root/var/run/ubus/ubus.sock" -D ROOT="$root" \
 		-D IFACE=wan -D DEVICE="$WAN_DEV" -D SCRIPT="$LAB_HERE/udhcpc-script.sh" \
 		"$LAB_HERE/netifd-wan.uc" </dev/null >>"$root/var/log/netifd-wan.err" 2>&1 &
