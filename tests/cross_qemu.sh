@@ -6,16 +6,18 @@
 # namespaces of the host. They also guard the MIPS-only code generation flags of
 # scripts/cross-build.sh. Needs root and scripts/cross-build.sh's dist/.
 #
-#   tests/cross_qemu.sh [TRIPLE...]     default: aarch64, armv7, mipsel
+#   tests/cross_qemu.sh [TRIPLE...]     default: aarch64, armv7, mipsel, mips
 #
-# Not big-endian mips by default: under qemu-mips on this little-endian host the
-# daemon's `status` hangs inside musl's getifaddrs after the first netlink reply
-# (qemu-user translates NETLINK_ROUTE messages between byte orders; mipsel, the same
-# code little-endian, passes). `tests/cross_qemu.sh mips-unknown-linux-musl` shows it.
+# Big-endian mips runs all but the two suites that drive the host's conntrackd through
+# its control socket (failover_e2e, failover_pitfall1): that request is a native-endian
+# C int, so a big-endian guest talking to a little-endian host's conntrackd sends a
+# command it does not know. On a router both ends share the byte order. (Until our own
+# netlink address dump replaced getifaddrs, `status` also hung there: musl's
+# getifaddrs on qemu's byte-swapped netlink replies.)
 set -eu
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 DIST=${DIST:-$TOP/dist}
-[ $# -ge 1 ] || set -- aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf mipsel-unknown-linux-musl
+[ $# -ge 1 ] || set -- aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf mipsel-unknown-linux-musl mips-unknown-linux-musl
 
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT INT TERM
@@ -44,8 +46,14 @@ for triple in "$@"; do
 	# qemu by its full path: some tests run the binary with PATH=/nonexistent.
 	printf '#!/bin/sh\nexec %s %s "$@"\n' "$(command -v "$qemu")" "$bin" >"$wrapper"
 	chmod +x "$wrapper"
-	echo "== $triple: daemon, peer and hook suites under $qemu"
-	if ! (cd "$TOP" && MUROS_HA_BIN=$wrapper cargo test --locked --test daemon_ubus --test peer_pair --test peer_channel --test failover_e2e --test failover_pitfall1 --test failover_notify --test config_errors -- --test-threads=2); then
+	suites="--test daemon_ubus --test peer_pair --test peer_channel --test failover_notify --test config_errors"
+	case "$triple" in
+	mips-*) ;; # see the header: the host's conntrackd speaks the other byte order
+	*) suites="$suites --test failover_e2e --test failover_pitfall1" ;;
+	esac
+	echo "== $triple: daemon, peer, hook and checker suites under $qemu"
+	# shellcheck disable=SC2086 # $suites is a list of cargo arguments
+	if ! (cd "$TOP" && MUROS_HA_BIN=$wrapper cargo test --locked $suites -- --test-threads=2); then
 		FAILED="$FAILED $triple"
 	fi
 done
