@@ -266,8 +266,8 @@ fn run_verifier(bin: &Path, args: &[&OsStr], cfg: &Config) -> Result<(), String>
         out.extend(fsutil::read_all(std::os::fd::AsFd::as_fd(&pipe), 1 << 20).unwrap_or_default());
     }
     let text = redact(&String::from_utf8_lossy(&out), cfg);
-    let tail: Vec<&str> = text.lines().filter(|l| !l.trim_ascii().is_empty()).rev().take(6).collect();
-    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim_ascii().is_empty()).collect();
+    let tail = &lines[lines.len().saturating_sub(6)..];
     Err(format!("exit {}: {}", status.code().unwrap_or(-1), tail.join(" | ")))
 }
 
