@@ -68,8 +68,8 @@
 #     -Zmir-opt-level=1                    use: -0.2 KB
 #     (all measured on mipsel; each is off by default in LLVM/rustc, so the mipsel
 #      binary runs the daemon, peer, hook and checker suites under qemu in CI:
-#      tests/cross_qemu.sh). Not -enable-ipra (-2.2 KB): with it `check` spun forever
-#      under qemu-mipsel.
+#      tests/cross_qemu.sh). Not -enable-ipra (-2.2 KB): with it the binary spins in
+#      start-up under qemu-mipsel (before any output, with zig's allocator too).
 #   llvm-strip -R .pdr -R .comment         MIPS objects carry .pdr (procedure
 #                                          descriptors, unused at run time) that
 #                                          lld's --strip-all keeps: 110 KB -> 55 KB.
