@@ -235,13 +235,13 @@ pub fn apply(paths: &Paths, opts: &DeployOptions) -> Result<DeployReport, Deploy
 /// Check a staged candidate with the real tool for its kind, when that tool is here.
 fn verify_candidate(paths: &Paths, target: &Path, tmp: &Path, cfg: &Config) -> Result<(), DeployError> {
     if crate::paths::same(target, &paths.keepalived_conf()) {
-        if let Some(bin) = find_program("keepalived") {
+        if let Some(bin) = proc::find_program("keepalived") {
             return run_verifier(&bin, &["-t".as_ref(), "-f".as_ref(), tmp.as_os_str()], cfg).map_err(|message| DeployError::Verify { file: target.to_path_buf(), message });
         }
     }
     // `nft -c` needs CAP_NET_ADMIN even to check; it never commits anything.
     if crate::paths::same(target, &paths.firewall_snippet()) && nix::unistd::geteuid().is_root() {
-        if let Some(bin) = find_program("nft") {
+        if let Some(bin) = proc::find_program("nft") {
             let wrapper = fsutil::temp_path(&tmp.with_extension("check"));
             let text = render::firewall::check_ruleset(tmp);
             crate::fsutil::write(&wrapper, text).map_err(|error| DeployError::Io { path: wrapper.clone(), error })?;
@@ -280,8 +280,6 @@ fn redact(text: &str, cfg: &Config) -> String {
         text.replace(p, "***")
     }
 }
-
-pub use crate::proc::find_program;
 
 /// `/etc/sysupgrade.conf` with our paths added (other lines untouched) and our keep.d list.
 fn sysupgrade_files(paths: &Paths) -> Vec<OutputFile> {

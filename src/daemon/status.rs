@@ -183,7 +183,7 @@ pub fn conntrackd_stats(text: &str) -> Value {
 /// Run `argv` (no shell), return stdout when it exits 0 within `timeout`.
 pub fn run_capture(argv: &[String], timeout: Duration) -> Result<String, String> {
     let (prog, rest) = argv.split_first().ok_or("empty command")?;
-    let prog = if prog.contains('/') { prog.into() } else { crate::deploy::find_program(prog).ok_or_else(|| format!("{} not found", prog))? };
+    let prog = if prog.contains('/') { prog.into() } else { proc::find_program(prog).ok_or_else(|| format!("{} not found", prog))? };
     let rest: Vec<&std::ffi::OsStr> = rest.iter().map(std::ffi::OsStr::new).collect();
     let mut child = proc::spawn(&prog, &rest, Output::Pipe, Output::Null).map_err(|e| format!("{}: {}", prog.display(), e))?;
     match child.wait_timeout(timeout, Duration::from_millis(2)) {
