@@ -97,36 +97,4 @@ pub(crate) fn sort_small<T>(v: &mut [T], less: impl Fn(&T, &T) -> bool) {
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    fn integers_parse_like_std_without_signs_or_blanks() {
-        for s in ["0", "7", "00042", "18446744073709551615", "18446744073709551616", "", "+1", " 1", "1 ", "1a", "-1", "١"] {
-            let std = if s.bytes().all(|b| b.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
-            assert_eq!(crate::parse_u64(s), std, "{s:?}");
-        }
-        for s in ["-9223372036854775808", "9223372036854775807", "-9223372036854775809", "9223372036854775808", "-0", "-", "--1", "-+1", "12"] {
-            let std = if s.strip_prefix('-').unwrap_or(s).bytes().all(|b| b.is_ascii_digit()) { s.parse::<i64>().ok() } else { None };
-            assert_eq!(crate::parse_i64(s), std, "{s:?}");
-        }
-    }
-
-
-    #[test]
-    fn sort_small_is_a_stable_sort() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        for n in 0..200 {
-            let v: Vec<(u8, usize)> = (0..n)
-                .map(|i| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    ((seed % 7) as u8, i)
-                })
-                .collect();
-            let (mut ours, mut std) = (v.clone(), v);
-            crate::sort_small(&mut ours, |a, b| a.0 < b.0);
-            std.sort_by_key(|x| x.0);
-            assert_eq!(ours, std, "n = {n}");
-        }
-    }
-}
+mod tests;

@@ -1,15 +1,5 @@
 use super::*;
-
-/// xorshift64*, enough to vary sizes.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
-    }
-}
+use crate::tests::Rng;
 
 fn fill(p: *mut u8, n: usize, seed: u8) {
     for i in 0..n {
@@ -138,11 +128,11 @@ fn threads_share_the_heap_without_losing_a_byte() {
                 let mut live: Vec<(*mut u8, usize, u8)> = Vec::new();
                 for step in 0..20_000 {
                     if live.len() > 200 || (!live.is_empty() && rng.below(3) == 0) {
-                        let (p, n, seed) = live.swap_remove(rng.below(live.len()));
+                        let (p, n, seed) = live.swap_remove(rng.below(live.len() as u64) as usize);
                         assert!(holds(p, n, seed), "thread {t} step {step}: block of {n} overwritten");
                         unsafe { release(p) };
                     } else {
-                        let n = if rng.below(50) == 0 { 4096 + rng.below(20_000) } else { rng.below(600) };
+                        let n = if rng.below(50) == 0 { 4096 + rng.below(20_000) as usize } else { rng.below(600) as usize };
                         let p = alloc(n);
                         assert!(!p.is_null());
                         let seed = step as u8 ^ t as u8;

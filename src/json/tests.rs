@@ -2,6 +2,7 @@
 //! in, same inputs refused; and our records against the bytes serde wrote for them.
 
 use super::*;
+use crate::tests::Rng;
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -56,23 +57,6 @@ fn close(a: &Value, b: &Value) -> bool {
 
 fn compact(v: &Value) -> String {
     v.to_string()
-}
-
-/// Deterministic xorshift64*.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
 }
 
 fn random_string(r: &mut Rng) -> String {
