@@ -471,7 +471,7 @@ fn fuzz_acceptance_matches_serde_json() {
                 1 => text.truncate(at),
                 _ => {
                     let tail = text.split_off(at);
-                    text.extend_from_slice(r.pick(NOISE));
+                    text.extend_from_slice(*r.pick(NOISE));
                     text.extend(tail);
                 }
             }
