@@ -5,80 +5,43 @@
 #   scripts/cross-build.sh --all            all five targets (what CI runs)
 #   scripts/cross-build.sh TRIPLE...        just these
 #
-# Route (the one that works for all five here, including armv7 whose rust-std
-# cannot be downloaded and the tier-3 MIPS targets, which have none):
-#   nightly + -Zbuild-std=std,panic_abort  std is compiled from rust-src, so no
-#                                          prebuilt rust-std is needed, and it is
-#                                          compiled with our opt-level "z" + LTO
-#   -Zbuild-std-features=optimize_for_size smaller std algorithms/formatting
-#   -Cpanic=immediate-abort                no panic message/backtrace machinery
-#                                          (the code has no panics outside tests)
-#   -Cforce-unwind-tables=no               no .eh_frame (nothing unwinds): 482 -> 399 KB
-#   -Zlocation-detail=none                 on aarch64
-#   -Zlink-native-libraries=no -lc         no libunwind (nothing unwinds); on armv7
-#                                          that drops the unwinder and the printf it
-#                                          logs with: -12 KB there
-#   -T no-unwind-tables.ld                 discards the C objects' .eh_frame (and
-#                                          .ARM.exidx/extab): -9 KB aarch64, -7.5 KB
-#                                          mipsel, -2.7 KB armv7
-#   -Zfmt-debug=none                       `{:?}` formats nothing: no Debug code in the
-#                                          binary (-10 KB aarch64, -12 KB mipsel).
-#                                          tests/shipped_code.rs keeps `{:?}` out
-#                                          of code that ships
-#   aarch64: -outline-atomics              inline LL/SC atomics (ARMv8.0) instead of
-#                                          helpers picking LSE at run time: -2.5 KB
-#   aarch64: no machine scheduling         before or after register allocation, so
-#     (-use-postra-scheduler,              the same source yields the same instruction
-#      -enable-misched=false), outliner    sequences everywhere and the machine outliner
-#      reruns=3                            (on at opt-level z) folds many more of them:
-#                                          -8.3 KB. Tuning only, no ISA change; costs
-#                                          a little speed on in-order cores (A53).
-#   aarch64: -Ccode-model=tiny             one ADR instead of ADRP+ADD for every
-#                                          address: -7.3 KB. Code and data must lie
-#                                          within 1 MiB of each other (they span
-#                                          ~0.5 MiB); if they ever do not, the link
-#                                          fails with a relocation overflow, loudly.
-
-#   cargo zigbuild (zig from PyPI)         one C toolchain + musl libc/crt for
-#                                          every arch; no per-arch gcc
+# Route (one recipe for all five targets; every flag is one an OpenWrt feed
+# maintainer can carry: Cargo profile settings, documented rustc -C options, and
+# -Zbuild-std where a target has no prebuilt std):
+#   nightly + -Zbuild-std=std,panic_abort  std compiled from rust-src: the MIPS targets
+#                                          (tier 3) have no prebuilt rust-std, and a std
+#                                          built with our profile (opt-level "z", LTO,
+#                                          panic=abort) is smaller than the prebuilt one.
+#                                          The nightly is pinned in scripts/toolchain.env.
+#   -Zbuild-std-features=optimize_for_size std's own size-over-speed switch
+#   [profile.release] in Cargo.toml        opt-level z, lto, codegen-units 1,
+#                                          panic abort, strip
+#   cargo zigbuild (zig from PyPI)         one C toolchain + musl libc/crt for every
+#                                          arch; no per-arch gcc
 #   -Clink-self-contained=no               take crt1.o/libc from zig, not from
-#                                          rustlib/<target>/lib/self-contained,
-#                                          which only exists when rust-std of that
-#                                          target is installed
-#   armv7: -Wl,-z,max-page-size=4096       lld aligns ARM segments in the FILE to
-#                                          64 KiB by default: 110 KB -> 48 KB.
-#                                          OpenWrt's ARM kernels use 4 KiB pages.
-#   armv7: -Ctarget-feature=+thumb-mode   Thumb-2 instead of A32 (every ARMv7-A
-#                                          core has it; interworks with the A32
-#                                          musl): 601 KB -> 422 KB.
-#   mips*: -Crelocation-model=static       no PIC: MIPS PIC calls every function
-#                                          through the GOT (lw t9 + jalr) and sets
-#                                          up $gp in every prologue: 885 -> 761 KB.
+#                                          rustlib/<target>/lib/self-contained, which
+#                                          exists only where rust-std of that target is
+#                                          installed
+#   armv7: -Ctarget-feature=+thumb-mode    Thumb-2 instead of A32 (every ARMv7-A core
+#                                          has it; interworks with the A32 musl)
+#   armv7: -Clink-arg=-Wl,-z,max-page-size=4096
+#                                          lld aligns ARM segments in the file to 64 KiB
+#                                          by default; OpenWrt's ARM kernels use 4 KiB
+#                                          pages
+#   mips*: -Crelocation-model=static       no PIC: MIPS PIC calls every function through
+#                                          the GOT and sets up $gp in every prologue.
 #                                          Costs ASLR of the executable image, as
-#                                          OpenWrt's own non-PIE MIPS builds do.
-#   mips*: -mips-tail-calls=1              calls in tail position become jumps (GCC does
-#                                          this at -O2; LLVM's MIPS backend has it behind
-#                                          a flag): -3.7 KB
-#   mips*: delay-slot filler searches      fill a branch's delay slot from the code
-#     forward and in the successor block   after it or at its target too, not only
-#     (-disable-mips-df-forward-search=    from before it: 6 % of the MIPS instructions
-#      false, ...-succbb-search=false)     were nops in delay slots. -6.2 KB
-#   mips*: -split-spill-mode=size,         spill code and prologues for size: -0.3 KB;
-#     -enable-shrink-wrap=false,           MIR optimisation at the level debug builds
-#     -Zmir-opt-level=1                    use: -0.2 KB
-#     (all measured on mipsel; each is off by default in LLVM/rustc, so the mipsel
-#      binary runs the daemon, peer, hook and checker suites under qemu in CI:
-#      tests/cross_qemu.sh). Not -enable-ipra (-2.2 KB): with it the binary spins in
-#      start-up under qemu-mipsel (before any output, with zig's allocator too).
+#                                          OpenWrt's own non-PIE MIPS builds do
 #   llvm-strip -R .pdr -R .comment         MIPS objects carry .pdr (procedure
-#                                          descriptors, unused at run time) that
-#                                          lld's --strip-all keeps: 110 KB -> 55 KB.
-#                                          llvm-strip comes with
-#                                          `rustup component add llvm-tools`.
+#                                          descriptors, unused at run time) that lld's
+#                                          --strip-all keeps. llvm-strip comes with
+#                                          `rustup component add llvm-tools`
+# Not used (they were once, for an older 400 KiB budget): -Cllvm-args backend knobs,
+# LLVM-internal target features, a linker script, -Zfmt-debug=none,
+# -Cpanic=immediate-abort. DESIGN.md, Size, says what each cost.
 #
 # Environment:
-#   NIGHTLY=toolchain     default "nightly" (pin one in CI: nightly-2026-05-20 is the one measured)
-#   PANIC=immediate-abort|abort   abort keeps panic messages (about +400 KB on mips)
+#   NIGHTLY=toolchain     default: the one pinned in scripts/toolchain.env
 #   CARGO_TARGET_DIR      default target/cross (keep it in the CI cache)
 #   DIST                  default dist
 #   SKIP_QEMU=1           build only
@@ -88,8 +51,11 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
 ALL="x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf mipsel-unknown-linux-musl mips-unknown-linux-musl"
-NIGHTLY=${NIGHTLY:-nightly}
-PANIC=${PANIC:-immediate-abort}
+# The pinned nightly, unless NIGHTLY is set (to measure another one).
+PINNED_ENV_NIGHTLY=${NIGHTLY:-}
+# shellcheck source=scripts/toolchain.env
+. "$HERE/toolchain.env"
+NIGHTLY=${PINNED_ENV_NIGHTLY:-$NIGHTLY}
 DIST=${DIST:-$TOP/dist}
 EXAMPLES=${EXAMPLES:-$TOP/examples}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$TOP/target/cross}"
@@ -105,12 +71,11 @@ if [ "$1" = "--all" ]; then
 	set -- $ALL
 fi
 
-# Per-target linker flags (see the header).
+# Per-target flags (see the header).
 extra_rustflags() {
 	case "$1" in
-	aarch64-*) echo "-Ccode-model=tiny -Ctarget-feature=-outline-atomics,-use-postra-scheduler -Cllvm-args=-enable-misched=false -Cllvm-args=-machine-outliner-reruns=3" ;;
-	armv7-*) echo "-Clink-arg=-Wl,-z,max-page-size=4096 -Ctarget-feature=+thumb-mode" ;;
-	mipsel-* | mips-*) echo "-Crelocation-model=static -Cllvm-args=-mips-tail-calls=1 -Cllvm-args=-disable-mips-df-forward-search=false -Cllvm-args=-disable-mips-df-succbb-search=false -Cllvm-args=-split-spill-mode=size -Cllvm-args=-enable-shrink-wrap=false -Zmir-opt-level=1" ;;
+	armv7-*) echo "-Ctarget-feature=+thumb-mode -Clink-arg=-Wl,-z,max-page-size=4096" ;;
+	mipsel-* | mips-*) echo "-Crelocation-model=static" ;;
 	*) echo "" ;;
 	esac
 }
@@ -125,28 +90,6 @@ qemu_for() {
 	*) return 1 ;;
 	esac
 }
-
-# RUSTFLAGS is split on spaces, and it carries the linker script's path.
-case "$HERE" in *" "*)
-	echo "$0: the checkout path has a space ($HERE); RUSTFLAGS cannot carry it" >&2
-	exit 2
-	;;
-esac
-
-case "$PANIC" in
-# Nothing can unwind or print a panic location with immediate-abort, so the unwind
-# tables (.eh_frame: ~90 KB on aarch64) and panic locations are dead weight.
-# And no unwinder is needed: -Zlink-native-libraries=no drops the `-lunwind` std asks
-# for (and the `-lc`, given back explicitly), and no-unwind-tables.ld discards the unwind
-# tables of the C objects (and on armv7 the .ARM.exidx entries naming the EHABI
-# personality routines, which would otherwise want libunwind).
-immediate-abort) PANIC_FLAGS="-Zunstable-options -Cpanic=immediate-abort -Cforce-unwind-tables=no -Zlocation-detail=none -Zlink-native-libraries=no -Clink-arg=-lc -Clink-arg=-Wl,-T,$HERE/no-unwind-tables.ld" ;;
-abort) PANIC_FLAGS="-Cpanic=abort" ;;
-*)
-	echo "$0: PANIC must be immediate-abort or abort" >&2
-	exit 2
-	;;
-esac
 
 need() {
 	command -v "$1" >/dev/null 2>&1 || {
@@ -186,7 +129,7 @@ for triple in "$@"; do
 	}
 	t1=$(date +%s)
 	echo "== $triple: building"
-	if ! RUSTFLAGS="$PANIC_FLAGS -Clink-self-contained=no -Zfmt-debug=none $(extra_rustflags "$triple")" \
+	if ! RUSTFLAGS="-Clink-self-contained=no $(extra_rustflags "$triple")" \
 		cargo "+$NIGHTLY" zigbuild --release --locked --manifest-path "$TOP/Cargo.toml" \
 		--target "$triple" -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size; then
 		echo "== $triple: BUILD FAILED"

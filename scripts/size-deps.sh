@@ -13,7 +13,10 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
 TRIPLE=${1:-mipsel-unknown-linux-musl}
-NIGHTLY=${NIGHTLY:-nightly}
+PINNED_ENV_NIGHTLY=${NIGHTLY:-}
+# shellcheck source=scripts/toolchain.env
+. "$HERE/toolchain.env"
+NIGHTLY=${PINNED_ENV_NIGHTLY:-$NIGHTLY}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT INT TERM
 BASE_TARGET=${CARGO_TARGET_DIR:-$TOP/target}/size-deps

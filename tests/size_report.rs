@@ -45,9 +45,9 @@ fn ceilings_fail_growth_and_the_budget_gap_is_printed() {
         eprintln!("skipped: `file` not installed");
         return;
     }
-    // Small: under every budget. Big: over the 300 KB aarch64 budget.
-    let small = stripped_host_program(1, 300 * 1024);
-    let big = stripped_host_program(300 * 1024 + 1, u64::MAX);
+    // Small: under every budget. Big: over the 512 KiB aarch64 budget.
+    let small = stripped_host_program(1, 512 * 1024);
+    let big = stripped_host_program(512 * 1024 + 1, u64::MAX);
     let (Some((small, small_len)), Some((big, big_len))) = (small, big) else {
         if std::env::var_os("CI").is_some() {
             panic!("no stripped host programs of the needed sizes to stand in for binaries");
@@ -81,7 +81,7 @@ fn ceilings_fail_growth_and_the_budget_gap_is_printed() {
     assert_eq!(strict.code, 1, "{}", strict.out);
     let ratchet = report(dist, &both, &["--ratchet"]);
     assert_eq!(ratchet.code, 0, "{}", ratchet.out);
-    let over_kb = (big_len - 300 * 1024).div_ceil(1024);
+    let over_kb = (big_len - 512 * 1024).div_ceil(1024);
     assert!(ratchet.out.contains(&format!("OVER BUDGET (by): aarch64-unknown-linux-musl:{}KB", over_kb)), "{}", ratchet.out);
     assert!(ratchet.out.contains("over-budget"), "{}", ratchet.out);
 
