@@ -164,4 +164,38 @@ mod tests {
         assert_eq!(v["actions"][0]["action"], "conntrackd -c");
         assert!(v["actions"][0].get("detail").is_none());
     }
+
+    /// Lines as the previous release wrote them (fields in declaration order, `from`
+    /// null when unknown, `detail` left out when empty): still written byte for byte.
+    #[test]
+    fn lines_are_written_as_the_previous_release_wrote_them() {
+        let mut r = rec(1);
+        assert_eq!(
+            r.to_line(),
+            r#"{"time":1764150001,"from":"BACKUP","to":"MASTER","reason":"test 1","ok":true,"ms":3,"seq":1,"actions":[{"action":"conntrackd -c","ok":true,"ms":1}]}"#
+        );
+        r.from = None;
+        r.actions.push(ActionRecord { action: "/etc/init.d/dnsmasq start".into(), ok: false, ms: 30000, detail: Some("timed out \"x\"".into()) });
+        let line = r#"{"time":1764150001,"from":null,"to":"MASTER","reason":"test 1","ok":true,"ms":3,"seq":1,"actions":[{"action":"conntrackd -c","ok":true,"ms":1},{"action":"/etc/init.d/dnsmasq start","ok":false,"ms":30000,"detail":"timed out \"x\""}]}"#;
+        assert_eq!(r.to_line(), line);
+        assert_eq!(HistoryRecord::parse(line).unwrap(), r);
+    }
+
+    /// What the previous reader accepted is still read: `from` and `detail` missing or
+    /// null, unknown fields; a wrong state or type is still refused.
+    #[test]
+    fn old_lines_are_read_and_bad_ones_refused() {
+        let old = r#"{"time":1,"to":"FAULT","reason":"r","ok":false,"ms":0,"seq":9,"actions":[{"action":"a","ok":true,"ms":2,"detail":null,"extra":1}],"future":{}}"#;
+        let r = HistoryRecord::parse(old).unwrap();
+        assert_eq!((r.from, r.to, r.seq), (None, GroupState::Fault, 9));
+        assert_eq!(r.actions[0].detail, None);
+        for bad in [
+            r#"{"time":1,"from":null,"to":"master","reason":"r","ok":false,"ms":0,"seq":9,"actions":[]}"#,
+            r#"{"time":1,"from":null,"to":"MASTER","reason":"r","ok":false,"ms":-1,"seq":9,"actions":[]}"#,
+            r#"{"time":1,"from":null,"to":"MASTER","reason":"r","ok":false,"ms":0,"seq":9}"#,
+            r#"{"time":1,"from":null,"to":"MASTER","reason":"r","ok":false,"ms":0,"seq":9,"actions":[]} x"#,
+        ] {
+            assert!(HistoryRecord::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -495,4 +495,20 @@ mod tests {
         assert_eq!(PlanInputs::parse(j.as_bytes()).unwrap(), i);
         assert_eq!(i.vips[0].address, "192.0.2.1/24");
     }
+
+    /// The cache file as the previous release wrote it (`wan` null when absent).
+    #[test]
+    fn plan_inputs_keep_the_previous_format() {
+        let mut i = PlanInputs::from(&config(true, &["dnsmasq"], SyncMode::Multicast));
+        let text = r#"{"enabled":true,"wan":"wan","services":["dnsmasq"],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}]}"#;
+        assert_eq!(i.to_json_string(), text);
+        i.wan = None;
+        i.services.clear();
+        let text = r#"{"enabled":true,"wan":null,"services":[],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}]}"#;
+        assert_eq!(i.to_json_string(), text);
+        assert_eq!(PlanInputs::parse(text.as_bytes()).unwrap(), i);
+        let old = r#"{"enabled":true,"services":[],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}]}"#;
+        assert_eq!(PlanInputs::parse(old.as_bytes()).unwrap(), i);
+        assert!(PlanInputs::parse(br#"{"enabled":true,"wan":null,"services":[1],"vips":[]}"#).is_err());
+    }
 }

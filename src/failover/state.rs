@@ -211,4 +211,21 @@ mod tests {
         assert!(read_current(&p).is_none());
         let _ = fs::remove_dir_all(&r);
     }
+
+    /// The files as the previous release wrote them, byte for byte, and read back.
+    #[test]
+    fn state_files_keep_the_previous_format() {
+        let d = Desired { seq: 12, state: GroupState::Backup, pid: 4242, time: 1764150000 };
+        let text = r#"{"seq":12,"state":"BACKUP","pid":4242,"time":1764150000}"#;
+        assert_eq!(d.to_json_string(), text);
+        assert_eq!(Desired::from_json(&json::from_str(text).unwrap()).unwrap(), d);
+        let c = Current { state: GroupState::Stop, time: 5, from: None, reason: "x \u{e9}".into(), ok: false, seq: 3 };
+        let text = r#"{"state":"STOP","time":5,"from":null,"reason":"x é","ok":false,"seq":3}"#;
+        assert_eq!(c.to_json_string(), text);
+        assert_eq!(Current::from_json(&json::from_str(text).unwrap()).unwrap(), c);
+        // `from` missing, unknown fields: still read.
+        let old = r#"{"state":"MASTER","time":5,"reason":"","ok":true,"seq":3,"new":1}"#;
+        assert_eq!(Current::from_json(&json::from_str(old).unwrap()).unwrap().from, None);
+        assert!(Desired::from_json(&json::from_str(r#"{"seq":1,"state":"BACKUP","pid":4294967296,"time":0}"#).unwrap()).is_err());
+    }
 }
