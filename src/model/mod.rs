@@ -14,11 +14,12 @@ pub use network::resolve_interface;
 
 pub use types::*;
 
-use crate::json::{json, ToJson, Value};
+use serde::Serialize;
 use std::fmt;
 
-/// One validation problem; JSON `{"file","line","location","message","allowed"?}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One validation problem; JSON `{"file","line","location","message","allowed"?}`
+/// (in `validate` and `apply` replies, keys sorted there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConfigError {
     pub file: String,
     /// 1-based; 0 when the problem is not tied to a line (a missing file).
@@ -26,19 +27,9 @@ pub struct ConfigError {
     /// `section` or `section.option` in `uci show` notation (`@vip[1].vrid`).
     pub location: String,
     pub message: String,
-    /// What would be accepted, when that can be said in a few words.
+    /// What would be accepted, when that can be said in a few words; left out when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed: Option<String>,
-}
-
-/// In `validate` and `apply` replies; `allowed` left out when `None`.
-impl ToJson for ConfigError {
-    fn to_json(&self) -> Value {
-        let mut v = json!({ "file": self.file, "line": self.line, "location": self.location, "message": self.message });
-        if let (Some(a), Value::Object(m)) = (&self.allowed, &mut v) {
-            m.insert("allowed".to_string(), a.to_json());
-        }
-        v
-    }
 }
 
 impl fmt::Display for ConfigError {

@@ -1,11 +1,13 @@
 //! What the peer thread knows, shared with the ubus loop (`status.peer`, alerts).
 
 use super::message::Heartbeat;
-use crate::json::{json, ToJson, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Frames dropped, by reason (`status.peer.rx_rejected`, one member per field).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Frames dropped, by reason (`status.peer.rx_rejected`, one member per field; keys
+/// sorted there, as `status` is a `Value`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Rejected {
     /// Handshakes (or unconfirmed sessions) that do not authenticate with the pinned keys.
     pub unauthenticated: u64,
@@ -19,15 +21,6 @@ pub struct Rejected {
     pub oversized: u64,
     /// Authenticated but unreadable (bad JSON, empty frame).
     pub malformed: u64,
-}
-
-impl ToJson for Rejected {
-    fn to_json(&self) -> Value {
-        json!({
-            "unauthenticated": self.unauthenticated, "foreign": self.foreign, "replayed": self.replayed,
-            "tampered": self.tampered, "oversized": self.oversized, "malformed": self.malformed,
-        })
-    }
 }
 
 impl Rejected {
