@@ -3,7 +3,7 @@
 //!
 //! - No Debug formatting. The shipped binary is built with `-Zfmt-debug=none`
 //!   (scripts/cross-build.sh): there, `{:?}` prints nothing at all. Messages quote with
-//!   `json::quoted` or use Display.
+//!   `crate::quoted` (JSON string literal, via serde_json) or use Display.
 //! - Files are opened through `fsutil` (`open`, `read`, `read_to_string`, `write`,
 //!   `create`), not std's `File::open`, `File::create`, `OpenOptions`, `fs::read*` or
 //!   `fs::write`: std's open builds errors from strings, which links Unicode tables and

@@ -42,3 +42,19 @@ impl fmt::Display for ConfigError {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// In `validate`/`apply` replies as the previous release had them: keys sorted (the
+    /// reply is a `Value`), `allowed` only when there is something to say.
+    #[test]
+    fn config_errors_keep_their_reply_shape() {
+        let mut e = ConfigError { file: "/etc/config/muros_ha".into(), line: 7, location: "@vip[0].vrid".into(), message: "not a number".into(), allowed: None };
+        let reply = |e: &ConfigError| serde_json::json!({ "errors": [e] }).to_string();
+        assert_eq!(reply(&e), r#"{"errors":[{"file":"/etc/config/muros_ha","line":7,"location":"@vip[0].vrid","message":"not a number"}]}"#);
+        e.allowed = Some("1..255".into());
+        assert_eq!(reply(&e), r#"{"errors":[{"allowed":"1..255","file":"/etc/config/muros_ha","line":7,"location":"@vip[0].vrid","message":"not a number"}]}"#);
+    }
+}
