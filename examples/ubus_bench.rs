@@ -11,7 +11,7 @@
 //! Prints p50/p99. Not an assertion: numbers depend on the machine's load.
 
 use muros_ha::ubus::{self, reply_json, Arg, ArgType, Client, Object, Server, Table, Value, Waker};
-use muros_ha::json::json;
+use serde_json::json;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};

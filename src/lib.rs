@@ -8,7 +8,6 @@
 //! |---|---|
 //! | [`paths`] | every file, socket and script path, prefixed by `--root` so a lab router is a directory |
 //! | [`logging`] | syslog on a router, stderr in labs and tests |
-//! | [`json`] | our own small JSON: value tree, strict parser, serde_json-identical writers, `json!` |
 //! | [`fsutil`] | atomic, only-when-changed file replacement (temp in same dir, fsync, rename) |
 //! | [`heap`] | the process heap (`malloc`/`free` for libc and Rust): size classes on mmap'd chunks, small on purpose |
 //! | [`proc`] | start programs: posix_spawn with an argument vector, stdin /dev/null, stdout/stderr null or piped |
@@ -17,11 +16,16 @@
 //! | [`model`] | sections → validated, typed [`model::Config`]; collects *every* error with file, line, section, option |
 //! | [`render`] | model → keepalived.conf, conntrackd.conf, fw4 nft snippet, sysupgrade lists; pure and deterministic |
 //! | [`deploy`] | load → validate → render → verify with the real tools → replace every changed file, or none |
-//! | [`ubus`] | ubus wire codec (pure), blobmsg ⇄ JSON, and a client over the unix socket |
+//! | [`ubus`] | ubus wire codec (pure), blobmsg ⇄ JSON ([`serde_json::Value`]), and a client over the unix socket |
 //! | [`failover`] | transition + config → ordered plan (pure); executor runs it through the [`failover::System`] trait |
 //! | [`daemon`] | the long-running `muros_ha` ubus object: one file per method |
 //! | [`peer`] | the peer link: Noise-KK channel over the sync link, heartbeats, split brain, config + lease replication |
 //! | [`cli`] | command line front end (our own small parser): `check`, `render`, `notify`, `plan`, `daemon` |
+//!
+//! JSON is serde_json: records of a fixed shape (status pieces, history lines, state
+//! files, peer messages) derive `Serialize`/`Deserialize` and keep their field order;
+//! dynamic data (ubus arguments and replies, blobmsg ⇄ JSON) is a `serde_json::Value`,
+//! whose objects keep their keys sorted.
 // Exceptions, allowed where they are: getrandom(2) in peer::noise::random,
 // posix_spawn(3) in proc::spawn, pthreads in thread, and fsutil::open taking ownership
 // of the descriptor open(2) returned, the heap (malloc and friends) in heap, and the
@@ -50,7 +54,6 @@ pub mod deploy;
 pub mod failover;
 pub mod fsutil;
 pub mod heap;
-pub mod json;
 pub mod logging;
 pub mod model;
 pub mod paths;
@@ -79,10 +82,24 @@ pub(crate) fn parse_i64(s: &str) -> Option<i64> {
     }
 }
 
+/// `s` as a JSON string literal: how messages quote a value they got (for ordinary
+/// text the same as `{:?}`, which the release binary does not format: `-Zfmt-debug=none`).
+pub(crate) fn quoted(s: &str) -> String {
+    // Serialising a `str` cannot fail; should it ever, the bare text still says what.
+    serde_json::to_string(s).unwrap_or_else(|_| s.to_string())
+}
+
+/// A record's JSON text. serde_json fails only for maps with non-string keys or a
+/// `Serialize` that errors, which none of our records have; the error still travels
+/// (as an `io::Error`, what file writers return) rather than panic.
+pub(crate) fn to_json_bytes<T: serde::Serialize + ?Sized>(v: &T) -> std::io::Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(std::io::Error::from)
+}
+
 /// A stable insertion sort for the short lists we order (config errors, edits, file and
 /// package names): a few instructions per element type, where `slice::sort` compiles a
 /// merge sort of ~0.6 KB for each (MIPS). Quadratic: only for lists of at most a few
-/// thousand items; JSON objects, which a peer or a file may make long, use `sort_by`.
+/// thousand items.
 pub(crate) fn sort_small<T>(v: &mut [T], less: impl Fn(&T, &T) -> bool) {
     for i in 1..v.len() {
         let mut j = i;

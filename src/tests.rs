@@ -1,5 +1,5 @@
 //! The crate root's unit tests, and the one test PRNG the library's unit tests share
-//! (json, heap, these).
+//! (heap, these).
 
 /// Deterministic xorshift64*: varied inputs, the same every run.
 pub(crate) struct Rng(pub u64);
@@ -13,9 +13,6 @@ impl Rng {
     }
     pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n
-    }
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
     }
 }
 
@@ -41,4 +38,9 @@ fn sort_small_is_a_stable_sort() {
         std.sort_by_key(|x| x.0);
         assert_eq!(ours, std, "n = {n}");
     }
+}
+
+#[test]
+fn quoted_escapes_as_json_does() {
+    assert_eq!(crate::quoted("MAS\"TER\n\u{1}é"), r#""MAS\"TER\n\u0001é""#);
 }

@@ -9,7 +9,7 @@ use muros_ha::ubus::{
     self, reply_json, Arg, ArgType, Client, MethodError, Object, Server, Status, Table, Value,
     Waker,
 };
-use muros_ha::json::{json, Value as Json};
+use serde_json::{json, Value as Json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -279,12 +279,11 @@ fn started() -> Option<(Broker, ServerThread)> {
 
 /// The first of the JSON values `ubus listen`/`subscribe` printed one after another.
 fn first_json(text: &str) -> Json {
-    let v: serde_json::Value = serde_json::Deserializer::from_str(text).into_iter().next().unwrap().unwrap();
-    muros_ha::json::from_str(&v.to_string()).unwrap()
+    serde_json::Deserializer::from_str(text).into_iter().next().unwrap().unwrap()
 }
 
 fn stdout_json(o: &Output) -> Json {
-    muros_ha::json::from_slice(&o.stdout).unwrap_or_else(|e| {
+    serde_json::from_slice::<Json>(&o.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout not JSON ({e}): {}",
             String::from_utf8_lossy(&o.stdout)
@@ -464,7 +463,7 @@ fn our_listeners_receive_events_from_ubus_send() {
     // The server's own listener (pattern test.*) saw it too.
     let mut got = Json::Null;
     wait_until(Duration::from_secs(2), || {
-        got = muros_ha::json::from_slice(&b.ubus(&["call", "ubustest", "events"]).stdout)
+        got = serde_json::from_slice::<Json>(&b.ubus(&["call", "ubustest", "events"]).stdout)
             .unwrap_or(Json::Null);
         got["events"].as_array().is_some_and(|e| !e.is_empty())
     })
@@ -557,7 +556,7 @@ fn object_comes_back_after_ubusd_restarts_with_state_kept() {
     );
     assert!(b.ubus(&["send", "test.after", "{}"]).status.success());
     wait_until(Duration::from_secs(2), || {
-        let v: Json = muros_ha::json::from_slice(&b.ubus(&["call", "ubustest", "events"]).stdout)
+        let v: Json = serde_json::from_slice::<Json>(&b.ubus(&["call", "ubustest", "events"]).stdout)
             .unwrap_or(Json::Null);
         v["events"]
             .as_array()

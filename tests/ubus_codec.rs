@@ -5,7 +5,7 @@
 use muros_ha::ubus::blob::{Table, Value};
 use muros_ha::ubus::json;
 use muros_ha::ubus::msg::{self, decode_frame, Attr, FrameError, Message, MsgType};
-use muros_ha::json::json;
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 fn hex(s: &str) -> Vec<u8> {
@@ -347,10 +347,10 @@ fn random_string(r: &mut Rng) -> String {
 }
 
 /// A JSON value of the shapes blobmsg_json can carry exactly.
-fn random_json(r: &mut Rng, depth: u32) -> muros_ha::json::Value {
+fn random_json(r: &mut Rng, depth: u32) -> serde_json::Value {
     let pick = r.below(if depth > 3 { 6 } else { 8 });
     match pick {
-        0 => muros_ha::json::Value::Null,
+        0 => serde_json::Value::Null,
         1 => json!(r.below(2) == 1),
         2 => json!(r.next() as i64 >> r.below(64)),
         3 => json!((r.next() as i32) >> r.below(32)),
@@ -359,17 +359,17 @@ fn random_json(r: &mut Rng, depth: u32) -> muros_ha::json::Value {
             json!(f)
         }
         5 => json!(random_string(r)),
-        6 => muros_ha::json::Value::Array((0..r.below(5)).map(|_| random_json(r, depth + 1)).collect()),
+        6 => serde_json::Value::Array((0..r.below(5)).map(|_| random_json(r, depth + 1)).collect()),
         _ => random_object(r, depth + 1),
     }
 }
 
-fn random_object(r: &mut Rng, depth: u32) -> muros_ha::json::Value {
-    let mut m = muros_ha::json::Map::new();
+fn random_object(r: &mut Rng, depth: u32) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
     for _ in 0..r.below(5) {
         m.insert(random_key(r), random_json(r, depth + 1));
     }
-    muros_ha::json::Value::Object(m)
+    serde_json::Value::Object(m)
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use muros_ha::ubus::msg::{decode_frame, Attr, Message, MsgType};
 use muros_ha::ubus::{reply_json, Deferred, Object, Server, Status, Waker};
-use muros_ha::json::json;
+use serde_json::json;
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,7 +98,7 @@ impl FakeBroker {
     }
 
     /// Invoke `count` and return the reply body, skipping replies to earlier garbage.
-    fn count(&mut self, seq: u16) -> muros_ha::json::Value {
+    fn count(&mut self, seq: u16) -> serde_json::Value {
         let peer = 0x77;
         self.send(&Message::new(
             MsgType::Invoke,
@@ -110,7 +110,7 @@ impl FakeBroker {
                 Attr::Data(Default::default()),
             ],
         ));
-        let mut body = muros_ha::json::Value::Null;
+        let mut body = serde_json::Value::Null;
         for _ in 0..10_000 {
             let m = self.recv();
             if (m.header.seq, m.header.peer) != (seq, peer) {

@@ -1,22 +1,16 @@
 //! Conditions an admin must hear about: raised once (log + ubus event), listed by
 //! `status` while they last, cleared with a log line.
 
-use crate::json::{json, ToJson, Value};
+use serde::Serialize;
 
 /// In `status.alerts`: `{"kind","message","since"}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Alert {
     /// `split_brain`, …
     pub kind: String,
     pub message: String,
     /// Unix seconds when it was raised.
     pub since: u64,
-}
-
-impl ToJson for Alert {
-    fn to_json(&self) -> Value {
-        json!({ "kind": self.kind, "message": self.message, "since": self.since })
-    }
 }
 
 #[derive(Debug, Default)]

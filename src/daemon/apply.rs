@@ -5,7 +5,7 @@
 use super::{internal, reload, Daemon};
 use crate::deploy::{self, DeployError, DeployOptions};
 use crate::ubus::{reply_json, Arg, ArgType, Reply, Request};
-use crate::json::{json, Value};
+use serde_json::{json, Value};
 
 pub const POLICY: &[Arg] = &[Arg::optional("dry_run", ArgType::Bool)];
 

@@ -9,7 +9,7 @@
 use super::{apply, internal, maintenance, Daemon};
 use crate::peer::link::Command;
 use crate::ubus::{reply_json, Arg, Deferred, MethodError, Reply, Request, Status};
-use crate::json::json;
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 pub const POLICY: &[Arg] = &[];

@@ -3,7 +3,7 @@
 
 use super::Daemon;
 use crate::ubus::{reply_json, Arg, ArgType, MethodError, Reply, Request, Status};
-use crate::json::json;
+use serde_json::json;
 
 pub const POLICY: &[Arg] = &[Arg::optional("limit", ArgType::Int32)];
 

@@ -8,7 +8,7 @@ use super::{apply, internal, Daemon};
 use crate::paths::UCI_PACKAGE;
 use crate::ubus::{reply_json, Arg, ArgType, Reply, Request};
 use crate::uci::Editor;
-use crate::json::json;
+use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 
 pub const POLICY: &[Arg] = &[Arg::required("enable", ArgType::Bool)];

@@ -10,7 +10,7 @@ use super::{apply, watch, Daemon};
 use crate::failover::{self, state, GroupState};
 use crate::paths::Paths;
 use crate::ubus::{json::to_table, Server};
-use crate::json::json;
+use serde_json::json;
 use crate::ubus::Waker;
 use nix::errno::Errno;
 use nix::libc;
@@ -242,7 +242,7 @@ fn split_brain_tick(server: &mut Server<Daemon>) -> bool {
     true
 }
 
-fn announce(server: &mut Server<Daemon>, event: &str, data: crate::json::Value) {
+fn announce(server: &mut Server<Daemon>, event: &str, data: serde_json::Value) {
     match to_table(&data) {
         Ok(t) => {
             if let Err(e) = server.send_event(event, t) {

@@ -6,7 +6,7 @@ use crate::failover::system::conntrackd_socket;
 use crate::failover::{history, state, GroupState, RealSystem, System};
 use crate::model::Config;
 use crate::ubus::{reply_json, Arg, Reply, Request};
-use crate::json::{json, Value};
+use serde_json::{json, Value};
 use std::io::Read;
 use crate::proc::{self, Output};
 use std::time::Duration;
@@ -65,7 +65,7 @@ fn peer_json(d: &Daemon) -> Value {
 }
 
 /// `addresses`: `(device, "addr/prefix")` of the host, read once per `status` call.
-fn describe_config(d: &Daemon, cfg: &Config, sys: &RealSystem, addresses: &[(String, String)], obj: &mut crate::json::Map) {
+fn describe_config(d: &Daemon, cfg: &Config, sys: &RealSystem, addresses: &[(String, String)], obj: &mut serde_json::Map<String, Value>) {
     let has_addr = |dev: &str, addr: &str| addresses.iter().any(|(d2, a)| d2 == dev && a.split('/').next() == Some(addr));
     obj.insert("enabled".into(), json!(cfg.enabled));
     obj.insert("role".into(), json!(cfg.role));
@@ -153,7 +153,7 @@ fn describe_config(d: &Daemon, cfg: &Config, sys: &RealSystem, addresses: &[(Str
 /// The numbers worth showing from `conntrackd -s`.
 pub fn conntrackd_stats(text: &str) -> Value {
     let mut section = "";
-    let mut out = crate::json::Map::new();
+    let mut out = serde_json::Map::new();
     for line in text.lines() {
         let t = line.trim_ascii();
         if t.starts_with("cache internal") {

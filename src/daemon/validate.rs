@@ -3,7 +3,7 @@
 
 use super::Daemon;
 use crate::ubus::{reply_json, Arg, Reply, Request};
-use crate::json::{json, Value};
+use serde_json::{json, Value};
 
 pub const POLICY: &[Arg] = &[];
 

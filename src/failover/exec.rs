@@ -5,8 +5,9 @@
 
 use super::plan::{service_argv, Action};
 use super::system::{conntrackd_socket, System};
-use crate::json::{self, json, Fields, ObjectWriter, ToJson, Value};
 use crate::paths::Paths;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 /// conntrackd client commands; a commit of a large table takes a while.
@@ -20,42 +21,17 @@ const CONNTRACKD_START_POLLS: u32 = 50;
 const CONNTRACKD_START_POLL: Duration = Duration::from_millis(20);
 
 /// The result of one leaf action, as stored in the history:
-/// `{"action","ok","ms","detail"?}` (`detail` left out when `None`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `{"action","ok","ms","detail"?}`, fields in this order (`detail` left out when
+/// `None`, in the history and in ubus replies alike).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionResult {
     /// What ran (see [`Action::describe`]).
     pub action: String,
     pub ok: bool,
     pub ms: u64,
+    /// Missing or `null` in a line read back: `None`, as the previous reader had it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-}
-
-impl ActionResult {
-    /// The history's form: fields in this order.
-    pub fn write_json(&self, out: &mut String) {
-        let mut o = ObjectWriter::new(out);
-        o.str("action", &self.action).bool("ok", self.ok).u64("ms", self.ms);
-        if let Some(d) = &self.detail {
-            o.str("detail", d);
-        }
-        o.end();
-    }
-
-    pub fn from_json(v: &Value) -> Result<Self, String> {
-        let f = Fields::of(v)?;
-        Ok(ActionResult { action: f.str("action")?, ok: f.bool("ok")?, ms: f.u64("ms")?, detail: f.opt_str("detail")? })
-    }
-}
-
-/// Inside a ubus reply (keys sorted).
-impl ToJson for ActionResult {
-    fn to_json(&self) -> Value {
-        let mut v = json!({ "action": self.action, "ok": self.ok, "ms": self.ms });
-        if let (Some(d), Value::Object(m)) = (&self.detail, &mut v) {
-            m.insert("detail".to_string(), d.to_json());
-        }
-        v
-    }
 }
 
 fn ms_since(t: Instant) -> u64 {
@@ -146,7 +122,7 @@ fn procd_says_running(sys: &dyn System, service: &str) -> bool {
 
 /// `{"dnsmasq":{"instances":{"dnsmasq":{"running":true,…}}}}` → true.
 pub fn procd_reply_running(reply: &str, service: &str) -> bool {
-    let Ok(v) = json::from_str(reply) else { return false };
+    let Ok(v) = serde_json::from_str::<Value>(reply) else { return false };
     v.get(service)
         .and_then(|s| s.get("instances"))
         .and_then(|i| i.as_object())

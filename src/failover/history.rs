@@ -6,9 +6,9 @@
 use super::exec::ActionResult;
 use super::state::replace_quick;
 use super::GroupState;
-use crate::json::{self, json, Fields, ObjectWriter, ToJson, Value};
 use crate::paths::Paths;
 use std::io;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 pub const HISTORY_MAX: usize = 64;
@@ -16,12 +16,15 @@ pub const HISTORY_MAX: usize = 64;
 /// One action's result inside a history record: `{"action","ok","ms","detail"?}`.
 pub type ActionRecord = ActionResult;
 
-/// One transition: `{"time","from","to","reason","ok","ms","seq","actions":[…]}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One transition: `{"time","from","to","reason","ok","ms","seq","actions":[…]}`, in
+/// this order in the file; in a ubus reply (a `serde_json::Value`) keys are sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryRecord {
     /// Unix seconds when the transition started.
     pub time: u64,
-    /// `null` when no state was recorded before (first event after boot).
+    /// `null` when no state was recorded before (first event after boot); missing
+    /// reads as `None` too, as it always did.
+    #[serde(default)]
     pub from: Option<GroupState>,
     pub to: GroupState,
     /// What asked for it: `keepalived GROUP muros_ha MASTER prio 150`, `converge at daemon start`…
@@ -36,48 +39,13 @@ pub struct HistoryRecord {
 
 impl HistoryRecord {
     /// One line of `history.jsonl` (no newline): fields in declaration order.
-    pub fn to_line(&self) -> String {
-        let mut s = String::new();
-        let mut o = ObjectWriter::new(&mut s);
-        o.u64("time", self.time)
-            .opt_str("from", self.from.map(|s| s.as_str()))
-            .str("to", self.to.as_str())
-            .str("reason", &self.reason)
-            .bool("ok", self.ok)
-            .u64("ms", self.ms)
-            .u64("seq", self.seq)
-            .array("actions", &self.actions, |out, a| a.write_json(out));
-        o.end();
-        s
+    pub fn to_line(&self) -> io::Result<String> {
+        serde_json::to_string(self).map_err(io::Error::from)
     }
 
     /// A line of `history.jsonl`.
     pub fn parse(line: &str) -> Result<Self, String> {
-        Self::from_json(&json::from_str(line).map_err(|e| e.to_string())?)
-    }
-
-    pub fn from_json(v: &Value) -> Result<Self, String> {
-        let f = Fields::of(v)?;
-        Ok(HistoryRecord {
-            time: f.u64("time")?,
-            from: f.opt("from").map(GroupState::from_json).transpose()?,
-            to: GroupState::from_json(f.get("to")?)?,
-            reason: f.str("reason")?,
-            ok: f.bool("ok")?,
-            ms: f.u64("ms")?,
-            seq: f.u64("seq")?,
-            actions: f.each("actions", ActionRecord::from_json)?,
-        })
-    }
-}
-
-/// Inside a ubus reply (`history`): keys sorted.
-impl ToJson for HistoryRecord {
-    fn to_json(&self) -> Value {
-        json!({
-            "time": self.time, "from": self.from, "to": self.to, "reason": self.reason,
-            "ok": self.ok, "ms": self.ms, "seq": self.seq, "actions": self.actions,
-        })
+        serde_json::from_str(line).map_err(|e| e.to_string())
     }
 }
 
@@ -94,7 +62,7 @@ pub fn append(paths: &Paths, rec: &HistoryRecord) -> io::Result<()> {
         old.lines().filter(|l| HistoryRecord::parse(l).is_ok()).collect();
     let keep_from = lines.len().saturating_sub(HISTORY_MAX - 1);
     lines.drain(..keep_from);
-    let new = rec.to_line();
+    let new = rec.to_line()?;
     let mut text = String::with_capacity(old.len() + new.len() + 1);
     for l in lines {
         text.push_str(l);
@@ -156,12 +124,46 @@ mod tests {
 
     #[test]
     fn record_json_has_the_fields_the_daemon_reads() {
-        let v = rec(1).to_json();
+        let v = serde_json::to_value(rec(1)).unwrap();
         for k in ["time", "from", "to", "reason", "ok", "ms", "seq", "actions"] {
             assert!(v.get(k).is_some(), "{k} missing in {v}");
         }
         assert_eq!(v["to"], "MASTER");
         assert_eq!(v["actions"][0]["action"], "conntrackd -c");
         assert!(v["actions"][0].get("detail").is_none());
+    }
+
+    /// Lines as the previous release wrote them (fields in declaration order, `from`
+    /// null when unknown, `detail` left out when empty): still written byte for byte.
+    #[test]
+    fn lines_are_written_as_the_previous_release_wrote_them() {
+        let mut r = rec(1);
+        assert_eq!(
+            r.to_line().unwrap(),
+            r#"{"time":1764150001,"from":"BACKUP","to":"MASTER","reason":"test 1","ok":true,"ms":3,"seq":1,"actions":[{"action":"conntrackd -c","ok":true,"ms":1}]}"#
+        );
+        r.from = None;
+        r.actions.push(ActionRecord { action: "/etc/init.d/dnsmasq start".into(), ok: false, ms: 30000, detail: Some("timed out \"x\"".into()) });
+        let line = r#"{"time":1764150001,"from":null,"to":"MASTER","reason":"test 1","ok":true,"ms":3,"seq":1,"actions":[{"action":"conntrackd -c","ok":true,"ms":1},{"action":"/etc/init.d/dnsmasq start","ok":false,"ms":30000,"detail":"timed out \"x\""}]}"#;
+        assert_eq!(r.to_line().unwrap(), line);
+        assert_eq!(HistoryRecord::parse(line).unwrap(), r);
+    }
+
+    /// What the previous reader accepted is still read: `from` and `detail` missing or
+    /// null, unknown fields; a wrong state or type is still refused.
+    #[test]
+    fn old_lines_are_read_and_bad_ones_refused() {
+        let old = r#"{"time":1,"to":"FAULT","reason":"r","ok":false,"ms":0,"seq":9,"actions":[{"action":"a","ok":true,"ms":2,"detail":null,"extra":1}],"future":{}}"#;
+        let r = HistoryRecord::parse(old).unwrap();
+        assert_eq!((r.from, r.to, r.seq), (None, GroupState::Fault, 9));
+        assert_eq!(r.actions[0].detail, None);
+        for bad in [
+            r#"{"time":1,"from":null,"to":"master","reason":"r","ok":false,"ms":0,"seq":9,"actions":[]}"#,
+            r#"{"time":1,"from":null,"to":"MASTER","reason":"r","ok":false,"ms":-1,"seq":9,"actions":[]}"#,
+            r#"{"time":1,"from":null,"to":"MASTER","reason":"r","ok":false,"ms":0,"seq":9}"#,
+            r#"{"time":1,"from":null,"to":"MASTER","reason":"r","ok":false,"ms":0,"seq":9,"actions":[]} x"#,
+        ] {
+            assert!(HistoryRecord::parse(bad).is_err(), "{bad}");
+        }
     }
 }

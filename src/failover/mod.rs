@@ -35,12 +35,14 @@ pub use notify::{converge, run_transition, NotifyArgs, Outcome};
 pub use plan::{plan, plan_for, Action, ConntrackdOp, PlanInputs};
 pub use system::{CmdOutcome, RealSystem, RecordingSystem, System};
 
-use crate::json::{ToJson, Value};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// The state keepalived reports for the sync group (or the single instance).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The state keepalived reports for the sync group (or the single instance). In
+/// records exactly `"MASTER"` etc.: upper case only (unlike [`FromStr`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
 pub enum GroupState {
     Master,
     Backup,
@@ -55,26 +57,6 @@ impl GroupState {
             GroupState::Backup => "BACKUP",
             GroupState::Fault => "FAULT",
             GroupState::Stop => "STOP",
-        }
-    }
-}
-
-/// In records: exactly `"MASTER"` etc.
-impl ToJson for GroupState {
-    fn to_json(&self) -> Value {
-        Value::String(self.as_str().to_string())
-    }
-}
-
-impl GroupState {
-    /// A state as records store it: upper case only (unlike [`FromStr`]).
-    pub fn from_json(v: &Value) -> Result<Self, String> {
-        match v.as_str() {
-            Some("MASTER") => Ok(GroupState::Master),
-            Some("BACKUP") => Ok(GroupState::Backup),
-            Some("FAULT") => Ok(GroupState::Fault),
-            Some("STOP") => Ok(GroupState::Stop),
-            _ => Err(format!("unknown state {}, expected MASTER, BACKUP, FAULT or STOP", crate::json::quoted(v.as_str().unwrap_or(v.kind())))),
         }
     }
 }
@@ -94,7 +76,7 @@ impl FromStr for GroupState {
             "BACKUP" => Ok(GroupState::Backup),
             "FAULT" => Ok(GroupState::Fault),
             "STOP" => Ok(GroupState::Stop),
-            _ => Err(format!("unknown state {} (allowed: MASTER, BACKUP, FAULT, STOP)", crate::json::quoted(s))),
+            _ => Err(format!("unknown state {} (allowed: MASTER, BACKUP, FAULT, STOP)", crate::quoted(s))),
         }
     }
 }

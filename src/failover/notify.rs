@@ -8,7 +8,8 @@ use super::plan::{plan_for, Action, PlanInputs};
 use super::state::{self, Current, Desired};
 use super::system::{RealSystem, System};
 use super::{GroupState, Transition};
-use crate::json::{json, quoted};
+use crate::quoted;
+use serde_json::json;
 use crate::paths::Paths;
 use std::fmt;
 use std::io;
@@ -112,6 +113,16 @@ fn inputs_cache(paths: &Paths) -> PathBuf {
     paths.state_dir().join("plan-inputs.json")
 }
 
+/// Keep `inputs` as the last good copy; the file is only rewritten when it changes.
+fn remember_inputs(paths: &Paths, inputs: &PlanInputs) -> io::Result<()> {
+    let bytes = inputs.to_json_bytes()?;
+    let cache = inputs_cache(paths);
+    if crate::fsutil::read(&cache).ok().as_deref() == Some(bytes.as_slice()) {
+        return Ok(());
+    }
+    state::replace_quick(&cache, &bytes)
+}
+
 /// The plan inputs from the live config; when it does not validate (an operator
 /// mid-edit), the last good inputs, because keepalived does not wait. The second value
 /// says why the live config was not used. `remember` keeps a valid config's inputs as
@@ -121,12 +132,8 @@ pub fn load_inputs(paths: &Paths, remember: bool) -> (PlanInputs, Option<String>
         Ok(cfg) => {
             let inputs = PlanInputs::from(&cfg);
             if remember {
-                let bytes = inputs.to_json_string().into_bytes();
-                let cache = inputs_cache(paths);
-                if crate::fsutil::read(&cache).ok().as_deref() != Some(bytes.as_slice()) {
-                    if let Err(e) = state::replace_quick(&cache, &bytes) {
-                        log::warn!("cannot cache plan inputs in {}: {}", cache.display(), e);
-                    }
+                if let Err(e) = remember_inputs(paths, &inputs) {
+                    log::warn!("cannot cache plan inputs in {}: {}", inputs_cache(paths).display(), e);
                 }
             }
             (inputs, None)

@@ -4,17 +4,19 @@
 
 use super::{GroupState, Transition};
 use crate::model::Config;
-use crate::json::{self, Fields, ObjectWriter, Value};
 use crate::paths::Paths;
+use serde::{Deserialize, Serialize};
 
 /// What the plan needs from the configuration. Kept apart from [`Config`] so the hook can
 /// cache the last good copy (`state_dir/plan-inputs.json`) and still fail over when the
 /// UCI config is broken mid-edit: keepalived does not wait for the operator.
-/// JSON: `{"enabled","wan","services":[…],"vips":[{"device","address"}]}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// JSON: `{"enabled","wan","services":[…],"vips":[{"device","address"}]}`, in this order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanInputs {
     pub enabled: bool,
-    /// Logical WAN interface driven through netifd (`network.interface.<wan>`).
+    /// Logical WAN interface driven through netifd (`network.interface.<wan>`); `null`
+    /// when there is none, and missing reads as `None`, as it always did.
+    #[serde(default)]
     pub wan: Option<String>,
     /// Services started on MASTER and stopped otherwise, in configured order.
     pub services: Vec<String>,
@@ -22,7 +24,7 @@ pub struct PlanInputs {
     pub vips: Vec<VipRef>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VipRef {
     pub device: String,
     /// `192.0.2.1/24`
@@ -38,36 +40,13 @@ impl Default for PlanInputs {
 
 impl PlanInputs {
     /// The cache file's text: fields in declaration order.
-    pub fn to_json_string(&self) -> String {
-        let mut s = String::new();
-        let mut o = ObjectWriter::new(&mut s);
-        o.bool("enabled", self.enabled).opt_str("wan", self.wan.as_deref()).strs("services", &self.services);
-        o.array("vips", &self.vips, |out, v| {
-            let mut w = ObjectWriter::new(out);
-            w.str("device", &v.device).str("address", &v.address);
-            w.end();
-        });
-        o.end();
-        s
-    }
-
-    pub fn from_json(v: &Value) -> Result<Self, String> {
-        let f = Fields::of(v)?;
-        let vip = |v: &Value| -> Result<VipRef, String> {
-            let f = Fields::of(v)?;
-            Ok(VipRef { device: f.str("device")?, address: f.str("address")? })
-        };
-        Ok(PlanInputs {
-            enabled: f.bool("enabled")?,
-            wan: f.opt_str("wan")?,
-            services: f.strs("services")?,
-            vips: f.each("vips", vip)?,
-        })
+    pub fn to_json_bytes(&self) -> std::io::Result<Vec<u8>> {
+        crate::to_json_bytes(self)
     }
 
     /// The cache file's bytes.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        Self::from_json(&json::from_slice(bytes).map_err(|e| e.to_string())?)
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
 }
 
@@ -491,8 +470,24 @@ mod tests {
     #[test]
     fn plan_inputs_round_trip_through_json() {
         let i = PlanInputs::from(&config(true, &["dnsmasq"], SyncMode::Multicast));
-        let j = i.to_json_string();
-        assert_eq!(PlanInputs::parse(j.as_bytes()).unwrap(), i);
+        let j = i.to_json_bytes().unwrap();
+        assert_eq!(PlanInputs::parse(&j).unwrap(), i);
         assert_eq!(i.vips[0].address, "192.0.2.1/24");
+    }
+
+    /// The cache file as the previous release wrote it (`wan` null when absent).
+    #[test]
+    fn plan_inputs_keep_the_previous_format() {
+        let mut i = PlanInputs::from(&config(true, &["dnsmasq"], SyncMode::Multicast));
+        let text = r#"{"enabled":true,"wan":"wan","services":["dnsmasq"],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}]}"#;
+        assert_eq!(i.to_json_bytes().unwrap(), text.as_bytes());
+        i.wan = None;
+        i.services.clear();
+        let text = r#"{"enabled":true,"wan":null,"services":[],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}]}"#;
+        assert_eq!(i.to_json_bytes().unwrap(), text.as_bytes());
+        assert_eq!(PlanInputs::parse(text.as_bytes()).unwrap(), i);
+        let old = r#"{"enabled":true,"services":[],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}]}"#;
+        assert_eq!(PlanInputs::parse(old.as_bytes()).unwrap(), i);
+        assert!(PlanInputs::parse(br#"{"enabled":true,"wan":null,"services":[1],"vips":[]}"#).is_err());
     }
 }

@@ -3,17 +3,17 @@
 //! applied). Plus the locks that order transitions.
 
 use super::GroupState;
-use crate::json::{self, Fields, ObjectWriter, Value};
 use crate::paths::Paths;
 use crate::fsutil;
+use serde::{Deserialize, Serialize};
 use nix::fcntl::{Flock, FlockArg, OFlag};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The newest state asked for: `{"seq","state","pid","time"}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The newest state asked for: `{"seq","state","pid","time"}`, in this order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Desired {
     pub seq: u64,
     pub state: GroupState,
@@ -22,66 +22,19 @@ pub struct Desired {
 }
 
 /// The last transition applied (read by the daemon's `status.last_transition`):
-/// `{"state","time","from","reason","ok","seq"}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `{"state","time","from","reason","ok","seq"}`, in this order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Current {
     pub state: GroupState,
     /// Unix seconds when the plan finished.
     pub time: u64,
+    /// `null` when unknown; missing reads as `None` too, as it always did.
+    #[serde(default)]
     pub from: Option<GroupState>,
     pub reason: String,
     /// Every action succeeded.
     pub ok: bool,
     pub seq: u64,
-}
-
-impl Desired {
-    /// The file's text: fields in declaration order.
-    pub fn to_json_string(&self) -> String {
-        let mut s = String::new();
-        let mut o = ObjectWriter::new(&mut s);
-        o.u64("seq", self.seq).str("state", self.state.as_str()).u64("pid", u64::from(self.pid)).u64("time", self.time);
-        o.end();
-        s
-    }
-
-    pub fn from_json(v: &Value) -> Result<Self, String> {
-        let f = Fields::of(v)?;
-        Ok(Desired {
-            seq: f.u64("seq")?,
-            state: GroupState::from_json(f.get("state")?)?,
-            pid: f.uint("pid", u64::from(u32::MAX))? as u32,
-            time: f.u64("time")?,
-        })
-    }
-}
-
-impl Current {
-    /// The file's text: fields in declaration order.
-    pub fn to_json_string(&self) -> String {
-        let mut s = String::new();
-        let mut o = ObjectWriter::new(&mut s);
-        o.str("state", self.state.as_str())
-            .u64("time", self.time)
-            .opt_str("from", self.from.map(|s| s.as_str()))
-            .str("reason", &self.reason)
-            .bool("ok", self.ok)
-            .u64("seq", self.seq);
-        o.end();
-        s
-    }
-
-    pub fn from_json(v: &Value) -> Result<Self, String> {
-        let f = Fields::of(v)?;
-        Ok(Current {
-            state: GroupState::from_json(f.get("state")?)?,
-            time: f.u64("time")?,
-            from: f.opt("from").map(GroupState::from_json).transpose()?,
-            reason: f.str("reason")?,
-            ok: f.bool("ok")?,
-            seq: f.u64("seq")?,
-        })
-    }
 }
 
 pub fn desired_path(paths: &Paths) -> PathBuf {
@@ -150,17 +103,17 @@ impl std::fmt::Display for PathError {
 
 impl std::error::Error for PathError {}
 
-/// The JSON in `path`, `None` when missing or unreadable.
-fn read_json(path: &Path) -> Option<Value> {
-    json::from_slice(&fsutil::read(path).ok()?).ok()
+/// The record in `path`, `None` when missing, unreadable or not such a record.
+fn read_record<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    serde_json::from_slice(&fsutil::read(path).ok()?).ok()
 }
 
 pub fn read_desired(paths: &Paths) -> Option<Desired> {
-    Desired::from_json(&read_json(&desired_path(paths))?).ok()
+    read_record(&desired_path(paths))
 }
 
 pub fn read_current(paths: &Paths) -> Option<Current> {
-    Current::from_json(&read_json(&current_path(paths))?).ok()
+    read_record(&current_path(paths))
 }
 
 /// Record `state` as the newest wish and return it with its sequence number. A short
@@ -170,12 +123,12 @@ pub fn claim_desired(paths: &Paths, state: GroupState) -> io::Result<Desired> {
     let _guard = lock_exclusive(&desired_lock_path(paths))?;
     let seq = read_desired(paths).map_or(0, |d| d.seq) + 1;
     let d = Desired { seq, state, pid: std::process::id(), time: now_secs() };
-    replace_quick(&desired_path(paths), d.to_json_string().as_bytes())?;
+    replace_quick(&desired_path(paths), &crate::to_json_bytes(&d)?)?;
     Ok(d)
 }
 
 pub fn write_current(paths: &Paths, c: &Current) -> io::Result<()> {
-    replace_quick(&current_path(paths), c.to_json_string().as_bytes())
+    replace_quick(&current_path(paths), &crate::to_json_bytes(c)?)
 }
 
 #[cfg(test)]
@@ -210,5 +163,22 @@ mod tests {
         fs::write(current_path(&p), b"{not json").unwrap();
         assert!(read_current(&p).is_none());
         let _ = fs::remove_dir_all(&r);
+    }
+
+    /// The files as the previous release wrote them, byte for byte, and read back.
+    #[test]
+    fn state_files_keep_the_previous_format() {
+        let d = Desired { seq: 12, state: GroupState::Backup, pid: 4242, time: 1764150000 };
+        let text = r#"{"seq":12,"state":"BACKUP","pid":4242,"time":1764150000}"#;
+        assert_eq!(serde_json::to_string(&d).unwrap(), text);
+        assert_eq!(serde_json::from_str::<Desired>(text).unwrap(), d);
+        let c = Current { state: GroupState::Stop, time: 5, from: None, reason: "x \u{e9}".into(), ok: false, seq: 3 };
+        let text = r#"{"state":"STOP","time":5,"from":null,"reason":"x é","ok":false,"seq":3}"#;
+        assert_eq!(serde_json::to_string(&c).unwrap(), text);
+        assert_eq!(serde_json::from_str::<Current>(text).unwrap(), c);
+        // `from` missing, unknown fields: still read.
+        let old = r#"{"state":"MASTER","time":5,"reason":"","ok":true,"seq":3,"new":1}"#;
+        assert_eq!(serde_json::from_str::<Current>(old).unwrap().from, None);
+        assert!(serde_json::from_str::<Desired>(r#"{"seq":1,"state":"BACKUP","pid":4294967296,"time":0}"#).is_err());
     }
 }

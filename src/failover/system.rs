@@ -5,7 +5,7 @@
 use super::plan::ConntrackdOp;
 use crate::paths::Paths;
 use crate::ubus;
-use crate::json::Value;
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::io::{Read, Write};

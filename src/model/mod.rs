@@ -14,11 +14,12 @@ pub use network::resolve_interface;
 
 pub use types::*;
 
-use crate::json::{json, ToJson, Value};
+use serde::Serialize;
 use std::fmt;
 
-/// One validation problem; JSON `{"file","line","location","message","allowed"?}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One validation problem; JSON `{"file","line","location","message","allowed"?}`
+/// (in `validate` and `apply` replies, keys sorted there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConfigError {
     pub file: String,
     /// 1-based; 0 when the problem is not tied to a line (a missing file).
@@ -26,19 +27,9 @@ pub struct ConfigError {
     /// `section` or `section.option` in `uci show` notation (`@vip[1].vrid`).
     pub location: String,
     pub message: String,
-    /// What would be accepted, when that can be said in a few words.
+    /// What would be accepted, when that can be said in a few words; left out when `None`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed: Option<String>,
-}
-
-/// In `validate` and `apply` replies; `allowed` left out when `None`.
-impl ToJson for ConfigError {
-    fn to_json(&self) -> Value {
-        let mut v = json!({ "file": self.file, "line": self.line, "location": self.location, "message": self.message });
-        if let (Some(a), Value::Object(m)) = (&self.allowed, &mut v) {
-            m.insert("allowed".to_string(), a.to_json());
-        }
-        v
-    }
 }
 
 impl fmt::Display for ConfigError {
@@ -51,3 +42,19 @@ impl fmt::Display for ConfigError {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// In `validate`/`apply` replies as the previous release had them: keys sorted (the
+    /// reply is a `Value`), `allowed` only when there is something to say.
+    #[test]
+    fn config_errors_keep_their_reply_shape() {
+        let mut e = ConfigError { file: "/etc/config/muros_ha".into(), line: 7, location: "@vip[0].vrid".into(), message: "not a number".into(), allowed: None };
+        let reply = |e: &ConfigError| serde_json::json!({ "errors": [e] }).to_string();
+        assert_eq!(reply(&e), r#"{"errors":[{"file":"/etc/config/muros_ha","line":7,"location":"@vip[0].vrid","message":"not a number"}]}"#);
+        e.allowed = Some("1..255".into());
+        assert_eq!(reply(&e), r#"{"errors":[{"allowed":"1..255","file":"/etc/config/muros_ha","line":7,"location":"@vip[0].vrid","message":"not a number"}]}"#);
+    }
+}

@@ -1,11 +1,13 @@
 //! The validated configuration: what render and failover consume.
 //! Everything here is already checked; no `Option` means "maybe invalid".
 
-use crate::json::{ToJson, Value};
+use serde::Serialize;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `status.role`: `"master"`, `"backup"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Master,
     Backup,
@@ -35,43 +37,21 @@ pub enum AuthType {
     None,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `status.vrrp_version`: the string `"2"` or `"3"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum VrrpVersion {
+    #[serde(rename = "2")]
     V2,
+    #[serde(rename = "3")]
     V3,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `status.sync.mode`: `"multicast"`, `"unicast"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SyncMode {
     Multicast,
     Unicast,
-}
-
-/// `status.role`: `"master"`, `"backup"`.
-impl ToJson for Role {
-    fn to_json(&self) -> Value {
-        Value::from(self.as_str())
-    }
-}
-
-/// `status.vrrp_version`: the string `"2"` or `"3"`.
-impl ToJson for VrrpVersion {
-    fn to_json(&self) -> Value {
-        Value::from(match self {
-            VrrpVersion::V2 => "2",
-            VrrpVersion::V3 => "3",
-        })
-    }
-}
-
-/// `status.sync.mode`: `"multicast"`, `"unicast"`.
-impl ToJson for SyncMode {
-    fn to_json(&self) -> Value {
-        Value::from(match self {
-            SyncMode::Multicast => "multicast",
-            SyncMode::Unicast => "unicast",
-        })
-    }
 }
 
 /// The VRRP secret. `Debug` and `Display` never show it.

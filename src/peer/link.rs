@@ -17,7 +17,7 @@ use super::replicate;
 use super::session::{self, Initiator, Reject, Transport};
 use super::view::Shared;
 use crate::failover::state;
-use crate::json::{self, ObjectWriter, Value};
+use serde_json::Value;
 use crate::model::peer::PeerLink;
 use crate::paths::Paths;
 use crate::ubus::Waker;
@@ -887,13 +887,11 @@ impl Link {
     }
 
     fn save_applied(&self) {
-        let mut text = String::new();
-        let mut o = ObjectWriter::new(&mut text);
-        for (name, digest) in &self.applied.0 {
-            o.str(name, digest);
+        // The entries are sorted and unique, so the object's keys come out in that order.
+        let map: std::collections::BTreeMap<&str, &str> = self.applied.0.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        if let Ok(text) = crate::to_json_bytes(&map) {
+            let _ = crate::fsutil::replace_if_changed(&self.paths.join(REPLICA_FILE), &text, 0o644);
         }
-        o.end();
-        let _ = crate::fsutil::replace_if_changed(&self.paths.join(REPLICA_FILE), text.as_bytes(), 0o644);
     }
 
     fn set_drift(&self, name: &str, on: bool) {
@@ -992,8 +990,9 @@ impl Link {
 /// The replica file: `{"package": "digest", …}`.
 fn parse_applied(bytes: &[u8]) -> Option<Applied> {
     let mut out = Applied::default();
-    for (k, v) in json::from_slice(bytes).ok()?.as_object()? {
-        out.insert(k.clone(), v.as_str()?.to_string());
+    let map: std::collections::BTreeMap<String, String> = serde_json::from_slice(bytes).ok()?;
+    for (k, v) in map {
+        out.insert(k, v);
     }
     Some(out)
 }

@@ -1,10 +1,11 @@
 //! What the two daemons tell each other, inside authenticated frames.
 //!
-//! A message is JSON (small, debuggable; [`crate::json`]), split into
+//! A message is JSON (small, debuggable; serde_json), split into
 //! chunks of at most [`CHUNK`] bytes: each transport plaintext is one flag byte
 //! (`MORE` = another chunk follows) and the chunk. Reassembly stops at [`MAX_MESSAGE`].
 
-use crate::json::{self, Fields, ObjectWriter, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 pub const MORE: u8 = 0x01;
 pub const CHUNK: usize = super::session::MAX_PLAINTEXT - 1;
@@ -12,8 +13,8 @@ pub const CHUNK: usize = super::session::MAX_PLAINTEXT - 1;
 pub const MAX_MESSAGE: usize = 1 << 20;
 
 /// `{"seq","state","role","priority","maintenance","config_digest","conntrack"}`, in this
-/// order; `conntrack` may be missing (`None`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// order; `conntrack` is `null` when unknown and may be missing (`None`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {
     pub seq: u64,
     /// Runtime VRRP group state (`MASTER`, `BACKUP`, `FAULT`, `UNKNOWN`).
@@ -25,13 +26,16 @@ pub struct Heartbeat {
     /// Digest of the replicated packages, exclusions left out (hex).
     pub config_digest: String,
     /// conntrackd counters when it runs (`internal_active`, `external_active`, …).
+    #[serde(default)]
     pub conntrack: Option<Value>,
 }
 
 /// Externally tagged, as serde wrote it: `{"heartbeat": {…}}`, `{"package": {"name",
 /// "text"}}`, `{"leases": {"text"}}`, `{"handover_query": {"id", "config_digest"}}`,
-/// `{"handover_reply": {"id", "ready", "reason"}}`; exactly one member.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `{"handover_reply": {"id", "ready", "reason"}}`; exactly one member. serde's default
+/// enum form is that very layout: the wire stays what the previous release speaks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Message {
     Heartbeat(Heartbeat),
     /// A replicated UCI package, whole file text, from the leading node.
@@ -43,86 +47,20 @@ pub enum Message {
     HandoverReply { id: u64, ready: bool, reason: String },
 }
 
-impl Heartbeat {
-    fn write_json(&self, out: &mut String) {
-        let mut o = ObjectWriter::new(out);
-        o.u64("seq", self.seq)
-            .str("state", &self.state)
-            .str("role", &self.role)
-            .u64("priority", u64::from(self.priority))
-            .bool("maintenance", self.maintenance)
-            .str("config_digest", &self.config_digest)
-            .value("conntrack", self.conntrack.as_ref().unwrap_or(&Value::Null));
-        o.end();
-    }
-
-    fn from_json(v: &Value) -> Result<Self, String> {
-        let f = Fields::of(v)?;
-        Ok(Heartbeat {
-            seq: f.u64("seq")?,
-            state: f.str("state")?,
-            role: f.str("role")?,
-            priority: f.uint("priority", u64::from(u8::MAX))? as u8,
-            maintenance: f.bool("maintenance")?,
-            config_digest: f.str("config_digest")?,
-            conntrack: f.opt("conntrack").cloned(),
-        })
-    }
-}
-
 impl Message {
     /// The JSON text sent.
-    pub fn to_json_string(&self) -> String {
-        let mut s = String::new();
-        let mut o = ObjectWriter::new(&mut s);
-        match self {
-            Message::Heartbeat(h) => h.write_json(o.key("heartbeat")),
-            Message::Package { name, text } => {
-                let mut m = ObjectWriter::new(o.key("package"));
-                m.str("name", name).str("text", text);
-                m.end();
-            }
-            Message::Leases { text } => {
-                let mut m = ObjectWriter::new(o.key("leases"));
-                m.str("text", text);
-                m.end();
-            }
-            Message::HandoverQuery { id, config_digest } => {
-                let mut m = ObjectWriter::new(o.key("handover_query"));
-                m.u64("id", *id).str("config_digest", config_digest);
-                m.end();
-            }
-            Message::HandoverReply { id, ready, reason } => {
-                let mut m = ObjectWriter::new(o.key("handover_reply"));
-                m.u64("id", *id).bool("ready", *ready).str("reason", reason);
-                m.end();
-            }
-        }
-        o.end();
-        s
+    pub fn to_json_string(&self) -> Result<String, String> {
+        serde_json::to_string(self).map_err(|e| e.to_string())
     }
 
     /// A received message; unknown kinds are errors, unknown fields are not.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let v = json::from_slice(bytes).map_err(|e| e.to_string())?;
-        let (kind, body) = match v.as_object().map(|m| (m.len(), m.iter().next())) {
-            Some((1, Some(kv))) => kv,
-            _ => return Err(format!("expected an object with one member, got {}", v.kind())),
-        };
-        let f = Fields::of(body)?;
-        Ok(match kind.as_str() {
-            "heartbeat" => Message::Heartbeat(Heartbeat::from_json(body)?),
-            "package" => Message::Package { name: f.str("name")?, text: f.str("text")? },
-            "leases" => Message::Leases { text: f.str("text")? },
-            "handover_query" => Message::HandoverQuery { id: f.u64("id")?, config_digest: f.str("config_digest")? },
-            "handover_reply" => Message::HandoverReply { id: f.u64("id")?, ready: f.bool("ready")?, reason: f.str("reason")? },
-            other => return Err(format!("unknown message kind `{}`", other)),
-        })
+        serde_json::from_slice(bytes).map_err(|e| e.to_string())
     }
 
     /// Plaintexts for consecutive transport frames.
     pub fn to_chunks(&self) -> Result<Vec<Vec<u8>>, String> {
-        let json = self.to_json_string().into_bytes();
+        let json = self.to_json_string()?.into_bytes();
         if json.len() > MAX_MESSAGE {
             return Err(format!("peer message of {} bytes exceeds {}", json.len(), MAX_MESSAGE));
         }
@@ -206,5 +144,70 @@ mod tests {
         assert!(hit);
         assert!(matches!(a.push(b"\0{\"nope\":{}}"), Err(Bad::Malformed(_))));
         assert!(matches!(a.push(b""), Err(Bad::Malformed(_))));
+    }
+
+    /// What a node of the previous release sends and reads: every kind, byte for byte.
+    /// These strings were produced by the hand-written writer of that release; a
+    /// change here breaks pairing with it.
+    fn wire_cases() -> Vec<(Message, &'static str)> {
+        let stats = crate::daemon::status::conntrackd_stats(
+            "cache internal:\ncurrent active connections: 4\ncache external:\ncurrent active connections: 7\n 0 Malformed msgs 3 Lost msgs\n",
+        );
+        let hb = |conntrack| Heartbeat {
+            seq: 7,
+            state: "MASTER".into(),
+            role: "master".into(),
+            priority: 150,
+            maintenance: false,
+            config_digest: "9f86d081".into(),
+            conntrack,
+        };
+        vec![
+            (
+                Message::Heartbeat(hb(None)),
+                r#"{"heartbeat":{"seq":7,"state":"MASTER","role":"master","priority":150,"maintenance":false,"config_digest":"9f86d081","conntrack":null}}"#,
+            ),
+            (
+                Message::Heartbeat(hb(Some(stats))),
+                r#"{"heartbeat":{"seq":7,"state":"MASTER","role":"master","priority":150,"maintenance":false,"config_digest":"9f86d081","conntrack":{"external_active":7,"internal_active":4,"lost_msgs":3,"malformed_msgs":0}}}"#,
+            ),
+            (
+                Message::Package { name: "firewall".into(), text: "config rule 'r'\n\toption name \"a\\b\" # é/\u{1}\u{7f}\r\n".into() },
+                "{\"package\":{\"name\":\"firewall\",\"text\":\"config rule 'r'\\n\\toption name \\\"a\\\\b\\\" # é/\\u0001\u{7f}\\r\\n\"}}",
+            ),
+            (Message::Leases { text: "1700000000 02:00:00:00:00:01 192.0.2.10 host *\n".into() }, r#"{"leases":{"text":"1700000000 02:00:00:00:00:01 192.0.2.10 host *\n"}}"#),
+            (Message::HandoverQuery { id: 18446744073709551615, config_digest: "".into() }, r#"{"handover_query":{"id":18446744073709551615,"config_digest":""}}"#),
+            (Message::HandoverReply { id: 3, ready: false, reason: "maintenance".into() }, r#"{"handover_reply":{"id":3,"ready":false,"reason":"maintenance"}}"#),
+        ]
+    }
+
+    #[test]
+    fn every_kind_is_wire_identical_to_the_previous_release() {
+        for (m, wire) in wire_cases() {
+            assert_eq!(m.to_json_string().unwrap(), wire);
+            assert_eq!(Message::parse(wire.as_bytes()), Ok(m), "{wire}");
+        }
+    }
+
+    #[test]
+    fn the_reader_takes_what_the_previous_release_tolerated_and_refuses_the_rest() {
+        // No `conntrack` member at all, unknown members anywhere inside the body.
+        let old = br#"{"heartbeat":{"seq":1,"state":"BACKUP","role":"backup","priority":100,"maintenance":true,"config_digest":"d","new_field":[1]}}"#;
+        match Message::parse(old) {
+            Ok(Message::Heartbeat(h)) => assert_eq!((h.seq, h.conntrack, h.maintenance), (1, None, true)),
+            other => panic!("{other:?}"),
+        }
+        for bad in [
+            &br#"{"gossip":{}}"#[..],
+            br#"{"leases":{"text":"a"},"package":{"name":"n","text":"t"}}"#,
+            br#"{"leases":{}}"#,
+            br#"{"heartbeat":{"seq":1,"state":"B","role":"b","priority":256,"maintenance":true,"config_digest":"d"}}"#,
+            br#"{"handover_reply":{"id":-1,"ready":true,"reason":""}}"#,
+            br#"{"leases":{"text":"a"},}"#,
+            br#"[]"#,
+            b"",
+        ] {
+            assert!(Message::parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
     }
 }

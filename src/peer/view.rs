@@ -1,11 +1,13 @@
 //! What the peer thread knows, shared with the ubus loop (`status.peer`, alerts).
 
 use super::message::Heartbeat;
-use crate::json::{json, ToJson, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Frames dropped, by reason (`status.peer.rx_rejected`, one member per field).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Frames dropped, by reason (`status.peer.rx_rejected`, one member per field; keys
+/// sorted there, as `status` is a `Value`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Rejected {
     /// Handshakes (or unconfirmed sessions) that do not authenticate with the pinned keys.
     pub unauthenticated: u64,
@@ -19,15 +21,6 @@ pub struct Rejected {
     pub oversized: u64,
     /// Authenticated but unreadable (bad JSON, empty frame).
     pub malformed: u64,
-}
-
-impl ToJson for Rejected {
-    fn to_json(&self) -> Value {
-        json!({
-            "unauthenticated": self.unauthenticated, "foreign": self.foreign, "replayed": self.replayed,
-            "tampered": self.tampered, "oversized": self.oversized, "malformed": self.malformed,
-        })
-    }
 }
 
 impl Rejected {
@@ -134,5 +127,32 @@ impl Shared {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `status.peer` as the previous release reported it: keys sorted, `null` for what
+    /// is not known, counters as integers.
+    #[test]
+    fn status_peer_has_the_previous_fields_and_types() {
+        let mut v = PeerView { configured: true, connected: true, local_key: "k".into(), local_digest: "d".into(), ..Default::default() };
+        assert_eq!(
+            v.to_json().to_string(),
+            r#"{"applied":0,"config_digest_match":null,"connected":true,"connected_since":null,"conntrack":null,"drift":[],"handshake_ms":null,"handshakes":0,"last_applied":null,"last_error":null,"last_seen":null,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":null,"priority":null,"role":null,"rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":0,"unauthenticated":0},"split_brain":false,"state":"unknown","vrrp_state":null}"#
+        );
+        v.remote = Some(Heartbeat { seq: 1, state: "BACKUP".into(), role: "backup".into(), priority: 100, maintenance: true, config_digest: "d".into(), conntrack: None });
+        v.connected_since = Some(1764150000);
+        v.handshake_ms = Some(3);
+        v.last_error = Some("refused".into());
+        v.split_brain = Some("both".into());
+        v.drift = vec!["firewall".into()];
+        v.rx_rejected.tampered = 2;
+        assert_eq!(
+            v.to_json().to_string(),
+            r#"{"applied":0,"config_digest_match":true,"connected":true,"connected_since":1764150000,"conntrack":null,"drift":["firewall"],"handshake_ms":3,"handshakes":0,"last_applied":null,"last_error":"refused","last_seen":null,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":true,"priority":100,"role":"backup","rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":2,"unauthenticated":0},"split_brain":true,"state":"drift","vrrp_state":"BACKUP"}"#
+        );
     }
 }

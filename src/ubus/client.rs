@@ -147,8 +147,8 @@ impl Client {
         &mut self,
         path: &str,
         method: &str,
-        args: &crate::json::Value,
-    ) -> Result<Vec<crate::json::Value>> {
+        args: &serde_json::Value,
+    ) -> Result<Vec<serde_json::Value>> {
         let t = json::to_table(args).map_err(Error::InvalidInput)?;
         Ok(self
             .call(path, method, t)?
@@ -361,8 +361,8 @@ pub fn call(
     socket: impl AsRef<Path>,
     object: &str,
     method: &str,
-    args: &crate::json::Value,
-) -> Result<Vec<crate::json::Value>> {
+    args: &serde_json::Value,
+) -> Result<Vec<serde_json::Value>> {
     call_timeout(socket, object, method, args, DEFAULT_TIMEOUT)
 }
 
@@ -372,15 +372,15 @@ pub fn call_timeout(
     socket: impl AsRef<Path>,
     object: &str,
     method: &str,
-    args: &crate::json::Value,
+    args: &serde_json::Value,
     timeout: Duration,
-) -> Result<Vec<crate::json::Value>> {
+) -> Result<Vec<serde_json::Value>> {
     let mut c = Client::connect_timeout(socket, timeout)?;
     c.call_json(object, method, args)
 }
 
 /// One-shot `ubus send`: connect and send event `name` with the JSON object `data`.
-pub fn send_event(socket: impl AsRef<Path>, name: &str, data: &crate::json::Value) -> Result<()> {
+pub fn send_event(socket: impl AsRef<Path>, name: &str, data: &serde_json::Value) -> Result<()> {
     let t = json::to_table(data).map_err(Error::InvalidInput)?;
     let mut c = Client::connect(socket)?;
     c.send_event(name, t)

@@ -2,15 +2,13 @@
 //! looks to other OpenWrt programs exactly like what `ubus call`/`ubus send` sends.
 //!
 //! JSON → blobmsg: object → TABLE, array → ARRAY, string → STRING, bool → INT8,
-//! integer → INT32 when it fits else INT64, double → DOUBLE, null → UNSPEC; a
-//! non-integer number parsed from text (which we never convert to a double) → STRING
-//! with its text.
+//! integer → INT32 when it fits else INT64, any other number → DOUBLE, null → UNSPEC.
 //! blobmsg → JSON: every integer width is accepted (signed, as libubox prints them),
 //! INT8 becomes a bool, a DOUBLE that JSON cannot hold (NaN, ±inf) and unknown types
 //! become `null`.
 
 use super::blob::{Table, Value};
-use crate::json::{Map, Number, Value as Json};
+use serde_json::{Map, Number, Value as Json};
 
 /// JSON value → blobmsg value.
 pub fn to_blobmsg(j: &Json) -> Value {
@@ -33,18 +31,13 @@ fn number_to_blobmsg(n: &Number) -> Value {
     } else if n.as_u64().is_some() {
         // json-c's get_int64 saturates unsigned values above i64::MAX.
         Value::Int64(i64::MAX)
-    } else if let Some(d) = n.as_double() {
-        Value::Double(d)
     } else {
-        // Parsed text that is no integer (`1.5` read from a file): converting it would
-        // take float code the router binary does not carry, so it travels as its text.
-        // Nothing muros-ha sends has one; a DOUBLE received is a double and goes back
-        // as a DOUBLE.
-        Value::String(n.as_text().unwrap_or_default().to_string())
+        // Neither an i64 nor a u64: serde_json holds it as a finite f64.
+        Value::Double(n.as_f64().unwrap_or_default())
     }
 }
 
-pub fn object_to_table(map: &Map) -> Table {
+pub fn object_to_table(map: &Map<String, Json>) -> Table {
     map.iter()
         .map(|(k, v)| (k.clone(), to_blobmsg(v)))
         .collect()
@@ -58,8 +51,20 @@ pub fn to_table(j: &Json) -> Result<Table, String> {
         Json::Null => Ok(Table::new()),
         other => Err(format!(
             "a message body must be a JSON object, got {}",
-            other.kind()
+            kind(other)
         )),
+    }
+}
+
+/// What kind of value `j` is, for messages: `a bool`, `an array`, …
+fn kind(j: &Json) -> &'static str {
+    match j {
+        Json::Null => "null",
+        Json::Bool(_) => "a bool",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
     }
 }
 
@@ -91,7 +96,7 @@ pub fn from_table(t: &Table) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::json;
+    use serde_json::json;
 
     #[test]
     fn ints_pick_the_width_blobmsg_json_picks() {

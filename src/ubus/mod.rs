@@ -7,7 +7,7 @@
 //! |---|---|
 //! | [`blob`] | blob_attr / blobmsg codec: zero-copy views + owned [`Value`]/[`Table`]; never panics |
 //! | [`msg`] | frame header, message types, ubus attrs, stream decoder (`Incomplete` vs `Malformed`), 1 MiB limit |
-//! | [`json`] | blobmsg ⇄ [`crate::json::Value`] with libubox `blobmsg_json` rules |
+//! | [`json`] | blobmsg ⇄ [`serde_json::Value`] with libubox `blobmsg_json` rules |
 //! | `conn` | one socket: HELLO, seq numbers, request/reply matching, queueing of other frames |
 //! | [`client`] | blocking [`Client`]: lookup, call, send/listen events, subscribe; one-shot [`call`] and [`send_event`] |
 //! | [`server`] | [`Server`]: objects with per-method argument policies, dispatch, events, reconnect + re-register |
@@ -34,17 +34,17 @@
 //! A handler gets `&mut S` (the application state, kept in [`Server::state`] across
 //! reconnects) and the [`Request`]. It returns a [`Reply`]: `Ok(Some(table))` → DATA +
 //! STATUS 0, `Ok(None)` → STATUS 0 only, `Err(MethodError)` → `{"error": msg}` + that
-//! status. [`reply_json`] turns a JSON object ([`crate::json`]) into a reply.
+//! status. [`reply_json`] turns a JSON object (a [`serde_json::Value`]) into a reply.
 //!
 //! ```no_run
 //! use muros_ha::ubus::{reply_json, Arg, ArgType, Deferred, MethodError, Object, Server, Status, Waker};
-//! use muros_ha::json::json;
+//! use serde_json::json;
 //! use std::time::Duration;
 //!
 //! #[derive(Default)]
 //! struct Ha {
 //!     maintenance: bool,
-//!     history: Vec<muros_ha::json::Value>,
+//!     history: Vec<serde_json::Value>,
 //!     pending_apply: Vec<Deferred>, // answered by the loop when the work is done
 //!     announce: bool,               // the loop sends an event (handlers cannot)
 //! }
@@ -125,7 +125,7 @@
 //! # Calling other objects
 //!
 //! ```no_run
-//! use muros_ha::json::json;
+//! use serde_json::json;
 //! let sock = "/var/run/ubus/ubus.sock";
 //! muros_ha::ubus::call(sock, "network.interface.wan", "up", &json!({}))?;
 //! muros_ha::ubus::send_event(sock, "muros_ha.transition", &json!({"to": "MASTER"}))?;

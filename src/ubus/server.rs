@@ -132,7 +132,7 @@ impl Args {
         }
     }
     /// All arguments as a JSON object.
-    pub fn to_json(&self) -> crate::json::Value {
+    pub fn to_json(&self) -> serde_json::Value {
         json::from_table(&self.table)
     }
 }
@@ -203,7 +203,7 @@ impl MethodError {
 pub type Reply = std::result::Result<Option<Table>, MethodError>;
 
 /// Reply helper: a JSON object as the reply body (`Ok(None)` for `null`).
-pub fn reply_json(v: crate::json::Value) -> Reply {
+pub fn reply_json(v: serde_json::Value) -> Reply {
     json::to_table(&v)
         .map(Some)
         .map_err(|e| MethodError::new(Status::UnknownError, format!("reply is not an object: {e}")))
