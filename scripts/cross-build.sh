@@ -22,6 +22,10 @@
 #                                          rustlib/<target>/lib/self-contained, which
 #                                          exists only where rust-std of that target is
 #                                          installed
+#   -Cforce-unwind-tables=no               no unwind tables for Rust code: with
+#                                          panic=abort nothing unwinds, they would
+#                                          only lengthen a panic's backtrace
+#                                          (.eh_frame was 52 KB of the mipsel binary)
 #   armv7: -Ctarget-feature=+thumb-mode    Thumb-2 instead of A32 (every ARMv7-A core
 #                                          has it; interworks with the A32 musl)
 #   armv7: -Clink-arg=-Wl,-z,max-page-size=4096
@@ -45,6 +49,8 @@
 #   CARGO_TARGET_DIR      default target/cross (keep it in the CI cache)
 #   DIST                  default dist
 #   SKIP_QEMU=1           build only
+#   PROFILE=sizes         the release build with its symbols kept, unstripped (for
+#                         scripts/size-by-crate.sh); default release
 #   EXAMPLES=dir          example roots to compare across arches (default examples/)
 set -eu
 
@@ -57,6 +63,7 @@ PINNED_ENV_NIGHTLY=${NIGHTLY:-}
 . "$HERE/toolchain.env"
 NIGHTLY=${PINNED_ENV_NIGHTLY:-$NIGHTLY}
 DIST=${DIST:-$TOP/dist}
+PROFILE=${PROFILE:-release}
 EXAMPLES=${EXAMPLES:-$TOP/examples}
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$TOP/target/cross}"
 
@@ -129,16 +136,17 @@ for triple in "$@"; do
 	}
 	t1=$(date +%s)
 	echo "== $triple: building"
-	if ! RUSTFLAGS="-Clink-self-contained=no $(extra_rustflags "$triple")" \
-		cargo "+$NIGHTLY" zigbuild --release --locked --manifest-path "$TOP/Cargo.toml" \
+	if ! RUSTFLAGS="-Clink-self-contained=no -Cforce-unwind-tables=no $(extra_rustflags "$triple")" \
+		cargo "+$NIGHTLY" zigbuild --profile "$PROFILE" --locked --manifest-path "$TOP/Cargo.toml" \
 		--target "$triple" -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size; then
 		echo "== $triple: BUILD FAILED"
 		FAILED="$FAILED $triple"
 		continue
 	fi
 	mkdir -p "$DIST/$triple"
-	cp "$CARGO_TARGET_DIR/$triple/release/muros-ha" "$DIST/$triple/muros-ha.tmp"
-	"$LLVM_STRIP" --strip-all -R .pdr -R .comment "$DIST/$triple/muros-ha.tmp"
+	cp "$CARGO_TARGET_DIR/$triple/$PROFILE/muros-ha" "$DIST/$triple/muros-ha.tmp"
+	# The sizes profile keeps its symbols: scripts/size-by-crate.sh reads them.
+	[ "$PROFILE" = sizes ] || "$LLVM_STRIP" --strip-all -R .pdr -R .comment "$DIST/$triple/muros-ha.tmp"
 	mv "$DIST/$triple/muros-ha.tmp" "$DIST/$triple/muros-ha"
 	t2=$(date +%s)
 	echo "== $triple: built in $((t2 - t1)) s, $(wc -c <"$DIST/$triple/muros-ha" | tr -d ' ') bytes"
