@@ -10,7 +10,6 @@
 //! | [`logging`] | syslog on a router, stderr in labs and tests |
 //! | [`json`] | our own small JSON: value tree, strict parser, serde_json-identical writers, `json!` |
 //! | [`fsutil`] | atomic, only-when-changed file replacement (temp in same dir, fsync, rename) |
-//! | [`heap`] | the process heap (`malloc`/`free` for libc and Rust): size classes on mmap'd chunks, small on purpose |
 //! | [`proc`] | start programs: posix_spawn with an argument vector, stdin /dev/null, stdout/stderr null or piped |
 //! | [`thread`] | threads on pthreads: a named worker, and borrowed jobs run side by side and all joined |
 //! | [`uci`] | UCI text ⇄ sections: a reader faithful to real uci and an editor that keeps unrelated lines |
@@ -24,8 +23,7 @@
 //! | [`cli`] | command line front end (our own small parser): `check`, `render`, `notify`, `plan`, `daemon` |
 // Exceptions, allowed where they are: getrandom(2) in peer::noise::random,
 // posix_spawn(3) in proc::spawn, pthreads in thread, and fsutil::open taking ownership
-// of the descriptor open(2) returned, the heap (malloc and friends) in heap, and the
-// daemon's signal handler (sigaction, write(2)) in daemon::run.
+// of the descriptor open(2) returned, and the daemon's signal handler (sigaction, write(2)) in daemon::run.
 #![deny(unsafe_code)]
 
 /// `println!` that ignores write errors: stdout closed early (`muros-ha --help | head -1`)
@@ -49,7 +47,6 @@ pub mod daemon;
 pub mod deploy;
 pub mod failover;
 pub mod fsutil;
-pub mod heap;
 pub mod json;
 pub mod logging;
 pub mod model;
