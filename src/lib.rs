@@ -11,7 +11,6 @@
 //! | [`json`] | our own small JSON: value tree, strict parser, serde_json-identical writers, `json!` |
 //! | [`fsutil`] | atomic, only-when-changed file replacement (temp in same dir, fsync, rename) |
 //! | [`proc`] | start programs: posix_spawn with an argument vector, stdin /dev/null, stdout/stderr null or piped |
-//! | [`thread`] | threads on pthreads: a named worker, and borrowed jobs run side by side and all joined |
 //! | [`uci`] | UCI text ⇄ sections: a reader faithful to real uci and an editor that keeps unrelated lines |
 //! | [`model`] | sections → validated, typed [`model::Config`]; collects *every* error with file, line, section, option |
 //! | [`render`] | model → keepalived.conf, conntrackd.conf, fw4 nft snippet, sysupgrade lists; pure and deterministic |
@@ -22,7 +21,7 @@
 //! | [`peer`] | the peer link: Noise-KK channel over the sync link, heartbeats, split brain, config + lease replication |
 //! | [`cli`] | command line front end (our own small parser): `check`, `render`, `notify`, `plan`, `daemon` |
 // Exceptions, allowed where they are: getrandom(2) in peer::noise::random,
-// posix_spawn(3) in proc::spawn, pthreads in thread, and fsutil::open taking ownership
+// posix_spawn(3) in proc::spawn, and fsutil::open taking ownership
 // of the descriptor open(2) returned, and the daemon's signal handler (sigaction, write(2)) in daemon::run.
 #![deny(unsafe_code)]
 
@@ -52,7 +51,6 @@ pub mod logging;
 pub mod model;
 pub mod paths;
 pub mod proc;
-pub mod thread;
 pub mod peer;
 pub mod render;
 pub mod ubus;

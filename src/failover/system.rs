@@ -135,7 +135,7 @@ fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
     // fraction of the machine code.
     let slot: Arc<Slot> = Arc::new((Mutex::new(None), Condvar::new()));
     let theirs = Arc::clone(&slot);
-    let waiter = crate::thread::spawn(c"wait-child", move || {
+    let waiter = std::thread::Builder::new().name("wait-child".into()).spawn(move || {
         let st = child.wait();
         let (lock, cv) = &*theirs;
         if let Ok(mut g) = lock.lock() {
@@ -163,7 +163,7 @@ fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
             }
         }
     };
-    waiter.join();
+    let _ = waiter.join();
     // A daemon started by the child may still hold the pipe: read only what is there.
     let mut detail = String::new();
     if let Some(mut err) = stderr {
