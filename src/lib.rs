@@ -10,7 +10,7 @@
 //! | [`logging`] | syslog on a router, stderr in labs and tests |
 //! | [`json`] | our own small JSON: value tree, strict parser, serde_json-identical writers, `json!` |
 //! | [`fsutil`] | atomic, only-when-changed file replacement (temp in same dir, fsync, rename) |
-//! | [`proc`] | start programs: posix_spawn with an argument vector, stdin /dev/null, stdout/stderr null or piped |
+//! | [`proc`] | start programs (std's `Command`: argument vector, stdin /dev/null, stdout/stderr null or piped); a wait with a deadline that reads the pipes meanwhile, kills and reaps; `run_capture` for probes |
 //! | [`uci`] | UCI text ⇄ sections: a reader faithful to real uci and an editor that keeps unrelated lines |
 //! | [`model`] | sections → validated, typed [`model::Config`]; collects *every* error with file, line, section, option |
 //! | [`render`] | model → keepalived.conf, conntrackd.conf, fw4 nft snippet, sysupgrade lists; pure and deterministic |
@@ -21,7 +21,7 @@
 //! | [`peer`] | the peer link: Noise-KK channel over the sync link, heartbeats, split brain, config + lease replication |
 //! | [`cli`] | command line front end (our own small parser): `check`, `render`, `notify`, `plan`, `daemon` |
 // Exceptions, allowed where they are: getrandom(2) in peer::noise::random,
-// posix_spawn(3) in proc::spawn, and fsutil::open taking ownership
+// fsutil::open taking ownership
 // of the descriptor open(2) returned, and the daemon's signal handler (sigaction, write(2)) in daemon::run.
 #![deny(unsafe_code)]
 

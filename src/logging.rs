@@ -95,9 +95,9 @@ pub enum Sink {
 /// that lab routers and tests keep their logs to themselves. `MUROS_HA_LOG=stderr|syslog`
 /// overrides.
 pub fn choose_sink(system_root: bool) -> Sink {
-    match crate::proc::env(c"MUROS_HA_LOG") {
-        Some(b"stderr") => Sink::Stderr,
-        Some(b"syslog") => Sink::Syslog,
+    match std::env::var_os("MUROS_HA_LOG").as_ref().and_then(|v| v.to_str()) {
+        Some("stderr") => Sink::Stderr,
+        Some("syslog") => Sink::Syslog,
         _ if system_root && std::path::Path::new("/dev/log").exists() => Sink::Syslog,
         _ => Sink::Stderr,
     }

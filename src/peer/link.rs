@@ -727,7 +727,7 @@ impl Link {
         let sock = crate::failover::system::conntrackd_socket(&self.paths);
         self.conntrack = if crate::failover::RealSystem::new(self.paths.ubus_socket()).socket_alive(&sock) {
             let argv = ["conntrackd".to_string(), "-C".into(), self.paths.conntrackd_conf().display().to_string(), "-s".into()];
-            crate::daemon::status::run_capture(&argv, CONNTRACK_PROBE).ok().map(|t| crate::daemon::status::conntrackd_stats(&t))
+            crate::proc::run_capture(&argv, CONNTRACK_PROBE).ok().map(|t| crate::daemon::status::conntrackd_stats(&t))
         } else {
             None
         };
@@ -882,7 +882,7 @@ impl Link {
             return;
         }
         let argv = [script.display().to_string(), "reload".to_string()];
-        if let Err(e) = crate::daemon::status::run_capture(&argv, Duration::from_secs(10)) {
+        if let Err(e) = crate::proc::run_capture(&argv, Duration::from_secs(10)) {
             log::warn!("peer link: {} reload: {}", name, e);
         }
     }
