@@ -64,19 +64,15 @@ pub struct Handle {
 impl Handle {
     pub fn send(&self, c: Command) {
         // A full queue (8) already holds a Reload/Stop; dropping one more is harmless.
-        {
-            let mut q = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-            if q.len() < QUEUE_MAX {
-                q.push_back(c);
-            }
-        }
+        let _ = self.tx.lock().unwrap_or_else(|e| e.into_inner()).push_back(c);
         self.wake.wake();
     }
 }
 
-/// The commands to the thread: a bounded FIFO shared by the two sides (smaller code
-/// than an mpsc channel). The sender is gone once the thread holds the only reference.
-type Queue = Arc<std::sync::Mutex<std::collections::VecDeque<Command>>>;
+/// The commands to the thread: a bounded FIFO shared by the two sides (heapless: the
+/// bound is the type's, `push_back` refuses beyond it). The sender is gone once the
+/// thread holds the only reference.
+type Queue = Arc<std::sync::Mutex<heapless::Deque<Command, QUEUE_MAX>>>;
 const QUEUE_MAX: usize = 8;
 
 enum Next {
