@@ -255,16 +255,14 @@ fn verify_candidate(paths: &Paths, target: &Path, tmp: &Path, cfg: &Config) -> R
 
 fn run_verifier(bin: &Path, args: &[&OsStr], cfg: &Config) -> Result<(), String> {
     let mut child = proc::spawn(bin, args, Output::Pipe, Output::Pipe).map_err(|e| format!("cannot run verifier: {}", e))?;
-    let status = match child.wait_timeout(VERIFY_TIMEOUT, Duration::from_millis(5)) {
-        Ok(Some(status)) if status.success() => return Ok(()),
-        Ok(Some(status)) => status,
-        Ok(None) => return Err("verifier timed out".into()),
-        Err(e) => return Err(e.to_string()),
+    let done = proc::finish(&mut child, VERIFY_TIMEOUT, 1 << 20).map_err(|e| e.to_string())?;
+    let status = match done.status {
+        Some(status) if status.success() => return Ok(()),
+        Some(status) => status,
+        None => return Err("verifier timed out".into()),
     };
-    let mut out = Vec::new();
-    for pipe in [child.stderr.take(), child.stdout.take()].into_iter().flatten() {
-        out.extend(fsutil::read_all(std::os::fd::AsFd::as_fd(&pipe), 1 << 20).unwrap_or_default());
-    }
+    let mut out = done.stderr;
+    out.extend(done.stdout);
     let text = redact(&String::from_utf8_lossy(&out), cfg);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim_ascii().is_empty()).collect();
     let tail = &lines[lines.len().saturating_sub(6)..];

@@ -9,9 +9,7 @@
 //! | [`paths`] | every file, socket and script path, prefixed by `--root` so a lab router is a directory |
 //! | [`logging`] | syslog on a router, stderr in labs and tests |
 //! | [`fsutil`] | atomic, only-when-changed file replacement (temp in same dir, fsync, rename) |
-//! | [`heap`] | the process heap (`malloc`/`free` for libc and Rust): size classes on mmap'd chunks, small on purpose |
-//! | [`proc`] | start programs: posix_spawn with an argument vector, stdin /dev/null, stdout/stderr null or piped |
-//! | [`thread`] | threads on pthreads: a named worker, and borrowed jobs run side by side and all joined |
+//! | [`proc`] | start programs (std's `Command`: argument vector, stdin /dev/null, stdout/stderr null or piped); a wait with a deadline that reads the pipes meanwhile, kills and reaps; `run_capture` for probes |
 //! | [`uci`] | UCI text ⇄ sections: a reader faithful to real uci and an editor that keeps unrelated lines |
 //! | [`model`] | sections → validated, typed [`model::Config`]; collects *every* error with file, line, section, option |
 //! | [`render`] | model → keepalived.conf, conntrackd.conf, fw4 nft snippet, sysupgrade lists; pure and deterministic |
@@ -20,16 +18,15 @@
 //! | [`failover`] | transition + config → ordered plan (pure); executor runs it through the [`failover::System`] trait |
 //! | [`daemon`] | the long-running `muros_ha` ubus object: one file per method |
 //! | [`peer`] | the peer link: Noise-KK channel over the sync link, heartbeats, split brain, config + lease replication |
-//! | [`cli`] | command line front end (our own small parser): `check`, `render`, `notify`, `plan`, `daemon` |
+//! | [`cli`] | command line front end (argh): `check`, `render`, `notify`, `plan`, `daemon` |
 //!
 //! JSON is serde_json: records of a fixed shape (status pieces, history lines, state
 //! files, peer messages) derive `Serialize`/`Deserialize` and keep their field order;
 //! dynamic data (ubus arguments and replies, blobmsg ⇄ JSON) is a `serde_json::Value`,
 //! whose objects keep their keys sorted.
-// Exceptions, allowed where they are: getrandom(2) in peer::noise::random,
-// posix_spawn(3) in proc::spawn, pthreads in thread, and fsutil::open taking ownership
-// of the descriptor open(2) returned, the heap (malloc and friends) in heap, and the
-// daemon's signal handler (sigaction, write(2)) in daemon::run.
+// unsafe only where neither std nor nix has a wrapper; each block says why it is sound.
+// The exceptions: getrandom(2) in peer::noise::random, and fsutil::open taking ownership
+// of the descriptor nix's open(2) returns (nix 0.29 hands back a RawFd).
 #![deny(unsafe_code)]
 
 /// `println!` that ignores write errors: stdout closed early (`muros-ha --help | head -1`)
@@ -53,12 +50,10 @@ pub mod daemon;
 pub mod deploy;
 pub mod failover;
 pub mod fsutil;
-pub mod heap;
 pub mod logging;
 pub mod model;
 pub mod paths;
 pub mod proc;
-pub mod thread;
 pub mod peer;
 pub mod render;
 pub mod ubus;

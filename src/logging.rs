@@ -1,24 +1,51 @@
-//! Logging: syslog on a router (logd collects it into logread), stderr elsewhere.
-//!
-//! The syslog sink is a few lines of our own rather than the `syslog` crate: that crate
-//! pulls in `time` and `hostname` (≈ 28 KB of a binary with a 300–400 KB budget) for
-//! timestamps and hostnames that OpenWrt's logd adds itself. A datagram
-//! `<PRI>muros-ha[PID]: message` to `/dev/log` is all logd needs.
+//! Logging: syslog on a router (logd collects it into logread), stderr elsewhere. The
+//! `log` crate's macros everywhere; the `syslog` crate formats RFC 3164 lines for
+//! /dev/log (facility daemon, tag `muros-ha[PID]`, no hostname: logd adds its own).
 //!
 //! Nothing logged may contain the VRRP secret: the model's `Secret` type has no
 //! `Display` and its `Debug` prints `***`.
 
 use log::{LevelFilter, Log, Metadata, Record};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
 
 struct StderrLogger;
 
-/// RFC 3164 without timestamp and hostname (logd and rsyslog fill them in).
+/// The syslog crate's logger, plus what it lacks: a socket that never blocks (a full
+/// log must never stall a failover: the line is dropped) and a reconnect when logd has
+/// restarted (its new socket at the same path refuses our old connection).
 struct SyslogLogger {
-    socket: std::os::unix::net::UnixDatagram,
+    path: PathBuf,
+    logger: Mutex<Logger<LoggerBackend, Formatter3164>>,
 }
 
-/// LOG_DAEMON.
-const FACILITY_DAEMON: u8 = 3;
+fn connect_syslog(path: &Path) -> Option<Logger<LoggerBackend, Formatter3164>> {
+    let formatter = Formatter3164 { facility: Facility::LOG_DAEMON, hostname: None, process: "muros-ha".into(), pid: std::process::id() };
+    let logger = syslog::unix_custom(formatter, path).ok()?;
+    let nonblocking = match &logger.backend {
+        LoggerBackend::Unix(s) => s.set_nonblocking(true),
+        LoggerBackend::UnixStream(s) => s.get_ref().set_nonblocking(true),
+        _ => Ok(()),
+    };
+    nonblocking.ok().map(|()| logger)
+}
+
+fn send(logger: &mut Logger<LoggerBackend, Formatter3164>, r: &Record) -> syslog::Result<()> {
+    match r.level() {
+        log::Level::Error => logger.err(r.args()),
+        log::Level::Warn => logger.warning(r.args()),
+        log::Level::Info => logger.info(r.args()),
+        log::Level::Debug | log::Level::Trace => logger.debug(r.args()),
+    }
+}
+
+impl SyslogLogger {
+    fn new(path: &Path) -> Option<SyslogLogger> {
+        Some(SyslogLogger { path: path.to_path_buf(), logger: Mutex::new(connect_syslog(path)?) })
+    }
+}
 
 impl Log for SyslogLogger {
     fn enabled(&self, m: &Metadata) -> bool {
@@ -28,28 +55,21 @@ impl Log for SyslogLogger {
         if !self.enabled(r.metadata()) {
             return;
         }
-        let severity = match r.level() {
-            log::Level::Error => 3,
-            log::Level::Warn => 4,
-            log::Level::Info => 6,
-            log::Level::Debug | log::Level::Trace => 7,
-        };
-        let line = format!("<{}>muros-ha[{}]: {}", FACILITY_DAEMON * 8 + severity, std::process::id(), r.args());
-        // A full or absent log socket must never stall a failover: drop the line.
-        let _ = self.socket.send(line.as_bytes());
+        let mut logger = self.logger.lock().unwrap_or_else(PoisonError::into_inner);
+        match send(&mut logger, r) {
+            Ok(()) => {}
+            // Full: drop the line (see the struct). Anything else: logd may have
+            // restarted; connect again and retry once.
+            Err(syslog::Error::Write(e) | syslog::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => {
+                if let Some(fresh) = connect_syslog(&self.path) {
+                    *logger = fresh;
+                    let _ = send(&mut logger, r);
+                }
+            }
+        }
     }
     fn flush(&self) {}
-}
-
-fn connect_syslog(path: &std::path::Path) -> Option<SyslogLogger> {
-    let socket = std::os::unix::net::UnixDatagram::unbound().ok()?;
-    socket.connect(path).ok()?;
-    socket.set_nonblocking(true).ok()?;
-    Some(SyslogLogger { socket })
-}
-
-fn syslog_logger() -> Option<&'static SyslogLogger> {
-    connect_syslog(std::path::Path::new("/dev/log")).map(|l| &*Box::leak(Box::new(l)))
 }
 
 impl Log for StderrLogger {
@@ -66,22 +86,10 @@ impl Log for StderrLogger {
 
 static STDERR: StderrLogger = StderrLogger;
 
-/// One line to stderr (`to_stderr`) or stdout, in one write(2) when it fits the pipe,
-/// ignoring errors (a closed pipe must not kill us). Straight to the fd: std's buffered,
-/// locked stdout/stderr objects cost more code than all our printing (≈2 KB).
+/// One line to stderr (`to_stderr`) or stdout, ignoring write errors: a closed pipe
+/// (`muros-ha --help | head -1`) must not panic, as `println!` would.
 pub fn line(to_stderr: bool, args: std::fmt::Arguments) {
-    let mut text = std::fmt::format(args);
-    text.push('\n');
-    let mut rest = text.as_bytes();
-    while !rest.is_empty() {
-        let n = if to_stderr { nix::unistd::write(std::io::stderr(), rest) } else { nix::unistd::write(std::io::stdout(), rest) };
-        match n {
-            Ok(0) => return,
-            Ok(n) => rest = &rest[n..],
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => return,
-        }
-    }
+    let _ = if to_stderr { writeln!(std::io::stderr().lock(), "{}", args) } else { writeln!(std::io::stdout().lock(), "{}", args) };
 }
 
 /// Where log lines go.
@@ -95,9 +103,9 @@ pub enum Sink {
 /// that lab routers and tests keep their logs to themselves. `MUROS_HA_LOG=stderr|syslog`
 /// overrides.
 pub fn choose_sink(system_root: bool) -> Sink {
-    match crate::proc::env(c"MUROS_HA_LOG") {
-        Some(b"stderr") => Sink::Stderr,
-        Some(b"syslog") => Sink::Syslog,
+    match std::env::var_os("MUROS_HA_LOG").as_ref().and_then(|v| v.to_str()) {
+        Some("stderr") => Sink::Stderr,
+        Some("syslog") => Sink::Syslog,
         _ if system_root && std::path::Path::new("/dev/log").exists() => Sink::Syslog,
         _ => Sink::Stderr,
     }
@@ -106,7 +114,7 @@ pub fn choose_sink(system_root: bool) -> Sink {
 /// Install the logger once; later calls are ignored.
 pub fn init(sink: Sink, level: LevelFilter) {
     let installed = match sink {
-        Sink::Syslog => syslog_logger().is_some_and(|l| log::set_logger(l).is_ok()),
+        Sink::Syslog => SyslogLogger::new(Path::new("/dev/log")).is_some_and(|l| log::set_boxed_logger(Box::new(l)).is_ok()),
         Sink::Stderr => false,
     };
     if !installed {
@@ -118,20 +126,39 @@ pub fn init(sink: Sink, level: LevelFilter) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::net::UnixDatagram;
+
+    fn record(f: impl FnOnce(&Record)) {
+        f(&Record::builder().level(log::Level::Warn).args(format_args!("split brain on {}", "lan")).build())
+    }
+
+    fn received(rx: &UnixDatagram) -> String {
+        let mut buf = [0u8; 256];
+        let n = rx.recv(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
 
     #[test]
-    fn syslog_lines_carry_facility_severity_tag_and_pid() {
+    fn syslog_lines_carry_facility_severity_tag_and_pid_and_survive_a_logd_restart() {
         let dir = std::env::temp_dir().join(format!("muros-log-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("log");
-        let rx = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
-        let logger = connect_syslog(&path).unwrap();
+        let rx = UnixDatagram::bind(&path).unwrap();
+        let logger = SyslogLogger::new(&path).unwrap();
         log::set_max_level(LevelFilter::Info);
-        logger.log(&Record::builder().level(log::Level::Warn).args(format_args!("split brain on {}", "lan")).build());
-        let mut buf = [0u8; 256];
-        let n = rx.recv(&mut buf).unwrap();
-        assert_eq!(std::str::from_utf8(&buf[..n]).unwrap(), format!("<28>muros-ha[{}]: split brain on lan", std::process::id()));
+        record(|r| logger.log(r));
+        // `<PRI>Mmm dd hh:mm:ss muros-ha[PID]: message`: logd skips the timestamp.
+        let line = received(&rx);
+        assert!(line.starts_with("<28>"), "{}", line);
+        assert!(line.ends_with(&format!(" muros-ha[{}]: split brain on lan", std::process::id())), "{}", line);
+        assert_eq!(line.len(), "<28>".len() + "Nov 26 16:29:18".len() + format!(" muros-ha[{}]: split brain on lan", std::process::id()).len(), "{}", line);
+        // logd restarts: a new socket at the same path.
+        drop(rx);
+        std::fs::remove_file(&path).unwrap();
+        let rx = UnixDatagram::bind(&path).unwrap();
+        record(|r| logger.log(r));
+        assert!(received(&rx).ends_with("split brain on lan"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

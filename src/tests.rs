@@ -1,5 +1,5 @@
 //! The crate root's unit tests, and the one test PRNG the library's unit tests share
-//! (heap, these).
+//! (these).
 
 /// Deterministic xorshift64*: varied inputs, the same every run.
 pub(crate) struct Rng(pub u64);

@@ -82,3 +82,12 @@ fn output_to_a_closed_pipe_is_not_a_crash() {
         assert_eq!(status.code(), Some(0), "muros-ha {} into a closed pipe: {:?}", args.join(" "), status);
     }
 }
+
+/// argv may hold any bytes; argh parses strings. A clear usage error, never a panic.
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new(BIN).args(["check", "--root"]).arg(std::ffi::OsStr::from_bytes(b"/r\xff")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "muros-ha: argument 3 is not valid UTF-8: /r\u{fffd}\n");
+}

@@ -1,11 +1,21 @@
-//! The parser against what argh 0.1.19 did with the same command lines (recorded from the
-//! argh build before it was replaced). The usage texts themselves are pinned by
+//! What argh makes of the command lines LuCI, the init script, keepalived and the labs
+//! use, and of the odd ones (these are the cases the hand-written parser that replaced
+//! argh for a while was checked against). The usage texts themselves are pinned by
 //! `tests/cli_usage.rs`.
 
 use super::*;
 
+#[derive(Debug, PartialEq)]
+enum Early {
+    Help(String),
+    Error(String),
+}
+
 fn run(args: &[&str]) -> Result<Cli, Early> {
-    parse(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    Cli::from_args(&["muros-ha"], args).map_err(|e| match e.status {
+        Ok(()) => Early::Help(e.output),
+        Err(()) => Early::Error(e.output),
+    })
 }
 
 fn ok(args: &[&str]) -> Command {
@@ -21,7 +31,7 @@ fn err(args: &[&str]) -> String {
     }
 }
 
-fn help(args: &[&str]) -> &'static str {
+fn help(args: &[&str]) -> String {
     match run(args) {
         Err(Early::Help(usage)) => usage,
         other => panic!("{:?}: {:?}", args, other),
@@ -129,27 +139,42 @@ fn unknown_arguments() {
 
 #[test]
 fn help_forms() {
-    for args in [&["--help"][..], &["help"], &["help", "help"], &["help", "--help"], &["--version", "--help"]] {
-        assert_eq!(help(args), TOP_USAGE, "{:?}", args);
+    let top = help(&["--help"]);
+    assert!(top.starts_with("Usage: muros-ha [--version] [<command>] [<args>]\n"), "{}", top);
+    for args in [&["help"][..], &["help", "help"], &["help", "--help"], &["--version", "--help"]] {
+        assert_eq!(help(args), top, "{:?}", args);
     }
+    let check = help(&["check", "--help"]);
+    assert!(check.starts_with("Usage: muros-ha check [--root <root>]\n"), "{}", check);
     for args in [
-        &["check", "--help"][..],
-        &["check", "help"],
+        &["check", "help"][..],
         &["help", "check"],
         &["--help", "check"],
         &["check", "--root", "/r", "help"],
         &["check", "--root", "/r", "--help"],
         &["--version", "check", "--help"],
     ] {
-        assert_eq!(help(args), CHECK_USAGE, "{:?}", args);
+        assert_eq!(help(args), check, "{:?}", args);
     }
-    assert_eq!(help(&["render", "help"]), RENDER_USAGE);
-    assert_eq!(help(&["daemon", "--no-verify", "--no-converge", "--no-verify", "help"]), DAEMON_USAGE);
+    assert!(help(&["render", "help"]).starts_with("Usage: muros-ha render "));
+    assert!(help(&["daemon", "--no-verify", "--no-converge", "--no-verify", "help"]).starts_with("Usage: muros-ha daemon "));
     // Help wins over a missing positional, and positionals may come before or after it.
+    let plan = help(&["plan", "--help"]);
+    assert!(plan.starts_with("Usage: muros-ha plan "), "{}", plan);
     for args in [&["plan", "help"][..], &["plan", "--help", "x"], &["plan", "x", "--help"], &["help", "plan"]] {
-        assert_eq!(help(args), PLAN_USAGE, "{:?}", args);
+        assert_eq!(help(args), plan, "{:?}", args);
     }
-    assert_eq!(help(&["notify", "help", "A", "B"]), NOTIFY_USAGE);
+    assert!(help(&["notify", "help", "A", "B"]).starts_with("Usage: muros-ha notify "));
+}
+
+#[test]
+fn arguments_that_are_not_utf8_are_an_error_not_a_panic() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let good = [OsString::from("muros-ha"), OsString::from("check")];
+    assert_eq!(utf8_args(good.into_iter()), Ok(strings(&["muros-ha", "check"])));
+    let bad = [OsString::from("muros-ha"), OsString::from("--root"), OsString::from_vec(b"/r\xff".to_vec())];
+    assert_eq!(utf8_args(bad.into_iter()), Err("muros-ha: argument 2 is not valid UTF-8: /r\u{fffd}".to_string()));
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The daemon's event loop.
 //!
-//! Sleeps in `poll(2)` on the ubus socket and a signal self-pipe. SIGHUP re-reads the
+//! Sleeps in `poll(2)` on the ubus socket and two signal self-pipes (signal-hook). SIGHUP re-reads the
 //! config and re-applies it; SIGTERM/SIGINT end the loop cleanly. While this node is
 //! MASTER a 1 s tick drives the split-brain watch; otherwise there is no timer at all.
 //! The peer link (src/peer) runs in its own thread and wakes this loop through a third
@@ -12,11 +12,8 @@ use crate::paths::Paths;
 use crate::ubus::{json::to_table, Server};
 use serde_json::json;
 use crate::ubus::Waker;
-use nix::errno::Errno;
-use nix::libc;
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicI32, Ordering};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use std::ffi::c_int;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -31,38 +28,22 @@ pub struct RunOptions {
     pub no_converge: bool,
 }
 
-/// Write ends of the two self-pipes, for the signal handler (-1 until installed).
-static HUP_FD: AtomicI32 = AtomicI32::new(-1);
-static TERM_FD: AtomicI32 = AtomicI32::new(-1);
-
-/// The handler: one write(2) of one byte to the signal's pipe, errno preserved, nothing
-/// else (async-signal-safe). A full pipe already says "arrived", so EAGAIN is fine.
-#[allow(unsafe_code)]
-extern "C" fn on_signal(sig: libc::c_int) {
-    let fd = if sig == libc::SIGHUP { &HUP_FD } else { &TERM_FD }.load(Ordering::Relaxed);
-    let saved = Errno::last_raw();
-    // SAFETY: writes one byte from a live buffer; a bad fd only fails.
-    unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
-    Errno::set_raw(saved);
-}
-
-/// A self-pipe that `signals` write into, so the loop knows which kind arrived. It lives
-/// as long as the process: the handler may write into it at any moment.
-#[allow(unsafe_code)]
-fn signal_pipe(slot: &AtomicI32, signals: &[Signal]) -> Result<&'static Waker, String> {
-    let pipe: &'static Waker = Box::leak(Box::new(Waker::new().map_err(|e| e.to_string())?));
-    slot.store(pipe.write_fd().as_raw_fd(), Ordering::Relaxed);
-    let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::SA_RESTART, SigSet::empty());
+/// A self-pipe that signal-hook writes a byte into when one of `signals` arrives (its
+/// handler does nothing else, so it is async-signal-safe): the loop's poll(2) wakes and
+/// knows which kind it was. The write end is non-blocking; a full pipe already says
+/// "arrived".
+fn signal_pipe(signals: &[c_int]) -> Result<Waker, String> {
+    let pipe = Waker::new().map_err(|e| e.to_string())?;
     for &s in signals {
-        // SAFETY: the handler above is async-signal-safe.
-        unsafe { sigaction(s, &action) }.map_err(|e| format!("sigaction({}): {}", s.as_str(), std::io::Error::from(e)))?;
+        let write = pipe.write_fd().try_clone_to_owned().map_err(|e| format!("signal pipe: {}", e))?;
+        signal_hook::low_level::pipe::register(s, write).map_err(|e| format!("signal {}: {}", s, e))?;
     }
     Ok(pipe)
 }
 
 pub fn run(opts: RunOptions) -> i32 {
     crate::logging::init(crate::logging::choose_sink(opts.paths.is_system_root()), log::LevelFilter::Info);
-    let (hup, term) = match (signal_pipe(&HUP_FD, &[Signal::SIGHUP]), signal_pipe(&TERM_FD, &[Signal::SIGTERM, Signal::SIGINT])) {
+    let (hup, term) = match (signal_pipe(&[SIGHUP]), signal_pipe(&[SIGTERM, SIGINT])) {
         (Ok(h), Ok(t)) => (h, t),
         (Err(e), _) | (_, Err(e)) => {
             log::error!("cannot install signal handlers: {}", e);

@@ -7,8 +7,7 @@ use crate::failover::{history, state, GroupState, RealSystem, System};
 use crate::model::Config;
 use crate::ubus::{reply_json, Arg, Reply, Request};
 use serde_json::{json, Value};
-use std::io::Read;
-use crate::proc::{self, Output};
+use crate::proc::run_capture;
 use std::time::Duration;
 
 pub const POLICY: &[Arg] = &[];
@@ -178,29 +177,6 @@ pub fn conntrackd_stats(text: &str) -> Value {
         }
     }
     Value::Object(out)
-}
-
-/// Run `argv` (no shell), return stdout when it exits 0 within `timeout`.
-pub fn run_capture(argv: &[String], timeout: Duration) -> Result<String, String> {
-    let (prog, rest) = argv.split_first().ok_or("empty command")?;
-    let prog = if prog.contains('/') { prog.into() } else { proc::find_program(prog).ok_or_else(|| format!("{} not found", prog))? };
-    let rest: Vec<&std::ffi::OsStr> = rest.iter().map(std::ffi::OsStr::new).collect();
-    let mut child = proc::spawn(&prog, &rest, Output::Pipe, Output::Null).map_err(|e| format!("{}: {}", prog.display(), e))?;
-    match child.wait_timeout(timeout, Duration::from_millis(2)) {
-        Ok(Some(status)) => {
-            let mut s = String::new();
-            if let Some(mut o) = child.stdout.take() {
-                let _ = o.read_to_string(&mut s);
-            }
-            if status.success() {
-                Ok(s)
-            } else {
-                Err(format!("{} exited {}", prog.display(), status.code().unwrap_or(-1)))
-            }
-        }
-        Ok(None) => Err(format!("{} timed out", prog.display())),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 #[cfg(test)]

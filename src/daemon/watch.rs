@@ -92,7 +92,7 @@ impl VrrpWatch {
 /// Read the counters with the real `nft` (bounded in time).
 pub fn read_counters() -> Result<Vec<(String, u64)>, String> {
     let argv: Vec<String> = ["nft", "list", "chain", NFT_FAMILY, NFT_TABLE, NFT_CHAIN].iter().map(|s| s.to_string()).collect();
-    let text = super::status::run_capture(&argv, Duration::from_secs(2))?;
+    let text = crate::proc::run_capture(&argv, Duration::from_secs(2))?;
     Ok(parse_counters(&text))
 }
 

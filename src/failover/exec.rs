@@ -51,14 +51,7 @@ pub fn execute(plan: &[Action], paths: &Paths, sys: &dyn System) -> Vec<ActionRe
 fn run_action(a: &Action, paths: &Paths, sys: &dyn System, out: &mut Vec<ActionResult>) {
     match a {
         Action::Sequence(v) => v.iter().for_each(|c| run_action(c, paths, sys, out)),
-        Action::Parallel(v) => {
-            let results = crate::thread::parallel(v, &|c: &Action| {
-                let mut r = Vec::new();
-                run_action(c, paths, sys, &mut r);
-                r
-            });
-            out.extend(results.into_iter().flatten());
-        }
+        Action::Parallel(v) => out.extend(parallel(v, paths, sys)),
         Action::Announce => {}
         leaf => {
             let t0 = Instant::now();
@@ -71,6 +64,27 @@ fn run_action(a: &Action, paths: &Paths, sys: &dyn System, out: &mut Vec<ActionR
             });
         }
     }
+}
+
+/// Each action on its own scoped thread, all joined before this returns; results in
+/// plan order. An action whose thread cannot be created runs on this thread instead:
+/// slower, never lost.
+fn parallel(v: &[Action], paths: &Paths, sys: &dyn System) -> Vec<ActionResult> {
+    let job = |c: &Action| {
+        let mut r = Vec::new();
+        run_action(c, paths, sys, &mut r);
+        r
+    };
+    let job = &job;
+    std::thread::scope(|s| {
+        let started: Vec<_> = v.iter().map(|c| std::thread::Builder::new().spawn_scoped(s, move || job(c)).map_err(|_| c)).collect();
+        let joined = started.into_iter().map(|h| match h {
+            // A panicking action (tests only: release aborts) fails the caller, as before.
+            Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            Err(c) => job(c),
+        });
+        joined.flatten().collect()
+    })
 }
 
 fn run_leaf(a: &Action, paths: &Paths, sys: &dyn System) -> (bool, String) {

@@ -27,11 +27,15 @@ pub enum NotifyKind {
     Instance,
 }
 
+/// The longest group or instance name accepted.
+pub const NAME_MAX: usize = 64;
+
 /// What keepalived appends to the configured notify command: `TYPE NAME STATE [PRIO]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifyArgs {
     pub kind: NotifyKind,
-    pub name: String,
+    /// keepalived's names are short; anything longer is not one of ours.
+    pub name: heapless::String<NAME_MAX>,
     pub state: GroupState,
     pub priority: Option<u8>,
 }
@@ -39,27 +43,30 @@ pub struct NotifyArgs {
 impl NotifyArgs {
     /// Strict: anything else than what keepalived sends is refused before any side effect.
     pub fn parse(args: &[String]) -> Result<NotifyArgs, String> {
-        if args.len() < 3 || args.len() > 4 {
-            return Err(format!("expected TYPE NAME STATE [PRIO], got {} argument(s)", args.len()));
-        }
-        let kind = match args[0].as_str() {
+        let (kind, name, state, prio) = match args {
+            [k, n, s] => (k, n, s, None),
+            [k, n, s, p] => (k, n, s, Some(p)),
+            _ => return Err(format!("expected TYPE NAME STATE [PRIO], got {} argument(s)", args.len())),
+        };
+        let kind = match kind.as_str() {
             "GROUP" => NotifyKind::Group,
             "INSTANCE" => NotifyKind::Instance,
             other => return Err(format!("TYPE {} is not GROUP or INSTANCE", quoted(other))),
         };
-        let name = &args[1];
-        if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(format!("NAME {} is not a keepalived group or instance name", quoted(name)));
+        let not_a_name = || format!("NAME {} is not a keepalived group or instance name", quoted(name));
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(not_a_name());
         }
-        let state: GroupState = match args[2].as_str() {
+        let name = heapless::String::try_from(name.as_str()).map_err(|_| not_a_name())?;
+        let state: GroupState = match state.as_str() {
             s @ ("MASTER" | "BACKUP" | "FAULT" | "STOP") => s.parse()?,
             other => return Err(format!("STATE {} is not MASTER, BACKUP, FAULT or STOP", quoted(other))),
         };
-        let priority = match args.get(3) {
+        let priority = match prio {
             None => None,
             Some(p) => Some(crate::parse_u64(p).and_then(|n| u8::try_from(n).ok()).ok_or_else(|| format!("PRIO {} is not 0..255", quoted(p)))?),
         };
-        Ok(NotifyArgs { kind, name: name.clone(), state, priority })
+        Ok(NotifyArgs { kind, name, state, priority })
     }
 
     /// The reason written to `current`, the history and the event.
@@ -316,6 +323,14 @@ mod tests {
         ] {
             assert!(NotifyArgs::parse(&s(bad)).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn names_up_to_name_max_bytes() {
+        let longest = "n".repeat(NAME_MAX);
+        assert_eq!(NotifyArgs::parse(&s(&["GROUP", &longest, "BACKUP"])).unwrap().name.as_str(), longest);
+        let e = NotifyArgs::parse(&s(&["GROUP", &format!("{longest}x"), "BACKUP"])).unwrap_err();
+        assert!(e.starts_with("NAME "), "{e}");
     }
 
     fn inputs_with_vip() -> PlanInputs {

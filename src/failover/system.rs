@@ -7,15 +7,14 @@ use crate::paths::Paths;
 use crate::ubus;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsStr;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::net::IpAddr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use crate::proc::{self, ExitStatus, Output};
+use crate::proc::{self, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// How a child ended.
@@ -119,85 +118,30 @@ impl RealSystem {
     }
 }
 
-/// Run a child to completion or until `timeout`, without sleeping: a helper thread
-/// blocks in wait(2) and the caller waits on a channel with a deadline.
+/// Run a child to completion or until `timeout` (then it is killed); keep the start of
+/// its stderr as the detail.
 fn run_child(program: &Path, args: &[String], timeout: Duration) -> CmdOutcome {
-    let argv: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
     // Every fd we open is O_CLOEXEC (our transition lock included), so the child and the
     // daemons it starts inherit only stdin/out/err (pitfall 5).
-    let mut child = match proc::spawn(program, &argv, Output::Null, Output::Pipe) {
+    let mut child = match proc::spawn(program, args, Output::Null, Output::Pipe) {
         Ok(c) => c,
         Err(e) => return CmdOutcome::failed(format!("cannot start {}: {}", program.display(), e)),
     };
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let stderr = child.stderr.take();
-    // A one-shot slot + condvar rather than an mpsc channel: same no-sleep wake-up, a
-    // fraction of the machine code.
-    let slot: Arc<Slot> = Arc::new((Mutex::new(None), Condvar::new()));
-    let theirs = Arc::clone(&slot);
-    let waiter = crate::thread::spawn(c"wait-child", move || {
-        let st = child.wait();
-        let (lock, cv) = &*theirs;
-        if let Ok(mut g) = lock.lock() {
-            *g = Some(st);
-        }
-        cv.notify_one();
-    });
-    let waiter = match waiter {
-        Ok(w) => w,
-        Err(e) => {
-            // The child went with the closure: stop and reap it by pid.
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
-            return CmdOutcome::failed(format!("cannot wait for {}: {}", program.display(), e));
-        }
+    // A daemon started by the child may still hold the pipe: finish does not wait for it.
+    let done = match proc::finish(&mut child, timeout, DETAIL_MAX) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return CmdOutcome { code: None, timed_out: true, detail: e.to_string() },
+        Err(e) => return CmdOutcome::failed(format!("wait failed: {}", e)),
     };
-    let (status, timed_out) = match wait_slot(&slot, timeout) {
-        Some(st) => (st, false),
-        None => {
-            // The waiter has not reaped it (no status yet), so the pid is still the child's.
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            match wait_slot(&slot, Duration::from_secs(2)) {
-                Some(st) => (st, true),
-                None => return CmdOutcome { code: None, timed_out: true, detail: "did not die after SIGKILL".into() },
-            }
-        }
-    };
-    waiter.join();
-    // A daemon started by the child may still hold the pipe: read only what is there.
-    let mut detail = String::new();
-    if let Some(mut err) = stderr {
-        let fd = err.as_raw_fd();
-        if nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK)).is_ok() {
-            let mut buf = [0u8; DETAIL_MAX];
-            if let Ok(n) = err.read(&mut buf) {
-                detail = String::from_utf8_lossy(&buf[..n]).trim_ascii().to_string();
-            }
-        }
+    let mut detail = String::from_utf8_lossy(&done.stderr).trim_ascii().to_string();
+    let code = done.status.and_then(|st| st.code());
+    if done.status.is_none() {
+        // u64 millis: the same digits, without u128 formatting in the binary.
+        detail = format!("killed after {} ms timeout; {}", timeout.as_millis() as u64, detail);
+    } else if code.is_none() {
+        detail = format!("killed by signal; {}", detail);
     }
-    match status {
-        Ok(st) => {
-            if timed_out {
-                // u64 millis: the same digits, without u128 formatting in the binary.
-                detail = format!("killed after {} ms timeout; {}", timeout.as_millis() as u64, detail);
-            } else if st.code().is_none() {
-                detail = format!("killed by signal; {}", detail);
-            }
-            CmdOutcome { code: st.code(), timed_out, detail }
-        }
-        Err(e) => CmdOutcome::failed(format!("wait failed: {}", e)),
-    }
-}
-
-/// Where run_child's waiter thread leaves the child's exit status.
-type Slot = (Mutex<Option<std::io::Result<ExitStatus>>>, Condvar);
-
-/// Take the waiter's result, waiting at most `timeout` for it (None: not yet).
-fn wait_slot(slot: &Slot, timeout: Duration) -> Option<std::io::Result<ExitStatus>> {
-    let (lock, cv) = slot;
-    let guard = lock.lock().ok()?;
-    let (mut guard, _) = cv.wait_timeout_while(guard, timeout, |st| st.is_none()).ok()?;
-    guard.take()
+    CmdOutcome { code, timed_out: done.status.is_none(), detail }
 }
 
 /// The control socket conntrackd listens on: the `UNIX { Path … }` of its config (what

@@ -50,7 +50,7 @@ pub fn resolve_interface(network: &Package, logical: &str) -> Result<Interface, 
 /// The static addresses of an interface section (`ipaddr` with `netmask` or CIDR, `ip6addr`).
 fn addresses_of(section: &crate::uci::Section) -> Vec<IpNet> {
     let mut out = Vec::new();
-    if section.get("proto").map_or(true, |p| p == "static") {
+    if section.get("proto").is_none_or(|p| p == "static") {
         let mask_prefix = section.get("netmask").and_then(netmask_to_prefix);
         for v in section.list("ipaddr") {
             if let Some(net) = parse_ipnet(v, mask_prefix.unwrap_or(32)) {

@@ -58,25 +58,21 @@ pub struct Handle {
     pub shared: Shared,
     tx: Queue,
     wake: Arc<Waker>,
-    thread: Option<crate::thread::JoinHandle<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Handle {
     pub fn send(&self, c: Command) {
         // A full queue (8) already holds a Reload/Stop; dropping one more is harmless.
-        {
-            let mut q = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-            if q.len() < QUEUE_MAX {
-                q.push_back(c);
-            }
-        }
+        let _ = self.tx.lock().unwrap_or_else(|e| e.into_inner()).push_back(c);
         self.wake.wake();
     }
 }
 
-/// The commands to the thread: a bounded FIFO shared by the two sides (smaller code
-/// than an mpsc channel). The sender is gone once the thread holds the only reference.
-type Queue = Arc<std::sync::Mutex<std::collections::VecDeque<Command>>>;
+/// The commands to the thread: a bounded FIFO shared by the two sides (heapless: the
+/// bound is the type's, `push_back` refuses beyond it). The sender is gone once the
+/// thread holds the only reference.
+type Queue = Arc<std::sync::Mutex<heapless::Deque<Command, QUEUE_MAX>>>;
 const QUEUE_MAX: usize = 8;
 
 enum Next {
@@ -97,7 +93,8 @@ impl Drop for Handle {
     fn drop(&mut self) {
         self.send(Command::Stop);
         if let Some(t) = self.thread.take() {
-            t.join();
+            // Err: the thread panicked (tests only: release aborts); it is gone either way.
+            let _ = t.join();
         }
     }
 }
@@ -112,7 +109,7 @@ pub fn start(paths: Paths, main_wake: Arc<Waker>) -> Result<Handle, String> {
     let tx: Queue = Arc::default();
     let rx = tx.clone();
     let mut link = Link::new(paths, shared.clone(), main_wake, rx, wake.clone(), keys);
-    let thread = crate::thread::spawn(c"peer", move || link.run()).map_err(|e| format!("starting the peer thread: {}", e))?;
+    let thread = std::thread::Builder::new().name("peer".into()).spawn(move || link.run()).map_err(|e| format!("starting the peer thread: {}", e))?;
     Ok(Handle { shared, tx, wake, thread: Some(thread) })
 }
 
@@ -726,7 +723,7 @@ impl Link {
         let sock = crate::failover::system::conntrackd_socket(&self.paths);
         self.conntrack = if crate::failover::RealSystem::new(self.paths.ubus_socket()).socket_alive(&sock) {
             let argv = ["conntrackd".to_string(), "-C".into(), self.paths.conntrackd_conf().display().to_string(), "-s".into()];
-            crate::daemon::status::run_capture(&argv, CONNTRACK_PROBE).ok().map(|t| crate::daemon::status::conntrackd_stats(&t))
+            crate::proc::run_capture(&argv, CONNTRACK_PROBE).ok().map(|t| crate::daemon::status::conntrackd_stats(&t))
         } else {
             None
         };
@@ -881,7 +878,7 @@ impl Link {
             return;
         }
         let argv = [script.display().to_string(), "reload".to_string()];
-        if let Err(e) = crate::daemon::status::run_capture(&argv, Duration::from_secs(10)) {
+        if let Err(e) = crate::proc::run_capture(&argv, Duration::from_secs(10)) {
             log::warn!("peer link: {} reload: {}", name, e);
         }
     }
