@@ -7,6 +7,8 @@ use crate::paths::{Paths, UCI_PACKAGE};
 use crate::uci::{self, Package, Section};
 use std::net::{IpAddr, Ipv4Addr};
 
+mod global;
+
 /// The parsed UCI packages the model is built from.
 #[derive(Debug, Clone)]
 pub struct Sources {
@@ -24,23 +26,6 @@ pub const DEFAULT_SYNC_PORT: u16 = 3780;
 /// VRIDs picked in order when a VIP has none: 10, 11, 12… (MurOS's default range).
 pub const FIRST_DEFAULT_VRID: u8 = 10;
 
-const GLOBAL_OPTIONS: &[&str] = &[
-    "enabled",
-    "role",
-    "priority",
-    "password",
-    "auth_type",
-    "vrrp_version",
-    "advert_int",
-    "preempt",
-    "sync_interface",
-    "sync_mode",
-    "sync_port",
-    "sync_group",
-    "peer_ip",
-    "service",
-    "maintenance",
-];
 const VIP_OPTIONS: &[&str] = &["interface", "address", "vrid", "peer_address"];
 const WAN_OPTIONS: &[&str] = &["interface", "parent", "macaddr", "device"];
 
@@ -234,101 +219,10 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
             c.err(s, None, format!("unknown section type '{}'", t), Some("global, vip, wan"));
         }
     }
-    let globals: Vec<&Section> = pkg.sections_of_type("global").collect();
-    let Some(g) = globals.first().copied() else {
-        c.errors.push(ConfigError {
-            file: pkg.file.clone(),
-            line: 0,
-            location: "global".into(),
-            message: "no 'config global' section".into(),
-            allowed: None,
-        });
+    let Some(g) = global::section(&mut c) else {
         return Err(c.errors);
     };
-    for extra in globals.iter().skip(1) {
-        c.err(extra, None, "more than one 'config global' section", None);
-    }
-    // peer link: its options are validated here, read by model::peer (peer branch)
-    let known: Vec<&str> = GLOBAL_OPTIONS.iter().chain(super::peer::OPTIONS).copied().collect();
-    c.unknown_options(g, &known);
-    for (option, message, allowed) in super::peer::parse(g).1 {
-        c.err(g, Some(option), message, Some(allowed));
-    }
-
-    let enabled = c.bool_opt(g, "enabled", true);
-    let maintenance = c.bool_opt(g, "maintenance", false);
-    let preempt = c.bool_opt(g, "preempt", true);
-
-    let role = match g.get("role") {
-        Some("master") => Role::Master,
-        Some("backup") => Role::Backup,
-        Some(other) => {
-            c.err(g, Some("role"), format!("unknown role '{}'", other), Some("master, backup"));
-            Role::Backup
-        }
-        None => {
-            c.err(g, Some("role"), "role is not set", Some("master, backup"));
-            Role::Backup
-        }
-    };
-    let priority = match g.get("priority") {
-        None | Some("") => role.default_priority(),
-        Some(_) => c.int_opt(g, "priority", 1, 254).map_or(role.default_priority(), |p| p as u8),
-    };
-
-    let vrrp_version = match g.get("vrrp_version") {
-        None | Some("2") => VrrpVersion::V2,
-        Some("3") => VrrpVersion::V3,
-        Some(v) => {
-            c.err(g, Some("vrrp_version"), format!("unknown VRRP version '{}'", v), Some("2, 3"));
-            VrrpVersion::V2
-        }
-    };
-
-    let advert_ms = match g.get("advert_int") {
-        None => 1000,
-        Some(v) => match (vrrp_version, parse_centiseconds(v)) {
-            (VrrpVersion::V2, Some(cs)) if cs % 100 == 0 && (100..=25500).contains(&cs) => cs * 10,
-            (VrrpVersion::V2, Some(cs)) if cs % 100 != 0 => {
-                c.err(g, Some("advert_int"), format!("sub-second advert interval '{}' needs VRRPv3", v), Some("whole seconds 1..255 with vrrp_version 2; 0.01..40.95 with 3"));
-                1000
-            }
-            (VrrpVersion::V3, Some(cs)) if (1..=4095).contains(&cs) => cs * 10,
-            _ => {
-                let allowed = if vrrp_version == VrrpVersion::V2 { "whole seconds 1..255" } else { "0.01..40.95 seconds in steps of 0.01" };
-                c.err(g, Some("advert_int"), format!("'{}' is not a valid advert interval", v), Some(allowed));
-                1000
-            }
-        },
-    };
-
-    let password = g.get("password").unwrap_or("");
-    let auth_type = match (g.get("auth_type"), vrrp_version) {
-        (None, VrrpVersion::V2) if !password.is_empty() => AuthType::Ah,
-        (None, _) => AuthType::None,
-        (Some("none"), _) => AuthType::None,
-        (Some(t @ ("ah" | "pass")), VrrpVersion::V3) => {
-            c.err(g, Some("auth_type"), format!("authentication '{}' exists only in VRRPv2", t), Some("none with vrrp_version 3"));
-            AuthType::None
-        }
-        (Some("ah"), _) => AuthType::Ah,
-        (Some("pass"), _) => AuthType::Pass,
-        (Some(t), _) => {
-            c.err(g, Some("auth_type"), format!("unknown auth type '{}'", t), Some("ah, pass, none"));
-            AuthType::None
-        }
-    };
-    if auth_type != AuthType::None {
-        if password.is_empty() {
-            c.err(g, Some("password"), "a password is required with authentication", Some("1..8 printable characters"));
-        } else if password.len() > 8 {
-            // keepalived silently truncates to 8: two routers whose passwords differ after
-            // the 8th character would still agree, which hides a typo.
-            c.err(g, Some("password"), format!("password is {} characters long; VRRPv2 uses at most 8", password.len()), Some("1..8 printable characters"));
-        } else if !password_charset_ok(password) {
-            c.err(g, Some("password"), "password contains blanks, quotes, '\\', '#' or '!'", Some("printable ASCII without those"));
-        }
-    }
+    let global::Settings { enabled, maintenance, preempt, role, priority, vrrp_version, advert_ms, auth_type, password } = global::settings(&mut c, g);
 
     // Sync link.
     let sync_mode = match g.get("sync_mode") {
@@ -395,17 +289,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
         }
     }
 
-    // Services: names become `/etc/init.d/<name>` paths, so no slashes or dots games.
-    let mut services = Vec::new();
-    for s in g.list("service") {
-        if is_plain_name(s, 32) && !s.contains("..") {
-            if !services.iter().any(|x: &String| x == s) {
-                services.push(s.to_string());
-            }
-        } else {
-            c.err(g, Some("service"), format!("'{}' is not an init script name", s), Some("letters, digits, '_', '-', '.'"));
-        }
-    }
+    let services = global::services(&mut c, g);
 
     // VIPs.
     let mut vips: Vec<Vip> = Vec::new();
