@@ -8,6 +8,7 @@ use crate::uci::{self, Package, Section};
 use std::net::{IpAddr, Ipv4Addr};
 
 mod global;
+mod sync;
 
 /// The parsed UCI packages the model is built from.
 #[derive(Debug, Clone)]
@@ -224,70 +225,8 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
     };
     let global::Settings { enabled, maintenance, preempt, role, priority, vrrp_version, advert_ms, auth_type, password } = global::settings(&mut c, g);
 
-    // Sync link.
-    let sync_mode = match g.get("sync_mode") {
-        None | Some("multicast") => SyncMode::Multicast,
-        Some("unicast") => SyncMode::Unicast,
-        Some(m) => {
-            c.err(g, Some("sync_mode"), format!("unknown sync mode '{}'", m), Some("multicast, unicast"));
-            SyncMode::Multicast
-        }
-    };
-    let port = if g.get("sync_port").is_some() { c.int_opt(g, "sync_port", 1, 65535).map_or(DEFAULT_SYNC_PORT, |p| p as u16) } else { DEFAULT_SYNC_PORT };
-    let multicast_group = match g.get("sync_group") {
-        None => DEFAULT_SYNC_GROUP,
-        Some(v) => match v.parse::<Ipv4Addr>() {
-            Ok(a) if a.is_multicast() => a,
-            _ => {
-                c.err(g, Some("sync_group"), format!("'{}' is not an IPv4 multicast address", v), Some("224.0.0.0/4, e.g. 225.0.0.50"));
-                DEFAULT_SYNC_GROUP
-            }
-        },
-    };
-    let peer_ip = match g.get("peer_ip") {
-        None | Some("") => None,
-        Some(v) => match v.parse::<IpAddr>() {
-            Ok(a) => Some(a),
-            Err(_) => {
-                c.err(g, Some("peer_ip"), format!("'{}' is not an IP address", v), Some("an IPv4 or IPv6 address"));
-                None
-            }
-        },
-    };
-    let sync_interface = match g.get("sync_interface") {
-        None | Some("") => {
-            c.err(g, Some("sync_interface"), "sync interface is not set", Some("a logical interface from /etc/config/network"));
-            None
-        }
-        Some(l) => match resolve_interface(&src.network, l) {
-            Ok(i) => Some(i),
-            Err(e) => {
-                c.err(g, Some("sync_interface"), e, None);
-                None
-            }
-        },
-    };
-    let local_sync_v4 = sync_interface.as_ref().and_then(|i| {
-        i.addresses.iter().find_map(|n| match n.addr {
-            IpAddr::V4(a) => Some(a),
-            IpAddr::V6(_) => None,
-        })
-    });
-    if let Some(i) = &sync_interface {
-        if local_sync_v4.is_none() {
-            c.err(g, Some("sync_interface"), format!("interface '{}' has no static IPv4 address; conntrackd needs one on the sync link", i.logical), Some("proto static with ipaddr in /etc/config/network"));
-        }
-    }
-    match (sync_mode, peer_ip) {
-        (SyncMode::Unicast, None) => c.err(g, Some("peer_ip"), "unicast sync needs the peer's address", Some("the peer's IPv4 address on the sync link")),
-        (SyncMode::Unicast, Some(IpAddr::V6(_))) => c.err(g, Some("peer_ip"), "unicast conntrackd sync is IPv4 only here", Some("an IPv4 address")),
-        _ => {}
-    }
-    if let (Some(p), Some(i)) = (peer_ip, &sync_interface) {
-        if i.addresses.iter().any(|n| n.addr == p) {
-            c.err(g, Some("peer_ip"), format!("{} is this router's own address on '{}'", p, i.logical), Some("the other router's address"));
-        }
-    }
+    let sync_draft = sync::link(&mut c, g, &src.network);
+    let (sync_mode, sync_interface) = (sync_draft.mode, &sync_draft.interface);
 
     let services = global::services(&mut c, g);
 
@@ -312,7 +251,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
                 }
             },
         };
-        if let (Some(i), Some(si)) = (&iface, &sync_interface) {
+        if let (Some(i), Some(si)) = (&iface, sync_interface) {
             if i.device == si.device {
                 c.err(s, Some("interface"), format!("'{}' is the sync link; a VIP there would fault the whole group when the sync cable is cut", i.logical), Some("any interface but the sync interface"));
             }
@@ -467,7 +406,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
                     c.err(w, Some("device"), format!("the macvlan device cannot be its own parent '{}'", p), None);
                 }
             }
-            if let (Some(l), Some(si)) = (&logical, &sync_interface) {
+            if let (Some(l), Some(si)) = (&logical, sync_interface) {
                 if *l == si.logical {
                     c.err(w, Some("interface"), "the WAN cannot be the sync interface", None);
                 }
@@ -479,7 +418,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
         }
     };
 
-    let sync = sync_interface.map(|interface| SyncLink { interface, mode: sync_mode, port, multicast_group, local_address: local_sync_v4, peer_ip });
+    let sync = sync_draft.into_link();
     let router_id = hostname(src.system.as_ref()).unwrap_or_else(|| match role {
         Role::Master => "muros-master".into(),
         Role::Backup => "muros-backup".into(),
