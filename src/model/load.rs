@@ -1,14 +1,15 @@
 //! `muros_ha` + `network` + `system` sections → [`Config`], collecting every error.
 
-use super::network::{parse_ipnet, resolve_interface, MAX_IFNAME};
+use super::network::MAX_IFNAME;
 use super::types::*;
 use super::ConfigError;
 use crate::paths::{Paths, UCI_PACKAGE};
 use crate::uci::{self, Package, Section};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 
 mod global;
 mod sync;
+mod vip;
 
 /// The parsed UCI packages the model is built from.
 #[derive(Debug, Clone)]
@@ -27,7 +28,6 @@ pub const DEFAULT_SYNC_PORT: u16 = 3780;
 /// VRIDs picked in order when a VIP has none: 10, 11, 12… (MurOS's default range).
 pub const FIRST_DEFAULT_VRID: u8 = 10;
 
-const VIP_OPTIONS: &[&str] = &["interface", "address", "vrid", "peer_address"];
 const WAN_OPTIONS: &[&str] = &["interface", "parent", "macaddr", "device"];
 
 /// Read the three packages under `paths`. A missing or unparsable file is an error.
@@ -230,123 +230,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
 
     let services = global::services(&mut c, g);
 
-    // VIPs.
-    let mut vips: Vec<Vip> = Vec::new();
-    let mut next_default_vrid = u32::from(FIRST_DEFAULT_VRID);
-    // (device/family, VRID) pairs already taken; a few entries, a Vec is enough.
-    let mut seen_vrid: Vec<(String, u8)> = Vec::new();
-    for (idx, s) in pkg.sections.iter().enumerate().filter(|(_, s)| s.stype == "vip") {
-        c.unknown_options(s, VIP_OPTIONS);
-        let display = pkg.display_name(idx);
-        let iface = match s.get("interface") {
-            None | Some("") => {
-                c.err(s, Some("interface"), "interface is not set", Some("a logical interface from /etc/config/network"));
-                None
-            }
-            Some(l) => match resolve_interface(&src.network, l) {
-                Ok(i) => Some(i),
-                Err(e) => {
-                    c.err(s, Some("interface"), e, None);
-                    None
-                }
-            },
-        };
-        if let (Some(i), Some(si)) = (&iface, sync_interface) {
-            if i.device == si.device {
-                c.err(s, Some("interface"), format!("'{}' is the sync link; a VIP there would fault the whole group when the sync cable is cut", i.logical), Some("any interface but the sync interface"));
-            }
-        }
-        let address = match s.get("address") {
-            None | Some("") => {
-                c.err(s, Some("address"), "address is not set", Some("an IPv4 or IPv6 address with prefix, e.g. 192.0.2.1/24"));
-                None
-            }
-            Some(a) => {
-                let default_prefix = iface.as_ref().and_then(|i| i.addresses.iter().find(|n| n.addr.is_ipv4() == !a.contains(':'))).map_or(if a.contains(':') { 128 } else { 32 }, |n| n.prefix);
-                match parse_ipnet(a, default_prefix) {
-                    Some(n) => Some(n),
-                    None => {
-                        c.err(s, Some("address"), format!("'{}' is not an address with prefix", a), Some("e.g. 192.0.2.1/24 or 2001:db8::1/64"));
-                        None
-                    }
-                }
-            }
-        };
-        if let Some(a) = address {
-            if a.is_ipv6() && vrrp_version == VrrpVersion::V2 {
-                c.err(s, Some("address"), format!("IPv6 VIP {} needs VRRPv3", a), Some("IPv4 with vrrp_version 2; set vrrp_version 3 for IPv6"));
-            }
-            if let Some(i) = &iface {
-                if i.addresses.iter().any(|n| n.addr == a.addr) {
-                    c.err(s, Some("address"), format!("{} is this router's own address on '{}', not a virtual one", a.addr, i.logical), Some("a free address in the interface's subnet"));
-                }
-            }
-            if let Some(dup) = vips.iter().find(|v| v.address.addr == a.addr) {
-                c.err(s, Some("address"), format!("{} is already the VIP of '{}'", a.addr, dup.name), Some("each VIP once"));
-            }
-        }
-        let vrid = if s.get("vrid").is_some() {
-            c.int_opt(s, "vrid", 1, 255).map(|v| v as u8)
-        } else {
-            let v = u8::try_from(next_default_vrid).ok();
-            if v.is_none() {
-                c.err(s, Some("vrid"), "no free default VRID left", Some("set vrid explicitly, 1..255"));
-            }
-            v
-        };
-        if let Some(v) = vrid {
-            next_default_vrid = next_default_vrid.max(u32::from(v) + 1);
-        }
-        let peer_address = match s.get("peer_address") {
-            None | Some("") => None,
-            Some(v) => match v.parse::<IpAddr>() {
-                Ok(a) => Some(a),
-                Err(_) => {
-                    c.err(s, Some("peer_address"), format!("'{}' is not an IP address", v), None);
-                    None
-                }
-            },
-        };
-        if let (Some(p), Some(a)) = (peer_address, address) {
-            if p.is_ipv6() != a.is_ipv6() {
-                c.err(s, Some("peer_address"), format!("{} and the VIP {} are of different address families", p, a), Some("an address of the VIP's family"));
-            }
-        }
-        if sync_mode == SyncMode::Unicast && peer_address.is_none() {
-            c.err(s, Some("peer_address"), "unicast mode sends VRRP adverts to the peer's address on this interface; it is not set", Some("the other router's address on this interface"));
-        }
-        if sync_mode == SyncMode::Unicast {
-            if let Some(i) = &iface {
-                let fam_v6 = address.is_some_and(|a| a.is_ipv6());
-                if !i.addresses.iter().any(|n| n.addr.is_ipv6() == fam_v6) {
-                    c.err(s, Some("interface"), format!("unicast VRRP needs a static address of the same family on '{}'", i.logical), None);
-                }
-            }
-        }
-        let name = s.name.clone().or_else(|| iface.as_ref().map(|i| i.logical.clone())).unwrap_or_else(|| display.clone());
-        if !is_plain_name(&name, 32) {
-            c.err(s, None, format!("'{}' cannot be used as a VRRP instance name", name), Some("letters, digits, '_', '-', '.'"));
-        }
-        if vips.iter().any(|v| v.name == name) {
-            c.err(s, None, format!("two VIPs would both be called '{}'; name the sections", name), Some("config vip 'NAME'"));
-        }
-        if let (Some(i), Some(v)) = (&iface, vrid) {
-            let fam = address.is_some_and(|a| a.is_ipv6()) as u8;
-            // VRRPv3 keeps separate VRID spaces for IPv4 and IPv6 on one link.
-            let key = (format!("{}/{}", i.device, fam), v);
-            if seen_vrid.contains(&key) {
-                c.err(s, Some("vrid"), format!("VRID {} is used twice on '{}'", v, i.logical), Some("a VRID unique per interface, 1..255"));
-            } else {
-                seen_vrid.push(key);
-            }
-        }
-        if let (Some(interface), Some(address), Some(vrid)) = (iface, address, vrid) {
-            vips.push(Vip { name, interface, address, vrid, peer_address });
-        }
-    }
-    if vips.is_empty() && !pkg.sections_of_type("vip").any(|_| true) {
-        c.err(g, None, "no VIP is configured", Some("at least one 'config vip' section"));
-    }
+    let vips = vip::vips(&mut c, g, &vip::Context { vrrp_version, sync_mode, sync_interface: sync_interface.as_ref(), network: &src.network });
 
     // WAN.
     let wans: Vec<&Section> = pkg.sections_of_type("wan").collect();
