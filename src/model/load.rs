@@ -10,6 +10,7 @@ use std::net::Ipv4Addr;
 mod global;
 mod sync;
 mod vip;
+mod wan;
 
 /// The parsed UCI packages the model is built from.
 #[derive(Debug, Clone)]
@@ -28,7 +29,6 @@ pub const DEFAULT_SYNC_PORT: u16 = 3780;
 /// VRIDs picked in order when a VIP has none: 10, 11, 12… (MurOS's default range).
 pub const FIRST_DEFAULT_VRID: u8 = 10;
 
-const WAN_OPTIONS: &[&str] = &["interface", "parent", "macaddr", "device"];
 
 /// Read the three packages under `paths`. A missing or unparsable file is an error.
 pub fn load_packages(paths: &Paths) -> Result<Sources, Vec<ConfigError>> {
@@ -232,75 +232,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
 
     let vips = vip::vips(&mut c, g, &vip::Context { vrrp_version, sync_mode, sync_interface: sync_interface.as_ref(), network: &src.network });
 
-    // WAN.
-    let wans: Vec<&Section> = pkg.sections_of_type("wan").collect();
-    for extra in wans.iter().skip(1) {
-        c.err(extra, None, "more than one 'config wan' section", Some("one shared-MAC WAN"));
-    }
-    let wan = match wans.first() {
-        None => None,
-        Some(w) => {
-            c.unknown_options(w, WAN_OPTIONS);
-            let logical = match w.get("interface") {
-                Some(l) if is_plain_name(l, 32) => Some(l.to_string()),
-                Some(l) => {
-                    c.err(w, Some("interface"), format!("'{}' is not a logical interface name", l), None);
-                    None
-                }
-                None => {
-                    c.err(w, Some("interface"), "interface is not set", Some("the logical WAN interface, e.g. wan"));
-                    None
-                }
-            };
-            let parent = match w.get("parent") {
-                Some(p) if is_plain_name(p, MAX_IFNAME) => Some(p.to_string()),
-                Some(p) => {
-                    c.err(w, Some("parent"), format!("'{}' is not a device name", p), Some("a kernel device, at most 15 characters"));
-                    None
-                }
-                None => {
-                    c.err(w, Some("parent"), "parent device is not set", Some("the physical WAN port under the macvlan, e.g. eth1"));
-                    None
-                }
-            };
-            let macaddr = match w.get("macaddr") {
-                Some(m) => match parse_mac(&m.to_ascii_lowercase()) {
-                    Ok(m) => Some(m),
-                    Err(e) => {
-                        c.err(w, Some("macaddr"), e, Some("a unicast, locally administered MAC, the same on both routers, e.g. 02:00:5e:10:00:01"));
-                        None
-                    }
-                },
-                None => {
-                    c.err(w, Some("macaddr"), "macaddr is not set", Some("a unicast, locally administered MAC, the same on both routers"));
-                    None
-                }
-            };
-            let device = match (w.get("device"), &logical) {
-                (Some(d), _) if is_plain_name(d, MAX_IFNAME) => Some(d.to_string()),
-                (Some(d), _) => {
-                    c.err(w, Some("device"), format!("'{}' is not a device name", d), Some("at most 15 characters"));
-                    None
-                }
-                (None, Some(l)) => Some(default_wan_device(l)),
-                (None, None) => None,
-            };
-            if let (Some(d), Some(p)) = (&device, &parent) {
-                if d == p {
-                    c.err(w, Some("device"), format!("the macvlan device cannot be its own parent '{}'", p), None);
-                }
-            }
-            if let (Some(l), Some(si)) = (&logical, sync_interface) {
-                if *l == si.logical {
-                    c.err(w, Some("interface"), "the WAN cannot be the sync interface", None);
-                }
-            }
-            match (logical, parent, device, macaddr) {
-                (Some(logical), Some(parent), Some(device), Some(macaddr)) => Some(Wan { logical, parent, device, macaddr }),
-                _ => None,
-            }
-        }
-    };
+    let wan = wan::wan(&mut c, sync_interface.as_ref());
 
     let sync = sync_draft.into_link();
     let router_id = hostname(src.system.as_ref()).unwrap_or_else(|| match role {
