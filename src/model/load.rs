@@ -210,35 +210,25 @@ fn hostname(system: Option<&Package>) -> Option<String> {
 }
 
 /// Validate the packages into a [`Config`]; every problem is reported.
+///
+/// Sections are checked by type (global, sync link, services, VIPs, WAN); the later ones
+/// depend on what `config global` says. Errors are sorted by line and location at the end,
+/// so only errors on the same option keep the order they were found in.
 pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
-    let pkg = &src.muros;
-    let mut c = Checker { pkg, errors: Vec::new() };
-
-    for s in &pkg.sections {
-        if !matches!(s.stype.as_str(), "global" | "vip" | "wan") {
-            let t = s.stype.clone();
-            c.err(s, None, format!("unknown section type '{}'", t), Some("global, vip, wan"));
-        }
-    }
+    let mut c = Checker { pkg: &src.muros, errors: Vec::new() };
+    check_section_types(&mut c);
     let Some(g) = global::section(&mut c) else {
         return Err(c.errors);
     };
     let global::Settings { enabled, maintenance, preempt, role, priority, vrrp_version, advert_ms, auth_type, password } = global::settings(&mut c, g);
-
     let sync_draft = sync::link(&mut c, g, &src.network);
-    let (sync_mode, sync_interface) = (sync_draft.mode, &sync_draft.interface);
-
     let services = global::services(&mut c, g);
-
-    let vips = vip::vips(&mut c, g, &vip::Context { vrrp_version, sync_mode, sync_interface: sync_interface.as_ref(), network: &src.network });
-
-    let wan = wan::wan(&mut c, sync_interface.as_ref());
-
+    let sync_interface = sync_draft.interface.as_ref();
+    let vip_context = vip::Context { vrrp_version, sync_mode: sync_draft.mode, sync_interface, network: &src.network };
+    let vips = vip::vips(&mut c, g, &vip_context);
+    let wan = wan::wan(&mut c, sync_interface);
     let sync = sync_draft.into_link();
-    let router_id = hostname(src.system.as_ref()).unwrap_or_else(|| match role {
-        Role::Master => "muros-master".into(),
-        Role::Backup => "muros-backup".into(),
-    });
+    let router_id = router_id(src.system.as_ref(), role);
 
     if !c.errors.is_empty() {
         crate::sort_small(&mut c.errors, |a, b| (a.line, &a.location) < (b.line, &b.location));
@@ -262,6 +252,23 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
         vips,
         wan,
         router_id,
+    })
+}
+
+fn check_section_types(c: &mut Checker) {
+    let pkg = c.pkg;
+    for s in &pkg.sections {
+        if !matches!(s.stype.as_str(), "global" | "vip" | "wan") {
+            let t = s.stype.clone();
+            c.err(s, None, format!("unknown section type '{}'", t), Some("global, vip, wan"));
+        }
+    }
+}
+
+fn router_id(system: Option<&Package>, role: Role) -> String {
+    hostname(system).unwrap_or_else(|| match role {
+        Role::Master => "muros-master".into(),
+        Role::Backup => "muros-backup".into(),
     })
 }
 
