@@ -1,11 +1,16 @@
 //! `muros_ha` + `network` + `system` sections → [`Config`], collecting every error.
 
-use super::network::{parse_ipnet, resolve_interface, MAX_IFNAME};
+use super::network::MAX_IFNAME;
 use super::types::*;
 use super::ConfigError;
 use crate::paths::{Paths, UCI_PACKAGE};
 use crate::uci::{self, Package, Section};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
+
+mod global;
+mod sync;
+mod vip;
+mod wan;
 
 /// The parsed UCI packages the model is built from.
 #[derive(Debug, Clone)]
@@ -24,25 +29,6 @@ pub const DEFAULT_SYNC_PORT: u16 = 3780;
 /// VRIDs picked in order when a VIP has none: 10, 11, 12… (MurOS's default range).
 pub const FIRST_DEFAULT_VRID: u8 = 10;
 
-const GLOBAL_OPTIONS: &[&str] = &[
-    "enabled",
-    "role",
-    "priority",
-    "password",
-    "auth_type",
-    "vrrp_version",
-    "advert_int",
-    "preempt",
-    "sync_interface",
-    "sync_mode",
-    "sync_port",
-    "sync_group",
-    "peer_ip",
-    "service",
-    "maintenance",
-];
-const VIP_OPTIONS: &[&str] = &["interface", "address", "vrid", "peer_address"];
-const WAN_OPTIONS: &[&str] = &["interface", "parent", "macaddr", "device"];
 
 /// Read the three packages under `paths`. A missing or unparsable file is an error.
 pub fn load_packages(paths: &Paths) -> Result<Sources, Vec<ConfigError>> {
@@ -224,382 +210,25 @@ fn hostname(system: Option<&Package>) -> Option<String> {
 }
 
 /// Validate the packages into a [`Config`]; every problem is reported.
+///
+/// Sections are checked by type (global, sync link, services, VIPs, WAN); the later ones
+/// depend on what `config global` says. Errors are sorted by line and location at the end,
+/// so only errors on the same option keep the order they were found in.
 pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
-    let pkg = &src.muros;
-    let mut c = Checker { pkg, errors: Vec::new() };
-
-    for s in &pkg.sections {
-        if !matches!(s.stype.as_str(), "global" | "vip" | "wan") {
-            let t = s.stype.clone();
-            c.err(s, None, format!("unknown section type '{}'", t), Some("global, vip, wan"));
-        }
-    }
-    let globals: Vec<&Section> = pkg.sections_of_type("global").collect();
-    let Some(g) = globals.first().copied() else {
-        c.errors.push(ConfigError {
-            file: pkg.file.clone(),
-            line: 0,
-            location: "global".into(),
-            message: "no 'config global' section".into(),
-            allowed: None,
-        });
+    let mut c = Checker { pkg: &src.muros, errors: Vec::new() };
+    check_section_types(&mut c);
+    let Some(g) = global::section(&mut c) else {
         return Err(c.errors);
     };
-    for extra in globals.iter().skip(1) {
-        c.err(extra, None, "more than one 'config global' section", None);
-    }
-    // peer link: its options are validated here, read by model::peer (peer branch)
-    let known: Vec<&str> = GLOBAL_OPTIONS.iter().chain(super::peer::OPTIONS).copied().collect();
-    c.unknown_options(g, &known);
-    for (option, message, allowed) in super::peer::parse(g).1 {
-        c.err(g, Some(option), message, Some(allowed));
-    }
-
-    let enabled = c.bool_opt(g, "enabled", true);
-    let maintenance = c.bool_opt(g, "maintenance", false);
-    let preempt = c.bool_opt(g, "preempt", true);
-
-    let role = match g.get("role") {
-        Some("master") => Role::Master,
-        Some("backup") => Role::Backup,
-        Some(other) => {
-            c.err(g, Some("role"), format!("unknown role '{}'", other), Some("master, backup"));
-            Role::Backup
-        }
-        None => {
-            c.err(g, Some("role"), "role is not set", Some("master, backup"));
-            Role::Backup
-        }
-    };
-    let priority = match g.get("priority") {
-        None | Some("") => role.default_priority(),
-        Some(_) => c.int_opt(g, "priority", 1, 254).map_or(role.default_priority(), |p| p as u8),
-    };
-
-    let vrrp_version = match g.get("vrrp_version") {
-        None | Some("2") => VrrpVersion::V2,
-        Some("3") => VrrpVersion::V3,
-        Some(v) => {
-            c.err(g, Some("vrrp_version"), format!("unknown VRRP version '{}'", v), Some("2, 3"));
-            VrrpVersion::V2
-        }
-    };
-
-    let advert_ms = match g.get("advert_int") {
-        None => 1000,
-        Some(v) => match (vrrp_version, parse_centiseconds(v)) {
-            (VrrpVersion::V2, Some(cs)) if cs % 100 == 0 && (100..=25500).contains(&cs) => cs * 10,
-            (VrrpVersion::V2, Some(cs)) if cs % 100 != 0 => {
-                c.err(g, Some("advert_int"), format!("sub-second advert interval '{}' needs VRRPv3", v), Some("whole seconds 1..255 with vrrp_version 2; 0.01..40.95 with 3"));
-                1000
-            }
-            (VrrpVersion::V3, Some(cs)) if (1..=4095).contains(&cs) => cs * 10,
-            _ => {
-                let allowed = if vrrp_version == VrrpVersion::V2 { "whole seconds 1..255" } else { "0.01..40.95 seconds in steps of 0.01" };
-                c.err(g, Some("advert_int"), format!("'{}' is not a valid advert interval", v), Some(allowed));
-                1000
-            }
-        },
-    };
-
-    let password = g.get("password").unwrap_or("");
-    let auth_type = match (g.get("auth_type"), vrrp_version) {
-        (None, VrrpVersion::V2) if !password.is_empty() => AuthType::Ah,
-        (None, _) => AuthType::None,
-        (Some("none"), _) => AuthType::None,
-        (Some(t @ ("ah" | "pass")), VrrpVersion::V3) => {
-            c.err(g, Some("auth_type"), format!("authentication '{}' exists only in VRRPv2", t), Some("none with vrrp_version 3"));
-            AuthType::None
-        }
-        (Some("ah"), _) => AuthType::Ah,
-        (Some("pass"), _) => AuthType::Pass,
-        (Some(t), _) => {
-            c.err(g, Some("auth_type"), format!("unknown auth type '{}'", t), Some("ah, pass, none"));
-            AuthType::None
-        }
-    };
-    if auth_type != AuthType::None {
-        if password.is_empty() {
-            c.err(g, Some("password"), "a password is required with authentication", Some("1..8 printable characters"));
-        } else if password.len() > 8 {
-            // keepalived silently truncates to 8: two routers whose passwords differ after
-            // the 8th character would still agree, which hides a typo.
-            c.err(g, Some("password"), format!("password is {} characters long; VRRPv2 uses at most 8", password.len()), Some("1..8 printable characters"));
-        } else if !password_charset_ok(password) {
-            c.err(g, Some("password"), "password contains blanks, quotes, '\\', '#' or '!'", Some("printable ASCII without those"));
-        }
-    }
-
-    // Sync link.
-    let sync_mode = match g.get("sync_mode") {
-        None | Some("multicast") => SyncMode::Multicast,
-        Some("unicast") => SyncMode::Unicast,
-        Some(m) => {
-            c.err(g, Some("sync_mode"), format!("unknown sync mode '{}'", m), Some("multicast, unicast"));
-            SyncMode::Multicast
-        }
-    };
-    let port = if g.get("sync_port").is_some() { c.int_opt(g, "sync_port", 1, 65535).map_or(DEFAULT_SYNC_PORT, |p| p as u16) } else { DEFAULT_SYNC_PORT };
-    let multicast_group = match g.get("sync_group") {
-        None => DEFAULT_SYNC_GROUP,
-        Some(v) => match v.parse::<Ipv4Addr>() {
-            Ok(a) if a.is_multicast() => a,
-            _ => {
-                c.err(g, Some("sync_group"), format!("'{}' is not an IPv4 multicast address", v), Some("224.0.0.0/4, e.g. 225.0.0.50"));
-                DEFAULT_SYNC_GROUP
-            }
-        },
-    };
-    let peer_ip = match g.get("peer_ip") {
-        None | Some("") => None,
-        Some(v) => match v.parse::<IpAddr>() {
-            Ok(a) => Some(a),
-            Err(_) => {
-                c.err(g, Some("peer_ip"), format!("'{}' is not an IP address", v), Some("an IPv4 or IPv6 address"));
-                None
-            }
-        },
-    };
-    let sync_interface = match g.get("sync_interface") {
-        None | Some("") => {
-            c.err(g, Some("sync_interface"), "sync interface is not set", Some("a logical interface from /etc/config/network"));
-            None
-        }
-        Some(l) => match resolve_interface(&src.network, l) {
-            Ok(i) => Some(i),
-            Err(e) => {
-                c.err(g, Some("sync_interface"), e, None);
-                None
-            }
-        },
-    };
-    let local_sync_v4 = sync_interface.as_ref().and_then(|i| {
-        i.addresses.iter().find_map(|n| match n.addr {
-            IpAddr::V4(a) => Some(a),
-            IpAddr::V6(_) => None,
-        })
-    });
-    if let Some(i) = &sync_interface {
-        if local_sync_v4.is_none() {
-            c.err(g, Some("sync_interface"), format!("interface '{}' has no static IPv4 address; conntrackd needs one on the sync link", i.logical), Some("proto static with ipaddr in /etc/config/network"));
-        }
-    }
-    match (sync_mode, peer_ip) {
-        (SyncMode::Unicast, None) => c.err(g, Some("peer_ip"), "unicast sync needs the peer's address", Some("the peer's IPv4 address on the sync link")),
-        (SyncMode::Unicast, Some(IpAddr::V6(_))) => c.err(g, Some("peer_ip"), "unicast conntrackd sync is IPv4 only here", Some("an IPv4 address")),
-        _ => {}
-    }
-    if let (Some(p), Some(i)) = (peer_ip, &sync_interface) {
-        if i.addresses.iter().any(|n| n.addr == p) {
-            c.err(g, Some("peer_ip"), format!("{} is this router's own address on '{}'", p, i.logical), Some("the other router's address"));
-        }
-    }
-
-    // Services: names become `/etc/init.d/<name>` paths, so no slashes or dots games.
-    let mut services = Vec::new();
-    for s in g.list("service") {
-        if is_plain_name(s, 32) && !s.contains("..") {
-            if !services.iter().any(|x: &String| x == s) {
-                services.push(s.to_string());
-            }
-        } else {
-            c.err(g, Some("service"), format!("'{}' is not an init script name", s), Some("letters, digits, '_', '-', '.'"));
-        }
-    }
-
-    // VIPs.
-    let mut vips: Vec<Vip> = Vec::new();
-    let mut next_default_vrid = u32::from(FIRST_DEFAULT_VRID);
-    // (device/family, VRID) pairs already taken; a few entries, a Vec is enough.
-    let mut seen_vrid: Vec<(String, u8)> = Vec::new();
-    for (idx, s) in pkg.sections.iter().enumerate().filter(|(_, s)| s.stype == "vip") {
-        c.unknown_options(s, VIP_OPTIONS);
-        let display = pkg.display_name(idx);
-        let iface = match s.get("interface") {
-            None | Some("") => {
-                c.err(s, Some("interface"), "interface is not set", Some("a logical interface from /etc/config/network"));
-                None
-            }
-            Some(l) => match resolve_interface(&src.network, l) {
-                Ok(i) => Some(i),
-                Err(e) => {
-                    c.err(s, Some("interface"), e, None);
-                    None
-                }
-            },
-        };
-        if let (Some(i), Some(si)) = (&iface, &sync_interface) {
-            if i.device == si.device {
-                c.err(s, Some("interface"), format!("'{}' is the sync link; a VIP there would fault the whole group when the sync cable is cut", i.logical), Some("any interface but the sync interface"));
-            }
-        }
-        let address = match s.get("address") {
-            None | Some("") => {
-                c.err(s, Some("address"), "address is not set", Some("an IPv4 or IPv6 address with prefix, e.g. 192.0.2.1/24"));
-                None
-            }
-            Some(a) => {
-                let default_prefix = iface.as_ref().and_then(|i| i.addresses.iter().find(|n| n.addr.is_ipv4() == !a.contains(':'))).map_or(if a.contains(':') { 128 } else { 32 }, |n| n.prefix);
-                match parse_ipnet(a, default_prefix) {
-                    Some(n) => Some(n),
-                    None => {
-                        c.err(s, Some("address"), format!("'{}' is not an address with prefix", a), Some("e.g. 192.0.2.1/24 or 2001:db8::1/64"));
-                        None
-                    }
-                }
-            }
-        };
-        if let Some(a) = address {
-            if a.is_ipv6() && vrrp_version == VrrpVersion::V2 {
-                c.err(s, Some("address"), format!("IPv6 VIP {} needs VRRPv3", a), Some("IPv4 with vrrp_version 2; set vrrp_version 3 for IPv6"));
-            }
-            if let Some(i) = &iface {
-                if i.addresses.iter().any(|n| n.addr == a.addr) {
-                    c.err(s, Some("address"), format!("{} is this router's own address on '{}', not a virtual one", a.addr, i.logical), Some("a free address in the interface's subnet"));
-                }
-            }
-            if let Some(dup) = vips.iter().find(|v| v.address.addr == a.addr) {
-                c.err(s, Some("address"), format!("{} is already the VIP of '{}'", a.addr, dup.name), Some("each VIP once"));
-            }
-        }
-        let vrid = if s.get("vrid").is_some() {
-            c.int_opt(s, "vrid", 1, 255).map(|v| v as u8)
-        } else {
-            let v = u8::try_from(next_default_vrid).ok();
-            if v.is_none() {
-                c.err(s, Some("vrid"), "no free default VRID left", Some("set vrid explicitly, 1..255"));
-            }
-            v
-        };
-        if let Some(v) = vrid {
-            next_default_vrid = next_default_vrid.max(u32::from(v) + 1);
-        }
-        let peer_address = match s.get("peer_address") {
-            None | Some("") => None,
-            Some(v) => match v.parse::<IpAddr>() {
-                Ok(a) => Some(a),
-                Err(_) => {
-                    c.err(s, Some("peer_address"), format!("'{}' is not an IP address", v), None);
-                    None
-                }
-            },
-        };
-        if let (Some(p), Some(a)) = (peer_address, address) {
-            if p.is_ipv6() != a.is_ipv6() {
-                c.err(s, Some("peer_address"), format!("{} and the VIP {} are of different address families", p, a), Some("an address of the VIP's family"));
-            }
-        }
-        if sync_mode == SyncMode::Unicast && peer_address.is_none() {
-            c.err(s, Some("peer_address"), "unicast mode sends VRRP adverts to the peer's address on this interface; it is not set", Some("the other router's address on this interface"));
-        }
-        if sync_mode == SyncMode::Unicast {
-            if let Some(i) = &iface {
-                let fam_v6 = address.is_some_and(|a| a.is_ipv6());
-                if !i.addresses.iter().any(|n| n.addr.is_ipv6() == fam_v6) {
-                    c.err(s, Some("interface"), format!("unicast VRRP needs a static address of the same family on '{}'", i.logical), None);
-                }
-            }
-        }
-        let name = s.name.clone().or_else(|| iface.as_ref().map(|i| i.logical.clone())).unwrap_or_else(|| display.clone());
-        if !is_plain_name(&name, 32) {
-            c.err(s, None, format!("'{}' cannot be used as a VRRP instance name", name), Some("letters, digits, '_', '-', '.'"));
-        }
-        if vips.iter().any(|v| v.name == name) {
-            c.err(s, None, format!("two VIPs would both be called '{}'; name the sections", name), Some("config vip 'NAME'"));
-        }
-        if let (Some(i), Some(v)) = (&iface, vrid) {
-            let fam = address.is_some_and(|a| a.is_ipv6()) as u8;
-            // VRRPv3 keeps separate VRID spaces for IPv4 and IPv6 on one link.
-            let key = (format!("{}/{}", i.device, fam), v);
-            if seen_vrid.contains(&key) {
-                c.err(s, Some("vrid"), format!("VRID {} is used twice on '{}'", v, i.logical), Some("a VRID unique per interface, 1..255"));
-            } else {
-                seen_vrid.push(key);
-            }
-        }
-        if let (Some(interface), Some(address), Some(vrid)) = (iface, address, vrid) {
-            vips.push(Vip { name, interface, address, vrid, peer_address });
-        }
-    }
-    if vips.is_empty() && !pkg.sections_of_type("vip").any(|_| true) {
-        c.err(g, None, "no VIP is configured", Some("at least one 'config vip' section"));
-    }
-
-    // WAN.
-    let wans: Vec<&Section> = pkg.sections_of_type("wan").collect();
-    for extra in wans.iter().skip(1) {
-        c.err(extra, None, "more than one 'config wan' section", Some("one shared-MAC WAN"));
-    }
-    let wan = match wans.first() {
-        None => None,
-        Some(w) => {
-            c.unknown_options(w, WAN_OPTIONS);
-            let logical = match w.get("interface") {
-                Some(l) if is_plain_name(l, 32) => Some(l.to_string()),
-                Some(l) => {
-                    c.err(w, Some("interface"), format!("'{}' is not a logical interface name", l), None);
-                    None
-                }
-                None => {
-                    c.err(w, Some("interface"), "interface is not set", Some("the logical WAN interface, e.g. wan"));
-                    None
-                }
-            };
-            let parent = match w.get("parent") {
-                Some(p) if is_plain_name(p, MAX_IFNAME) => Some(p.to_string()),
-                Some(p) => {
-                    c.err(w, Some("parent"), format!("'{}' is not a device name", p), Some("a kernel device, at most 15 characters"));
-                    None
-                }
-                None => {
-                    c.err(w, Some("parent"), "parent device is not set", Some("the physical WAN port under the macvlan, e.g. eth1"));
-                    None
-                }
-            };
-            let macaddr = match w.get("macaddr") {
-                Some(m) => match parse_mac(&m.to_ascii_lowercase()) {
-                    Ok(m) => Some(m),
-                    Err(e) => {
-                        c.err(w, Some("macaddr"), e, Some("a unicast, locally administered MAC, the same on both routers, e.g. 02:00:5e:10:00:01"));
-                        None
-                    }
-                },
-                None => {
-                    c.err(w, Some("macaddr"), "macaddr is not set", Some("a unicast, locally administered MAC, the same on both routers"));
-                    None
-                }
-            };
-            let device = match (w.get("device"), &logical) {
-                (Some(d), _) if is_plain_name(d, MAX_IFNAME) => Some(d.to_string()),
-                (Some(d), _) => {
-                    c.err(w, Some("device"), format!("'{}' is not a device name", d), Some("at most 15 characters"));
-                    None
-                }
-                (None, Some(l)) => Some(default_wan_device(l)),
-                (None, None) => None,
-            };
-            if let (Some(d), Some(p)) = (&device, &parent) {
-                if d == p {
-                    c.err(w, Some("device"), format!("the macvlan device cannot be its own parent '{}'", p), None);
-                }
-            }
-            if let (Some(l), Some(si)) = (&logical, &sync_interface) {
-                if *l == si.logical {
-                    c.err(w, Some("interface"), "the WAN cannot be the sync interface", None);
-                }
-            }
-            match (logical, parent, device, macaddr) {
-                (Some(logical), Some(parent), Some(device), Some(macaddr)) => Some(Wan { logical, parent, device, macaddr }),
-                _ => None,
-            }
-        }
-    };
-
-    let sync = sync_interface.map(|interface| SyncLink { interface, mode: sync_mode, port, multicast_group, local_address: local_sync_v4, peer_ip });
-    let router_id = hostname(src.system.as_ref()).unwrap_or_else(|| match role {
-        Role::Master => "muros-master".into(),
-        Role::Backup => "muros-backup".into(),
-    });
+    let global::Settings { enabled, maintenance, preempt, role, priority, vrrp_version, advert_ms, auth_type, password } = global::settings(&mut c, g);
+    let sync_draft = sync::link(&mut c, g, &src.network);
+    let services = global::services(&mut c, g);
+    let sync_interface = sync_draft.interface.as_ref();
+    let vip_context = vip::Context { vrrp_version, sync_mode: sync_draft.mode, sync_interface, network: &src.network };
+    let vips = vip::vips(&mut c, g, &vip_context);
+    let wan = wan::wan(&mut c, sync_interface);
+    let sync = sync_draft.into_link();
+    let router_id = router_id(src.system.as_ref(), role);
 
     if !c.errors.is_empty() {
         crate::sort_small(&mut c.errors, |a, b| (a.line, &a.location) < (b.line, &b.location));
@@ -623,6 +252,23 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
         vips,
         wan,
         router_id,
+    })
+}
+
+fn check_section_types(c: &mut Checker) {
+    let pkg = c.pkg;
+    for s in &pkg.sections {
+        if !matches!(s.stype.as_str(), "global" | "vip" | "wan") {
+            let t = s.stype.clone();
+            c.err(s, None, format!("unknown section type '{}'", t), Some("global, vip, wan"));
+        }
+    }
+}
+
+fn router_id(system: Option<&Package>, role: Role) -> String {
+    hostname(system).unwrap_or_else(|| match role {
+        Role::Master => "muros-master".into(),
+        Role::Backup => "muros-backup".into(),
     })
 }
 
