@@ -168,6 +168,42 @@ pub fn network_with_wan(cfg: &Config, paths: &Paths) -> Result<Option<OutputFile
     Ok(Some(OutputFile { path, contents: out, mode }))
 }
 
+/// `/etc/config/firewall` with our `config include 'muros_ha'`: fw4 auto-includes only
+/// `/usr/share/nftables.d` (package files), so the snippet we generate under
+/// `/etc/muros-ha` reaches the top of fw4's `input` chain through this section.
+/// Edited like `/etc/config/network`: every other byte is kept, and `None` when the
+/// section is already as we want it. No `/etc/config/firewall` means no fw4 here:
+/// nothing to include into, so nothing is created (a warning says so).
+pub fn firewall_with_include(paths: &Paths, warnings: &mut Vec<String>) -> Result<Option<OutputFile>, DeployError> {
+    use crate::paths::{FW4_INCLUDE_SECTION, FW4_SNIPPET};
+    let path = paths.uci_file("firewall");
+    let text = match crate::fsutil::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            warnings.push(format!("{} does not exist: fw4 will not include {}", path.display(), FW4_SNIPPET));
+            return Ok(None);
+        }
+        Err(error) => return Err(DeployError::Io { path, error }),
+    };
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644)
+    };
+    let label = path.display().to_string();
+    let bad = |e: crate::uci::UciError| DeployError::Verify { file: path.clone(), message: e.to_string() };
+    let mut ed = crate::uci::Editor::new(&text, &label).map_err(bad)?;
+    ed.ensure_section("include", FW4_INCLUDE_SECTION).map_err(bad)?;
+    // `chain-prepend` is what fw4 calls the auto-include directory `chain-pre`.
+    for (k, v) in [("type", "nftables"), ("path", FW4_SNIPPET), ("position", "chain-prepend"), ("chain", "input")] {
+        ed.set_option(FW4_INCLUDE_SECTION, k, v).map_err(bad)?;
+    }
+    let out = ed.finish();
+    if out == text {
+        return Ok(None);
+    }
+    Ok(Some(OutputFile { path, contents: out, mode }))
+}
+
 /// Run the whole pipeline under `paths`.
 pub fn apply(paths: &Paths, opts: &DeployOptions) -> Result<DeployReport, DeployError> {
     let sources = model::load_packages(paths).map_err(DeployError::Invalid)?;
@@ -187,6 +223,7 @@ pub fn apply(paths: &Paths, opts: &DeployOptions) -> Result<DeployReport, Deploy
         open_peer_port(&mut files, paths, &cfg, peer.port);
     }
     files.extend(network_with_wan(&cfg, paths)?);
+    files.extend(firewall_with_include(paths, &mut report.warnings)?);
     let mut staged: Vec<Staged> = Vec::new();
     let result = (|| {
         for f in &files {
@@ -226,10 +263,22 @@ pub fn apply(paths: &Paths, opts: &DeployOptions) -> Result<DeployReport, Deploy
             first_error = Some(DeployError::Io { path: target, error });
         }
     }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(report),
+    if let Some(e) = first_error {
+        return Err(e);
     }
+    // Releases up to 0.1.0 rendered the snippet into fw4's package directory. Left
+    // there, fw4 would load the old rules beside the new ones; removed only once the
+    // new snippet and its include are in place, so the rules never go missing.
+    let legacy = paths.legacy_firewall_snippet();
+    if legacy.exists() {
+        // In `changed` so that fw4 is reloaded; the warning says it is a removal.
+        report.changed.push(legacy.clone());
+        report.warnings.push(format!("{} is left from a previous release; {}", legacy.display(), if opts.dry_run { "would remove it" } else { "removed" }));
+        if !opts.dry_run {
+            std::fs::remove_file(&legacy).map_err(|error| DeployError::Io { path: legacy, error })?;
+        }
+    }
+    Ok(report)
 }
 
 /// Check a staged candidate with the real tool for its kind, when that tool is here.

@@ -15,6 +15,12 @@ pub fn same(a: &Path, b: &Path) -> bool {
 /// Name of our UCI package (`/etc/config/muros_ha`).
 pub const UCI_PACKAGE: &str = "muros_ha";
 
+/// The fw4 snippet as the router names it: the `path` of our `config include` in
+/// `/etc/config/firewall` (fw4 reads it at the real root, whatever `--root` is).
+pub const FW4_SNIPPET: &str = "/etc/muros-ha/fw4-input.nft";
+/// The `config include` section we own in `/etc/config/firewall`.
+pub const FW4_INCLUDE_SECTION: &str = "muros_ha";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
     root: PathBuf,
@@ -65,8 +71,14 @@ impl Paths {
     pub fn conntrackd_conf(&self) -> PathBuf {
         self.join("/etc/conntrackd/conntrackd.conf")
     }
-    /// fw4 includes files under `chain-pre/input` at the top of its `input` chain.
+    /// The fw4 snippet. fw4 auto-includes only `/usr/share/nftables.d`, which belongs
+    /// to installed packages; a generated file lives in our own persistent directory
+    /// (there at boot, before muros-ha starts) and `/etc/config/firewall` includes it.
     pub fn firewall_snippet(&self) -> PathBuf {
+        self.join(FW4_SNIPPET)
+    }
+    /// Where releases up to 0.1.0 rendered the snippet; `render` removes it.
+    pub fn legacy_firewall_snippet(&self) -> PathBuf {
         self.join("/usr/share/nftables.d/chain-pre/input/30-muros-ha.nft")
     }
     pub fn sysupgrade_conf(&self) -> PathBuf {
@@ -118,6 +130,7 @@ mod tests {
             p.keepalived_conf(),
             p.conntrackd_conf(),
             p.firewall_snippet(),
+            p.legacy_firewall_snippet(),
             p.ubus_socket(),
             p.init_script("dnsmasq"),
             p.uci_file("network"),
@@ -125,5 +138,14 @@ mod tests {
             assert!(path.starts_with("/tmp/lab/ra/"), "{}", path.display());
         }
         assert_eq!(Paths::default().keepalived_conf(), PathBuf::from("/etc/keepalived/keepalived.conf"));
+    }
+
+    #[test]
+    fn the_fw4_snippet_is_ours_under_etc_not_a_package_directory() {
+        let p = Paths::default();
+        assert_eq!(p.firewall_snippet(), PathBuf::from(FW4_SNIPPET));
+        assert!(p.firewall_snippet().starts_with(p.persist_dir()), "sysupgrade keeps /etc/muros-ha/");
+        assert!(!p.firewall_snippet().starts_with("/usr/share"));
+        assert_ne!(p.firewall_snippet(), p.legacy_firewall_snippet());
     }
 }

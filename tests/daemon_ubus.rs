@@ -283,3 +283,99 @@ fn exit_within_5s(d: &mut Child, signal: &str) -> std::process::ExitStatus {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// procd's side of a config change, for one run of the init script's `reload_service`:
+/// the real files/muros-ha.init, sourced under stand-ins for what /etc/rc.common and
+/// procd.sh give it. `procd_send_signal` signals the lab's daemon, `start` only records
+/// that it ran (on a router it renders and (re)starts the instance), and
+/// `config_get_bool` reads the lab's uci file with the real uci.
+fn run_init_reload(lab: &Lab, daemon_pid: u32, record: &Path) {
+    let harness = r#"
+config_load() { :; }
+config_get_bool() {
+	case "$(uci -c "$LAB_CONFDIR" -q get "muros_ha.$2.$3")" in
+	1 | on | true | yes | enabled) eval "$1=1" ;;
+	'') eval "$1=$4" ;;
+	*) eval "$1=0" ;;
+	esac
+}
+procd_running() { kill -0 "$LAB_DAEMON_PID" 2>/dev/null; }
+procd_send_signal() { echo "signal $3" >>"$LAB_RECORD"; kill -s "$3" "$LAB_DAEMON_PID"; }
+start() { echo start >>"$LAB_RECORD"; }
+. "$LAB_INIT"
+reload_service
+"#;
+    let path = format!("{}:{}", lab.tools.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new("sh")
+        .args(["-c", harness])
+        .env("PATH", path)
+        .env("LD_LIBRARY_PATH", lab.tools.join("lib"))
+        .env("LAB_CONFDIR", lab.root().join("etc/config"))
+        .env("LAB_DAEMON_PID", daemon_pid.to_string())
+        .env("LAB_RECORD", record)
+        .env("LAB_INIT", Path::new(env!("CARGO_MANIFEST_DIR")).join("files/muros-ha.init"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "reload_service failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn applies(lab: &Lab) -> u64 {
+    lab.call("status", "{}")["applies"]["count"].as_u64().expect("status has applies.count")
+}
+
+/// One committed change (what LuCI's Save & Apply does through rpcd, whose commit fires
+/// procd's reload trigger) is applied exactly once: by the daemon, on the init
+/// script's SIGHUP; the script renders nothing itself while the daemon runs.
+#[test]
+fn one_config_change_through_the_reload_trigger_is_applied_exactly_once() {
+    let Some(lab) = Lab::new("once") else { return };
+    let uci = lab.tools.join("bin/uci");
+    if !uci.is_file() {
+        eprintln!("skip: no uci in the OpenWrt tools");
+        return;
+    }
+    let pid = lab.daemon.as_ref().unwrap().id();
+    let record = lab.dir.join("reload-record");
+    assert_eq!(applies(&lab), 0, "--no-converge: no apply before the change");
+    assert!(lab.call("status", "{}")["applies"]["last"].is_null());
+
+    // The change, committed by the real uci.
+    let confdir = lab.root().join("etc/config");
+    let set = Command::new(&uci).env("LD_LIBRARY_PATH", lab.tools.join("lib")).arg("-c").arg(&confdir).args(["set", "muros_ha.lan.vrid=12"]).status().unwrap();
+    let commit = Command::new(&uci).env("LD_LIBRARY_PATH", lab.tools.join("lib")).arg("-c").arg(&confdir).args(["commit", "muros_ha"]).status().unwrap();
+    assert!(set.success() && commit.success());
+
+    run_init_reload(&lab, pid, &record);
+    assert_eq!(fs::read_to_string(&record).unwrap(), "signal HUP\n", "a running daemon gets SIGHUP and no second render (start)");
+
+    let t0 = Instant::now();
+    while applies(&lab) == 0 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Anything else that applied on its own (a file watch, a second signal) would show
+    // up within this second.
+    std::thread::sleep(Duration::from_secs(1));
+    let st = lab.call("status", "{}");
+    assert_eq!(st["applies"]["count"], 1, "{}", st["applies"]);
+    assert_eq!(st["applies"]["last"]["valid"], true, "{}", st["applies"]);
+    assert_eq!(st["applies"]["last"]["seq"], 1);
+    let conf = lab.root().join("etc/keepalived/keepalived.conf");
+    assert!(st["applies"]["last"]["changed"].as_array().unwrap().iter().any(|p| p.as_str() == conf.to_str()), "{}", st["applies"]);
+    assert!(fs::read_to_string(&conf).unwrap().contains("virtual_router_id 12"));
+
+    // A `dry_run` apply from a script is not counted; a real one is.
+    lab.call("apply", r#"{"dry_run": true}"#);
+    assert_eq!(applies(&lab), 1);
+    lab.call("apply", "{}");
+    assert_eq!(applies(&lab), 2);
+
+    // Disabled: the script leaves it to `start` (procd then stops the daemon), no SIGHUP.
+    fs::remove_file(&record).unwrap();
+    let off = Command::new(&uci).env("LD_LIBRARY_PATH", lab.tools.join("lib")).arg("-c").arg(&confdir).args(["set", "muros_ha.global.enabled=0"]).status().unwrap();
+    let commit = Command::new(&uci).env("LD_LIBRARY_PATH", lab.tools.join("lib")).arg("-c").arg(&confdir).args(["commit", "muros_ha"]).status().unwrap();
+    assert!(off.success() && commit.success());
+    run_init_reload(&lab, pid, &record);
+    assert_eq!(fs::read_to_string(&record).unwrap(), "start\n");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(applies(&lab), 2, "no apply for a disabled HA");
+}

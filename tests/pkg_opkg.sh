@@ -284,6 +284,26 @@ run_defaults ""
 check "uci-defaults without /etc/config/keepalived does nothing and exits 0" \
 	sh -c '[ ! -e "$1/config/keepalived" ] && [ "$(cat "$1/rc")" = 0 ]' _ "$D"
 
+# The fw4 include: created next to a firewall config, once, with the admin's lines kept.
+run_defaults "config globals 'globals'
+"
+printf '%s' "# admin's note
+config defaults
+	option input 'REJECT'
+" >"$D/config/firewall"
+PATH="$D/bin:$PATH" sh "$TOP/files/muros-ha.uci-defaults"
+fw_get() { "$UCI" -c "$D/config" -t "$D/save" -C '' -q get "firewall.muros_ha.$1"; }
+check "uci-defaults adds config include 'muros_ha' to /etc/config/firewall" \
+	test "$("$UCI" -c "$D/config" -t "$D/save" -C '' -q get firewall.muros_ha)" = include
+check "... of type nftables at the top of fw4's input chain" \
+	test "$(fw_get type) $(fw_get position) $(fw_get chain)" = "nftables chain-prepend input"
+check "... naming the snippet render writes" test "$(fw_get path)" = /etc/muros-ha/fw4-input.nft
+check "... keeping the firewall's own settings" \
+	test "$("$UCI" -c "$D/config" -t "$D/save" -C '' -q get firewall.@defaults[0].input)" = REJECT
+FW_FIRST=$(cat "$D/config/firewall")
+PATH="$D/bin:$PATH" sh "$TOP/files/muros-ha.uci-defaults"
+check "a second run leaves /etc/config/firewall alone" test "$(cat "$D/config/firewall")" = "$FW_FIRST"
+
 # --- shell hygiene of every shipped script ----------------------------------------
 for s in "$TOP/files/muros-ha.init" "$TOP/files/muros-ha.uci-defaults" "$TOP/scripts/"*.sh "$0"; do
 	check "sh -n $(basename "$s")" sh -n "$s"

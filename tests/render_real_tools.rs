@@ -102,7 +102,7 @@ fn every_golden_firewall_snippet_loads_into_an_fw4_like_input_chain() {
     let ns = Netns::new();
     let tmp = TempDir::new();
     for (name, _, _) in CASES {
-        let snippet = expected_file(name, "/usr/share/nftables.d/chain-pre/input/30-muros-ha.nft");
+        let snippet = expected_file(name, muros_ha::paths::FW4_SNIPPET);
         assert!(snippet.is_file(), "{} missing", snippet.display());
         let ruleset = tmp.0.join(format!("{name}.nft"));
         fs::write(&ruleset, firewall::check_ruleset(&snippet)).unwrap();

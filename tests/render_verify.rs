@@ -71,7 +71,7 @@ fn a_candidate_keepalived_and_nft_accept_is_installed() {
     let text = fs::read_to_string(root.0.join("etc/keepalived/keepalived.conf")).unwrap();
     assert!(text.contains("virtual_router_id 11"));
     // The snippet nft accepted also opens the peer link, from the peer only.
-    let fw = fs::read_to_string(root.0.join("usr/share/nftables.d/chain-pre/input/30-muros-ha.nft")).unwrap();
+    let fw = fs::read_to_string(root.0.join("etc/muros-ha/fw4-input.nft")).unwrap();
     assert!(fw.contains("iifname \"eth2\" ip saddr 198.18.0.2 tcp dport 3781 accept comment \"muros-ha: peer link\""), "{}", fw);
     // Twice: nothing to do.
     let out = ns.exec(BIN).args(["render", "--root", r, "--hook", "/usr/sbin/muros-ha"]).output().unwrap();

@@ -38,11 +38,15 @@ pub struct Daemon {
     /// `handover` calls waiting for the peer's answer, and their id counter.
     pub handovers: Vec<handover::Pending>,
     pub handover_seq: u64,
+    /// How many non-dry-run applies ran, and the last one's reply: `status` shows
+    /// them, so LuCI reports the apply that its Save & Apply caused (through procd's
+    /// reload trigger and SIGHUP) instead of running another one.
+    pub applies: apply::Record,
 }
 
 impl Daemon {
     pub fn new(paths: Paths, hook_binary: String, verify: bool) -> Self {
-        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: watch::VrrpWatch::default(), started: crate::failover::state::now_secs(), peer: None, handovers: Vec::new(), handover_seq: 0 }
+        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: watch::VrrpWatch::default(), started: crate::failover::state::now_secs(), peer: None, handovers: Vec::new(), handover_seq: 0, applies: apply::Record::default() }
     }
 }
 

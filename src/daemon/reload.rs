@@ -40,7 +40,8 @@ pub fn reload_for(paths: &Paths, changed: &[PathBuf]) -> Vec<String> {
     if changed.iter().any(|p| crate::paths::same(p, &paths.uci_file("network"))) {
         done.push(init_action(paths, "network", "reload"));
     }
-    if changed.iter().any(|p| crate::paths::same(p, &paths.firewall_snippet())) {
+    let firewall = [paths.firewall_snippet(), paths.legacy_firewall_snippet(), paths.uci_file("firewall")];
+    if changed.iter().any(|p| firewall.iter().any(|f| crate::paths::same(p, f))) {
         done.push(init_action(paths, "firewall", "reload"));
     }
     done

@@ -36,6 +36,7 @@ pub fn report(d: &Daemon) -> Value {
         "daemon_started": d.started,
         // peer branch: the authenticated peer link's view, plus VRRP's split-brain watch.
         "peer": peer_json(d),
+        "applies": d.applies.to_json(),
     });
     let Some(obj) = out.as_object_mut() else { return out };
     match &loaded {

@@ -1,5 +1,6 @@
 //! The fw4 snippet: bare nft rules that fw4 includes at the top of its `input` chain
-//! (`/usr/share/nftables.d/chain-pre/input/`), so no table or chain here.
+//! (through our `config include` in `/etc/config/firewall`, position `chain-prepend`),
+//! so no table or chain here.
 //!
 //! Without it, a zone whose input policy is REJECT (a guest network, the sync link in
 //! no zone at all) drops VRRP adverts and both routers become master.

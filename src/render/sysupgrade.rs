@@ -7,15 +7,9 @@
 /// Paths kept across sysupgrade. `/etc/config/muros_ha` is kept by OpenWrt anyway
 /// (all of `/etc/config`), listed so the intent is visible; the rendered files are
 /// listed because a router must come back up as a pair member before `render` runs.
-pub const KEEP_PATHS: [&str; 5] = [
-    "/etc/config/muros_ha",
-    "/etc/keepalived/",
-    "/etc/conntrackd/",
-    // Rendered, but outside /etc: without it the first boot after an upgrade has no
-    // VRRP/sync accept rules until `render` runs again.
-    "/usr/share/nftables.d/chain-pre/input/30-muros-ha.nft",
-    "/etc/muros-ha/",
-];
+/// `/etc/muros-ha/` holds the node state and the fw4 snippet
+/// ([`crate::paths::FW4_SNIPPET`]), which fw4 needs at boot, before muros-ha starts.
+pub const KEEP_PATHS: [&str; 4] = ["/etc/config/muros_ha", "/etc/keepalived/", "/etc/conntrackd/", "/etc/muros-ha/"];
 
 /// `/lib/upgrade/keep.d/muros-ha`.
 pub fn keep_d() -> String {
@@ -68,7 +62,7 @@ mod tests {
     fn stock_file_gets_our_paths_after_its_own_lines() {
         let out = with_our_paths(STOCK);
         assert!(out.starts_with(STOCK));
-        assert_eq!(&out[STOCK.len()..], "/etc/config/muros_ha\n/etc/keepalived/\n/etc/conntrackd/\n/usr/share/nftables.d/chain-pre/input/30-muros-ha.nft\n/etc/muros-ha/\n");
+        assert_eq!(&out[STOCK.len()..], "/etc/config/muros_ha\n/etc/keepalived/\n/etc/conntrackd/\n/etc/muros-ha/\n");
     }
 
     #[test]
@@ -80,7 +74,7 @@ mod tests {
     #[test]
     fn missing_trailing_newline_is_added_before_our_lines() {
         let out = with_our_paths("/etc/foo");
-        assert_eq!(out, "/etc/foo\n/etc/config/muros_ha\n/etc/keepalived/\n/etc/conntrackd/\n/usr/share/nftables.d/chain-pre/input/30-muros-ha.nft\n/etc/muros-ha/\n");
+        assert_eq!(out, "/etc/foo\n/etc/config/muros_ha\n/etc/keepalived/\n/etc/conntrackd/\n/etc/muros-ha/\n");
     }
 
     #[test]
@@ -90,7 +84,7 @@ mod tests {
 
     #[test]
     fn a_path_present_without_slash_or_with_blanks_is_not_added_again() {
-        let existing = "  /etc/keepalived  \n/etc/conntrackd\n/etc/muros-ha/\n/etc/config/muros_ha\n/usr/share/nftables.d/chain-pre/input/30-muros-ha.nft\n";
+        let existing = "  /etc/keepalived  \n/etc/conntrackd\n/etc/muros-ha/\n/etc/config/muros_ha\n";
         assert_eq!(with_our_paths(existing), existing);
     }
 
@@ -104,7 +98,7 @@ mod tests {
     #[test]
     fn only_the_missing_paths_are_appended() {
         let out = with_our_paths("/etc/keepalived/\n/etc/dropbear/\n");
-        assert_eq!(out, "/etc/keepalived/\n/etc/dropbear/\n/etc/config/muros_ha\n/etc/conntrackd/\n/usr/share/nftables.d/chain-pre/input/30-muros-ha.nft\n/etc/muros-ha/\n");
+        assert_eq!(out, "/etc/keepalived/\n/etc/dropbear/\n/etc/config/muros_ha\n/etc/conntrackd/\n/etc/muros-ha/\n");
     }
 
     /// Random sysupgrade.conf texts built from pieces that stress the line handling:
@@ -153,6 +147,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_fw4_snippet_is_kept_through_its_directory() {
+        // fw4 includes the snippet at boot, before `render` can run again.
+        let snippet = crate::paths::FW4_SNIPPET;
+        assert!(KEEP_PATHS.iter().any(|k| k.ends_with('/') && snippet.starts_with(k)), "{snippet} not kept");
+        assert!(KEEP_PATHS.iter().all(|k| !k.starts_with("/usr/")), "a package directory is not ours to keep");
     }
 
     #[test]

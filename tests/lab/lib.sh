@@ -384,6 +384,9 @@ EOC
 
 # fw4-like ruleset: stateful input/forward, SNAT chain filled by the DHCP hook, and
 # the chains miniupnpd (nftables backend) expects, named as on OpenWrt.
+# The input chain includes muros-ha's snippet where `config include 'muros_ha'`
+# (/etc/config/firewall) makes fw4 put it. The one-character class makes it a glob:
+# like fw4 with a missing include path, nft then skips it instead of failing.
 write_firewall() {
 	local r=$1 root; root=$(root_of "$r")
 	if [ "$NAT" = masquerade ]; then touch "$root/etc/lab-nat-masquerade"; else rm -f "$root/etc/lab-nat-masquerade"; fi
@@ -394,7 +397,7 @@ table inet fw4 {
 	chain input {
 		type filter hook input priority filter; policy drop;
 		iif "lo" accept
-		include "$root/usr/share/nftables.d/chain-pre/input/*.nft"
+		include "$root/etc/muros-ha/fw4-input.nf[t]"
 		ct state established,related accept
 		ct state invalid counter drop
 		iifname "lan0" accept

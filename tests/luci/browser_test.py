@@ -4,8 +4,11 @@
 Scenario (each step is a named check; the run ends with "N passed, M failed"):
   1. log in to LuCI (openwrt-web: ubusd + rpcd + uhttpd + ucode LuCI, chrooted);
   2. Settings: fill role / password / VRID / peer IP, Save & Apply → the uci file
-     under RUNDIR/root/etc/config/muros_ha changes and the daemon's `apply` runs
-     (real daemon: keepalived.conf under its root is rendered with the new VRID);
+     under RUNDIR/root/etc/config/muros_ha changes and the daemon applies it exactly
+     once (its `status` applies.count grows by one; real daemon: keepalived.conf
+     under its root is rendered with the new VRID). rpcd's commit reaches the daemon
+     the OpenWrt way: `service event config.change` → procd's reload trigger →
+     init reload → SIGHUP; standin-procd-service.uc plays procd (the stack has none);
   3. VRID 300 is refused in the browser: nothing is saved, apply is not called;
   4. a VIP on an interface the daemon does not know is saved, the daemon rejects
      it and its error appears next to that VIP's Interface field;
@@ -128,6 +131,7 @@ class Backend:
         self.netns = None
         self.log = os.path.join(workdir, "backend-calls.log")
         self.out = os.path.join(workdir, "backend.out")
+        self.procd = None
 
     def start(self, binary=None):
         sock = self.env["UBUS_SOCKET"]
@@ -154,6 +158,17 @@ class Backend:
             [ubus, "-s", sock, "list", "muros_ha"], capture_output=True).returncode == 0, 15)
         if not ok:
             raise RuntimeError("%s did not register muros_ha:\n%s" % (self.kind, read(self.out)[-2000:]))
+        # procd's `service` object: turns rpcd's config.change for muros_ha into the
+        # SIGHUP that the init script's reload sends (`ip netns exec` execs the daemon,
+        # so the Popen PID is the daemon's).
+        ucode = os.path.join(self.stack, "rootfs", "bin", "ucode")
+        penv = dict(os.environ, UBUS_SOCKET=sock, STANDIN_DAEMON_PID=str(self.proc.pid), STANDIN_LOG=self.log)
+        with open(os.path.join(self.workdir, "procd-standin.out"), "w") as out:
+            self.procd = subprocess.Popen([ucode, "-L", os.path.join(self.stack, "rootfs/usr/lib/ucode/*.so"),
+                                           os.path.join(HERE, "standin-procd-service.uc")],
+                                          env=penv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        if not wait_for(lambda: subprocess.run([ubus, "-s", sock, "list", "service"], capture_output=True).returncode == 0, 10):
+            raise RuntimeError("the procd service stand-in did not register `service`")
 
     def _make_netns(self):
         subprocess.run(["ip", "netns", "add", self.netns], check=True)
@@ -183,7 +198,15 @@ class Backend:
         r = subprocess.run([ubus, "-s", self.env["UBUS_SOCKET"], *args], capture_output=True, text=True, timeout=15)
         return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
 
+    def applies(self):
+        """The daemon's apply count (status applies.count), or None."""
+        st = self.ubus("call", "muros_ha", "status")
+        return st.get("applies", {}).get("count") if st else None
+
     def stop(self):
+        if self.procd and self.procd.poll() is None:
+            os.killpg(self.procd.pid, signal.SIGTERM)
+            self.procd.wait(timeout=5)
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
@@ -327,7 +350,7 @@ def run(d, base, rundir, backend, password):
     set_text("widget.cbid.muros_ha.%s.vrid" % sid, "42")
     tab("sync")
     set_text("widget.cbid.muros_ha.global.peer_ip", "198.18.0.2")
-    applies_before = len(backend.calls("apply"))
+    applies_before = backend.applies()
     save_apply()
 
     after = wait_for(lambda: (lambda t: t if opt(t, "vrid") == "42" and opt(t, "role") == "master" else None)(read(conf)), 30)
@@ -337,18 +360,21 @@ def run(d, base, rundir, backend, password):
     applied = wait_for(lambda: d.find_elements(By.ID, "muros-ha-applied") and css("#muros-ha-applied").text, 30)
     check("after the uci apply the page reports the daemon's apply", applied,
           d.find_elements(By.ID, "muros-ha-daemon") and css("#muros-ha-daemon").text)
+    check("rpcd's commit reached procd's reload trigger for muros_ha",
+          any(c["args"].get("type") == "config.change" and c["args"].get("data", {}).get("package") == "muros_ha"
+              for c in backend.calls("service.event")), backend.calls("service.event"))
+    time.sleep(3)  # a second apply (the page, a file watch, a render in the init script) would show by now
+    check("one Save & Apply applied the config exactly once", backend.applies() == applies_before + 1,
+          (applies_before, backend.applies()))
     if real:
         k_after = wait_for(lambda: (lambda t: t if "virtual_router_id 42" in t else None)(read(kconf)), 15)
         check("the daemon rendered keepalived.conf with VRID 42", k_after, read(kconf)[-600:])
         check("keepalived.conf changed", k_after and k_after != k_before)
         check("keepalived.conf carries the master priority 150", k_after and re.search(r"priority\s+150", k_after))
-    else:
-        check("the daemon's apply was called once after the uci apply",
-              len(backend.calls("apply")) == applies_before + 1, backend.calls("apply"))
 
     # 2b. Save & Apply with nothing changed still asks the daemon to apply ----------
     open_settings()
-    applies_before = len(backend.calls("apply"))
+    applies_before = backend.applies()
     k_mtime = os.path.getmtime(kconf) if os.path.exists(kconf) else None
     d.execute_script("document.getElementById('muros-ha-daemon').innerHTML = ''")
     save_apply()
@@ -358,8 +384,9 @@ def run(d, base, rundir, backend, password):
     if real:
         check("re-applying an unchanged config leaves keepalived.conf alone",
               k_mtime is not None and os.path.getmtime(kconf) == k_mtime)
-    else:
-        check("the no-change apply called the daemon once", len(backend.calls("apply")) == applies_before + 1)
+    time.sleep(2)
+    check("the no-change Save & Apply applied once", backend.applies() == applies_before + 1,
+          (applies_before, backend.applies()))
 
     # 3. invalid VRID: refused in the browser -------------------------------------
     open_settings()

@@ -19,6 +19,9 @@ const logpath = getenv('STANDIN_LOG');
 const started = time();
 
 let maintenance = false;
+// What the daemon does on SIGHUP (the init script's reload): one apply, counted and
+// shown by `status` as applies {count, last}.
+let applies = { count: 0, last: null };
 let transitions = [
 	{ time: started - 3600, from: 'BACKUP', to: 'MASTER', reason: 'stand-in: peer advert timeout',
 	  actions: [ { action: 'conntrackd_commit', ok: true, ms: 12 },
@@ -116,8 +119,18 @@ function status() {
 		        mode: g.sync_mode ?? 'multicast', conntrackd_running: true, stats: {} },
 		peer: { role: state == 'MASTER' ? 'BACKUP' : 'MASTER', last_seen: time() - 1, state: 'in_sync' },
 		last_transition: { time: last.time, from: last.from, to: last.to, reason: last.reason },
-		alerts: []
+		alerts: [],
+		applies
 	};
+}
+
+function apply_config(how) {
+	log_call('apply', { via: how });
+	let e = problems();
+	applies.count++;
+	// Renders nothing: a stand-in must not pretend to write keepalived.conf.
+	applies.last = { valid: length(e) == 0, errors: e, changed: [], reloaded: [], seq: applies.count, time: time() };
+	return applies.last;
 }
 
 uloop.init();
@@ -138,12 +151,7 @@ let obj = conn.publish('muros_ha', {
 		let e = problems();
 		return { valid: length(e) == 0, errors: e };
 	} },
-	apply: { args: { ...sess }, call: (req) => {
-		log_call('apply', req.args);
-		let e = problems();
-		// Renders nothing: a stand-in must not pretend to write keepalived.conf.
-		return { valid: length(e) == 0, errors: e, changed: [], reloaded: [] };
-	} },
+	apply: { args: { ...sess }, call: (req) => apply_config('ubus') },
 	history: { args: { limit: 0, ...sess }, call: (req) => {
 		log_call('history', req.args);
 		let n = req.args.limit ?? 50;
@@ -171,5 +179,7 @@ if (!obj) {
 	warn('standin-muros_ha: publish failed\n');
 	exit(1);
 }
+
+uloop.signal('HUP', () => apply_config('SIGHUP'));
 
 uloop.run();

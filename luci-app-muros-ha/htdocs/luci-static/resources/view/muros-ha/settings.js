@@ -10,8 +10,11 @@
  *
  * Client-side datatypes catch what can be checked in the browser (VRID range,
  * CIDR syntax, MAC syntax, per-interface VRID clashes). The daemon has the last
- * word: after "Save & Apply" has committed the uci changes we ask it to apply
- * them, and every error it reports (validate/apply) is put next to the field it
+ * word: "Save & Apply" commits the uci changes through rpcd, whose commit fires
+ * procd's reload trigger for muros_ha; the init script's reload sends SIGHUP and
+ * the daemon applies the config, once. This page does not apply again: it waits
+ * for that apply in the daemon's `status` (applies.count) and shows its reply.
+ * Every error the daemon reports (validate/apply) is put next to the field it
  * names through its `location` (`global.password`, `@vip[1].vrid`, ...).
  */
 
@@ -21,16 +24,48 @@ const callValidate = rpc.declare({
 	expect: { '': {} }
 });
 
+const callStatus = rpc.declare({
+	object: 'muros_ha',
+	method: 'status',
+	expect: { '': {} }
+});
+
 const callApply = rpc.declare({
 	object: 'muros_ha',
 	method: 'apply',
 	expect: { '': {} }
 });
 
-/* Set when rpcd has confirmed a uci apply of this page; the reload that LuCI does
- * right after the confirm would cut an in-flight call, so the daemon's apply runs
- * from load() of the reloaded page instead, exactly once. */
+/* Set when rpcd has confirmed a uci apply of this page, to the daemon's apply count
+ * from before the save: the page LuCI reloads right after the confirm waits for
+ * the count to pass it and shows that apply's outcome. */
 const APPLY_PENDING_KEY = 'muros-ha.apply-pending';
+
+/* How long the reloaded page waits for the daemon's apply (procd delays its reload
+ * trigger by about a second; keepalived -t and the reloads take a few more). */
+const APPLY_WAIT_MS = 20000;
+const APPLY_POLL_MS = 500;
+
+function sleep(ms) {
+	return new Promise(resolve => window.setTimeout(resolve, ms));
+}
+
+/* The outcome of the first apply after the one numbered `before`, from `status`. */
+function waitForApply(before, deadline) {
+	return callStatus().then(st => {
+		const a = st?.applies;
+
+		if (a && a.count > before && a.last) {
+			if (a.last.error)
+				return { kind: 'apply', err: _('apply failed: %s').format(a.last.error) };
+			return { kind: 'apply', res: a.last };
+		}
+		if (Date.now() >= deadline)
+			return { kind: 'apply', err: _('no apply within %d s of the save (is the service enabled and running? /etc/init.d/muros-ha reload)').format(APPLY_WAIT_MS / 1000) };
+
+		return sleep(APPLY_POLL_MS).then(() => waitForApply(before, deadline));
+	}, err => ({ kind: 'apply', err }));
+}
 
 /* Human labels for the uci options, used in the error summary. */
 const OPTION_LABELS = {
@@ -133,18 +168,20 @@ function describeLocation(loc) {
 
 return view.extend({
 	load() {
-		let pending = false;
+		let pending = null;
 
 		try {
-			pending = sessionStorage.getItem(APPLY_PENDING_KEY) != null;
+			pending = sessionStorage.getItem(APPLY_PENDING_KEY);
 			sessionStorage.removeItem(APPLY_PENDING_KEY);
 		}
-		catch (e) { /* storage disabled: the daemon still sees the file */ }
+		catch (e) { /* storage disabled: the daemon still applies, we just do not wait */ }
+
+		const before = pending != null ? parseInt(pending, 10) : NaN;
 
 		return Promise.all([
 			uci.load('network').catch(() => null),
-			pending
-				? callApply().then(res => ({ kind: 'apply', res }), err => ({ kind: 'apply', err }))
+			!isNaN(before)
+				? waitForApply(before, Date.now() + APPLY_WAIT_MS)
 				: callValidate().then(res => ({ kind: 'validate', res }), err => ({ kind: 'validate', err })),
 			uci.load('muros_ha')
 		]);
@@ -481,17 +518,21 @@ return view.extend({
 	},
 
 	handleSaveApply(ev, mode) {
-		/* Only after rpcd has confirmed the uci apply do we hand over to the daemon. */
+		/* The daemon's apply count before the save: its next apply is ours. */
+		let before = null;
 		const onApplied = () => {
 			document.removeEventListener('uci-applied', onApplied);
-			try { sessionStorage.setItem(APPLY_PENDING_KEY, String(Date.now())); }
-			catch (e) { callApply(); }
+			if (before == null)
+				return;
+			try { sessionStorage.setItem(APPLY_PENDING_KEY, String(before)); }
+			catch (e) { /* the reloaded page then shows validate's result */ }
 		};
 
-		return this.handleSave(ev).then(() => uci.changes()).then(changes => {
-			/* Nothing staged: rpcd has nothing to apply and fires no event, but the
-			 * admin still asks the daemon to (re)apply the committed file, e.g. after
-			 * fixing /etc/config/network elsewhere. */
+		return callStatus().then(st => { before = st?.applies?.count ?? null; }, () => {})
+			.then(() => this.handleSave(ev)).then(() => uci.changes()).then(changes => {
+			/* Nothing staged: rpcd commits nothing, so procd's trigger does not fire;
+			 * the admin still asks the daemon to (re)apply the committed file, e.g.
+			 * after fixing /etc/config/network elsewhere: the one apply is ours. */
 			if (Object.keys(changes ?? {}).length == 0)
 				return callApply().then(
 					res => this.showOutcome({ kind: 'apply', res }),

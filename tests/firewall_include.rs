@@ -1,0 +1,148 @@
+//! `render` puts the fw4 snippet under /etc/muros-ha (ours, kept by sysupgrade) and
+//! makes fw4 include it through `config include 'muros_ha'` in /etc/config/firewall:
+//! added once, every other line kept, and the snippet a previous release left in
+//! fw4's package directory removed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_muros-ha");
+const SNIPPET: &str = "etc/muros-ha/fw4-input.nft";
+const LEGACY: &str = "usr/share/nftables.d/chain-pre/input/30-muros-ha.nft";
+
+/// The head of OpenWrt's stock /etc/config/firewall, with an admin's comment.
+const STOCK_FIREWALL: &str = "config defaults\n\toption syn_flood\t1\n\toption input\t\tREJECT\n\toption output\t\tACCEPT\n\toption forward\t\tREJECT\n\n# my own note: keep it\nconfig zone\n\toption name\t\tlan\n\tlist   network\t\t'lan'\n\toption input\t\tACCEPT\n\n# Include a file with custom firewall rules\n#config include\n#\toption path /etc/firewall.user\n";
+
+struct Root(PathBuf);
+impl Drop for Root {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn root(tag: &str, firewall: Option<&str>) -> Root {
+    let dir = std::env::temp_dir().join(format!("muros-fwinc-{}-{}", tag, std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("etc/config")).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/router-a/etc/config");
+    for f in ["muros_ha", "network"] {
+        fs::copy(src.join(f), dir.join("etc/config").join(f)).unwrap();
+    }
+    if let Some(text) = firewall {
+        fs::write(dir.join("etc/config/firewall"), text).unwrap();
+    }
+    Root(dir)
+}
+
+fn render(root: &Root, extra: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(["render", "--root", root.0.to_str().unwrap(), "--no-verify", "--hook", "/usr/sbin/muros-ha"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `uci show firewall` by the real uci, when the shared OpenWrt tools are here.
+fn uci_show_firewall(root: &Root) -> Option<String> {
+    let mut cands = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/openwrt-tools/bin/uci"), PathBuf::from("/work/shared/openwrt-tools/bin/uci")];
+    for var in ["OPENWRT_TOOLS_DIR", "OWRT_TOOLS"] {
+        if let Some(d) = std::env::var_os(var) {
+            cands.insert(0, PathBuf::from(d).join("bin/uci"));
+        }
+    }
+    if let Some(s) = std::env::var_os("MUROS_SHARED") {
+        cands.insert(0, PathBuf::from(s).join("openwrt-tools/bin/uci"));
+    }
+    let uci = cands.into_iter().find(|p| p.is_file())?;
+    let out = Command::new(uci).arg("-c").arg(root.0.join("etc/config")).arg("-t").arg(root.0.join("uci-save")).args(["show", "firewall"]).output().unwrap();
+    assert!(out.status.success(), "real uci cannot read our firewall file: {}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn the_snippet_is_written_under_etc_and_fw4_includes_it_once() {
+    let root = root("add", Some(STOCK_FIREWALL));
+    let stdout = render(&root, &[]);
+    assert!(root.0.join(SNIPPET).is_file(), "{stdout}");
+    assert!(!root.0.join("usr/share/nftables.d").exists(), "nothing goes into fw4's package directory");
+    assert!(stdout.contains("etc/config/firewall"), "{stdout}");
+
+    let text = fs::read_to_string(root.0.join("etc/config/firewall")).unwrap();
+    assert!(text.starts_with(STOCK_FIREWALL), "the admin's lines are kept as they were:\n{text}");
+    assert_eq!(
+        &text[STOCK_FIREWALL.len()..],
+        "\nconfig include 'muros_ha'\n\toption type 'nftables'\n\toption path '/etc/muros-ha/fw4-input.nft'\n\toption position 'chain-prepend'\n\toption chain 'input'\n"
+    );
+    if let Some(show) = uci_show_firewall(&root) {
+        for line in [
+            "firewall.muros_ha=include",
+            "firewall.muros_ha.type='nftables'",
+            "firewall.muros_ha.path='/etc/muros-ha/fw4-input.nft'",
+            "firewall.muros_ha.position='chain-prepend'",
+            "firewall.muros_ha.chain='input'",
+        ] {
+            assert!(show.lines().any(|l| l == line), "{line} missing from:\n{show}");
+        }
+    }
+
+    // Second run: nothing to do, the file is not even rewritten.
+    let before = fs::metadata(root.0.join("etc/config/firewall")).unwrap().modified().unwrap();
+    let again = render(&root, &[]);
+    assert!(!again.lines().any(|l| l.starts_with("changed ")), "{again}");
+    assert_eq!(fs::read_to_string(root.0.join("etc/config/firewall")).unwrap(), text);
+    assert_eq!(fs::metadata(root.0.join("etc/config/firewall")).unwrap().modified().unwrap(), before);
+}
+
+#[test]
+fn an_include_the_admin_bent_is_put_back_and_their_other_options_stay() {
+    let bent = format!("{STOCK_FIREWALL}\nconfig include 'muros_ha'\n\toption path '/tmp/elsewhere.nft' # moved by hand\n\toption type 'nftables'\n\toption enabled '1'\n");
+    let root = root("fix", Some(&bent));
+    render(&root, &[]);
+    let text = fs::read_to_string(root.0.join("etc/config/firewall")).unwrap();
+    assert!(text.contains("\toption path '/etc/muros-ha/fw4-input.nft' # moved by hand\n"), "value replaced in place:\n{text}");
+    assert!(text.contains("\toption enabled '1'\n"));
+    assert_eq!(text.matches("config include 'muros_ha'").count(), 1, "{text}");
+    assert!(text.contains("option position 'chain-prepend'") && text.contains("option chain 'input'"), "{text}");
+}
+
+#[test]
+fn a_router_without_a_firewall_config_gets_none_and_a_warning() {
+    let root = root("nofw", None);
+    let out = Command::new(BIN)
+        .args(["render", "--root", root.0.to_str().unwrap(), "--no-verify", "--hook", "/usr/sbin/muros-ha"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!root.0.join("etc/config/firewall").exists(), "no fw4 here: nothing to include into");
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(all.contains("fw4 will not include"), "{all}");
+}
+
+#[test]
+fn upgrading_removes_the_snippet_the_previous_release_left_in_fw4s_package_directory() {
+    let root = root("upgrade", Some(STOCK_FIREWALL));
+    let legacy = root.0.join(LEGACY);
+    fs::create_dir_all(legacy.parent().unwrap()).unwrap();
+    // What 0.1.0 rendered, plus a package's own file beside it that must stay.
+    fs::write(&legacy, "# Generated by muros-ha from /etc/config/muros_ha.\niifname \"br-lan\" ip protocol 112 accept\n").unwrap();
+    let other = legacy.with_file_name("10-other-package.nft");
+    fs::write(&other, "# someone else's\n").unwrap();
+
+    // A dry run reports the removal and removes nothing.
+    let dry = render(&root, &["--dry-run"]);
+    assert!(dry.contains(LEGACY), "{dry}");
+    assert!(legacy.is_file());
+
+    let stdout = render(&root, &[]);
+    assert!(stdout.contains(LEGACY), "the removal is reported: {stdout}");
+    assert!(!legacy.exists(), "the stale snippet is gone");
+    assert!(other.is_file(), "another package's snippet is left alone");
+    assert!(root.0.join(SNIPPET).is_file(), "the new snippet took its place");
+    assert!(fs::read_to_string(root.0.join("etc/config/firewall")).unwrap().contains("option path '/etc/muros-ha/fw4-input.nft'"));
+    // Nothing left to remove the second time.
+    let again = render(&root, &[]);
+    assert!(!again.contains(LEGACY), "{again}");
+}
