@@ -723,7 +723,7 @@ impl Link {
         let sock = crate::failover::system::conntrackd_socket(&self.paths);
         self.conntrack = if crate::failover::RealSystem::new(self.paths.ubus_socket()).socket_alive(&sock) {
             let argv = ["conntrackd".to_string(), "-C".into(), self.paths.conntrackd_conf().display().to_string(), "-s".into()];
-            crate::proc::run_capture(&argv, CONNTRACK_PROBE).ok().map(|t| crate::daemon::status::conntrackd_stats(&t))
+            crate::proc::run_capture(&argv, CONNTRACK_PROBE).ok().map(|t| crate::failover::system::conntrackd_stats(&t))
         } else {
             None
         };
