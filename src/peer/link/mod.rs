@@ -29,6 +29,8 @@ use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod leases;
+
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// No authenticated frame for this long = the peer is gone (3 missed heartbeats).
 pub const DEAD: Duration = Duration::from_secs(3);
@@ -39,7 +41,6 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// Reads per socket per wakeup, so one busy socket cannot starve the others.
 const READS_PER_WAKE: usize = 32;
-const LEASES_DEFAULT: &str = "/tmp/dhcp.leases";
 /// Digests of what the follower last took from the leader. On flash beside the key
 /// (written only when a replicated package changes), so a reboot does not turn a local
 /// edit made before it into a silent overwrite.
@@ -952,34 +953,6 @@ impl Link {
                 log::warn!("peer link: {} changed locally on the backup; reported as drift (the master's next push will not overwrite it)", name);
             }
             self.set_drift(name, drift);
-        }
-    }
-
-    fn lease_path(&self) -> std::path::PathBuf {
-        let from_dhcp = crate::uci::load_package(&self.paths, "dhcp").ok().and_then(|(p, _)| p.sections_of_type("dnsmasq").next().and_then(|s| s.get("leasefile")).map(str::to_string));
-        self.paths.join(from_dhcp.as_deref().unwrap_or(LEASES_DEFAULT))
-    }
-
-    fn lease_file_name(&self) -> Option<String> {
-        let p = self.lease_path();
-        // Only leases in the watched /tmp are streamed on change.
-        p.parent().is_some_and(|d| crate::paths::same(d, &self.paths.join("/tmp"))).then(|| p.file_name().map(|n| n.to_string_lossy().into_owned())).flatten()
-    }
-
-    fn send_leases(&mut self) {
-        if let Ok(text) = crate::fsutil::read_to_string(self.lease_path()) {
-            self.send(&Message::Leases { text });
-        }
-    }
-
-    fn apply_leases(&mut self, text: &str) {
-        if self.leading() {
-            return;
-        }
-        let path = self.lease_path();
-        match crate::fsutil::replace_if_changed(&path, text.as_bytes(), 0o644) {
-            Ok(_) => self.shared.lock().leases_received += 1,
-            Err(e) => log::warn!("peer link: writing {}: {}", path.display(), e),
         }
     }
 }
