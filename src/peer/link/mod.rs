@@ -13,7 +13,6 @@
 use super::frame::{self, FrameReader};
 use super::keys::KeyPair;
 use super::message::{Assembler, Bad, Heartbeat, Message};
-use super::replicate;
 use super::session::{self, Initiator, Reject, Transport};
 use super::view::Shared;
 use crate::failover::state;
@@ -21,8 +20,9 @@ use serde_json::Value;
 use crate::model::peer::PeerLink;
 use crate::paths::Paths;
 use crate::ubus::Waker;
+use replication::Applied;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::inotify::Inotify;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod leases;
+mod replication;
 
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// No authenticated frame for this long = the peer is gone (3 missed heartbeats).
@@ -41,11 +42,6 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// Reads per socket per wakeup, so one busy socket cannot starve the others.
 const READS_PER_WAKE: usize = 32;
-/// Digests of what the follower last took from the leader. On flash beside the key
-/// (written only when a replicated package changes), so a reboot does not turn a local
-/// edit made before it into a silent overwrite.
-const REPLICA_FILE: &str = "/etc/muros-ha/peer-replica.json";
-
 pub enum Command {
     /// Re-read the configuration (SIGHUP).
     Reload,
@@ -208,7 +204,7 @@ const CONNTRACK_PROBE: Duration = Duration::from_millis(500);
 
 impl Link {
     fn new(paths: Paths, shared: Shared, main_wake: Arc<Waker>, rx: Queue, wake: Arc<Waker>, keys: KeyPair) -> Link {
-        let applied = crate::fsutil::read(paths.join(REPLICA_FILE)).ok().and_then(|b| parse_applied(&b)).unwrap_or_default();
+        let applied = replication::load_applied(&paths);
         let now = Instant::now();
         Link {
             paths,
@@ -241,25 +237,6 @@ impl Link {
                 return;
             }
         }
-    }
-
-    fn setup_inotify(&mut self) {
-        let ino = match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
-            Ok(i) => i,
-            Err(e) => {
-                log::error!("peer link: inotify unavailable ({}); config changes will not replicate", std::io::Error::from(e));
-                return;
-            }
-        };
-        let flags = AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_DELETE;
-        let state_dir = self.paths.state_dir();
-        let _ = crate::fsutil::create_dirs(&state_dir);
-        for dir in [self.paths.config_dir(), state_dir, self.paths.join("/tmp")] {
-            if let Err(e) = ino.add_watch(&dir, flags) {
-                log::warn!("peer link: cannot watch {}: {}", dir.display(), std::io::Error::from(e));
-            }
-        }
-        self.inotify = Some(ino);
     }
 
     fn reload(&mut self) {
@@ -297,6 +274,11 @@ impl Link {
         }
         self.next_dial = Instant::now();
         self.backoff = BACKOFF_MIN;
+    }
+
+    /// The connection is past its handshake: messages can be sent.
+    fn link_up(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| matches!(c.phase, Phase::Up(_)))
     }
 
     fn note_error(&self, e: String) {
@@ -439,7 +421,7 @@ impl Link {
         if let Some(why) = close {
             self.close_conn(why);
         }
-        if self.conn.as_ref().is_some_and(|c| matches!(c.phase, Phase::Up(_))) && now >= self.next_heartbeat {
+        if self.link_up() && now >= self.next_heartbeat {
             self.send_heartbeat();
         }
         if self.conn.is_none() && now >= self.next_dial {
@@ -670,21 +652,6 @@ impl Link {
         }
     }
 
-    fn package_text(&self, name: &str) -> Option<String> {
-        crate::fsutil::read_to_string(self.paths.uci_file(name)).ok()
-    }
-
-    fn package_digest(&self, name: &str) -> String {
-        let excl = self.settings.as_ref().map(|s| replicate::for_package(name, &s.link.exclude)).unwrap_or_default();
-        replicate::package_digest(self.package_text(name).as_deref(), name, &excl)
-    }
-
-    fn local_digest(&self) -> String {
-        let Some(s) = &self.settings else { return String::new() };
-        let parts: Vec<(String, String)> = s.link.replicate.iter().map(|p| (p.clone(), self.package_digest(p))).collect();
-        replicate::combined_digest(&parts)
-    }
-
     fn send(&mut self, m: &Message) {
         let Some(c) = self.conn.as_mut() else { return };
         let Phase::Up(t) = &mut c.phase else { return };
@@ -778,7 +745,7 @@ impl Link {
     }
 
     fn ask_handover(&mut self, id: u64) {
-        let up = self.conn.as_ref().is_some_and(|c| matches!(c.phase, Phase::Up(_)));
+        let up = self.link_up();
         if !up {
             self.shared.lock().push_handover_reply(super::view::HandoverReply { id, ready: false, reason: "the peer link is down".into() });
             self.main_wake.wake();
@@ -807,182 +774,6 @@ impl Link {
             }
         }
         (true, "in sync: config digests match, no drift, conntrack state held".into())
-    }
-
-    fn push_package(&mut self, name: &str) {
-        if !self.conn.as_ref().is_some_and(|c| matches!(c.phase, Phase::Up(_))) {
-            // Nothing to send to; the digests are compared again after the reconnect.
-            return;
-        }
-        match self.package_text(name) {
-            Some(text) => {
-                log::info!("peer link: pushing {} to the peer", name);
-                self.send(&Message::Package { name: name.to_string(), text });
-            }
-            None => log::warn!("peer link: {} is listed in replicate but {} does not exist", name, self.paths.uci_file(name).display()),
-        }
-    }
-
-    fn apply_package(&mut self, name: &str, text: &str) {
-        let Some(s) = self.settings.as_ref() else { return };
-        if !s.link.replicate.iter().any(|p| p == name) {
-            log::warn!("peer link: the peer sent package '{}' which we do not replicate; ignored", name);
-            return;
-        }
-        if self.leading() {
-            log::warn!("peer link: the peer pushed {} while this node leads; ignored (never both ways)", name);
-            return;
-        }
-        let excl = replicate::for_package(name, &s.link.exclude);
-        let path = self.paths.uci_file(name);
-        let local = self.package_text(name);
-        let local_digest = replicate::package_digest(local.as_deref(), name, &excl);
-        let merged = match replicate::merge(text, local.as_deref(), name, &excl) {
-            Ok(m) => m,
-            Err(e) => {
-                self.shared.lock().rx_rejected.malformed += 1;
-                return log::warn!("peer link: refusing {} from the peer: {}", name, e);
-            }
-        };
-        let incoming = replicate::package_digest(Some(&merged), name, &excl);
-        let drifted = self.applied.get(name).is_some_and(|d| d != local_digest) && local_digest != incoming;
-        if drifted {
-            self.set_drift(name, true);
-            return log::warn!("peer link: {} was changed on this node since the last replication; not overwriting it (revert the local change or make it on the master)", name);
-        }
-        let mode = std::fs::metadata(&path).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777).unwrap_or(0o644);
-        match crate::fsutil::replace_if_changed(&path, merged.as_bytes(), mode) {
-            Ok(outcome) => {
-                self.applied.insert(name.to_string(), incoming);
-                self.save_applied();
-                self.set_drift(name, false);
-                {
-                    let mut v = self.shared.lock();
-                    v.applied += 1;
-                    v.last_applied = Some(state::now_secs());
-                }
-                if outcome == crate::fsutil::Outcome::Unchanged {
-                    return;
-                }
-                log::info!("peer link: {} updated from the peer", name);
-                self.reload_service(name);
-            }
-            Err(e) => log::error!("peer link: writing {}: {}", path.display(), e),
-        }
-        let d = self.local_digest();
-        self.shared.lock().local_digest = d;
-    }
-
-    fn reload_service(&self, name: &str) {
-        let script = self.paths.init_script(name);
-        if !script.is_file() {
-            return;
-        }
-        let argv = [script.display().to_string(), "reload".to_string()];
-        if let Err(e) = crate::proc::run_capture(&argv, Duration::from_secs(10)) {
-            log::warn!("peer link: {} reload: {}", name, e);
-        }
-    }
-
-    fn save_applied(&self) {
-        // The entries are sorted and unique, so the object's keys come out in that order.
-        let map: std::collections::BTreeMap<&str, &str> = self.applied.0.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        if let Ok(text) = crate::to_json_bytes(&map) {
-            let _ = crate::fsutil::replace_if_changed(&self.paths.join(REPLICA_FILE), &text, 0o644);
-        }
-    }
-
-    fn set_drift(&self, name: &str, on: bool) {
-        let mut v = self.shared.lock();
-        let had = v.drift.iter().any(|d| d == name);
-        if on && !had {
-            v.drift.push(name.to_string());
-        } else if !on && had {
-            v.drift.retain(|d| d != name);
-        } else {
-            return;
-        }
-        drop(v);
-        self.main_wake.wake();
-    }
-
-    fn on_inotify(&mut self) {
-        let Some(ino) = &self.inotify else { return };
-        let mut names = Vec::new();
-        for _ in 0..64 {
-            match ino.read_events() {
-                Ok(evs) if !evs.is_empty() => names.extend(evs.into_iter().filter_map(|e| e.name).map(|n| n.to_string_lossy().into_owned())),
-                _ => break,
-            }
-        }
-        crate::sort_small(&mut names, |a, b| a < b);
-        names.dedup();
-        let leases = self.lease_file_name();
-        for n in names {
-            if n == crate::paths::UCI_PACKAGE {
-                self.reload();
-            } else if n == "current" {
-                // A VRRP transition: tell the peer now, not at the next tick.
-                if self.conn.as_ref().is_some_and(|c| matches!(c.phase, Phase::Up(_))) {
-                    self.send_heartbeat();
-                }
-            } else if Some(&n) == leases.as_ref() {
-                if self.leading() {
-                    self.send_leases();
-                }
-            } else if self.settings.as_ref().is_some_and(|s| s.link.replicate.contains(&n)) {
-                self.on_package_changed(&n);
-            }
-        }
-    }
-
-    fn on_package_changed(&mut self, name: &str) {
-        let digest = self.package_digest(name);
-        let combined = self.local_digest();
-        self.shared.lock().local_digest = combined.clone();
-        if self.leading() {
-            // What the leader holds is the reference: if this node follows again later,
-            // its own edits made while leading are not drift.
-            self.applied.insert(name.to_string(), digest);
-            self.save_applied();
-            self.pushed = Some(combined);
-            self.push_package(name);
-        } else if let Some(d) = self.applied.get(name) {
-            let drift = d != digest;
-            if drift {
-                log::warn!("peer link: {} changed locally on the backup; reported as drift (the master's next push will not overwrite it)", name);
-            }
-            self.set_drift(name, drift);
-        }
-    }
-}
-
-/// The replica file: `{"package": "digest", …}`.
-fn parse_applied(bytes: &[u8]) -> Option<Applied> {
-    let mut out = Applied::default();
-    let map: std::collections::BTreeMap<String, String> = serde_json::from_slice(bytes).ok()?;
-    for (k, v) in map {
-        out.insert(k, v);
-    }
-    Some(out)
-}
-
-/// package → digest, sorted by package (a handful of entries: a sorted Vec is much
-/// smaller code than a `BTreeMap<String, String>`).
-#[derive(Default)]
-struct Applied(Vec<(String, String)>);
-
-impl Applied {
-    fn get(&self, name: &str) -> Option<&str> {
-        let i = self.0.binary_search_by(|(k, _)| k.as_str().cmp(name)).ok()?;
-        Some(&self.0[i].1)
-    }
-
-    fn insert(&mut self, name: String, digest: String) {
-        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(&name)) {
-            Ok(i) => self.0[i].1 = digest,
-            Err(i) => self.0.insert(i, (name, digest)),
-        }
     }
 }
 
