@@ -200,6 +200,23 @@ impl Link {
         }
     }
 
+    /// The wake pipe fired: run the queued commands. False = stop.
+    fn on_commands(&mut self) -> bool {
+        self.wake.drain();
+        for _ in 0..16 {
+            match try_recv(&self.rx) {
+                Next::Got(Command::Reload) => self.reload(),
+                Next::Got(Command::Handover { id }) => self.ask_handover(id),
+                Next::Got(Command::Stop) | Next::Disconnected => {
+                    self.close_conn("daemon stopping");
+                    return false;
+                }
+                Next::Empty => break,
+            }
+        }
+        true
+    }
+
     fn reload(&mut self) {
         match settings(&self.paths) {
             Ok(s) => {

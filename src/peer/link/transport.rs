@@ -2,7 +2,7 @@
 //! [`crate::peer::session`], frames in and out (writes bounded by [`WRITE_TIMEOUT`]),
 //! the pending/live connection swap, and the `poll(2)` loop that drives the thread.
 
-use super::{try_recv, Command, Link, Next, DEAD, HANDSHAKE_TIMEOUT};
+use super::{Link, DEAD, HANDSHAKE_TIMEOUT};
 use crate::failover::state;
 use crate::peer::frame::{self, FrameReader};
 use crate::peer::message::{Assembler, Bad, Message};
@@ -45,6 +45,15 @@ impl Conn {
     }
 }
 
+/// Which descriptors `poll` found ready (readable, hung up or in error).
+struct Ready {
+    wake: bool,
+    inotify: bool,
+    listener: bool,
+    conn: bool,
+    pending: bool,
+}
+
 /// What reading a connection led to.
 enum Outcome {
     Messages(Vec<Message>),
@@ -54,6 +63,29 @@ enum Outcome {
 impl Link {
     /// One wakeup. False = stop.
     pub(super) fn step(&mut self) -> bool {
+        let ready = self.wait();
+        if ready.wake && !self.on_commands() {
+            return false;
+        }
+        if ready.inotify {
+            self.on_inotify();
+        }
+        if ready.listener {
+            self.accept();
+        }
+        if ready.conn {
+            self.on_conn_readable();
+        }
+        if ready.pending {
+            self.on_pending_readable();
+        }
+        self.timers();
+        true
+    }
+
+    /// Milliseconds `poll` may sleep: until the next deadline [`Link::timers`] acts on,
+    /// at most a minute.
+    fn poll_timeout_ms(&self) -> u32 {
         let now = Instant::now();
         let mut deadline = now + Duration::from_secs(60);
         if let Some(c) = &self.conn {
@@ -68,105 +100,86 @@ impl Link {
         if let Some(p) = &self.pending {
             deadline = deadline.min(p.opened + HANDSHAKE_TIMEOUT);
         }
-        let ms = deadline.saturating_duration_since(now).as_millis().min(60_000) as u32 + 1;
+        deadline.saturating_duration_since(now).as_millis().min(60_000) as u32 + 1
+    }
 
-        let (wake_ready, ino_ready, listen_ready, conn_ready, pending_ready) = {
-            let mut fds = vec![PollFd::new(self.wake.fd(), PollFlags::POLLIN)];
-            let ino_i = self.inotify.as_ref().map(|i| {
-                fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
-                fds.len() - 1
-            });
-            let lis_i = self.listener.as_ref().map(|l| {
-                fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
-                fds.len() - 1
-            });
-            let con_i = self.conn.as_ref().map(|c| {
-                fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
-                fds.len() - 1
-            });
-            let pen_i = self.pending.as_ref().map(|c| {
-                fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
-                fds.len() - 1
-            });
-            match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => {
-                    log::error!("peer link: poll: {}", std::io::Error::from(e));
-                    std::thread::sleep(Duration::from_millis(100));
-                }
+    /// Sleep in `poll(2)` on the command pipe, inotify, the listener and the sockets.
+    fn wait(&self) -> Ready {
+        let ms = self.poll_timeout_ms();
+        let mut fds = vec![PollFd::new(self.wake.fd(), PollFlags::POLLIN)];
+        let ino_i = self.inotify.as_ref().map(|i| {
+            fds.push(PollFd::new(i.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let lis_i = self.listener.as_ref().map(|l| {
+            fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let con_i = self.conn.as_ref().map(|c| {
+            fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let pen_i = self.pending.as_ref().map(|c| {
+            fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => {
+                log::error!("peer link: poll: {}", std::io::Error::from(e));
+                std::thread::sleep(Duration::from_millis(100));
             }
-            let hit = PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR;
-            let r = |i: Option<usize>| i.and_then(|i| fds[i].revents()).is_some_and(|r| r.intersects(hit));
-            (r(Some(0)), r(ino_i), r(lis_i), r(con_i), r(pen_i))
-        };
+        }
+        let hit = PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR;
+        let r = |i: Option<usize>| i.and_then(|i| fds[i].revents()).is_some_and(|r| r.intersects(hit));
+        Ready { wake: r(Some(0)), inotify: r(ino_i), listener: r(lis_i), conn: r(con_i), pending: r(pen_i) }
+    }
 
-        if wake_ready {
-            self.wake.drain();
-            for _ in 0..16 {
-                match try_recv(&self.rx) {
-                    Next::Got(Command::Reload) => self.reload(),
-                    Next::Got(Command::Handover { id }) => self.ask_handover(id),
-                    Next::Got(Command::Stop) | Next::Disconnected => {
-                        self.close_conn("daemon stopping");
-                        return false;
-                    }
-                    Next::Empty => break,
+    /// The live connection has something to read (or hung up).
+    fn on_conn_readable(&mut self) {
+        let Some(mut c) = self.conn.take() else { return };
+        match self.read_conn(&mut c) {
+            Outcome::Close(why) => {
+                if matches!(c.phase, Phase::AwaitMsg2(_)) {
+                    // KK: the responder hangs up when our first message does not
+                    // decrypt, i.e. one of the two pinned keys is wrong.
+                    self.note_error(format!("the peer refused our handshake ({}): it must pin our key {} and our peer_key must be its peer.local_key", why, self.keys.public_b64()));
+                }
+                self.conn = Some(c);
+                self.close_conn(&why);
+            }
+            Outcome::Messages(ms) => {
+                let became_up = matches!(c.phase, Phase::Up(_)) && !self.shared.lock().connected;
+                self.conn = Some(c);
+                if became_up {
+                    self.on_connected();
+                }
+                for m in ms {
+                    self.on_message(m);
                 }
             }
         }
-        if ino_ready {
-            self.on_inotify();
-        }
-        if listen_ready {
-            self.accept();
-        }
-        if conn_ready {
-            if let Some(mut c) = self.conn.take() {
-                match self.read_conn(&mut c) {
-                    Outcome::Close(why) => {
-                        if matches!(c.phase, Phase::AwaitMsg2(_)) {
-                            // KK: the responder hangs up when our first message does not
-                            // decrypt, i.e. one of the two pinned keys is wrong.
-                            self.note_error(format!("the peer refused our handshake ({}): it must pin our key {} and our peer_key must be its peer.local_key", why, self.keys.public_b64()));
-                        }
-                        self.conn = Some(c);
-                        self.close_conn(&why);
+    }
+
+    /// The accepted, not yet confirmed connection has something to read.
+    fn on_pending_readable(&mut self) {
+        let Some(mut p) = self.pending.take() else { return };
+        match self.read_conn(&mut p) {
+            Outcome::Close(why) => log::debug!("peer link: dropped an incoming connection: {}", why),
+            Outcome::Messages(ms) => {
+                if p.confirmed {
+                    // The peer holds the keys: this is now the link.
+                    self.close_conn("peer reconnected");
+                    self.conn = Some(p);
+                    self.on_connected();
+                    for m in ms {
+                        self.on_message(m);
                     }
-                    Outcome::Messages(ms) => {
-                        let became_up = matches!(c.phase, Phase::Up(_)) && !self.shared.lock().connected;
-                        self.conn = Some(c);
-                        if became_up {
-                            self.on_connected();
-                        }
-                        for m in ms {
-                            self.on_message(m);
-                        }
-                    }
+                } else {
+                    self.pending = Some(p);
                 }
             }
         }
-        if pending_ready {
-            if let Some(mut p) = self.pending.take() {
-                match self.read_conn(&mut p) {
-                    Outcome::Close(why) => log::debug!("peer link: dropped an incoming connection: {}", why),
-                    Outcome::Messages(ms) => {
-                        if p.confirmed {
-                            // The peer holds the keys: this is now the link.
-                            self.close_conn("peer reconnected");
-                            self.conn = Some(p);
-                            self.on_connected();
-                            for m in ms {
-                                self.on_message(m);
-                            }
-                        } else {
-                            self.pending = Some(p);
-                        }
-                    }
-                }
-            }
-        }
-        self.timers();
-        true
     }
 
     fn timers(&mut self) {
@@ -309,50 +322,53 @@ impl Link {
                     Err(e.to_string())
                 }
             },
-            Phase::Up(mut t) => {
-                let r = t.open(body);
-                c.phase = Phase::Up(t);
-                match r {
-                    Ok(plain) => {
-                        c.confirmed = true;
-                        c.last_rx = Instant::now();
-                        self.shared.lock().last_seen = Some(state::now_secs());
-                        match c.asm.push(&plain) {
-                            Ok(m) => Ok(m),
-                            Err(Bad::Oversized) => {
-                                self.shared.lock().rx_rejected.oversized += 1;
-                                Ok(None)
-                            }
-                            Err(Bad::Malformed(e)) => {
-                                self.shared.lock().rx_rejected.malformed += 1;
-                                log::warn!("peer link: unreadable message: {}", e);
-                                Ok(None)
-                            }
-                        }
+            Phase::Up(t) => self.on_sealed_frame(c, t, body),
+            Phase::Closed => Err("closed".into()),
+        }
+    }
+
+    /// A transport frame on an established session.
+    fn on_sealed_frame(&self, c: &mut Conn, mut t: Box<Transport>, body: &[u8]) -> Result<Option<Message>, String> {
+        let r = t.open(body);
+        c.phase = Phase::Up(t);
+        match r {
+            Ok(plain) => {
+                c.confirmed = true;
+                c.last_rx = Instant::now();
+                self.shared.lock().last_seen = Some(state::now_secs());
+                match c.asm.push(&plain) {
+                    Ok(m) => Ok(m),
+                    Err(Bad::Oversized) => {
+                        self.shared.lock().rx_rejected.oversized += 1;
+                        Ok(None)
                     }
-                    Err(e) if !c.confirmed => {
-                        // A session nobody has proven to own: a replayed first message.
-                        self.shared.lock().rx_rejected.unauthenticated += 1;
-                        Err(format!("unconfirmed session: {}", e))
-                    }
-                    Err(e) => {
-                        let n = {
-                            let mut v = self.shared.lock();
-                            match e {
-                                Reject::Replayed => v.rx_rejected.replayed += 1,
-                                Reject::Short => v.rx_rejected.malformed += 1,
-                                _ => v.rx_rejected.tampered += 1,
-                            }
-                            v.rx_rejected.total()
-                        };
-                        if worth_logging(n) {
-                            log::warn!("peer link: dropped a frame: {} ({} rejected so far)", e, n);
-                        }
+                    Err(Bad::Malformed(e)) => {
+                        self.shared.lock().rx_rejected.malformed += 1;
+                        log::warn!("peer link: unreadable message: {}", e);
                         Ok(None)
                     }
                 }
             }
-            Phase::Closed => Err("closed".into()),
+            Err(e) if !c.confirmed => {
+                // A session nobody has proven to own: a replayed first message.
+                self.shared.lock().rx_rejected.unauthenticated += 1;
+                Err(format!("unconfirmed session: {}", e))
+            }
+            Err(e) => {
+                let n = {
+                    let mut v = self.shared.lock();
+                    match e {
+                        Reject::Replayed => v.rx_rejected.replayed += 1,
+                        Reject::Short => v.rx_rejected.malformed += 1,
+                        _ => v.rx_rejected.tampered += 1,
+                    }
+                    v.rx_rejected.total()
+                };
+                if worth_logging(n) {
+                    log::warn!("peer link: dropped a frame: {} ({} rejected so far)", e, n);
+                }
+                Ok(None)
+            }
         }
     }
 
