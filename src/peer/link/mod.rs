@@ -11,7 +11,8 @@
 //! sockets; files are never polled by timer.
 
 use super::keys::KeyPair;
-use super::message::{Heartbeat, Message};
+use super::message::Message;
+use super::view::HandoverReply;
 use super::view::Shared;
 use crate::failover::state;
 use serde_json::Value;
@@ -25,6 +26,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod heartbeat;
 mod leases;
 mod replication;
 mod transport;
@@ -153,15 +155,10 @@ struct Link {
     pushed: Option<String>,
     /// Follower: package → digest of what we last wrote from the peer (persisted).
     applied: Applied,
-    /// conntrackd counters for the heartbeat, refreshed at most every [`CONNTRACK_EVERY`].
+    /// conntrackd counters for the heartbeat, refreshed at most every [`heartbeat::CONNTRACK_EVERY`].
     conntrack: Option<Value>,
     conntrack_at: Option<Instant>,
 }
-
-/// `conntrackd -s` costs a process spawn; the peer needs the counters, not each second's.
-const CONNTRACK_EVERY: Duration = Duration::from_secs(5);
-/// Bounded so a hung conntrackd cannot delay a heartbeat past the 3 s budget.
-const CONNTRACK_PROBE: Duration = Duration::from_millis(500);
 
 impl Link {
     fn new(paths: Paths, shared: Shared, main_wake: Arc<Waker>, rx: Queue, wake: Arc<Waker>, keys: KeyPair) -> Link {
@@ -253,113 +250,14 @@ impl Link {
         }
     }
 
-    fn send_heartbeat(&mut self) {
-        self.next_heartbeat = Instant::now() + HEARTBEAT;
-        let Some(s) = &self.settings else { return };
-        self.seq += 1;
-        let (role, priority, maintenance) = (s.role.clone(), s.priority, s.maintenance);
-        let local_state = self.local_state();
-        // Kept current by inotify (and by our own writes), not re-hashed every second.
-        let digest = self.shared.lock().local_digest.clone();
-        let conntrack = self.conntrack_counters();
-        let hb = Heartbeat { seq: self.seq, state: local_state.clone(), role, priority, maintenance, config_digest: digest, conntrack };
-        self.shared.lock().local_state = local_state;
-        self.send(&Message::Heartbeat(hb));
-        self.check_split_brain();
-    }
-
-    fn conntrack_counters(&mut self) -> Option<Value> {
-        use crate::failover::System;
-        if self.conntrack_at.is_some_and(|t| t.elapsed() < CONNTRACK_EVERY) {
-            return self.conntrack.clone();
-        }
-        self.conntrack_at = Some(Instant::now());
-        let sock = crate::failover::system::conntrackd_socket(&self.paths);
-        self.conntrack = if crate::failover::RealSystem::new(self.paths.ubus_socket()).socket_alive(&sock) {
-            let argv = ["conntrackd".to_string(), "-C".into(), self.paths.conntrackd_conf().display().to_string(), "-s".into()];
-            crate::proc::run_capture(&argv, CONNTRACK_PROBE).ok().map(|t| crate::failover::system::conntrackd_stats(&t))
-        } else {
-            None
-        };
-        self.conntrack.clone()
-    }
-
-    fn check_split_brain(&mut self) {
-        let mut v = self.shared.lock();
-        let both = v.connected && v.local_state == "MASTER" && v.remote.as_ref().is_some_and(|r| r.state == "MASTER");
-        let changed = both != v.split_brain.is_some();
-        v.split_brain = both.then(|| {
-            "both routers are MASTER (seen over the peer link): VRRP adverts do not get through between them — check the firewall on the VIP interfaces and that password, auth_type, vrrp_version and VRIDs match".to_string()
-        });
-        drop(v);
-        if changed {
-            self.main_wake.wake();
-        }
-    }
-
     fn on_message(&mut self, m: Message) {
         match m {
-            Message::Heartbeat(hb) => {
-                let leader_resync = {
-                    let mut v = self.shared.lock();
-                    let mismatch = hb.config_digest != v.local_digest;
-                    v.remote = Some(hb);
-                    mismatch
-                };
-                self.check_split_brain();
-                let digest = self.shared.lock().local_digest.clone();
-                if leader_resync && self.leading() && self.pushed.as_deref() != Some(digest.as_str()) {
-                    self.pushed = Some(digest);
-                    let names = self.settings.as_ref().map(|s| s.link.replicate.clone()).unwrap_or_default();
-                    for n in names {
-                        self.push_package(&n);
-                    }
-                }
-            }
+            Message::Heartbeat(hb) => self.on_heartbeat(hb),
             Message::Package { name, text } => self.apply_package(&name, &text),
             Message::Leases { text } => self.apply_leases(&text),
-            Message::HandoverQuery { id, config_digest } => {
-                let (ready, reason) = self.handover_readiness(&config_digest);
-                log::info!("peer link: the peer asks to hand over to us: {}", reason);
-                self.send(&Message::HandoverReply { id, ready, reason });
-            }
-            Message::HandoverReply { id, ready, reason } => {
-                self.shared.lock().push_handover_reply(super::view::HandoverReply { id, ready, reason });
-                self.main_wake.wake();
-            }
+            Message::HandoverQuery { id, config_digest } => self.on_handover_query(id, &config_digest),
+            Message::HandoverReply { id, ready, reason } => self.on_handover_reply(HandoverReply { id, ready, reason }),
         }
-    }
-
-    fn ask_handover(&mut self, id: u64) {
-        let up = self.link_up();
-        if !up {
-            self.shared.lock().push_handover_reply(super::view::HandoverReply { id, ready: false, reason: "the peer link is down".into() });
-            self.main_wake.wake();
-            return;
-        }
-        let config_digest = self.local_digest();
-        self.send(&Message::HandoverQuery { id, config_digest });
-    }
-
-    /// Can this node take over now? Same replicated config, no drift, and conntrackd
-    /// up (it holds the flows the master bulk-sent) when this node runs one.
-    fn handover_readiness(&self, their_digest: &str) -> (bool, String) {
-        use crate::failover::System;
-        let v = self.shared.lock();
-        if !v.drift.is_empty() {
-            return (false, format!("config drift on the peer: {}", v.drift.join(", ")));
-        }
-        drop(v);
-        if self.local_digest() != their_digest {
-            return (false, "replicated config differs (digests do not match)".into());
-        }
-        if self.paths.conntrackd_conf().is_file() {
-            let sock = crate::failover::system::conntrackd_socket(&self.paths);
-            if !crate::failover::RealSystem::new(self.paths.ubus_socket()).socket_alive(&sock) {
-                return (false, "conntrackd is not running on the peer: flows would be lost".into());
-            }
-        }
-        (true, "in sync: config digests match, no drift, conntrack state held".into())
     }
 }
 

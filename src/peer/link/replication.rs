@@ -102,7 +102,20 @@ impl Link {
         replicate::combined_digest(&parts)
     }
 
-    pub(super) fn push_package(&mut self, name: &str) {
+    /// Leader: the peer's heartbeat carried another digest (`mismatch`): push every
+    /// replicated package, once per digest of ours on this connection.
+    pub(super) fn resync(&mut self, mismatch: bool) {
+        let digest = self.shared.lock().local_digest.clone();
+        if mismatch && self.leading() && self.pushed.as_deref() != Some(digest.as_str()) {
+            self.pushed = Some(digest);
+            let names = self.settings.as_ref().map(|s| s.link.replicate.clone()).unwrap_or_default();
+            for n in names {
+                self.push_package(&n);
+            }
+        }
+    }
+
+    fn push_package(&mut self, name: &str) {
         if !self.link_up() {
             // Nothing to send to; the digests are compared again after the reconnect.
             return;
