@@ -9,11 +9,22 @@
 //! dialer retries with backoff (0.25 s doubling to 4 s). The thread sleeps in `poll(2)`
 //! on its command pipe, inotify (config dir, state dir, lease dir), the listener and the
 //! sockets; files are never polled by timer.
+//!
+//! # Layout
+//!
+//! One `Link` (the thread's state), one `impl Link` block per concern:
+//!
+//! | file | job |
+//! |---|---|
+//! | `mod.rs` | [`start`], [`Handle`] and its command queue, settings from the config, the `Link` state, message dispatch |
+//! | `transport.rs` | listen/dial with backoff, the KK handshake, frames, write timeout, pending → live swap, the `poll(2)` loop |
+//! | `heartbeat.rs` | heartbeats (with conntrackd counters), split brain, the handover question |
+//! | `replication.rs` | inotify, replicated package push/merge/apply, drift, the replica file |
+//! | `leases.rs` | the DHCP lease file: leader sends, follower writes |
 
 use super::keys::KeyPair;
 use super::message::Message;
-use super::view::HandoverReply;
-use super::view::Shared;
+use super::view::{HandoverReply, Shared};
 use crate::failover::state;
 use serde_json::Value;
 use crate::model::peer::PeerLink;
