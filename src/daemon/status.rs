@@ -2,7 +2,7 @@
 //! Never the password. The shape is documented in DESIGN.md.
 
 use super::Daemon;
-use crate::failover::system::conntrackd_socket;
+use crate::failover::system::{conntrackd_socket, conntrackd_stats};
 use crate::failover::{history, state, GroupState, RealSystem, System};
 use crate::model::Config;
 use crate::ubus::{reply_json, Arg, Reply, Request};
@@ -147,51 +147,5 @@ fn describe_config(d: &Daemon, cfg: &Config, sys: &RealSystem, addresses: &[(Str
         if c.state == GroupState::Master && !cfg.enabled {
             obj.insert("note".into(), json!("disabled in config but MASTER"));
         }
-    }
-}
-
-/// The numbers worth showing from `conntrackd -s`.
-pub fn conntrackd_stats(text: &str) -> Value {
-    let mut section = "";
-    let mut out = serde_json::Map::new();
-    for line in text.lines() {
-        let t = line.trim_ascii();
-        if t.starts_with("cache internal") {
-            section = "internal";
-        } else if t.starts_with("cache external") {
-            section = "external";
-        } else if let Some(rest) = t.strip_prefix("current active connections:") {
-            if let Some(n) = crate::parse_u64(rest.trim_ascii()) {
-                out.insert(format!("{}_active", section), json!(n));
-            }
-        } else {
-            // "1120 Bytes sent 816 Bytes recv", "0 Malformed msgs 0 Lost msgs", …
-            let words: Vec<&str> = t.split_ascii_whitespace().collect();
-            for w in words.windows(3) {
-                if let Some(n) = crate::parse_u64(w[0]) {
-                    let key = format!("{}_{}", w[1], w[2]).to_ascii_lowercase();
-                    if matches!(key.as_str(), "pckt_sent" | "pckt_recv" | "error_send" | "error_recv" | "malformed_msgs" | "lost_msgs") {
-                        out.insert(key, json!(n));
-                    }
-                }
-            }
-        }
-    }
-    Value::Object(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conntrackd_statistics_are_picked_out() {
-        let text = "cache internal:\ncurrent active connections:            4\ncache external:\ncurrent active connections:            7\nUDP traffic (active device=eth2):\n            1120 Bytes sent             816 Bytes recv\n              27 Pckt sent               20 Pckt recv\n               0 Error send               0 Error recv\nmessage tracking:\n               0 Malformed msgs           3 Lost msgs\n";
-        let v = conntrackd_stats(text);
-        assert_eq!(v["internal_active"], 4);
-        assert_eq!(v["external_active"], 7);
-        assert_eq!(v["pckt_sent"], 27);
-        assert_eq!(v["pckt_recv"], 20);
-        assert_eq!(v["lost_msgs"], 3);
     }
 }

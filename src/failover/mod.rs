@@ -3,7 +3,7 @@
 //! | file | job |
 //! |---|---|
 //! | [`plan`] | transition + config → ordered [`Action`]s; pure, no I/O |
-//! | [`system`] | the [`System`] trait: every side effect; a real backend and a recording dry run |
+//! | [`system`] | the [`System`] trait: every side effect; a real backend and a recording dry run; conntrackd's control socket and `-s` counters |
 //! | [`exec`] | runs a plan through a `System`, one step at a time, parallel groups on threads |
 //! | [`state`] | `desired` (queued newest state) and `current` (last applied) records |
 //! | [`history`] | bounded JSON-lines log of transitions with each action's result |

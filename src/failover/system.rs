@@ -5,7 +5,7 @@
 use super::plan::ConntrackdOp;
 use crate::paths::Paths;
 use crate::ubus;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -162,6 +162,36 @@ pub fn conntrackd_socket(paths: &Paths) -> PathBuf {
         }
     }
     paths.conntrackd_ctl()
+}
+
+/// The numbers worth showing from `conntrackd -s`.
+pub fn conntrackd_stats(text: &str) -> Value {
+    let mut section = "";
+    let mut out = serde_json::Map::new();
+    for line in text.lines() {
+        let t = line.trim_ascii();
+        if t.starts_with("cache internal") {
+            section = "internal";
+        } else if t.starts_with("cache external") {
+            section = "external";
+        } else if let Some(rest) = t.strip_prefix("current active connections:") {
+            if let Some(n) = crate::parse_u64(rest.trim_ascii()) {
+                out.insert(format!("{}_active", section), json!(n));
+            }
+        } else {
+            // "1120 Bytes sent 816 Bytes recv", "0 Malformed msgs 0 Lost msgs", …
+            let words: Vec<&str> = t.split_ascii_whitespace().collect();
+            for w in words.windows(3) {
+                if let Some(n) = crate::parse_u64(w[0]) {
+                    let key = format!("{}_{}", w[1], w[2]).to_ascii_lowercase();
+                    if matches!(key.as_str(), "pckt_sent" | "pckt_recv" | "error_send" | "error_recv" | "malformed_msgs" | "lost_msgs") {
+                        out.insert(key, json!(n));
+                    }
+                }
+            }
+        }
+    }
+    Value::Object(out)
 }
 
 /// Replies longer than this are cut (a `-s` dump can be long; we only keep a note).
@@ -481,6 +511,17 @@ mod tests {
         .unwrap();
         assert_eq!(conntrackd_socket(&p), PathBuf::from("/run/ctd.ctl"));
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn conntrackd_statistics_are_picked_out() {
+        let text = "cache internal:\ncurrent active connections:            4\ncache external:\ncurrent active connections:            7\nUDP traffic (active device=eth2):\n            1120 Bytes sent             816 Bytes recv\n              27 Pckt sent               20 Pckt recv\n               0 Error send               0 Error recv\nmessage tracking:\n               0 Malformed msgs           3 Lost msgs\n";
+        let v = conntrackd_stats(text);
+        assert_eq!(v["internal_active"], 4);
+        assert_eq!(v["external_active"], 7);
+        assert_eq!(v["pckt_sent"], 27);
+        assert_eq!(v["pckt_recv"], 20);
+        assert_eq!(v["lost_msgs"], 3);
     }
 
     #[test]

@@ -150,7 +150,7 @@ mod tests {
     /// These strings were produced by the hand-written writer of that release; a
     /// change here breaks pairing with it.
     fn wire_cases() -> Vec<(Message, &'static str)> {
-        let stats = crate::daemon::status::conntrackd_stats(
+        let stats = crate::failover::system::conntrackd_stats(
             "cache internal:\ncurrent active connections: 4\ncache external:\ncurrent active connections: 7\n 0 Malformed msgs 3 Lost msgs\n",
         );
         let hb = |conntrack| Heartbeat {
