@@ -10,7 +10,7 @@
 # installs is what the repository names, never whatever the machine happens to have.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=scripts/toolchain.env
+# shellcheck disable=SC1091 # sourced file, checked on its own
 . "$HERE/toolchain.env"
 
 # 1. apt: qemu-user to run the foreign binaries, shellcheck for the shell

@@ -59,7 +59,7 @@ TOP=$(cd "$HERE/.." && pwd)
 ALL="x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf mipsel-unknown-linux-musl mips-unknown-linux-musl"
 # The pinned nightly, unless NIGHTLY is set (to measure another one).
 PINNED_ENV_NIGHTLY=${NIGHTLY:-}
-# shellcheck source=scripts/toolchain.env
+# shellcheck disable=SC1091 # sourced file, checked on its own
 . "$HERE/toolchain.env"
 NIGHTLY=${PINNED_ENV_NIGHTLY:-$NIGHTLY}
 DIST=${DIST:-$TOP/dist}

@@ -11,7 +11,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
 TRIPLE=${1:-mipsel-unknown-linux-musl}
-# shellcheck source=scripts/toolchain.env
+# shellcheck disable=SC1091 # sourced file, checked on its own
 . "$HERE/toolchain.env"
 OUT=${CARGO_TARGET_DIR:-$TOP/target/cross}/sizes-dist
 PROFILE=sizes SKIP_QEMU=1 DIST=$OUT "$HERE/cross-build.sh" "$TRIPLE" >"$OUT.log" 2>&1 || {
