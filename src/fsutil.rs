@@ -8,7 +8,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -19,11 +19,8 @@ use std::path::{Path, PathBuf};
 /// `OpenOptions`, `fs::read*` or `fs::write`: std's open validates its options at run
 /// time with errors built from strings, and those link `char::escape_debug` with its
 /// Unicode tables (≈5 KB) for messages we can never cause.
-#[allow(unsafe_code)]
 pub fn open(path: &Path, flags: OFlag, mode: u32) -> io::Result<File> {
-    let fd = nix::fcntl::open(path, flags | OFlag::O_CLOEXEC, Mode::from_bits_truncate(mode))?;
-    // SAFETY: a descriptor open(2) has just returned; nothing else owns it.
-    Ok(unsafe { File::from_raw_fd(fd) })
+    Ok(File::from(nix::fcntl::open(path, flags | OFlag::O_CLOEXEC, Mode::from_bits_truncate(mode))?))
 }
 
 /// `std::fs::read`, through [`open`].
@@ -46,7 +43,7 @@ pub fn read_all(fd: BorrowedFd<'_>, limit: usize) -> io::Result<Vec<u8>> {
         if want == 0 {
             return Ok(out);
         }
-        match nix::unistd::read(fd.as_raw_fd(), &mut buf[..want]) {
+        match nix::unistd::read(fd, &mut buf[..want]) {
             Ok(0) => return Ok(out),
             Ok(n) => out.extend_from_slice(&buf[..n]),
             Err(nix::errno::Errno::EINTR) => {}
@@ -276,7 +273,7 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"x");
         // Every descriptor is close-on-exec (pitfall 5).
         let f = open(&p, OFlag::O_RDONLY, 0).unwrap();
-        let fd_flags = nix::fcntl::fcntl(std::os::fd::AsRawFd::as_raw_fd(&f), nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        let fd_flags = nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GETFD).unwrap();
         assert_ne!(fd_flags & nix::libc::FD_CLOEXEC, 0);
         // create() applies its mode to a new file.
         create(&d.join("secret"), 0o600).unwrap();

@@ -25,8 +25,8 @@
 //! dynamic data (ubus arguments and replies, blobmsg ⇄ JSON) is a `serde_json::Value`,
 //! whose objects keep their keys sorted.
 // unsafe only where neither std nor nix has a wrapper; each block says why it is sound.
-// The exceptions: getrandom(2) in peer::noise::random, and fsutil::open taking ownership
-// of the descriptor nix's open(2) returns (nix 0.29 hands back a RawFd).
+// The one exception: getrandom(2) in peer::noise::random (nix has no wrapper; it goes
+// with the move to vetted crypto crates).
 #![deny(unsafe_code)]
 
 /// `println!` that ignores write errors: stdout closed early (`muros-ha --help | head -1`)

@@ -14,7 +14,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -150,7 +150,7 @@ fn keep(buf: &mut Vec<u8>, data: &[u8], limit: usize) {
 /// inherited the pipe keeps writing.
 fn drain_nonblocking(mut pipe: File, buf: &mut Vec<u8>, limit: usize) {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    if fcntl(pipe.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).is_err() {
+    if fcntl(&pipe, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).is_err() {
         return;
     }
     let mut chunk = [0u8; 16 * 1024];
@@ -225,7 +225,7 @@ mod tests {
         // test harness may itself have inherited fds without close-on-exec; those pass.)
         let file = crate::fsutil::open(Path::new("/proc/self/status"), nix::fcntl::OFlag::O_RDONLY, 0).unwrap();
         // Well above anything ls opens for itself, so its number cannot be confused.
-        let keep = nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(300)).unwrap();
+        let keep = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(300)).unwrap();
         let f = run(&["-c", "ls /proc/self/fd | tr '\\n' ' '; grep SigIgn /proc/self/status"], Output::Pipe, Output::Null);
         let _ = nix::unistd::close(keep);
         assert!(f.status.is_some_and(|s| s.success()));

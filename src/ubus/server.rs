@@ -11,7 +11,7 @@ use super::msg::{Attr, Message, MsgType, Status};
 use super::{Error, Result};
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -328,7 +328,7 @@ impl Waker {
     pub fn drain(&self) {
         let mut buf = [0u8; 256];
         for _ in 0..256 {
-            match nix::unistd::read(self.read.as_raw_fd(), &mut buf) {
+            match nix::unistd::read(&self.read, &mut buf) {
                 Ok(n) if n > 0 => continue,
                 _ => break,
             }
