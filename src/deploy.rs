@@ -204,6 +204,42 @@ pub fn firewall_with_include(paths: &Paths, warnings: &mut Vec<String>) -> Resul
     Ok(Some(OutputFile { path, contents: out, mode }))
 }
 
+/// `/etc/config/dhcp` with the VIP handed out as gateway and DNS on every VIP interface
+/// (or our entries taken back when HA is disabled): see [`render::dhcp`]. `None` when
+/// nothing must change, and when there is no such file (no dnsmasq, no DHCP here).
+///
+/// A file we cannot read or edit cleanly is left as it is with a warning instead of
+/// failing the render: it is the admin's, and refusing keepalived.conf over an odd line
+/// in it would leave the router without failover at all.
+pub fn dhcp_with_vip_gateway(cfg: &Config, paths: &Paths, warnings: &mut Vec<String>) -> Option<OutputFile> {
+    let path = paths.uci_file("dhcp");
+    let skipped = |why: String| format!("{why}; left unchanged, so DHCP clients will not get the VIP as gateway and DNS");
+    let text = match crate::fsutil::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            warnings.push(skipped(format!("{}: {}", path.display(), e)));
+            return None;
+        }
+    };
+    let edit = match render::dhcp::with_vip_gateway(&text, &path.display().to_string(), cfg) {
+        Ok(edit) => edit,
+        Err(e) => {
+            warnings.push(skipped(e.to_string()));
+            return None;
+        }
+    };
+    warnings.extend(edit.warnings.iter().map(ToString::to_string));
+    if edit.text == text {
+        return None;
+    }
+    let mode = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644)
+    };
+    Some(OutputFile { path, contents: edit.text, mode })
+}
+
 /// Run the whole pipeline under `paths`.
 pub fn apply(paths: &Paths, opts: &DeployOptions) -> Result<DeployReport, DeployError> {
     let sources = model::load_packages(paths).map_err(DeployError::Invalid)?;
@@ -224,6 +260,7 @@ pub fn apply(paths: &Paths, opts: &DeployOptions) -> Result<DeployReport, Deploy
     }
     files.extend(network_with_wan(&cfg, paths)?);
     files.extend(firewall_with_include(paths, &mut report.warnings)?);
+    files.extend(dhcp_with_vip_gateway(&cfg, paths, &mut report.warnings));
     let mut staged: Vec<Staged> = Vec::new();
     let result = (|| {
         for f in &files {

@@ -1,5 +1,7 @@
 //! Golden files: every case's rendered outputs must match `tests/golden/<case>/expected/`
-//! byte for byte, and its file modes `expected/MODES`. Regenerate with
+//! byte for byte, and its file modes `expected/MODES`. A case with an `etc/config/dhcp`
+//! also has that file as render edits it under `expected/` (not in MODES: an edit keeps
+//! the file's own mode). Regenerate with
 //! `UPDATE_GOLDEN=1 cargo test --test render_golden` and review the diff.
 
 mod render_support;
@@ -45,6 +47,8 @@ fn check_case(case: &Case) -> Vec<String> {
     let dir = case.expected_dir();
     let mut want: Vec<(PathBuf, String)> =
         case.render().iter().map(|o| (case.relative(o), o.contents.clone())).collect();
+    // Edits of the router's own files (dhcp): the whole file as render leaves it.
+    want.extend(case.edits());
     want.push((PathBuf::from(MODES), modes_listing(case)));
 
     if updating() {
@@ -85,6 +89,7 @@ fn every_case_renders_exactly_its_golden_files() {
 fn rendering_twice_gives_the_same_bytes() {
     for case in cases() {
         assert_eq!(case.render(), case.render(), "case {}", case.name);
+        assert_eq!(case.edits(), case.edits(), "case {}", case.name);
     }
 }
 

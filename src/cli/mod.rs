@@ -199,6 +199,12 @@ fn check(paths: &Paths) -> i32 {
     }
     match crate::model::validate(&sources) {
         Ok(cfg) => {
+            // Not errors: the admin's DHCP settings are theirs, render keeps them.
+            let mut warnings = Vec::new();
+            let _ = deploy::dhcp_with_vip_gateway(&cfg, paths, &mut warnings);
+            for w in &warnings {
+                errln!("warning: {}", w);
+            }
             outln!(
                 "ok: {} VIP{}, role {}, priority {}{}",
                 cfg.vips.len(),

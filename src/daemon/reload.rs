@@ -40,11 +40,31 @@ pub fn reload_for(paths: &Paths, changed: &[PathBuf]) -> Vec<String> {
     if changed.iter().any(|p| crate::paths::same(p, &paths.uci_file("network"))) {
         done.push(init_action(paths, "network", "reload"));
     }
+    if changed.iter().any(|p| crate::paths::same(p, &paths.uci_file("dhcp"))) {
+        done.push(reload_dnsmasq(paths));
+    }
     let firewall = [paths.firewall_snippet(), paths.legacy_firewall_snippet(), paths.uci_file("firewall")];
     if changed.iter().any(|p| firewall.iter().any(|f| crate::paths::same(p, f))) {
         done.push(init_action(paths, "firewall", "reload"));
     }
     done
+}
+
+/// dnsmasq reads `/etc/config/dhcp` only when (re)started. Only a running one is
+/// reloaded: a BACKUP whose `list service` holds dnsmasq keeps it stopped on purpose,
+/// and its init script's `reload` goes through procd's start_service, which would start
+/// it (two DHCP servers on the LAN).
+fn reload_dnsmasq(paths: &Paths) -> String {
+    let script = paths.init_script("dnsmasq");
+    let running = script.is_file()
+        && crate::proc::spawn(&script, &[std::ffi::OsStr::new("running")], Output::Null, Output::Null)
+            .and_then(|mut c| c.wait())
+            .is_ok_and(|s| s.success());
+    if running {
+        init_action(paths, "dnsmasq", "reload")
+    } else {
+        "dnsmasq: not running; will use the new file when started".to_string()
+    }
 }
 
 /// `/etc/init.d/<svc> <verb>` when the script exists; says so when it does not.

@@ -6,12 +6,14 @@
 //! | [`conntrackd`] | `conntrackd.conf`: FTFW over multicast or UDP on the sync link |
 //! | [`firewall`] | fw4 `chain-pre/input` snippet: bare rules accepting VRRP and sync traffic |
 //! | [`sysupgrade`] | our lines in `/etc/sysupgrade.conf` and `/lib/upgrade/keep.d/muros-ha` |
+//! | [`dhcp`] | the VIP as DHCP clients' gateway and DNS in `/etc/config/dhcp` (an edit, text → text) |
 //!
 //! Nothing here validates: [`crate::model::load`] already did. Where the model still
 //! leaves a choice (a missing own address, say) the renderers take the conservative
 //! reading and say so in a comment inside the rendered file.
 
 pub mod conntrackd;
+pub mod dhcp;
 pub mod firewall;
 pub mod keepalived;
 pub mod sysupgrade;

@@ -140,6 +140,115 @@ impl Editor {
         self.set_value(section_ref, name, None)
     }
 
+    /// The statements that gave a list option its values, one per value and in order,
+    /// or `None` when the value is not built that way (a later `option` overrode it).
+    fn list_statements(&self, sidx: usize, name: &str) -> Option<Vec<usize>> {
+        let Some(Value::List(values)) = self.parsed.package.sections[sidx].option(name).map(|o| &o.value) else { return None };
+        let stmts: Vec<usize> = self.contributors(sidx, name);
+        (stmts.len() == values.len()).then_some(stmts)
+    }
+
+    /// Statements that shaped option `name` of section `sidx` (an empty `option x ''` never does).
+    fn contributors(&self, sidx: usize, name: &str) -> Vec<usize> {
+        (0..self.parsed.stmts.len())
+            .filter(|&i| {
+                let s = &self.parsed.stmts[i];
+                s.section == sidx
+                    && match &s.kind {
+                        StmtKind::Option { name: n, effective, .. } => *effective && n == name,
+                        StmtKind::List { name: n } => n == name,
+                        _ => false,
+                    }
+            })
+            .collect()
+    }
+
+    /// The 1-based line of each value of list `name`, in order; the option's own line for
+    /// every value when the statements cannot be told apart. Empty if there is no such option.
+    pub fn list_value_lines(&self, section_ref: &str, name: &str) -> Result<Vec<usize>, UciError> {
+        let sidx = self.section_index(section_ref)?;
+        let section = &self.parsed.package.sections[sidx];
+        let count = section.list(name).len();
+        Ok(match self.list_statements(sidx, name) {
+            Some(stmts) => stmts.iter().map(|&i| self.parsed.lines[self.parsed.stmts[i].logical].first_line).collect(),
+            None => vec![section.line_of(name); count],
+        })
+    }
+
+    /// Append `list NAME 'VALUE'` after the option's last `list` line (or at the end of
+    /// the section), leaving the other values' lines as they are. Returns true (it
+    /// always adds; a value already there is added again, as `uci add_list` does).
+    pub fn add_list_value(&mut self, section_ref: &str, name: &str, value: &str) -> Result<bool, UciError> {
+        if !reader::valid_name(name) || value.contains('\0') {
+            return Err(self.err(0, format!("invalid list value for '{name}'")));
+        }
+        let sidx = self.section_index(section_ref)?;
+        let mut values: Vec<String> = self.parsed.package.sections[sidx].list(name).iter().map(|v| v.to_string()).collect();
+        // A single `option` of this name: its line must become a list, not just grow one.
+        if !values.is_empty() && self.list_statements(sidx, name).is_none() {
+            values.push(value.to_string());
+            return self.set_list(section_ref, name, &values);
+        }
+        let mut expected = self.parsed.package.clone();
+        {
+            let opts = &mut expected.sections[sidx].options;
+            match opts.iter_mut().find(|o| o.name == name) {
+                Some(o) => {
+                    values.push(value.to_string());
+                    o.value = Value::List(values);
+                }
+                None => opts.push(UciOption { name: name.to_string(), value: Value::List(vec![value.to_string()]), line: 0 }),
+            }
+        }
+        let line = |indent: &str| render_option(name, &Value::List(vec![value.to_string()]), indent, self.eol());
+        let splice = match self.contributors(sidx, name).last() {
+            Some(&last) => {
+                let ln = &self.parsed.lines[self.parsed.stmts[last].logical];
+                let mut with = String::new();
+                if !self.text[..ln.end].ends_with('\n') {
+                    with.push_str(self.eol());
+                }
+                with.push_str(&line(&self.indent_of(ln.start)));
+                Splice { start: ln.end, end: ln.end, with }
+            }
+            None => self.append_to_section(sidx, &line(&self.section_indent(sidx))),
+        };
+        self.apply(vec![splice], &expected, &format!("add {section_ref} {name}"))?;
+        Ok(true)
+    }
+
+    /// Remove the first `list NAME 'VALUE'` line of the section and nothing else (other
+    /// values, comments and the rest of the file stay byte for byte). Returns true if a
+    /// value was removed. A value that shares its line with another statement, or a list
+    /// overridden by a later `option`, is an error: that line is not ours to rewrite.
+    pub fn remove_list_value(&mut self, section_ref: &str, name: &str, value: &str) -> Result<bool, UciError> {
+        let sidx = self.section_index(section_ref)?;
+        let values: Vec<String> = self.parsed.package.sections[sidx].list(name).iter().map(|v| v.to_string()).collect();
+        let Some(at) = values.iter().position(|v| v == value) else { return Ok(false) };
+        let what = format!("remove {section_ref} {name} '{value}'");
+        let stmts = self.list_statements(sidx, name).ok_or_else(|| self.err(self.parsed.package.sections[sidx].line_of(name), format!("cannot {what}: the list is not made of one statement per value")))?;
+        let ln = &self.parsed.lines[self.parsed.stmts[stmts[at]].logical];
+        if ln.commands != 1 {
+            return Err(self.err(ln.first_line, format!("cannot {what}: line {} holds several statements", ln.first_line)));
+        }
+        let mut expected = self.parsed.package.clone();
+        {
+            let opts = &mut expected.sections[sidx].options;
+            if let Some(i) = opts.iter().position(|o| o.name == name) {
+                let mut rest = values.clone();
+                rest.remove(at);
+                if rest.is_empty() {
+                    opts.remove(i);
+                } else {
+                    opts[i].value = Value::List(rest);
+                }
+            }
+        }
+        let splice = Splice { start: ln.start, end: ln.end, with: String::new() };
+        self.apply(vec![splice], &expected, &what)?;
+        Ok(true)
+    }
+
     fn set_value(&mut self, section_ref: &str, name: &str, new: Option<Value>) -> Result<bool, UciError> {
         if !reader::valid_name(name) {
             return Err(self.err(0, format!("invalid option name '{name}'")));
@@ -173,18 +282,7 @@ impl Editor {
             }
         }
 
-        // Statements that shaped this option's value (an empty `option x ''` never does).
-        let contributors: Vec<usize> = (0..self.parsed.stmts.len())
-            .filter(|&i| {
-                let s = &self.parsed.stmts[i];
-                s.section == sidx
-                    && match &s.kind {
-                        StmtKind::Option { name: n, effective, .. } => *effective && n == name,
-                        StmtKind::List { name: n } => n == name,
-                        _ => false,
-                    }
-            })
-            .collect();
+        let contributors = self.contributors(sidx, name);
 
         let what = format!("{} {}", section_ref, name);
         let mut splices = Vec::new();

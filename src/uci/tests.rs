@@ -231,3 +231,38 @@ fn crlf_file_gets_crlf_lines() -> Result<(), UciError> {
     assert_eq!(ed.finish(), "config a 'b'\r\n\toption x '1'\r\n\toption y '2'\r\n\r\nconfig a 'c'\r\n");
     Ok(())
 }
+
+const DHCP: &str = "config dhcp 'lan'\n\toption interface 'lan'\n\tlist dhcp_option '42,192.0.2.10'   # our NTP box\n\t# gateway below\n\tlist dhcp_option '3,192.0.2.1'\n\toption start '100'\n";
+
+#[test]
+fn a_list_value_is_added_after_its_siblings_and_removed_alone() -> Result<(), UciError> {
+    let mut ed = editor(DHCP);
+    assert_eq!(ed.list_value_lines("lan", "dhcp_option")?, vec![3, 5]);
+    assert!(ed.add_list_value("lan", "dhcp_option", "6,192.0.2.1")?);
+    assert_eq!(ed.text(), DHCP.replace("'3,192.0.2.1'\n", "'3,192.0.2.1'\n\tlist dhcp_option '6,192.0.2.1'\n"));
+    assert!(ed.remove_list_value("lan", "dhcp_option", "3,192.0.2.1")?);
+    assert!(!ed.remove_list_value("lan", "dhcp_option", "3,192.0.2.1")?);
+    // The other value's line (with its comment) and the comment above stay byte for byte.
+    assert_eq!(ed.text(), DHCP.replace("\tlist dhcp_option '3,192.0.2.1'\n", "\tlist dhcp_option '6,192.0.2.1'\n"));
+    assert_eq!(ed.package().sections[0].list("dhcp_option"), vec!["42,192.0.2.10", "6,192.0.2.1"]);
+    // A value in a new list goes at the end of the section, indented like it.
+    assert!(ed.add_list_value("lan", "ra_flags", "none")?);
+    assert!(ed.finish().ends_with("\toption start '100'\n\tlist ra_flags 'none'\n"));
+    Ok(())
+}
+
+#[test]
+fn removing_the_last_value_removes_the_option_and_a_single_option_grows_into_a_list() -> Result<(), UciError> {
+    let mut ed = editor("config dhcp 'lan'\n\tlist dhcp_option '3,x'\n\toption force '1'\n");
+    assert!(ed.remove_list_value("lan", "dhcp_option", "3,x")?);
+    assert_eq!(ed.text(), "config dhcp 'lan'\n\toption force '1'\n");
+    assert!(ed.package().sections[0].option("dhcp_option").is_none());
+    let mut ed = editor("config dhcp 'lan'\n\toption dhcp_option '42,y'\n");
+    assert!(ed.add_list_value("lan", "dhcp_option", "3,x")?);
+    assert_eq!(ed.package().sections[0].list("dhcp_option"), vec!["42,y", "3,x"]);
+    // A list value sharing its line with another statement is not ours to cut out.
+    let mut ed = editor("config dhcp 'lan'\n\tlist dhcp_option '3,x'; list dhcp_option '6,x'\n");
+    assert!(ed.remove_list_value("lan", "dhcp_option", "3,x").is_err());
+    assert_eq!(ed.text(), "config dhcp 'lan'\n\tlist dhcp_option '3,x'; list dhcp_option '6,x'\n");
+    Ok(())
+}

@@ -19,6 +19,8 @@ pub struct Case {
     /// Root the outputs are rendered for (`/` on a router, `/lab/ra` in the lab).
     pub render_root: &'static str,
     pub config: Config,
+    /// Where its `etc/config` is read from.
+    pub uci_root: PathBuf,
 }
 
 impl Case {
@@ -39,6 +41,15 @@ impl Case {
     }
     pub fn expected_file(&self, router_path: &str) -> PathBuf {
         expected_file(self.name, router_path)
+    }
+    /// The router's own UCI files muros-ha edits, as render leaves them (relative path,
+    /// text); only those the case has. Today: `etc/config/dhcp`.
+    pub fn edits(&self) -> Vec<(PathBuf, String)> {
+        let input = self.uci_root.join("etc/config/dhcp");
+        let Ok(text) = fs::read_to_string(&input) else { return Vec::new() };
+        let edit = muros_ha::render::dhcp::with_vip_gateway(&text, "/etc/config/dhcp", &self.config)
+            .unwrap_or_else(|e| panic!("case {}: {e}", self.name));
+        vec![(PathBuf::from("etc/config/dhcp"), edit.text)]
     }
 }
 
@@ -166,7 +177,7 @@ pub fn cases() -> Vec<Case> {
                 let list: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
                 panic!("golden case {name} does not load:\n{}", list.join("\n"))
             });
-            Case { name, render_root, config }
+            Case { name, render_root, config, uci_root: dir }
         })
         .collect()
 }
