@@ -26,6 +26,12 @@
 #                                          panic=abort nothing unwinds, they would
 #                                          only lengthen a panic's backtrace
 #                                          (.eh_frame was 52 KB of the mipsel binary)
+#   aarch64: -Ccode-model=tiny             rustc's documented code-model option, like
+#                                          relocation-model: one ADR per address
+#                                          instead of ADRP+ADD (-12.9 KB). Code and data
+#                                          must lie within 1 MiB of each other (they
+#                                          span ~0.5 MiB); past that the link fails
+#                                          with a relocation overflow, loudly
 #   armv7: -Ctarget-feature=+thumb-mode    Thumb-2 instead of A32 (every ARMv7-A core
 #                                          has it; interworks with the A32 musl)
 #   armv7: -Clink-arg=-Wl,-z,max-page-size=4096
@@ -41,7 +47,7 @@
 #                                          --strip-all keeps. llvm-strip comes with
 #                                          `rustup component add llvm-tools`
 # Not used (they were once, for an older 400 KiB budget): -Cllvm-args backend knobs,
-# LLVM-internal target features, a linker script, -Zfmt-debug=none,
+# LLVM-internal target features and scheduler switches, a linker script, -Zfmt-debug=none,
 # -Cpanic=immediate-abort. DESIGN.md, Size, says what each cost.
 #
 # Environment:
@@ -81,6 +87,7 @@ fi
 # Per-target flags (see the header).
 extra_rustflags() {
 	case "$1" in
+	aarch64-*) echo "-Ccode-model=tiny" ;;
 	armv7-*) echo "-Ctarget-feature=+thumb-mode -Clink-arg=-Wl,-z,max-page-size=4096" ;;
 	mipsel-* | mips-*) echo "-Crelocation-model=static" ;;
 	*) echo "" ;;
