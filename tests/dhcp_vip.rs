@@ -3,6 +3,8 @@
 //! keeps every other line, takes back exactly what it added when HA is disabled, and
 //! leaves an admin's own gateway alone with a warning from `check`.
 
+#[allow(dead_code)]
+mod fs_support;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -108,22 +110,8 @@ fn render(root: &Root) -> String {
     stdout
 }
 
-/// `uci show dhcp` by the real uci (OPENWRT_TOOLS_DIR, OWRT_TOOLS, MUROS_SHARED or the
-/// shared checkout), or None when it is not here.
 fn uci_show_dhcp(root: &Root) -> Option<String> {
-    let mut cands = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/openwrt-tools/bin/uci"), PathBuf::from("/work/shared/openwrt-tools/bin/uci")];
-    for var in ["OPENWRT_TOOLS_DIR", "OWRT_TOOLS"] {
-        if let Some(d) = std::env::var_os(var) {
-            cands.insert(0, PathBuf::from(d).join("bin/uci"));
-        }
-    }
-    if let Some(s) = std::env::var_os("MUROS_SHARED") {
-        cands.insert(0, PathBuf::from(s).join("openwrt-tools/bin/uci"));
-    }
-    let uci = cands.into_iter().find(|p| p.is_file())?;
-    let out = Command::new(uci).arg("-c").arg(root.0.join("etc/config")).arg("-t").arg(root.0.join("uci-save")).args(["show", "dhcp"]).output().unwrap();
-    assert!(out.status.success(), "real uci cannot read our dhcp file: {}", String::from_utf8_lossy(&out.stderr));
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    fs_support::real_uci_show(&root.0.join("etc/config"), "dhcp")
 }
 
 /// What render adds to the stock file: after lan's own `dhcp_option` line, and at the

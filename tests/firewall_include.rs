@@ -3,6 +3,8 @@
 //! added once, every other line kept, and the snippet a previous release left in
 //! fw4's package directory removed.
 
+#[allow(dead_code)]
+mod fs_support;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,21 +47,8 @@ fn render(root: &Root, extra: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `uci show firewall` by the real uci, when the shared OpenWrt tools are here.
 fn uci_show_firewall(root: &Root) -> Option<String> {
-    let mut cands = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/openwrt-tools/bin/uci"), PathBuf::from("/work/shared/openwrt-tools/bin/uci")];
-    for var in ["OPENWRT_TOOLS_DIR", "OWRT_TOOLS"] {
-        if let Some(d) = std::env::var_os(var) {
-            cands.insert(0, PathBuf::from(d).join("bin/uci"));
-        }
-    }
-    if let Some(s) = std::env::var_os("MUROS_SHARED") {
-        cands.insert(0, PathBuf::from(s).join("openwrt-tools/bin/uci"));
-    }
-    let uci = cands.into_iter().find(|p| p.is_file())?;
-    let out = Command::new(uci).arg("-c").arg(root.0.join("etc/config")).arg("-t").arg(root.0.join("uci-save")).args(["show", "firewall"]).output().unwrap();
-    assert!(out.status.success(), "real uci cannot read our firewall file: {}", String::from_utf8_lossy(&out.stderr));
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    fs_support::real_uci_show(&root.0.join("etc/config"), "firewall")
 }
 
 #[test]

@@ -78,3 +78,26 @@ pub fn muros_bin() -> &'static str {
         },
     })
 }
+
+/// `uci show PACKAGE` by the real uci (from [`openwrt_tools`]) on the files in
+/// `config_dir`, or None when the tools are not here (a failure under `CI=true`).
+/// Asserts the real uci accepts the file: what we write must parse for OpenWrt.
+#[allow(dead_code)]
+pub fn real_uci_show(config_dir: &Path, package: &str) -> Option<String> {
+    let Some(tools) = openwrt_tools() else {
+        assert!(std::env::var_os("CI").is_none(), "the real uci (shared/openwrt-tools) is needed in CI");
+        eprintln!("skipped `uci show {package}`: shared/openwrt-tools not found");
+        return None;
+    };
+    let save = TempDir::new();
+    let out = std::process::Command::new(tools.join("bin/uci"))
+        .arg("-c")
+        .arg(config_dir)
+        .arg("-t")
+        .arg(&save.0)
+        .args(["show", package])
+        .output()
+        .expect("run the real uci");
+    assert!(out.status.success(), "real uci cannot read our {package} file: {}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
