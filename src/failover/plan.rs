@@ -337,6 +337,7 @@ mod tests {
                 None
             },
             router_id: "ra".into(),
+            backup_route: true,
         }
     }
 
