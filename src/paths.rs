@@ -21,6 +21,10 @@ pub const FW4_SNIPPET: &str = "/etc/muros-ha/fw4-input.nft";
 /// The `config include` section we own in `/etc/config/firewall`.
 pub const FW4_INCLUDE_SECTION: &str = "muros_ha";
 
+/// netifd's resolver file (the DNS servers of the interfaces that are up), as the target
+/// of the `/tmp/resolv.conf` link, relative so that it stays under any `--root`.
+pub const RESOLV_CONF_AUTO: &str = "resolv.conf.d/resolv.conf.auto";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
     root: PathBuf,
@@ -113,6 +117,12 @@ impl Paths {
     pub fn keepalived_pid(&self) -> PathBuf {
         self.join("/var/run/keepalived.pid")
     }
+    /// The resolver file the router's own programs read (`/etc/resolv.conf` links here
+    /// on OpenWrt). dnsmasq's init script owns it: it writes `nameserver 127.0.0.1` at
+    /// start and links it back to [`RESOLV_CONF_AUTO`] at stop.
+    pub fn resolv_conf(&self) -> PathBuf {
+        self.join("/tmp/resolv.conf")
+    }
     /// Persistent node state (keys, last lease) that must survive a reboot.
     pub fn persist_dir(&self) -> PathBuf {
         self.join("/etc/muros-ha")
@@ -134,6 +144,7 @@ mod tests {
             p.ubus_socket(),
             p.init_script("dnsmasq"),
             p.uci_file("network"),
+            p.resolv_conf(),
         ] {
             assert!(path.starts_with("/tmp/lab/ra/"), "{}", path.display());
         }

@@ -258,7 +258,9 @@ fn the_plan_comes_from_the_uci_config() {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(o.stderr.is_empty(), "the example config should validate: {}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8(o.stdout).unwrap();
-    assert!(out.contains("3     ubus call network.interface.wan up"), "{out}");
+    assert!(out.contains("3     ip -4 route del default via 192.0.2.1 metric 4096 protocol static\n"), "{out}");
+    assert!(out.contains("4     link "), "{out}");
+    assert!(out.contains("5     ubus call network.interface.wan up"), "{out}");
     for svc in ["dnsmasq", "odhcpd", "miniupnpd"] {
         assert!(out.contains(&format!("/etc/init.d/{svc} start")), "{svc} missing:\n{out}");
     }
@@ -291,4 +293,42 @@ fn a_config_broken_mid_edit_still_fails_over_with_the_last_good_inputs() {
         assert!(r.dir.join(format!("running-{svc}")).exists(), "{svc} not started from the last good inputs");
     }
     assert!(rec["actions"].as_array().unwrap().iter().any(|a| a["action"] == "ubus call network.interface.wan up"));
+}
+
+#[test]
+fn the_backup_reaches_the_internet_through_the_lan_vip_until_it_becomes_master() {
+    let r = TestRoot::new("backuproute");
+    copy_example_config(&r);
+    for svc in ["dnsmasq", "odhcpd", "miniupnpd"] {
+        r.add_service(svc, "");
+    }
+    let resolv = r.dir.join("tmp/resolv.conf");
+    assert_eq!(r.notify(&["GROUP", "muros_ha", "BACKUP", "100"]).status.code(), Some(0));
+    // The example's LAN VIP is 192.0.2.1 (its guest VIP comes second).
+    assert_eq!(r.ip_lines(), ["-4 route replace default via 192.0.2.1 metric 4096 protocol static"]);
+    let text = fs::read_to_string(&resolv).unwrap();
+    assert!(text.ends_with("\nnameserver 192.0.2.1\n") && text.starts_with("# muros-ha"), "{text}");
+    let rec = r.history().pop().unwrap();
+    let names: Vec<&str> = rec["actions"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+    let at = |n: &str| names.iter().position(|a| a.contains(n)).unwrap_or_else(|| panic!("{n} not in {names:#?}"));
+    assert!(at("network.interface.wan down") < at("route replace") && at("dnsmasq stop") < at("resolv.conf"), "{names:#?}");
+    // No conntrackd or ubusd in this root: only our two actions must have succeeded.
+    let ours = rec["actions"].as_array().unwrap().iter().filter(|a| a["action"].as_str().unwrap().contains("192.0.2.1"));
+    assert_eq!(ours.clone().count(), 2, "{rec}");
+    assert!(ours.into_iter().all(|a| a["ok"] == true), "{rec}");
+
+    assert_eq!(r.notify(&["GROUP", "muros_ha", "MASTER", "150"]).status.code(), Some(0));
+    assert_eq!(r.ip_lines()[1], "-4 route del default via 192.0.2.1 metric 4096 protocol static");
+    assert_eq!(fs::read_link(&resolv).unwrap(), std::path::Path::new("resolv.conf.d/resolv.conf.auto"));
+    let rec = r.history().pop().unwrap();
+    let names: Vec<&str> = rec["actions"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+    let at = |n: &str| names.iter().position(|a| a.contains(n)).unwrap_or_else(|| panic!("{n} not in {names:#?}"));
+    assert!(at("route del") < at("network.interface.wan up") && at("resolv.conf") < at("dnsmasq start"), "{names:#?}");
+
+    // Turned off: the hook leaves routes and the resolver alone.
+    let text = fs::read_to_string(r.dir.join("etc/config/muros_ha")).unwrap();
+    fs::write(r.dir.join("etc/config/muros_ha"), text.replacen("config global 'global'\n", "config global 'global'\n\toption backup_route '0'\n", 1)).unwrap();
+    assert_eq!(r.notify(&["GROUP", "muros_ha", "BACKUP", "100"]).status.code(), Some(0));
+    assert_eq!(r.ip_lines().len(), 2);
+    assert!(fs::symlink_metadata(&resolv).unwrap().file_type().is_symlink());
 }

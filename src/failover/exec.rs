@@ -3,7 +3,7 @@
 //! that stops half way (WAN up but no DHCP server, say) is worse than one with a
 //! recorded failure.
 
-use super::plan::{service_argv, Action};
+use super::plan::{backup_route_argv, resolver_text, service_argv, Action, RESOLVER_MARK};
 use super::system::{conntrackd_socket, System};
 use crate::paths::Paths;
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,8 @@ pub const CONNTRACKD_TIMEOUT: Duration = Duration::from_secs(10);
 pub const SERVICE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 pub const UBUS_TIMEOUT: Duration = Duration::from_secs(5);
+/// `ip route` answers at once; this only bounds a hung one.
+pub const ROUTE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a freshly started conntrackd may take to open its control socket.
 const CONNTRACKD_START_POLLS: u32 = 50;
 const CONNTRACKD_START_POLL: Duration = Duration::from_millis(20);
@@ -122,7 +124,38 @@ fn run_leaf(a: &Action, paths: &Paths, sys: &dyn System) -> (bool, String) {
             let said = if is_running { "running" } else { "not running" };
             (is_running == *running, said.to_string())
         }
+        Action::BackupRoute { via, install } => {
+            let o = sys.run(&backup_route_argv(*via, *install), ROUTE_TIMEOUT);
+            // `del` of a route that is not there: iproute2 and busybox both say
+            // "RTNETLINK answers: No such process" (ESRCH). Removing is idempotent.
+            if !install && !o.success() && o.detail.contains("No such process") {
+                return (true, "no such route".to_string());
+            }
+            (o.success(), failure_detail(&o))
+        }
+        Action::BackupResolver { via, install: true } => {
+            match sys.write_file(&paths.resolv_conf(), resolver_text(*via).as_bytes()) {
+                Ok(()) => (true, String::new()),
+                Err(e) => (false, e),
+            }
+        }
+        Action::BackupResolver { install: false, .. } => restore_resolver(paths, sys),
         Action::Parallel(_) | Action::Sequence(_) | Action::Announce => (true, String::new()),
+    }
+}
+
+/// Hand `/tmp/resolv.conf` back as dnsmasq's stop leaves it (a link to netifd's file),
+/// but only if it still holds what we wrote: a file dnsmasq or the operator wrote since
+/// is theirs. A link to netifd's file reads as netifd's text, so it is left alone too.
+fn restore_resolver(paths: &Paths, sys: &dyn System) -> (bool, String) {
+    let resolv = paths.resolv_conf();
+    let ours = sys.read_file(&resolv).is_some_and(|b| b.starts_with(RESOLVER_MARK.as_bytes()));
+    if !ours {
+        return (true, "not ours; left alone".to_string());
+    }
+    match sys.symlink(std::path::Path::new(crate::paths::RESOLV_CONF_AUTO), &resolv) {
+        Ok(()) => (true, String::new()),
+        Err(e) => (false, e),
     }
 }
 
@@ -203,7 +236,7 @@ fn ensure_conntrackd(paths: &Paths, sys: &dyn System) -> (bool, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::failover::plan::{plan_for, PlanInputs};
+    use crate::failover::plan::{plan_for, resolver_text, PlanInputs};
     use crate::failover::system::RecordingSystem;
     use crate::failover::{GroupState, Transition};
     use std::sync::atomic::Ordering;
@@ -214,6 +247,7 @@ mod tests {
             wan: Some("wan".into()),
             services: vec!["dnsmasq".into(), "odhcpd".into()],
             vips: vec![],
+            backup_via: None,
         }
     }
 
@@ -350,5 +384,87 @@ mod tests {
         let sys = RecordingSystem::new();
         let r = execute(&[Action::EnsureConntrackd], &Paths::new("/r"), &sys);
         assert!(r[0].ok && sys.log().is_empty());
+    }
+
+    fn with_lan_vip() -> PlanInputs {
+        PlanInputs { backup_via: Some(std::net::Ipv4Addr::new(192, 0, 2, 1)), ..inputs() }
+    }
+
+    const ROUTE_ADD: &str = "run ip -4 route replace default via 192.0.2.1 metric 4096 protocol static";
+    const ROUTE_DEL: &str = "run ip -4 route del default via 192.0.2.1 metric 4096 protocol static";
+
+    #[test]
+    fn backup_then_master_routes_through_the_vip_only_while_backup() {
+        let sys = RecordingSystem::new();
+        let paths = Paths::new("/r");
+        let r = execute(&plan_for(&Transition::to(GroupState::Backup), &with_lan_vip()), &paths, &sys);
+        assert!(r.iter().all(|x| x.ok), "{r:#?}");
+        let log = sys.log();
+        assert!(idx(&log, "network.interface.wan down") < idx(&log, ROUTE_ADD), "{log:#?}");
+        assert!(idx(&log, "dnsmasq stop") < idx(&log, "write /r/tmp/resolv.conf"), "{log:#?}");
+        assert!(log[idx(&log, "write /r/tmp/resolv.conf")].ends_with(r#"nameserver 192.0.2.1\n""#), "{log:#?}");
+
+        let sys2 = RecordingSystem::new();
+        let ours = sys.read_file(&paths.resolv_conf()).unwrap();
+        sys2.put_file(paths.resolv_conf(), &ours);
+        let r = execute(&plan_for(&Transition::to(GroupState::Master), &with_lan_vip()), &paths, &sys2);
+        assert!(r.iter().all(|x| x.ok), "{r:#?}");
+        let log = sys2.log();
+        let del = idx(&log, ROUTE_DEL);
+        let link = idx(&log, "link /r/tmp/resolv.conf -> resolv.conf.d/resolv.conf.auto");
+        assert!(idx(&log, "conntrackd.ctl -c") < del && del < link, "{log:#?}");
+        assert!(link < idx(&log, "network.interface.wan up"), "{log:#?}");
+        assert!(link < idx(&log, "dnsmasq start"), "{log:#?}");
+    }
+
+    #[test]
+    fn fault_and_stop_undo_the_route_and_the_resolver_after_the_wan_is_down() {
+        for st in [GroupState::Fault, GroupState::Stop] {
+            let sys = RecordingSystem::new();
+            let paths = Paths::new("/r");
+            sys.put_file(paths.resolv_conf(), resolver_text(std::net::Ipv4Addr::new(192, 0, 2, 1)).as_bytes());
+            let r = execute(&plan_for(&Transition::to(st), &with_lan_vip()), &paths, &sys);
+            assert!(r.iter().all(|x| x.ok), "{st}: {r:#?}");
+            let log = sys.log();
+            assert!(idx(&log, "network.interface.wan down") < idx(&log, ROUTE_DEL), "{st}: {log:#?}");
+            assert!(idx(&log, ROUTE_DEL) < idx(&log, "link /r/tmp/resolv.conf"), "{st}: {log:#?}");
+            assert!(!log.iter().any(|l| l.contains("route replace") || l.starts_with("write ")), "{st}: {log:#?}");
+        }
+    }
+
+    #[test]
+    fn removing_a_backup_route_that_is_not_there_is_fine_other_failures_are_not() {
+        let paths = Paths::new("/r");
+        let del = [Action::BackupRoute { via: std::net::Ipv4Addr::new(192, 0, 2, 1), install: false }];
+        let sys = RecordingSystem::new();
+        sys.fail_saying("route del", "RTNETLINK answers: No such process");
+        let r = execute(&del, &paths, &sys);
+        assert!(r[0].ok, "{r:?}");
+        assert_eq!(r[0].detail.as_deref(), Some("no such route"));
+        let sys = RecordingSystem::new();
+        sys.fail_saying("route del", "RTNETLINK answers: Operation not permitted");
+        let r = execute(&del, &paths, &sys);
+        assert!(!r[0].ok, "{r:?}");
+        assert_eq!(r[0].detail.as_deref(), Some("exit 1: RTNETLINK answers: Operation not permitted"));
+        // Adding a route via an unreachable VIP is a recorded failure, never tolerated.
+        let sys = RecordingSystem::new();
+        sys.fail_saying("route replace", "RTNETLINK answers: No such process");
+        let add = [Action::BackupRoute { via: std::net::Ipv4Addr::new(192, 0, 2, 1), install: true }];
+        assert!(!execute(&add, &paths, &sys)[0].ok);
+    }
+
+    #[test]
+    fn a_resolver_file_someone_else_wrote_is_left_alone() {
+        let paths = Paths::new("/r");
+        let restore = [Action::BackupResolver { via: std::net::Ipv4Addr::new(192, 0, 2, 1), install: false }];
+        let sys = RecordingSystem::new();
+        sys.put_file(paths.resolv_conf(), b"search lan\nnameserver 127.0.0.1\n");
+        let r = execute(&restore, &paths, &sys);
+        assert!(r[0].ok && r[0].detail.as_deref() == Some("not ours; left alone"), "{r:?}");
+        assert!(sys.log().is_empty(), "{:?}", sys.log());
+        // Nothing there at all (or a link to netifd's file): nothing to do either.
+        let sys = RecordingSystem::new();
+        assert!(execute(&restore, &paths, &sys)[0].ok);
+        assert!(sys.log().is_empty());
     }
 }

@@ -6,11 +6,13 @@ use super::{GroupState, Transition};
 use crate::model::Config;
 use crate::paths::Paths;
 use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr};
 
 /// What the plan needs from the configuration. Kept apart from [`Config`] so the hook can
 /// cache the last good copy (`state_dir/plan-inputs.json`) and still fail over when the
 /// UCI config is broken mid-edit: keepalived does not wait for the operator.
-/// JSON: `{"enabled","wan","services":[…],"vips":[{"device","address"}]}`, in this order.
+/// JSON: `{"enabled","wan","services":[…],"vips":[{"device","address"}],"backup_via"}`,
+/// in this order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanInputs {
     pub enabled: bool,
@@ -22,6 +24,11 @@ pub struct PlanInputs {
     pub services: Vec<String>,
     /// Where keepalived puts the VIPs; `converge` looks for them.
     pub vips: Vec<VipRef>,
+    /// The LAN VIP a non-master router reaches the Internet through (see
+    /// [`backup_internet`]); `null` when `backup_route` is off or no VIP is IPv4. Missing
+    /// (a cache from before the option) reads as `None`: no route, as then.
+    #[serde(default)]
+    pub backup_via: Option<Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,7 +41,7 @@ pub struct VipRef {
 impl Default for PlanInputs {
     /// Nothing known: conntrackd only (its paths come from the root, not the config).
     fn default() -> Self {
-        PlanInputs { enabled: true, wan: None, services: Vec::new(), vips: Vec::new() }
+        PlanInputs { enabled: true, wan: None, services: Vec::new(), vips: Vec::new(), backup_via: None }
     }
 }
 
@@ -61,8 +68,22 @@ impl From<&Config> for PlanInputs {
                 .iter()
                 .map(|v| VipRef { device: v.interface.device.clone(), address: v.address.to_string() })
                 .collect(),
+            backup_via: if c.backup_route { lan_vip(c) } else { None },
         }
     }
+}
+
+/// The VIP the backup's own traffic goes through: the IPv4 VIP on the logical interface
+/// `lan` (OpenWrt's name for it; the master's dnsmasq answers there), else the first
+/// IPv4 VIP in file order, which is the LAN one in every config we ship. There is no
+/// IPv6 counterpart yet: an IPv6 default via a VIP would need the VIP's link-local.
+fn lan_vip(c: &Config) -> Option<Ipv4Addr> {
+    let v4 = |v: &&crate::model::Vip| match v.address.addr {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    };
+    let on_lan = c.vips.iter().filter(|v| v.interface.logical == "lan").find_map(|v| v4(&v));
+    on_lan.or_else(|| c.vips.iter().find_map(|v| v4(&v)))
 }
 
 /// A conntrackd client command (`conntrackd -C conf <flag>`).
@@ -134,6 +155,39 @@ pub enum Action {
     Sequence(Vec<Action>),
     /// ubus event `muros_ha.transition`, sent after `current` and history are written.
     Announce,
+    /// The default route via the LAN VIP: installed (`ip route replace`, idempotent) or
+    /// removed (`ip route del`; an absent route is fine). See [`backup_internet`].
+    BackupRoute { via: Ipv4Addr, install: bool },
+    /// `/tmp/resolv.conf` → `nameserver <via>` (install), or linked back to netifd's
+    /// file if, and only if, it still holds what we wrote (remove).
+    BackupResolver { via: Ipv4Addr, install: bool },
+}
+
+/// Metric of the backup default route. netifd gives a WAN default route metric 0 unless
+/// configured (`option metric`, rarely above a few hundred), and the lower metric wins,
+/// so a real WAN default route always beats this one, even while both exist.
+pub const BACKUP_ROUTE_METRIC: u32 = 4096;
+
+/// `ip -4 route replace|del default via <vip> metric 4096 protocol static`. Only the
+/// keywords busybox's `ip` also knows (it matches them whole: `protocol`, not `proto`),
+/// since an OpenWrt image may ship either. `del` names via, metric and protocol so it
+/// can only ever remove our route.
+pub fn backup_route_argv(via: Ipv4Addr, install: bool) -> Vec<String> {
+    let verb = if install { "replace" } else { "del" };
+    let metric = BACKUP_ROUTE_METRIC.to_string();
+    ["ip", "-4", "route", verb, "default", "via", &via.to_string(), "metric", &metric, "protocol", "static"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// First line of the resolver file we write; restoring checks for it, so a file dnsmasq
+/// (or the operator) wrote since is never replaced.
+pub const RESOLVER_MARK: &str = "# muros-ha: not master, dnsmasq stopped; resolving through the LAN VIP";
+
+/// The whole resolver file for `via`.
+pub fn resolver_text(via: Ipv4Addr) -> String {
+    format!("{}\nnameserver {}\n", RESOLVER_MARK, via)
 }
 
 /// The conntrackd client command equivalent to a request, as an operator would type it:
@@ -169,6 +223,15 @@ impl Action {
             Action::Parallel(_) => "parallel".into(),
             Action::Sequence(_) => "sequence".into(),
             Action::Announce => "ubus send muros_ha.transition {from,to,reason,time,ms}".into(),
+            Action::BackupRoute { via, install } => backup_route_argv(*via, *install).join(" "),
+            Action::BackupResolver { via, install: true } => {
+                format!("write {}: nameserver {}", paths.resolv_conf().display(), via)
+            }
+            Action::BackupResolver { install: false, .. } => format!(
+                "link {} -> {} if it is still ours",
+                paths.resolv_conf().display(),
+                crate::paths::RESOLV_CONF_AUTO
+            ),
         }
     }
 }
@@ -199,6 +262,10 @@ pub fn plan_for(t: &Transition, inp: &PlanInputs) -> Vec<Action> {
             // The peer's flows must be in our kernel table before traffic reaches us,
             // so the commit comes first and alone.
             p.push(Action::Conntrackd(ConntrackdOp::Commit));
+            // The backup route goes before the WAN comes up: the VIP is ours now, so a
+            // default route via it points at ourselves, and until DHCP answers it would
+            // be the only default route. Removing it is one short fork.
+            p.extend(backup_internet(inp, false));
             // The WAN next, alone: DHCP behind it is the longest part of the takeover
             // (pitfall 9), netifd's `up` returns at once, and a fork storm running beside
             // it measurably delays it (bench: event→WAN up).
@@ -245,6 +312,12 @@ pub fn plan_for(t: &Transition, inp: &PlanInputs) -> Vec<Action> {
                 // Not on FAULT/STOP: the sync link may be what failed.
                 p.push(Action::Conntrackd(ConntrackdOp::RequestResync));
             }
+            // Our own traffic through the master, once our WAN is down and dnsmasq
+            // stopped (its stop relinks the resolver file we then replace). Not on FAULT:
+            // a faulted router may have lost the LAN the VIP lives on (the kernel refuses
+            // a route via an unreachable gateway, a failure in every FAULT's history), and
+            // a VIP nobody holds would swallow the traffic. FAULT and STOP undo it.
+            p.extend(backup_internet(inp, t.to == GroupState::Backup));
             p.extend(together(
                 inp.services.iter().map(|s| Action::ExpectService { name: s.clone(), running: false }).collect(),
             ));
@@ -252,6 +325,32 @@ pub fn plan_for(t: &Transition, inp: &PlanInputs) -> Vec<Action> {
     }
     p.push(Action::Announce);
     p
+}
+
+/// The backup's own Internet: on BACKUP the WAN is down, so the router's own NTP, DNS,
+/// `opkg update` and peer-link time checks have no way out; the master, holding the LAN
+/// VIP, has one. `install` adds a default route via the VIP (metric
+/// [`BACKUP_ROUTE_METRIC`], so it never beats a real WAN default route) and, when the
+/// plan stops dnsmasq, points the resolver at the VIP; otherwise both are undone.
+///
+/// Why `/tmp/resolv.conf` and nothing else: libc reads it (`/etc/resolv.conf` links to
+/// it), and its owner is dnsmasq's init script, which writes `nameserver 127.0.0.1` at
+/// start and links it back to `resolv.conf.d/resolv.conf.auto` at stop. With dnsmasq
+/// stopped, 127.0.0.1 answers nothing and `resolv.conf.auto` lists only the DNS servers
+/// of interfaces that are up, none with the WAN down. We replace the file (a rename,
+/// never a write through the link into netifd's file, which netifd rewrites on every
+/// interface event, the WAN going down included) only after dnsmasq stopped, and hand it
+/// back, relinked exactly as dnsmasq's stop leaves it, before dnsmasq starts again (and
+/// only if it is still ours). When dnsmasq is not a service of ours it runs on the
+/// backup too and owns the file, so the resolver is left alone: point its upstream at
+/// the VIP (`list server`) instead.
+fn backup_internet(inp: &PlanInputs, install: bool) -> Vec<Action> {
+    let Some(via) = inp.backup_via else { return Vec::new() };
+    let mut v = vec![Action::BackupRoute { via, install }];
+    if inp.services.iter().any(|s| s == "dnsmasq") {
+        v.push(Action::BackupResolver { via, install });
+    }
+    v
 }
 
 /// The plan as numbered lines. Actions that share a number run in parallel
@@ -337,6 +436,7 @@ mod tests {
                 None
             },
             router_id: "ra".into(),
+            backup_route: true,
         }
     }
 
@@ -366,12 +466,12 @@ mod tests {
     #[test]
     fn master_raises_the_wan_alone_then_services_and_cache_housekeeping_in_parallel() {
         let p = plan(&Transition::to(GroupState::Master), &config(true, &["dnsmasq", "odhcpd"], SyncMode::Multicast));
-        assert_eq!(p[2], Action::WanUp("wan".into()));
-        let Action::Parallel(g) = &p[3] else { panic!("step 4 is not parallel: {p:#?}") };
+        assert_eq!(p[4], Action::WanUp("wan".into()));
+        let Action::Parallel(g) = &p[5] else { panic!("step 6 is not parallel: {p:#?}") };
         assert_eq!(g.len(), 3);
         assert_eq!(g[0], Action::ServiceStart("dnsmasq".into()));
         assert!(matches!(&g[2], Action::Sequence(s) if s.len() == 4));
-        let Action::Parallel(checks) = &p[4] else { panic!("checks are not parallel: {p:#?}") };
+        let Action::Parallel(checks) = &p[6] else { panic!("checks are not parallel: {p:#?}") };
         assert_eq!(checks.len(), 2);
     }
 
@@ -399,14 +499,16 @@ mod tests {
     }
 
     #[test]
-    fn no_wan_and_no_services_leaves_only_conntrackd_and_the_event() {
+    fn no_wan_and_no_services_leaves_conntrackd_the_backup_route_and_the_event() {
         let c = config(false, &[], SyncMode::Multicast);
+        let via = Ipv4Addr::new(192, 0, 2, 1);
         let m = plan(&Transition::to(GroupState::Master), &c);
         assert_eq!(
             m,
             vec![
                 Action::EnsureConntrackd,
                 Action::Conntrackd(ConntrackdOp::Commit),
+                Action::BackupRoute { via, install: false },
                 Action::Sequence(vec![
                     Action::Conntrackd(ConntrackdOp::FlushInternal),
                     Action::Conntrackd(ConntrackdOp::Resync),
@@ -424,6 +526,7 @@ mod tests {
                 Action::Conntrackd(ConntrackdOp::FlushInternal),
                 Action::Conntrackd(ConntrackdOp::ResetTimers),
                 Action::Conntrackd(ConntrackdOp::RequestResync),
+                Action::BackupRoute { via, install: true },
                 Action::Announce,
             ]
         );
@@ -461,9 +564,11 @@ mod tests {
         let l = render_lines(&p, &paths);
         assert!(l[0].starts_with("1 "));
         assert!(l[1].starts_with("2     conntrackd -C /etc/conntrackd/conntrackd.conf -c"), "{l:#?}");
-        assert!(l[2].starts_with("3     ubus call network.interface.wan up"), "{l:#?}");
-        assert!(l[3].starts_with("4a    /etc/init.d/dnsmasq start"), "{l:#?}");
-        assert!(l[4].starts_with("4b1   conntrackd"), "{l:#?}");
+        assert_eq!(l[2], "3     ip -4 route del default via 192.0.2.1 metric 4096 protocol static", "{l:#?}");
+        assert_eq!(l[3], "4     link /tmp/resolv.conf -> resolv.conf.d/resolv.conf.auto if it is still ours", "{l:#?}");
+        assert!(l[4].starts_with("5     ubus call network.interface.wan up"), "{l:#?}");
+        assert!(l[5].starts_with("6a    /etc/init.d/dnsmasq start"), "{l:#?}");
+        assert!(l[6].starts_with("6b1   conntrackd"), "{l:#?}");
         assert!(l.last().is_some_and(|x| x.contains("muros_ha.transition")));
     }
 
@@ -479,15 +584,126 @@ mod tests {
     #[test]
     fn plan_inputs_keep_the_previous_format() {
         let mut i = PlanInputs::from(&config(true, &["dnsmasq"], SyncMode::Multicast));
-        let text = r#"{"enabled":true,"wan":"wan","services":["dnsmasq"],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}]}"#;
+        let text = r#"{"enabled":true,"wan":"wan","services":["dnsmasq"],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}],"backup_via":"192.0.2.1"}"#;
         assert_eq!(i.to_json_bytes().unwrap(), text.as_bytes());
         i.wan = None;
         i.services.clear();
-        let text = r#"{"enabled":true,"wan":null,"services":[],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}]}"#;
+        i.backup_via = None;
+        let text = r#"{"enabled":true,"wan":null,"services":[],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}],"backup_via":null}"#;
         assert_eq!(i.to_json_bytes().unwrap(), text.as_bytes());
         assert_eq!(PlanInputs::parse(text.as_bytes()).unwrap(), i);
         let old = r#"{"enabled":true,"services":[],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}]}"#;
         assert_eq!(PlanInputs::parse(old.as_bytes()).unwrap(), i);
         assert!(PlanInputs::parse(br#"{"enabled":true,"wan":null,"services":[1],"vips":[]}"#).is_err());
+    }
+
+    fn via() -> Ipv4Addr {
+        Ipv4Addr::new(192, 0, 2, 1)
+    }
+
+    #[test]
+    fn master_drops_the_backup_route_and_returns_the_resolver_before_the_wan_comes_up() {
+        let l = lines(GroupState::Master, &config(true, &["dnsmasq"], SyncMode::Multicast));
+        let del = pos(&l, "ip -4 route del default via 192.0.2.1 metric 4096 protocol static");
+        let relink = pos(&l, "link /r/tmp/resolv.conf -> resolv.conf.d/resolv.conf.auto");
+        assert!(pos(&l, " -c") < del, "the commit stays first: {l:#?}");
+        assert!(del < relink && relink < pos(&l, "network.interface.wan up"), "{l:#?}");
+        assert!(relink < pos(&l, "dnsmasq start"), "{l:#?}");
+        assert!(!l.iter().any(|x| x.contains("route replace") || x.starts_with("write ")), "{l:#?}");
+    }
+
+    #[test]
+    fn backup_routes_and_resolves_through_the_lan_vip_once_the_wan_is_down_and_dnsmasq_stopped() {
+        let l = lines(GroupState::Backup, &config(true, &["dnsmasq"], SyncMode::Multicast));
+        let add = pos(&l, "ip -4 route replace default via 192.0.2.1 metric 4096 protocol static");
+        let write = pos(&l, "write /r/tmp/resolv.conf: nameserver 192.0.2.1");
+        assert!(pos(&l, "network.interface.wan down") < add, "{l:#?}");
+        assert!(pos(&l, "dnsmasq stop") < write, "{l:#?}");
+        assert!(pos(&l, " -n") < add && add < write, "conntrackd's steps first: {l:#?}");
+        assert!(write < pos(&l, "dnsmasq running"), "{l:#?}");
+        assert!(!l.iter().any(|x| x.contains("route del") || x.starts_with("link ")), "{l:#?}");
+    }
+
+    #[test]
+    fn fault_and_stop_remove_the_backup_route_and_return_the_resolver() {
+        for st in [GroupState::Fault, GroupState::Stop] {
+            let p = plan(&Transition::to(st), &config(true, &["dnsmasq"], SyncMode::Multicast));
+            let ours: Vec<&Action> =
+                leaves(&p).into_iter().filter(|a| matches!(a, Action::BackupRoute { .. } | Action::BackupResolver { .. })).collect();
+            assert_eq!(
+                ours,
+                [&Action::BackupRoute { via: via(), install: false }, &Action::BackupResolver { via: via(), install: false }],
+                "{st}"
+            );
+            let l = lines(st, &config(true, &["dnsmasq"], SyncMode::Multicast));
+            assert!(pos(&l, "network.interface.wan down") < pos(&l, "route del"), "{st}: {l:#?}");
+            assert!(pos(&l, "dnsmasq stop") < pos(&l, "link /r/tmp/resolv.conf"), "{st}: {l:#?}");
+        }
+    }
+
+    #[test]
+    fn without_dnsmasq_among_our_services_the_resolver_is_left_to_whoever_owns_it() {
+        for st in [GroupState::Master, GroupState::Backup, GroupState::Fault, GroupState::Stop] {
+            let l = lines(st, &config(true, &["odhcpd"], SyncMode::Multicast));
+            assert!(l.iter().any(|x| x.starts_with("ip -4 route ")), "{st}: {l:#?}");
+            assert!(!l.iter().any(|x| x.contains("resolv.conf")), "{st}: {l:#?}");
+        }
+    }
+
+    #[test]
+    fn backup_route_off_or_no_ipv4_vip_plans_neither_route_nor_resolver() {
+        let mut off = config(true, &["dnsmasq"], SyncMode::Multicast);
+        off.backup_route = false;
+        let mut v6 = config(true, &["dnsmasq"], SyncMode::Multicast);
+        v6.vips[0].address = IpNet { addr: "2001:db8::1".parse().unwrap(), prefix: 64 };
+        for c in [off, v6] {
+            assert_eq!(PlanInputs::from(&c).backup_via, None);
+            for st in [GroupState::Master, GroupState::Backup, GroupState::Fault, GroupState::Stop] {
+                let l = lines(st, &c);
+                assert!(!l.iter().any(|x| x.contains("ip -4 route") || x.contains("resolv.conf")), "{st}: {l:#?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_vip_on_the_lan_interface_wins_over_an_earlier_one() {
+        let mut c = config(true, &[], SyncMode::Multicast);
+        let guest = Vip {
+            name: "guest".into(),
+            interface: iface("guest", "br-guest"),
+            address: IpNet { addr: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)), prefix: 24 },
+            vrid: 11,
+            peer_address: None,
+        };
+        c.vips.insert(0, guest.clone());
+        assert_eq!(PlanInputs::from(&c).backup_via, Some(via()));
+        // Without an interface called lan: the first IPv4 VIP in file order.
+        c.vips[1].interface = iface("office", "br-office");
+        assert_eq!(PlanInputs::from(&c).backup_via, Some(Ipv4Addr::new(198, 51, 100, 1)));
+    }
+
+    #[test]
+    fn plan_command_text_for_backup_shows_the_route_and_the_resolver() {
+        let paths = Paths::new("/");
+        let p = plan(&Transition::to(GroupState::Backup), &config(true, &["dnsmasq"], SyncMode::Multicast));
+        let l = render_lines(&p, &paths);
+        let tail: Vec<&str> = l[4..].iter().map(String::as_str).collect();
+        assert_eq!(
+            tail,
+            [
+                "4     conntrackd -C /etc/conntrackd/conntrackd.conf -t",
+                "5     conntrackd -C /etc/conntrackd/conntrackd.conf -n",
+                "6     ip -4 route replace default via 192.0.2.1 metric 4096 protocol static",
+                "7     write /tmp/resolv.conf: nameserver 192.0.2.1",
+                "8     expect /etc/init.d/dnsmasq running to say stopped",
+                "9     ubus send muros_ha.transition {from,to,reason,time,ms}",
+            ],
+            "{l:#?}"
+        );
+    }
+
+    #[test]
+    fn the_resolver_file_starts_with_our_mark() {
+        assert_eq!(resolver_text(via()), format!("{RESOLVER_MARK}\nnameserver 192.0.2.1\n"));
     }
 }

@@ -54,6 +54,13 @@ pub trait System: Sync {
     fn process_alive(&self, program: &str, with_arg: Option<&str>) -> bool;
     fn path_exists(&self, path: &Path) -> bool;
     fn remove_file(&self, path: &Path) -> Result<(), String>;
+    /// The file's bytes (through a symlink), `None` when it cannot be read.
+    fn read_file(&self, path: &Path) -> Option<Vec<u8>>;
+    /// Replace `path` (a symlink itself, not its target) by a file holding `bytes`, by
+    /// rename: readers see the old file or the new one, never half of one.
+    fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<(), String>;
+    /// Replace `link` by a symlink to `target`, by rename as well.
+    fn symlink(&self, target: &Path, link: &Path) -> Result<(), String>;
     /// `(device, "addr/prefix")` of every address in our network namespace.
     fn addresses(&self) -> Result<Vec<(String, String)>, String>;
 }
@@ -266,6 +273,25 @@ impl System for RealSystem {
         std::fs::remove_file(path).map_err(|e| format!("remove {}: {}", path.display(), e))
     }
 
+    fn read_file(&self, path: &Path) -> Option<Vec<u8>> {
+        crate::fsutil::read(path).ok()
+    }
+
+    fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<(), String> {
+        // tmpfs: no fsync (state::replace_quick), the rename is what matters.
+        super::state::replace_quick(path, bytes).map_err(|e| format!("write {}: {}", path.display(), e))
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> Result<(), String> {
+        let tmp = crate::fsutil::temp_path(link);
+        let _ = std::fs::remove_file(&tmp);
+        let r = std::os::unix::fs::symlink(target, &tmp).and_then(|()| std::fs::rename(&tmp, link));
+        if r.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        r.map_err(|e| format!("link {} -> {}: {}", link.display(), target.display(), e))
+    }
+
     fn addresses(&self) -> Result<Vec<(String, String)>, String> {
         interface_addresses().map_err(|e| format!("netlink address dump: {}", e))
     }
@@ -356,8 +382,12 @@ pub struct RecordingSystem {
     pub conntrackd_process: AtomicBool,
     running: Mutex<HashSet<String>>,
     files: Mutex<HashSet<PathBuf>>,
+    /// Contents of files written (or given) in this dry run.
+    contents: Mutex<HashMap<PathBuf, Vec<u8>>>,
     /// A command whose line contains one of these fails (exit 1).
     failing: Mutex<Vec<String>>,
+    /// What a failing `run` writes to stderr, by the same needles.
+    failure_details: Mutex<Vec<(String, String)>>,
     addrs: Mutex<Vec<(String, String)>>,
     /// Canned replies of `ubus call <object> …`, by object.
     ubus_replies: Mutex<HashMap<String, String>>,
@@ -378,9 +408,24 @@ impl RecordingSystem {
             f.push(needle.to_string());
         }
     }
+    /// Like [`Self::fail_when`], with `detail` as the command's stderr.
+    pub fn fail_saying(&self, needle: &str, detail: &str) {
+        self.fail_when(needle);
+        if let Ok(mut d) = self.failure_details.lock() {
+            d.push((needle.to_string(), detail.to_string()));
+        }
+    }
     pub fn add_file(&self, p: impl Into<PathBuf>) {
         if let Ok(mut f) = self.files.lock() {
             f.insert(p.into());
+        }
+    }
+    /// A file with these bytes, as if it were on disk.
+    pub fn put_file(&self, p: impl Into<PathBuf>, bytes: &[u8]) {
+        let p = p.into();
+        self.add_file(p.clone());
+        if let Ok(mut c) = self.contents.lock() {
+            c.insert(p, bytes.to_vec());
         }
     }
     pub fn set_running(&self, service: &str, running: bool) {
@@ -449,7 +494,14 @@ impl System for RecordingSystem {
         if ok && prog == "conntrackd" && argv.iter().any(|a| a == "-d") {
             self.conntrackd_up.store(true, Ordering::SeqCst);
         }
-        CmdOutcome { code: Some(code), timed_out: false, detail: String::new() }
+        let line = argv.join(" ");
+        let detail = if ok {
+            String::new()
+        } else {
+            let d = self.failure_details.lock().ok().and_then(|d| d.iter().find(|(n, _)| line.contains(n.as_str())).map(|(_, x)| x.clone()));
+            d.unwrap_or_default()
+        };
+        CmdOutcome { code: Some(code), timed_out: false, detail }
     }
 
     fn ubus_call(&self, object: &str, method: &str, args: &Value, _t: Duration) -> Result<String, String> {
@@ -485,6 +537,30 @@ impl System for RecordingSystem {
         if let Ok(mut f) = self.files.lock() {
             f.remove(path);
         }
+        Ok(())
+    }
+
+    fn read_file(&self, path: &Path) -> Option<Vec<u8>> {
+        self.contents.lock().ok().and_then(|c| c.get(path).cloned())
+    }
+
+    fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<(), String> {
+        if !self.record(format!("write {} {:?}", path.display(), String::from_utf8_lossy(bytes))) {
+            return Err("recorded failure".into());
+        }
+        self.put_file(path, bytes);
+        Ok(())
+    }
+
+    fn symlink(&self, target: &Path, link: &Path) -> Result<(), String> {
+        if !self.record(format!("link {} -> {}", link.display(), target.display())) {
+            return Err("recorded failure".into());
+        }
+        // What a reader sees through the link is not simulated: nothing, here.
+        if let Ok(mut c) = self.contents.lock() {
+            c.remove(link);
+        }
+        self.add_file(link);
         Ok(())
     }
 

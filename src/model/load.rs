@@ -220,7 +220,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
     let Some(g) = global::section(&mut c) else {
         return Err(c.errors);
     };
-    let global::Settings { enabled, maintenance, preempt, role, priority, vrrp_version, advert_ms, auth_type, password } = global::settings(&mut c, g);
+    let global::Settings { enabled, maintenance, preempt, role, priority, vrrp_version, advert_ms, auth_type, password, backup_route } = global::settings(&mut c, g);
     let sync_draft = sync::link(&mut c, g, &src.network);
     let services = global::services(&mut c, g);
     let sync_interface = sync_draft.interface.as_ref();
@@ -252,6 +252,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
         vips,
         wan,
         router_id,
+        backup_route,
     })
 }
 
@@ -320,5 +321,30 @@ mod tests {
         assert!(!password_charset_ok("a b"));
         assert!(!password_charset_ok("a\"b"));
         assert!(!password_charset_ok("a#b"));
+    }
+
+    fn sources(global_extra: &str) -> Sources {
+        let muros = format!(
+            "config global 'global'\n\toption role 'master'\n\toption sync_interface 'sync'\n{global_extra}\nconfig vip 'lan'\n\toption interface 'lan'\n\toption address '192.0.2.1/24'\n"
+        );
+        let network = "config interface 'lan'\n\toption device 'br-lan'\n\toption proto 'static'\n\toption ipaddr '192.0.2.2/24'\n\nconfig interface 'sync'\n\toption device 'eth2'\n\toption proto 'static'\n\toption ipaddr '198.18.0.1/30'\n";
+        Sources {
+            muros: crate::uci::parse(&muros, "/etc/config/muros_ha").unwrap(),
+            network: crate::uci::parse(network, "/etc/config/network").unwrap(),
+            system: None,
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn backup_route_is_on_unless_turned_off_and_must_be_a_boolean() {
+        assert!(validate(&sources("")).unwrap().backup_route);
+        assert!(!validate(&sources("\toption backup_route '0'\n")).unwrap().backup_route);
+        assert!(validate(&sources("\toption backup_route 'on'\n")).unwrap().backup_route);
+        let errors = validate(&sources("\toption backup_route 'maybe'\n")).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        let e = &errors[0];
+        assert_eq!((e.file.as_str(), e.line, e.location.as_str()), ("/etc/config/muros_ha", 4, "global.backup_route"), "{e}");
+        assert!(e.message.contains("'maybe' is not a boolean"), "{e}");
     }
 }

@@ -188,6 +188,9 @@ pub struct Config {
     pub wan: Option<Wan>,
     /// keepalived `router_id` (hostname from `/etc/config/system`, else `muros-<role>`).
     pub router_id: String,
+    /// `option backup_route` (default on): while not MASTER, reach the Internet through
+    /// the peer (default route and resolver via the LAN VIP); see `failover::plan`.
+    pub backup_route: bool,
 }
 
 impl Config {

@@ -32,6 +32,9 @@ pub struct TestRoot {
     pub dir: PathBuf,
     /// Every init script call: `<svc> <verb> begin <pid>` / `<svc> <verb> end`.
     pub init_log: PathBuf,
+    /// Every `ip` call of the hook, one argv per line: the backup route must never
+    /// reach the host's routing table (tests run as root, beside other labs).
+    pub ip_log: PathBuf,
 }
 
 impl TestRoot {
@@ -41,7 +44,22 @@ impl TestRoot {
         fs::create_dir_all(dir.join("etc/init.d")).unwrap();
         let init_log = dir.join("init.log");
         fs::write(&init_log, "").unwrap();
-        TestRoot { dir, init_log }
+        let ip_log = dir.join("ip.log");
+        let bin = dir.join("test-bin");
+        fs::create_dir_all(&bin).unwrap();
+        let ip = bin.join("ip");
+        fs::write(&ip, format!("#!/bin/sh\necho \"$*\" >> '{}'\n", ip_log.display())).unwrap();
+        fs::set_permissions(&ip, fs::Permissions::from_mode(0o755)).unwrap();
+        TestRoot { dir, init_log, ip_log }
+    }
+
+    /// PATH for the hook: the recording `ip` first, then [`default_path`].
+    pub fn path(&self) -> String {
+        format!("{}:{}", self.dir.join("test-bin").display(), default_path())
+    }
+
+    pub fn ip_lines(&self) -> Vec<String> {
+        fs::read_to_string(&self.ip_log).unwrap_or_default().lines().map(String::from).collect()
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -117,7 +135,7 @@ impl TestRoot {
     }
 
     pub fn notify(&self, args: &[&str]) -> Output {
-        self.notify_cmd(args, &default_path()).output().unwrap()
+        self.notify_cmd(args, &self.path()).output().unwrap()
     }
 }
 

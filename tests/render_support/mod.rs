@@ -141,6 +141,7 @@ pub fn base(role: Role) -> Config {
         vips: vec![vip("lan", lan, "192.0.2.1/24", 10, None)],
         wan: Some(wan("eth1")),
         router_id: if role == Role::Master { "gw-a".into() } else { "gw-b".into() },
+        backup_route: true,
     }
 }
 

@@ -21,6 +21,7 @@ const GLOBAL_OPTIONS: &[&str] = &[
     "peer_ip",
     "service",
     "maintenance",
+    "backup_route",
 ];
 
 /// What `config global` says about this node's VRRP instances.
@@ -34,6 +35,7 @@ pub(super) struct Settings<'a> {
     pub advert_ms: u32,
     pub auth_type: AuthType,
     pub password: &'a str,
+    pub backup_route: bool,
 }
 
 /// The one `config global`; `None` (with the error recorded) when there is none, since
@@ -67,11 +69,12 @@ pub(super) fn settings<'a>(c: &mut Checker, g: &'a Section) -> Settings<'a> {
     let enabled = c.bool_opt(g, "enabled", true);
     let maintenance = c.bool_opt(g, "maintenance", false);
     let preempt = c.bool_opt(g, "preempt", true);
+    let backup_route = c.bool_opt(g, "backup_route", true);
     let (role, priority) = role_and_priority(c, g);
     let vrrp_version = vrrp_version(c, g);
     let advert_ms = advert_ms(c, g, vrrp_version);
     let (auth_type, password) = authentication(c, g, vrrp_version);
-    Settings { enabled, maintenance, preempt, role, priority, vrrp_version, advert_ms, auth_type, password }
+    Settings { enabled, maintenance, preempt, role, priority, vrrp_version, advert_ms, auth_type, password, backup_route }
 }
 
 fn role_and_priority(c: &mut Checker, g: &Section) -> (Role, u8) {
