@@ -28,8 +28,13 @@ use crate::model::{AuthType, Config, Role, SyncMode, Vip, VrrpVersion};
 /// out at once; a second one a second later catches switches that were still flushing
 /// their MAC tables, without keepalived's default 5 s wait.
 const GARP_MASTER_DELAY_S: u32 = 1;
-/// Keep switch MAC caches (often 300 s) pointing at the master while nothing moves.
-const GARP_MASTER_REFRESH_S: u32 = 60;
+/// Re-announce the VIPs while master. Keeps switch MAC caches (often 300 s) pointing at
+/// the master while nothing moves, and bounds how long LAN clients stay on the wrong
+/// router after a split brain ends (pitfall 3): the surviving master makes no
+/// transition then, so it sends no GARP of its own, and clients that followed the
+/// other router's announcement keep its MAC until this refresh (was 60 s: the lab's
+/// DHCP client lost its flow for that long). One ARP per VIP every 5 s is nothing.
+const GARP_MASTER_REFRESH_S: u32 = 5;
 
 /// The whole keepalived.conf.
 pub fn render(cfg: &Config, ctx: &RenderContext<'_>) -> String {
