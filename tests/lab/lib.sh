@@ -21,7 +21,8 @@
 # Topology (LAB-NOTES): isp = DHCP server (dnsmasq --no-ping) on a bridge + route to
 # srv; ra/rb = routers, each with wanp (veth to the isp bridge) carrying a macvlan
 # `wan` (mode private, SAME MAC on both; only the master has it up), lan0 into the
-# lan bridge namespace, sync0 = direct veth ra<->rb; cl = client, gateway = LAN VIP.
+# lan bridge namespace, sync0 = direct veth ra<->rb; cl = client, which takes address,
+# gateway and DNS by DHCP (busybox udhcpc) from the master's dnsmasq.
 
 LAB_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_REPO=$(cd "$LAB_HERE/../.." && pwd)
@@ -55,7 +56,6 @@ SRV_NET_GW=203.0.113.1
 SRV_IP=203.0.113.10
 LAN_VIP=192.0.2.1
 LAN_PREFIX=24
-CLIENT_IP=192.0.2.100
 WAN_MAC=02:00:5e:10:00:01
 # muros-ha's default macvlan name for logical `wan` (DSA boards already own `wan`)
 WAN_DEV=ha-wan
@@ -193,9 +193,8 @@ lab_topology() {
 	ip -n "$NS_LAN" link set br0 up
 	ip -n "$NS_LAN" link add lc type veth peer name eth0 netns "$NS_CL"
 	ip -n "$NS_LAN" link set lc master br0 up
-	ip -n "$NS_CL" addr add "$CLIENT_IP/$LAN_PREFIX" dev eth0
+	# no address, no route: the client takes them by DHCP (start_client)
 	ip -n "$NS_CL" link set eth0 up
-	ip -n "$NS_CL" route add default via "$LAN_VIP"
 	# routers
 	for r in ra rb; do
 		local port=w${r#r} lport=l${r#r}
@@ -648,7 +647,66 @@ lab_up() {
 	start_keepalived ra
 	wait_until 10 has_vip ra || lab_log "ra has no VIP 10 s after start"
 	start_keepalived rb
+	start_client
 	lab_log "lab $LAB_ID up in $(( $(now_ms) - t0 )) ms (HOOK=$HOOK VRRPv$VRRP_VERSION advert ${ADVERT}s)"
+}
+
+# ---------------------------------------------------------------- the LAN client
+# `cl` runs busybox udhcpc like a laptop: address, gateway and DNS from whichever
+# router's dnsmasq answers (only the master runs one). Its script
+# (client-dhcp-script.sh) records the lease in $LAB_DIR/cl.
+dnsmasq_somewhere() { service_running ra dnsmasq || service_running rb dnsmasq; }
+start_client() {
+	local d=$LAB_DIR/cl
+	mkdir -p "$d"
+	: >"$d/events.log"
+	# the hook starts dnsmasq on the master after the VIP is up
+	wait_until 15 dnsmasq_somewhere || lab_die "no router runs dnsmasq 15 s after boot: the client cannot get a lease"
+	in_ns "$NS_CL" env LAB_CLIENT_DIR="$d" udhcpc -f -i eth0 -s "$LAB_HERE/client-dhcp-script.sh" \
+		-x hostname:lab-cl -t 10 -T 1 -A 2 </dev/null >"$d/udhcpc.log" 2>&1 &
+	LAB_PIDS+=($!); disown $! 2>/dev/null
+	wait_until 10 test -s "$d/lease" \
+		|| lab_die "the client got no DHCP lease in 10 s (see $d/udhcpc.log, $d/events.log, the routers' var/log/dnsmasq.log)"
+	local why; why=$(client_lease_problems)
+	[ -z "$why" ] || lab_die "client lease: $why"
+	lab_log "client lease $(client_addr) from $(client_server), gateway $(client_gateway), DNS $(client_dns) (DHCP)"
+}
+client_addr() { ip -n "$NS_CL" -4 -o addr show dev eth0 2>/dev/null | awk '{split($4,a,"/"); print a[1]; exit}'; }
+# The default route the client's DHCP script installed (`proto dhcp`); a hand-set
+# route would not show here.
+client_gateway() { ip -n "$NS_CL" -4 route show default proto dhcp 2>/dev/null | awk '$2=="via" {print $3; exit}'; }
+client_dns() { awk '$1=="nameserver" {printf "%s%s", s, $2; s=" "}' "$LAB_DIR/cl/resolv.conf" 2>/dev/null; }
+client_server() {  # which router's dnsmasq gave the lease (DHCP server identifier)
+	local sid r; sid=$(awk '{print $3}' "$LAB_DIR/cl/lease" 2>/dev/null)
+	for r in ra rb; do [ "${R_LAN[$r]}" = "$sid" ] && { echo "$r"; return; }; done
+	echo "${sid:-nobody}"
+}
+client_events() { awk -v e="$1" '$2==e' "$LAB_DIR/cl/events.log" 2>/dev/null | wc -l; }
+# Why the client's lease is not what HA needs (empty when it is): gateway and DNS
+# server are the VIP, as received by DHCP, and the DNS server answers.
+client_lease_problems() {
+	local gw dns out=()
+	gw=$(client_gateway) dns=$(client_dns)
+	[ -n "$(client_addr)" ] || out+=("no address on the client")
+	[ "$gw" = "$LAN_VIP" ] || out+=("DHCP gateway is '${gw:-none}', not the VIP $LAN_VIP")
+	[ "$dns" = "$LAN_VIP" ] || out+=("DHCP DNS server is '${dns:-none}', not the VIP $LAN_VIP")
+	[ -z "$dns" ] || client_resolves "${dns%% *}" || out+=("DNS server ${dns%% *} does not answer for $LAB_DNS_NAME")
+	[ ${#out[@]} -eq 0 ] && return 0
+	local joined; joined=$(printf '%s; ' "${out[@]}"); echo "${joined%; }"
+}
+client_resolves() {  # client_resolves SERVER: the name the routers' dnsmasq knows
+	in_ns "$NS_CL" timeout 3 busybox nslookup -type=a "$LAB_DNS_NAME" "$1" 2>/dev/null | grep -q "Address: $SRV_IP"
+}
+# The client kept its one lease through whatever happened: bound once, never renewed,
+# rebound or lost, and the lease still says the VIP. Empty when so.
+client_kept_lease() {
+	local b n why
+	b=$(client_events bound) n=$(client_events renew)
+	[ "$b" = 1 ] || echo "client bound $b leases (expected 1: a lost lease was replaced)"
+	[ "$n" = 0 ] || echo "client renewed its lease $n times (the test must not need a renewal)"
+	n=$(($(client_events deconfig) - 1)); [ "$n" -le 0 ] || echo "client lost its lease $n times (deconfig)"
+	n=$(($(client_events nak) + $(client_events leasefail))); [ "$n" = 0 ] || echo "client got $n NAK/leasefail"
+	why=$(client_lease_problems); [ -z "$why" ] || echo "$why"
 }
 
 # ---------------------------------------------------------------- traffic
