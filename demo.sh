@@ -25,6 +25,8 @@ lab_wait_master ra 15 || lab_die "ra never became master"
 lab_wait_wan ra 10 || lab_die "ra never got a WAN lease"
 WAN_BEFORE=$(wan_addr ra)
 say "pair up: ra MASTER (VIP $LAN_VIP), WAN $WAN_BEFORE; rb BACKUP; services on ra: $(services_on ra)"
+CLIENT_IP=$(client_addr)
+say "client took by DHCP from $(client_server)'s dnsmasq: $CLIENT_IP, gateway $(client_gateway), DNS $(client_dns) (lease $LAN_LEASETIME)"
 
 flow_start main || lab_die "flow did not start"
 say "client $CLIENT_IP -> server $SRV_IP: TCP flow + UDP stream, one message per 10 ms"
@@ -60,6 +62,12 @@ TGAP=$(flow_gap_after main tcp "$T0")
 UGAP=$(flow_gap_after main udp "$T0")
 say "TCP bytes now: $BYTES_AFTER (+$((BYTES_AFTER-BYTES_BEFORE)) since the cut), reset: $RESET"
 say "longest gap since the cut: TCP ${TGAP} ms, UDP ${UGAP} ms"
+LEASE_WHY=$(client_kept_lease)
+if [ -z "$LEASE_WHY" ]; then
+	say "client kept its DHCP lease: bound once, not renewed; gateway $(client_gateway) and DNS $(client_dns) (answering, now on rb)"
+else
+	say "client DHCP: $LEASE_WHY"
+fi
 
 echo
 T0=$(now_ms)
@@ -85,5 +93,7 @@ ok=1
 [ "$WAN_AFTER" = "$WAN_BEFORE" ] || ok=0
 [ "$BYTES_AFTER" -gt "$BYTES_BEFORE" ] || ok=0
 [ "$(master_count)" = 1 ] || ok=0
-echo "== result: $([ $ok = 1 ] && echo 'flow survived both transitions, same WAN address, one master' || echo 'FAILED: see above') ($(( ($(now_ms)-T_START)/1000 )) s) =="
+LEASE_WHY=$(client_kept_lease)
+[ -z "$LEASE_WHY" ] || { ok=0; say "client DHCP: $LEASE_WHY"; }
+echo "== result: $([ $ok = 1 ] && echo 'flow survived both transitions, same WAN address, one master, client kept its DHCP lease' || echo 'FAILED: see above') ($(( ($(now_ms)-T_START)/1000 )) s) =="
 [ $ok = 1 ]

@@ -5,7 +5,10 @@
 #   - the TCP flow survived (no reset, bytes still flowing);
 #   - the new master's WAN address equals the old one;
 #   - dnsmasq/odhcpd/miniupnpd run on the master only, the WAN is up on the master only;
-#   - exactly one master after recovery.
+#   - exactly one master after recovery;
+#   - the LAN client, which took address, gateway and DNS by DHCP from the master,
+#     still has that one lease (gateway and DNS = the VIP, the DNS server answers),
+#     never renewed nor rebound: the failover did not need a new lease.
 #
 #   sudo tests/lab/faults.sh                       # all cases, HOOK=seed, VRRPv2 advert 1 s
 #   sudo CASES="1 2 4" HOOK=muros tests/lab/faults.sh
@@ -49,6 +52,7 @@ flow_survived() {
 	[ "$(flow_get main tcp_reset)" = false ] || bad "TCP flow reset: $(flow_get main tcp_error)"
 	[ "${now_b:-0}" -gt "$b" ] || bad "no TCP bytes since the fault ($b -> $now_b)"
 	flow_alive main || bad "TCP flow stalled (no reply in the last second)"
+	local l; while IFS= read -r l; do [ -z "$l" ] || bad "$l"; done <<<"$(client_kept_lease)"
 	note "gap tcp $(flow_gap_after main tcp "$t") ms udp $(flow_gap_after main udp "$t") ms"
 }
 

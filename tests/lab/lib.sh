@@ -21,7 +21,8 @@
 # Topology (LAB-NOTES): isp = DHCP server (dnsmasq --no-ping) on a bridge + route to
 # srv; ra/rb = routers, each with wanp (veth to the isp bridge) carrying a macvlan
 # `wan` (mode private, SAME MAC on both; only the master has it up), lan0 into the
-# lan bridge namespace, sync0 = direct veth ra<->rb; cl = client, gateway = LAN VIP.
+# lan bridge namespace, sync0 = direct veth ra<->rb; cl = client, which takes address,
+# gateway and DNS by DHCP (busybox udhcpc) from the master's dnsmasq.
 
 LAB_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_REPO=$(cd "$LAB_HERE/../.." && pwd)
@@ -33,6 +34,7 @@ UCODE=${UCODE:-$OWRT_WEB/rootfs/bin/ucode}
 UCODE_LIB=${UCODE_LIB:-$OWRT_WEB/rootfs/usr/lib/ucode}
 UBUSD=${UBUSD:-$OWRT_TOOLS/bin/ubusd}
 UBUS=${UBUS:-$OWRT_TOOLS/bin/ubus}
+UCI=${UCI:-$OWRT_TOOLS/bin/uci}
 export UBUS
 
 HOOK=${HOOK:-seed}
@@ -54,11 +56,14 @@ SRV_NET_GW=203.0.113.1
 SRV_IP=203.0.113.10
 LAN_VIP=192.0.2.1
 LAN_PREFIX=24
-CLIENT_IP=192.0.2.100
 WAN_MAC=02:00:5e:10:00:01
 # muros-ha's default macvlan name for logical `wan` (DSA boards already own `wan`)
 WAN_DEV=ha-wan
 VRID=10
+# OpenWrt's default: no renewal (T1 = 6 h) can happen during a lab run, so a client
+# that survives a failover did it with the lease it had
+LAN_LEASETIME=12h
+LAB_DNS_NAME=srv.lab.test
 SYNC_PORT=3780
 declare -A R_LAN=([ra]=192.0.2.2 [rb]=192.0.2.3)
 declare -A R_SYNC=([ra]=198.18.0.1 [rb]=198.18.0.2)
@@ -188,9 +193,8 @@ lab_topology() {
 	ip -n "$NS_LAN" link set br0 up
 	ip -n "$NS_LAN" link add lc type veth peer name eth0 netns "$NS_CL"
 	ip -n "$NS_LAN" link set lc master br0 up
-	ip -n "$NS_CL" addr add "$CLIENT_IP/$LAN_PREFIX" dev eth0
+	# no address, no route: the client takes them by DHCP (start_client)
 	ip -n "$NS_CL" link set eth0 up
-	ip -n "$NS_CL" route add default via "$LAN_VIP"
 	# routers
 	for r in ra rb; do
 		local port=w${r#r} lport=l${r#r}
@@ -281,6 +285,62 @@ EOC
 config system
 	option hostname 'lab-$r'
 	option timezone 'UTC'
+EOC
+}
+
+# OpenWrt's stock /etc/config/dhcp (lan served, wan ignored), which `muros-ha render`
+# edits (the VIP as gateway and DNS, force). With the lab's own templates
+# (CONFIGS=lab) the admin has set those three lines by hand, as seed 001 prescribes,
+# so both hooks are compared with clients that follow the VIP. One DNS record lets
+# the lab check that the DNS server DHCP gave answers.
+write_dhcp_uci() {
+	local r=$1 root vip_lines=""; root=$(root_of "$r")
+	if [ "$CONFIGS" != render ]; then
+		vip_lines="	list dhcp_option '3,$LAN_VIP'
+	list dhcp_option '6,$LAN_VIP'
+	option force '1'"
+	fi
+	cat >"$root/etc/config/dhcp" <<EOC
+config dnsmasq
+	option domainneeded '1'
+	option boguspriv '1'
+	option localise_queries '1'
+	option rebind_protection '1'
+	option rebind_localhost '1'
+	option local '/lan/'
+	option domain 'lan'
+	option expandhosts '1'
+	option cachesize '1000'
+	option authoritative '1'
+	option readethers '1'
+	option leasefile '/tmp/dhcp.leases'
+	option resolvfile '/tmp/resolv.conf.d/resolv.conf.auto'
+	option localservice '1'
+	option ednspacket_max '1232'
+	list address '/$LAB_DNS_NAME/$SRV_IP'
+
+config dhcp 'lan'
+	option interface 'lan'
+	option start '100'
+	option limit '150'
+	option leasetime '$LAN_LEASETIME'
+	option dhcpv4 'server'
+	option dhcpv6 'server'
+	option ra 'server'
+	option ra_slaac '1'
+	list ra_flags 'managed-config'
+	list ra_flags 'other-config'
+$vip_lines
+
+config dhcp 'wan'
+	option interface 'wan'
+	option ignore '1'
+
+config odhcpd 'odhcpd'
+	option maindhcp '0'
+	option leasefile '/tmp/hosts/odhcpd'
+	option leasetrigger '/usr/sbin/odhcpd-update'
+	option loglevel '4'
 EOC
 }
 
@@ -443,7 +503,7 @@ write_misc() {
 	cat >"$root/etc/lab.env" <<EOC
 LAN_DEV=lan0
 LAN_VIP=$LAN_VIP
-LAN_DHCP_RANGE=192.0.2.100,192.0.2.199,255.255.255.0,1h
+LAB_UCI=$UCI
 LAB_HOOK=$HOOK
 LAB_MUROS_HA=$MUROS_HA
 EOC
@@ -565,9 +625,10 @@ lab_up() {
 	fi
 	command -v keepalived >/dev/null && command -v conntrackd >/dev/null && command -v nft >/dev/null \
 		&& command -v dnsmasq >/dev/null && command -v udhcpc >/dev/null || lab_die "missing tools"
+	[ -x "$UCI" ] || lab_die "no uci at $UCI (the routers' dnsmasq reads /etc/config/dhcp with it)"
 	lab_topology
 	for r in ra rb; do
-		write_uci "$r"; write_misc "$r"; write_firewall "$r"
+		write_uci "$r"; write_dhcp_uci "$r"; write_misc "$r"; write_firewall "$r"
 	done
 	start_isp
 	for r in ra rb; do
@@ -586,7 +647,66 @@ lab_up() {
 	start_keepalived ra
 	wait_until 10 has_vip ra || lab_log "ra has no VIP 10 s after start"
 	start_keepalived rb
+	start_client
 	lab_log "lab $LAB_ID up in $(( $(now_ms) - t0 )) ms (HOOK=$HOOK VRRPv$VRRP_VERSION advert ${ADVERT}s)"
+}
+
+# ---------------------------------------------------------------- the LAN client
+# `cl` runs busybox udhcpc like a laptop: address, gateway and DNS from whichever
+# router's dnsmasq answers (only the master runs one). Its script
+# (client-dhcp-script.sh) records the lease in $LAB_DIR/cl.
+dnsmasq_somewhere() { service_running ra dnsmasq || service_running rb dnsmasq; }
+start_client() {
+	local d=$LAB_DIR/cl
+	mkdir -p "$d"
+	: >"$d/events.log"
+	# the hook starts dnsmasq on the master after the VIP is up
+	wait_until 15 dnsmasq_somewhere || lab_die "no router runs dnsmasq 15 s after boot: the client cannot get a lease"
+	in_ns "$NS_CL" env LAB_CLIENT_DIR="$d" udhcpc -f -i eth0 -s "$LAB_HERE/client-dhcp-script.sh" \
+		-x hostname:lab-cl -t 10 -T 1 -A 2 </dev/null >"$d/udhcpc.log" 2>&1 &
+	LAB_PIDS+=($!); disown $! 2>/dev/null
+	wait_until 10 test -s "$d/lease" \
+		|| lab_die "the client got no DHCP lease in 10 s (see $d/udhcpc.log, $d/events.log, the routers' var/log/dnsmasq.log)"
+	local why; why=$(client_lease_problems)
+	[ -z "$why" ] || lab_die "client lease: $why"
+	lab_log "client lease $(client_addr) from $(client_server), gateway $(client_gateway), DNS $(client_dns) (DHCP)"
+}
+client_addr() { ip -n "$NS_CL" -4 -o addr show dev eth0 2>/dev/null | awk '{split($4,a,"/"); print a[1]; exit}'; }
+# The default route the client's DHCP script installed (`proto dhcp`); a hand-set
+# route would not show here.
+client_gateway() { ip -n "$NS_CL" -4 route show default proto dhcp 2>/dev/null | awk '$2=="via" {print $3; exit}'; }
+client_dns() { awk '$1=="nameserver" {printf "%s%s", s, $2; s=" "}' "$LAB_DIR/cl/resolv.conf" 2>/dev/null; }
+client_server() {  # which router's dnsmasq gave the lease (DHCP server identifier)
+	local sid r; sid=$(awk '{print $3}' "$LAB_DIR/cl/lease" 2>/dev/null)
+	for r in ra rb; do [ "${R_LAN[$r]}" = "$sid" ] && { echo "$r"; return; }; done
+	echo "${sid:-nobody}"
+}
+client_events() { awk -v e="$1" '$2==e' "$LAB_DIR/cl/events.log" 2>/dev/null | wc -l; }
+# Why the client's lease is not what HA needs (empty when it is): gateway and DNS
+# server are the VIP, as received by DHCP, and the DNS server answers.
+client_lease_problems() {
+	local gw dns out=()
+	gw=$(client_gateway) dns=$(client_dns)
+	[ -n "$(client_addr)" ] || out+=("no address on the client")
+	[ "$gw" = "$LAN_VIP" ] || out+=("DHCP gateway is '${gw:-none}', not the VIP $LAN_VIP")
+	[ "$dns" = "$LAN_VIP" ] || out+=("DHCP DNS server is '${dns:-none}', not the VIP $LAN_VIP")
+	[ -z "$dns" ] || client_resolves "${dns%% *}" || out+=("DNS server ${dns%% *} does not answer for $LAB_DNS_NAME")
+	[ ${#out[@]} -eq 0 ] && return 0
+	local joined; joined=$(printf '%s; ' "${out[@]}"); echo "${joined%; }"
+}
+client_resolves() {  # client_resolves SERVER: the name the routers' dnsmasq knows
+	in_ns "$NS_CL" timeout 3 busybox nslookup -type=a "$LAB_DNS_NAME" "$1" 2>/dev/null | grep -q "Address: $SRV_IP"
+}
+# The client kept its one lease through whatever happened: bound once, never renewed,
+# rebound or lost, and the lease still says the VIP. Empty when so.
+client_kept_lease() {
+	local b n why
+	b=$(client_events bound) n=$(client_events renew)
+	[ "$b" = 1 ] || echo "client bound $b leases (expected 1: a lost lease was replaced)"
+	[ "$n" = 0 ] || echo "client renewed its lease $n times (the test must not need a renewal)"
+	n=$(($(client_events deconfig) - 1)); [ "$n" -le 0 ] || echo "client lost its lease $n times (deconfig)"
+	n=$(($(client_events nak) + $(client_events leasefail))); [ "$n" = 0 ] || echo "client got $n NAK/leasefail"
+	why=$(client_lease_problems); [ -z "$why" ] || echo "$why"
 }
 
 # ---------------------------------------------------------------- traffic
@@ -652,7 +772,8 @@ lab_power_cut() {
 # WAN, conntrack table), then the daemons start again in boot order.
 lab_power_on() {
 	local r=$1 root dev; root=$(root_of "$r")
-	rm -f "$root"/var/run/*.pid "$root/var/run/udhcpc-wan.bound" "$root/var/run/ubus/ubus.sock"
+	rm -f "$root"/var/run/*.pid "$root/var/run/udhcpc-wan.bound" "$root/var/run/ubus/ubus.sock" \
+		"$root"/var/run/dnsmasq.*.dhcp
 	ip -n "${NS[$r]}" link set "$WAN_DEV" down
 	ip -n "${NS[$r]}" -4 addr flush dev "$WAN_DEV"
 	ip -n "${NS[$r]}" addr del "$LAN_VIP/$LAN_PREFIX" dev lan0 2>/dev/null

@@ -38,8 +38,10 @@ dispatch() {
 	start) is_running "$NAME" || do_start ;;
 	stop) stop_pidfile "$NAME" ;;
 	restart) stop_pidfile "$NAME"; do_start ;;
+	# what muros-ha runs after rewriting a config the daemon reads at start only
+	reload) if is_running "$NAME"; then stop_pidfile "$NAME"; do_start; fi ;;
 	running|status) is_running "$NAME" ;;
 	enabled) return 0 ;;
-	*) echo "usage: $0 start|stop|restart|running" >&2; return 2 ;;
+	*) echo "usage: $0 start|stop|restart|reload|running" >&2; return 2 ;;
 	esac
 }
