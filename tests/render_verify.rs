@@ -73,6 +73,11 @@ fn a_candidate_keepalived_and_nft_accept_is_installed() {
     // The snippet nft accepted also opens the peer link, from the peer only.
     let fw = fs::read_to_string(root.0.join("etc/muros-ha/fw4-input.nft")).unwrap();
     assert!(fw.contains("iifname \"eth2\" ip saddr 198.18.0.2 tcp dport 3781 accept comment \"muros-ha: peer link\""), "{}", fw);
+    // Boot-time sysctls: liberal TCP windows for taken-over flows, the WAN parent's ARP.
+    let sysctl = root.0.join("etc/sysctl.d/60-muros-ha.conf");
+    let text = fs::read_to_string(&sysctl).unwrap();
+    assert!(text.contains("\nnet.netfilter.nf_conntrack_tcp_be_liberal = 1\n"), "{}", text);
+    assert!(text.contains("\nnet.ipv4.conf.eth1.arp_ignore = 1\n"), "{}", text);
     // Twice: nothing to do.
     let out = ns.exec(BIN).args(["render", "--root", r, "--hook", "/usr/sbin/muros-ha"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
