@@ -169,7 +169,7 @@ fn procd_says_running(sys: &dyn System, service: &str) -> bool {
 
 /// `{"dnsmasq":{"instances":{"dnsmasq":{"running":true,…}}}}` → true.
 pub fn procd_reply_running(reply: &str, service: &str) -> bool {
-    let Ok(v) = serde_json::from_str::<Value>(reply) else { return false };
+    let Ok(v) = serde_json::from_slice::<Value>(reply.as_bytes()) else { return false };
     v.get(service)
         .and_then(|s| s.get("instances"))
         .and_then(|i| i.as_object())

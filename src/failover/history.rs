@@ -45,7 +45,7 @@ impl HistoryRecord {
 
     /// A line of `history.jsonl`.
     pub fn parse(line: &str) -> Result<Self, String> {
-        serde_json::from_str(line).map_err(|e| e.to_string())
+        serde_json::from_slice(line.as_bytes()).map_err(|e| e.to_string())
     }
 }
 
