@@ -6,7 +6,7 @@
 #[allow(dead_code)]
 mod fs_support;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_muros-ha");
@@ -80,17 +80,8 @@ impl Root {
 
 /// Router A of the shipped example: VIPs 192.0.2.1 on lan and 198.51.100.1 on guest.
 fn root(tag: &str, dhcp: Option<&str>) -> Root {
-    let dir = std::env::temp_dir().join(format!("muros-dhcp-{}-{}", tag, std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(dir.join("etc/config")).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/router-a/etc/config");
-    for f in ["muros_ha", "network"] {
-        fs::copy(src.join(f), dir.join("etc/config").join(f)).unwrap();
-    }
-    if let Some(text) = dhcp {
-        fs::write(dir.join("etc/config/dhcp"), text).unwrap();
-    }
-    Root(dir)
+    let extra: Vec<(&str, &str)> = dhcp.map(|text| ("dhcp", text)).into_iter().collect();
+    Root(fs_support::router_a_root(&format!("dhcp-{tag}"), &extra))
 }
 
 /// `muros-ha <cmd> --root R …`: (exit code, stdout, stderr).

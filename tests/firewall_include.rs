@@ -6,7 +6,7 @@
 #[allow(dead_code)]
 mod fs_support;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_muros-ha");
@@ -24,17 +24,8 @@ impl Drop for Root {
 }
 
 fn root(tag: &str, firewall: Option<&str>) -> Root {
-    let dir = std::env::temp_dir().join(format!("muros-fwinc-{}-{}", tag, std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(dir.join("etc/config")).unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/router-a/etc/config");
-    for f in ["muros_ha", "network"] {
-        fs::copy(src.join(f), dir.join("etc/config").join(f)).unwrap();
-    }
-    if let Some(text) = firewall {
-        fs::write(dir.join("etc/config/firewall"), text).unwrap();
-    }
-    Root(dir)
+    let extra: Vec<(&str, &str)> = firewall.map(|text| ("firewall", text)).into_iter().collect();
+    Root(fs_support::router_a_root(&format!("fwinc-{tag}"), &extra))
 }
 
 fn render(root: &Root, extra: &[&str]) -> String {

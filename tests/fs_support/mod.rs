@@ -101,3 +101,22 @@ pub fn real_uci_show(config_dir: &Path, package: &str) -> Option<String> {
     assert!(out.status.success(), "real uci cannot read our {package} file: {}", String::from_utf8_lossy(&out.stderr));
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// A scratch router root (`$TMP/muros-TAG-PID`, emptied first) with the shipped example
+/// router A's `muros_ha` and `network`, plus `/etc/config/<name>` = `text` for each of
+/// `extra`: the start of every test of one of render's UCI edits.
+#[allow(dead_code)]
+pub fn router_a_root(tag: &str, extra: &[(&str, &str)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("muros-{}-{}", tag, std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let config = dir.join("etc/config");
+    fs::create_dir_all(&config).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/router-a/etc/config");
+    for f in ["muros_ha", "network"] {
+        fs::copy(src.join(f), config.join(f)).unwrap();
+    }
+    for (name, text) in extra {
+        fs::write(config.join(name), text).unwrap();
+    }
+    dir
+}
