@@ -110,6 +110,15 @@ impl Paths {
     pub fn transition_lock(&self) -> PathBuf {
         self.state_dir().join("transition.lock")
     }
+    /// keepalived's `track_file` for the fence: `1` puts every instance into FAULT
+    /// (written by the daemon's split-brain watch), `0` lets VRRP decide.
+    pub fn fence_file(&self) -> PathBuf {
+        self.state_dir().join("fence")
+    }
+    /// Why the fence is up (one line), for the notify hook's history record.
+    pub fn fence_reason(&self) -> PathBuf {
+        self.state_dir().join("fence.reason")
+    }
     /// keepalived's notify_fifo, read by the daemon.
     pub fn notify_fifo(&self) -> PathBuf {
         self.state_dir().join("notify.fifo")

@@ -1,10 +1,10 @@
 //! The long-running daemon and its ubus object `muros_ha`.
 //!
 //! One file per method; each declares its argument policy (`POLICY`) beside its handler
-//! (`call`). [`object`] binds them; [`run`] is the event loop: the ubus socket, a
-//! signal self-pipe and — only while this node is MASTER — a 1 s tick for the
-//! split-brain watch, plus the peer thread's wake pipe ([`crate::peer`]). Nothing wakes
-//! the daemon when nothing happens.
+//! (`call`). [`object`] binds them; [`run`] is the event loop: the ubus socket, signal
+//! self-pipes, the peer thread's wake pipe ([`crate::peer`]) and a raw VRRP socket per
+//! VIP device for the split-brain watch ([`watch`]), with a 0.5 s tick only while it
+//! has something to time (MASTER, a fence, a recent advert).
 
 pub mod alerts;
 pub mod apply;
@@ -15,6 +15,8 @@ pub mod reload;
 pub mod run;
 pub mod status;
 pub mod validate;
+pub mod adverts;
+pub mod vrrp_socket;
 pub mod watch;
 
 use crate::paths::Paths;
@@ -30,7 +32,10 @@ pub struct Daemon {
     /// Run `keepalived -t` before installing (off only in tests without interfaces).
     pub verify: bool,
     pub alerts: alerts::Alerts,
-    pub watch: watch::VrrpWatch,
+    /// The VRRP advert watch and the fence (`None` until a valid config was read).
+    pub watch: Option<watch::Watch>,
+    /// The last split brain seen (`status.last_split_brain`).
+    pub last_split: Option<watch::Episode>,
     /// Unix seconds when the daemon started.
     pub started: u64,
     /// The peer-link thread (peer branch); `None` when its key file cannot be set up.
@@ -46,7 +51,7 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn new(paths: Paths, hook_binary: String, verify: bool) -> Self {
-        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: watch::VrrpWatch::default(), started: crate::failover::state::now_secs(), peer: None, handovers: Vec::new(), handover_seq: 0, applies: apply::Record::default() }
+        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: None, last_split: None, started: crate::failover::state::now_secs(), peer: None, handovers: Vec::new(), handover_seq: 0, applies: apply::Record::default() }
     }
 }
 

@@ -89,28 +89,34 @@ pub fn run(opts: RunOptions) -> i32 {
         log::warn!("ubusd not reachable yet ({}); will keep trying", e);
     }
 
-    // Whether the VRRP counter watch currently sees split brain (the peer link is the
-    // other witness; the alert clears only when neither does).
-    let mut vrrp_split = false;
+    // The VRRP advert watch (split brain, mismatch, VRID collision, fence): the config
+    // it judges by, and one raw socket per VIP device. Both follow SIGHUP.
+    let mut cfg = crate::model::load(&server.state.paths).ok();
+    let mut socks = open_sockets(cfg.as_ref());
+    server.state.watch = cfg.as_ref().map(|c| watch::Watch::new(c));
+    adopt_fence(&mut server);
     loop {
-        let master = state::read_current(&server.state.paths).is_some_and(|c| c.state == GroupState::Master);
-        if !master {
-            server.state.watch.reset();
-            vrrp_split = false;
-            if server.state.alerts.clear("split_brain") {
-                announce(&mut server, "muros_ha.split_brain", json!({ "active": false }));
-            }
-        }
-        let mut timeout = if master { Some(watch::TICK) } else { None };
+        // keepalived's newest wish, recorded by the notify hook before its plan runs:
+        // the watch must know we are MASTER from the first moment, not after the plan.
+        let master = match state::read_desired(&server.state.paths) {
+            Some(d) => d.state == GroupState::Master,
+            None => state::read_current(&server.state.paths).is_some_and(|c| c.state == GroupState::Master),
+        };
+        let busy = master || server.state.watch.as_ref().is_some_and(|w| w.busy(Instant::now()));
+        let mut timeout = if busy { Some(watch::TICK) } else { None };
         if !server.state.handovers.is_empty() {
             // A handover waits for the peer: wake to give up after its timeout.
             timeout = Some(timeout.map_or(HANDOVER_CHECK, |t| t.min(HANDOVER_CHECK)));
         }
-        let ready = match server.poll(&[hup.fd(), term.fd(), peer_wake.fd()], timeout) {
-            Ok(r) => r,
-            Err(e) => {
-                log::error!("poll failed: {}", e);
-                return 1;
+        let ready = {
+            let mut fds = vec![hup.fd(), term.fd(), peer_wake.fd()];
+            fds.extend(socks.iter().map(|s| s.fd()));
+            match server.poll(&fds, timeout) {
+                Ok(r) => r,
+                Err(e) => {
+                    log::error!("poll failed: {}", e);
+                    return 1;
+                }
             }
         };
         if ready.is_ready(1) {
@@ -128,16 +134,46 @@ pub fn run(opts: RunOptions) -> i32 {
             if let Some(p) = &server.state.peer {
                 p.send(crate::peer::link::Command::Reload);
             }
+            if let Ok(new) = crate::model::load(&server.state.paths) {
+                if cfg.as_ref().is_none_or(|old| old.vips != new.vips) {
+                    socks = open_sockets(Some(&new));
+                }
+                match &mut server.state.watch {
+                    Some(w) => w.reconfigure(&new),
+                    None => server.state.watch = Some(watch::Watch::new(&new)),
+                }
+                cfg = Some(new);
+            }
+        }
+        if let (Some(c), Some(w)) = (&cfg, &mut server.state.watch) {
+            let now = Instant::now();
+            let own: Vec<std::net::IpAddr> = c.vips.iter().flat_map(|v| &v.interface.addresses).map(|n| n.addr).collect();
+            for (i, s) in socks.iter().enumerate() {
+                if ready.is_ready(3 + i) {
+                    for ad in s.drain() {
+                        w.advert(now, &super::adverts::classify(c, &s.device, &ad, &own), &ad, master);
+                    }
+                }
+            }
         }
         if ready.is_ready(2) {
             peer_wake.drain();
-            peer_alerts(&mut server, vrrp_split);
+            peer_alerts(&mut server);
         }
         finish_handovers(&mut server);
-        if master {
-            vrrp_split = split_brain_tick(&mut server);
+        if let Some(c) = &cfg {
+            watch_tick(&mut server, c, master);
         }
     }
+}
+
+fn open_sockets(cfg: Option<&crate::model::Config>) -> Vec<super::vrrp_socket::Socket> {
+    let Some(c) = cfg else { return Vec::new() };
+    let (socks, errors) = super::vrrp_socket::open(c);
+    for e in errors {
+        log::warn!("split-brain watch: {} (adverts on it are not watched)", e);
+    }
+    socks
 }
 
 const HANDOVER_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
@@ -164,24 +200,12 @@ fn finish_handovers(server: &mut Server<Daemon>) {
     }
 }
 
-/// Raise or clear the peer link's alerts (split brain seen over heartbeats, config
-/// drift) from the thread's view. The split-brain alert stays while VRRP still sees it.
-fn peer_alerts(server: &mut Server<Daemon>, vrrp_split: bool) {
-    let Some((split, drift)) = server.state.peer.as_ref().map(|p| {
-        let v = p.shared.lock();
-        (v.split_brain.clone(), v.drift.clone())
-    }) else {
+/// Raise or clear the drift alert from the peer thread's view (its split-brain news is
+/// read by [`watch_tick`]).
+fn peer_alerts(server: &mut Server<Daemon>) {
+    let Some(drift) = server.state.peer.as_ref().map(|p| p.shared.lock().drift.clone()) else {
         return;
     };
-    match split {
-        Some(message) if server.state.alerts.raise("split_brain", message.clone()) => {
-            announce(server, "muros_ha.split_brain", json!({ "active": true, "source": "peer", "message": message }));
-        }
-        None if !vrrp_split && server.state.alerts.clear("split_brain") => {
-            announce(server, "muros_ha.split_brain", json!({ "active": false }));
-        }
-        _ => {}
-    }
     if drift.is_empty() {
         if server.state.alerts.clear("drift") {
             announce(server, "muros_ha.drift", json!({ "active": false }));
@@ -194,33 +218,78 @@ fn peer_alerts(server: &mut Server<Daemon>, vrrp_split: bool) {
     }
 }
 
-/// The VRRP counter watch; returns whether it sees split brain now.
-fn split_brain_tick(server: &mut Server<Daemon>) -> bool {
-    let counters = match watch::read_counters() {
-        Ok(c) => c,
-        Err(e) => {
-            log::debug!("split-brain watch: {}", e);
-            return false;
-        }
-    };
-    let split = server.state.watch.observe(Instant::now(), &counters);
-    let peer_split = server.state.peer.as_ref().is_some_and(|p| p.shared.lock().split_brain.is_some());
-    if split.is_empty() {
-        if !peer_split && server.state.alerts.clear("split_brain") {
-            announce(server, "muros_ha.split_brain", json!({ "active": false }));
-        }
-        return false;
+/// A fence left by a previous daemon (the file says 1): keep it, and let the watch
+/// decide when to lift it, as for its own.
+fn adopt_fence(server: &mut Server<Daemon>) {
+    let up = crate::fsutil::read_to_string(server.state.paths.fence_file()).is_ok_and(|t| t.trim() != "0" && !t.trim().is_empty());
+    if let (true, Some(w)) = (up, &mut server.state.watch) {
+        let reason = crate::fsutil::read_to_string(server.state.paths.fence_reason()).map(|r| r.trim().to_string()).unwrap_or_else(|_| "fenced before this daemon started".into());
+        log::warn!("fence found up at start: {}", reason);
+        w.fence = Some(watch::Fence { since: crate::failover::state::now_secs(), reason: reason.clone(), by_link: false });
+        server.state.alerts.raise("fenced", reason);
     }
-    let message = format!(
-        "both routers are MASTER: the peer keeps advertising on {} while this node holds the VIPs; \
-         each side rejects the other's adverts (check that password, auth_type, vrrp_version and VRIDs match) \
-         or our adverts do not reach the peer",
-        split.join(", ")
-    );
-    if server.state.alerts.raise("split_brain", message.clone()) {
-        announce(server, "muros_ha.split_brain", json!({ "active": true, "instances": split, "message": message }));
+}
+
+/// Judge what the watch saw; raise/lift the fence; keep the alerts in step.
+fn watch_tick(server: &mut Server<Daemon>, cfg: &crate::model::Config, master: bool) {
+    let (link, link_split) = server.state.peer.as_ref().map_or((watch::LinkView::default(), None), |p| {
+        let v = p.shared.lock();
+        let remote = v.remote.as_ref();
+        (watch::LinkView { connected: v.connected, peer_master: remote.is_some_and(|r| r.state == "MASTER"), peer_priority: remote.map(|r| r.priority) }, v.split_brain.clone())
+    });
+    let Some(w) = server.state.watch.as_mut() else { return };
+    let f = w.evaluate(cfg, Instant::now(), crate::failover::state::now_secs(), master, &link);
+    if let Some(reason) = &f.raise_fence {
+        set_fence(server, true, reason);
+        announce(server, "muros_ha.fence", json!({ "active": true, "reason": reason }));
     }
-    true
+    if let Some(why) = &f.lift_fence {
+        set_fence(server, false, why);
+        announce(server, "muros_ha.fence", json!({ "active": false, "reason": why }));
+    }
+    let split = f.split_brain.clone().or(link_split);
+    let fenced = server.state.watch.as_ref().is_some_and(|w| w.fence.is_some());
+    watch::Episode::track(&mut server.state.last_split, split.as_deref(), fenced && f.raise_fence.is_some(), crate::failover::state::now_secs());
+    set_alert(server, "split_brain", "muros_ha.split_brain", split);
+    set_alert(server, "vrrp_mismatch", "muros_ha.vrrp_mismatch", f.mismatch);
+    set_alert(server, "vrid_collision", "muros_ha.vrid_collision", f.collision);
+}
+
+/// Write keepalived's track file (and the reason the notify hook records), then keep the
+/// `fenced` alert in step. A write that fails is logged and retried on the next change.
+fn set_fence(server: &mut Server<Daemon>, up: bool, reason: &str) {
+    let paths = &server.state.paths;
+    if up {
+        if let Err(e) = crate::failover::state::replace_quick(&paths.fence_reason(), format!("{}\n", reason).as_bytes()) {
+            log::warn!("fence reason: {}", e);
+        }
+    }
+    match crate::failover::state::replace_quick(&paths.fence_file(), if up { b"1\n" } else { b"0\n" }) {
+        Ok(()) if up => log::warn!("FENCE UP: {}", reason),
+        Ok(()) => log::warn!("fence lifted: {}", reason),
+        Err(e) => log::error!("cannot write the fence file {}: {}", paths.fence_file().display(), e),
+    }
+    if up {
+        server.state.alerts.raise("fenced", format!("{} (VIPs released, WAN down, services stopped until then)", reason));
+    } else {
+        server.state.alerts.clear("fenced");
+    }
+}
+
+/// Raise (with the newest message) or clear one alert, with its event on each change.
+fn set_alert(server: &mut Server<Daemon>, kind: &str, event: &str, message: Option<String>) {
+    match message {
+        Some(m) => {
+            if server.state.alerts.raise(kind, m.clone()) {
+                announce(server, event, json!({ "active": true, "message": m }));
+            }
+        }
+        None => {
+            if server.state.alerts.clear(kind) {
+                announce(server, event, json!({ "active": false }));
+            }
+        }
+    }
 }
 
 fn announce(server: &mut Server<Daemon>, event: &str, data: serde_json::Value) {

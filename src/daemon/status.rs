@@ -37,6 +37,8 @@ pub fn report(d: &Daemon) -> Value {
         // peer branch: the authenticated peer link's view, plus VRRP's split-brain watch.
         "peer": peer_json(d),
         "applies": d.applies.to_json(),
+        "last_split_brain": d.last_split,
+        "fence": d.watch.as_ref().and_then(|w| w.fence.as_ref()).map(|f| json!({ "since": f.since, "reason": f.reason, "by_link": f.by_link })),
     });
     let Some(obj) = out.as_object_mut() else { return out };
     match &loaded {
@@ -48,6 +50,10 @@ pub fn report(d: &Daemon) -> Value {
             obj.insert("config_valid".into(), json!(true));
             obj.insert("config_errors".into(), json!(0));
             describe_config(d, cfg, &sys, &addresses, obj);
+            // What the advert watch last heard from the peer per instance (source,
+            // priority, whether keepalived accepts it).
+            let adverts = d.watch.as_ref().map(|w| w.peers(cfg, std::time::Instant::now())).unwrap_or_default();
+            obj.insert("peer_adverts".into(), Value::Array(adverts));
         }
     }
     out

@@ -159,6 +159,16 @@ pub fn load_inputs(paths: &Paths, remember: bool) -> (PlanInputs, Option<String>
     }
 }
 
+/// Why the daemon's fence is up, when it is: a FAULT it caused says so in the history.
+fn fence_reason(paths: &Paths) -> Option<String> {
+    let up = crate::fsutil::read_to_string(paths.fence_file()).ok()?;
+    if up.trim() == "0" || up.trim().is_empty() {
+        return None;
+    }
+    let why = crate::fsutil::read_to_string(paths.fence_reason()).unwrap_or_default();
+    Some(why.lines().next().unwrap_or("fenced by muros-ha").chars().take(400).collect())
+}
+
 /// Apply `to` now, unless a newer request supersedes it. Transitions run strictly one at
 /// a time under `paths.transition_lock()`.
 pub fn run_transition(paths: &Paths, sys: &dyn System, to: GroupState, reason: &str) -> io::Result<Outcome> {
@@ -179,10 +189,15 @@ pub fn run_transition(paths: &Paths, sys: &dyn System, to: GroupState, reason: &
     let actions = execute(&plan, paths, sys);
     let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let ok = actions.iter().all(|a| a.ok);
-    let reason = match note {
+    let mut reason = match note {
         Some(n) => format!("{}; {}", reason, n),
         None => reason.to_string(),
     };
+    if to == GroupState::Fault {
+        if let Some(why) = fence_reason(paths) {
+            reason = format!("{}; {}", reason, why);
+        }
+    }
     let rec = HistoryRecord { time, from, to, reason: reason.clone(), ok, ms, seq: mine.seq, actions };
     state::write_current(
         paths,

@@ -58,3 +58,33 @@ mod tests {
         assert_eq!(reply(&e), r#"{"errors":[{"allowed":"1..255","file":"/etc/config/muros_ha","line":7,"location":"@vip[0].vrid","message":"not a number"}]}"#);
     }
 }
+
+/// A small valid config for unit tests outside this module: VRRPv2, PASS, 1 s
+/// adverts, one LAN VIP 192.0.2.1/24 (VRID 10) on br-lan where this router is .2.
+#[cfg(test)]
+pub mod tests_support {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    pub fn minimal_config() -> Config {
+        let net = |a: [u8; 4], prefix| IpNet { addr: IpAddr::V4(Ipv4Addr::from(a)), prefix };
+        let iface = |l: &str, d: &str, addrs| Interface { logical: l.into(), device: d.into(), addresses: addrs };
+        Config {
+            enabled: true,
+            role: Role::Master,
+            priority: 150,
+            maintenance: false,
+            auth_type: AuthType::Pass,
+            password: Secret::new("s3cret-pw"),
+            vrrp_version: VrrpVersion::V2,
+            advert_ms: 1000,
+            preempt: true,
+            sync: SyncLink { interface: iface("sync", "eth2", vec![]), mode: SyncMode::Multicast, port: 3780, multicast_group: Ipv4Addr::new(225, 0, 0, 50), local_address: None, peer_ip: None },
+            services: vec![],
+            vips: vec![Vip { name: "lan".into(), interface: iface("lan", "br-lan", vec![net([192, 0, 2, 2], 24)]), address: net([192, 0, 2, 1], 24), vrid: 10, peer_address: None }],
+            wan: None,
+            router_id: "ra".into(),
+            backup_route: true,
+        }
+    }
+}

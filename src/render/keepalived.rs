@@ -43,6 +43,7 @@ pub fn render(cfg: &Config, ctx: &RenderContext<'_>) -> String {
     let notify = notify_command(ctx);
 
     global_defs(&mut t, cfg, ctx);
+    fence(&mut t, ctx);
 
     if members.len() >= 2 {
         t.blank();
@@ -86,6 +87,23 @@ fn global_defs(t: &mut Text, cfg: &Config, ctx: &RenderContext<'_>) {
     t.close();
 }
 
+/// Name of the `track_file` every instance follows.
+pub const FENCE_TRACK: &str = "muros_ha_fence";
+
+/// The fence: the daemon writes 1 here when this router must yield in a certain split
+/// brain (src/daemon/watch.rs); keepalived then puts every instance into FAULT at once.
+/// `init_file` creates it with 0 when missing (boot: /var/run is a tmpfs) and never
+/// overwrites a fence a running daemon has raised.
+fn fence(t: &mut Text, ctx: &RenderContext<'_>) {
+    t.blank();
+    t.line("# Split-brain fence: muros-ha writes 1 to release the VIPs (FAULT), 0 to let VRRP decide.");
+    t.open(format!("track_file {}", FENCE_TRACK));
+    t.line(format!("file {}", quote(&ctx.paths.fence_file().display().to_string())));
+    t.line("weight 0");
+    t.line("init_file 0");
+    t.close();
+}
+
 fn instance(t: &mut Text, cfg: &Config, vip: &Vip, on_sync_link: bool, notify: Option<&str>) {
     let v6 = vip.address.is_ipv6();
     // keepalived runs IPv6 instances as VRRPv3 whatever vrrp_version says.
@@ -125,6 +143,9 @@ fn instance(t: &mut Text, cfg: &Config, vip: &Vip, on_sync_link: bool, notify: O
             t.close();
         }
     }
+    t.open("track_file");
+    t.line(FENCE_TRACK);
+    t.close();
     if let Some(cmd) = notify {
         t.line(format!("notify {}", quote(cmd)));
     }

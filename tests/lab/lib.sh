@@ -80,6 +80,8 @@ lab_init() {
 	LAB_DIR=/tmp/muros-lab-$LAB_ID
 	NS_PREFIX=ml$LAB_ID
 	NS_ISP=$NS_PREFIX-isp NS_SRV=$NS_PREFIX-srv NS_LAN=$NS_PREFIX-lan NS_CL=$NS_PREFIX-cl
+	# a foreign VRRP router on the same LAN (lab_foreign_vrrp), made only when a case asks
+	NS_FX=$NS_PREFIX-fx
 	declare -gA NS=([ra]=$NS_PREFIX-ra [rb]=$NS_PREFIX-rb)
 	LAB_PIDS=()
 	mkdir -p "$LAB_DIR"
@@ -99,7 +101,8 @@ lab_down() {
 	# notifies on its way down) may start conntrackd or dnsmasq after a single sweep,
 	# and a daemon left in a deleted netns lives on unseen.
 	local i pids
-	for ns in "${NS[ra]}" "${NS[rb]}" "$NS_ISP" "$NS_SRV" "$NS_LAN" "$NS_CL"; do
+	for ns in "${NS[ra]}" "${NS[rb]}" "$NS_ISP" "$NS_SRV" "$NS_LAN" "$NS_CL" "$NS_FX"; do
+		ip netns pids "$ns" >/dev/null 2>&1 || continue
 		for i in 1 2 3 4 5 6 7 8; do
 			pids=$(ip netns pids "$ns" 2>/dev/null)
 			[ -n "$pids" ] || break
@@ -108,7 +111,7 @@ lab_down() {
 			sleep 0.05
 		done
 	done
-	for ns in "${NS[ra]}" "${NS[rb]}" "$NS_ISP" "$NS_SRV" "$NS_LAN" "$NS_CL"; do
+	for ns in "${NS[ra]}" "${NS[rb]}" "$NS_ISP" "$NS_SRV" "$NS_LAN" "$NS_CL" "$NS_FX"; do
 		ip netns del "$ns" 2>/dev/null
 	done
 	if [ "${LAB_KEEP:-0}" = 1 ]; then
@@ -797,3 +800,47 @@ procs_named() {  # procs_named R COMM: PIDs of processes called COMM in router R
 	done
 }
 conntrackd_pid() { procs_named "$1" conntrackd; }
+
+# lab_foreign_vrrp VRID VIP PASS: another VRRP router on the LAN (192.0.2.9), as a
+# neighbour cluster would be; (re)started with this VRID, VIP and password. Its
+# keepalived is the real one, priority 50, no notify hook.
+lab_foreign_vrrp() {
+	local vrid=$1 vip=$2 pass=$3 dir=$LAB_DIR/fx p
+	if [ ! -d "$dir" ]; then
+		mkdir -p "$dir"
+		ip netns add "$NS_FX" || lab_die "ip netns add $NS_FX"
+		ip -n "$NS_FX" link set lo up
+		ip -n "$NS_LAN" link add lx type veth peer name lan0 netns "$NS_FX"
+		ip -n "$NS_LAN" link set lx master br0 up
+		ip -n "$NS_FX" addr add 192.0.2.9/$LAN_PREFIX dev lan0
+		ip -n "$NS_FX" link set lan0 up
+	fi
+	p=$(cat "$dir/keepalived.pid" 2>/dev/null)
+	if [ -n "$p" ]; then kill "$p" 2>/dev/null; wait_until 5 sh -c "! kill -0 $p 2>/dev/null"; fi
+	local auth=""
+	[ "$VRRP_VERSION" = 2 ] && auth="authentication {
+        auth_type PASS
+        auth_pass $pass
+    }"
+	cat >"$dir/keepalived.conf" <<EOC
+global_defs {
+    router_id lab-foreign
+    vrrp_version $VRRP_VERSION
+}
+vrrp_instance other {
+    state BACKUP
+    interface lan0
+    virtual_router_id $vrid
+    priority 50
+    advert_int $ADVERT
+    $auth
+    virtual_ipaddress {
+        $vip/$LAN_PREFIX dev lan0
+    }
+}
+EOC
+	ip netns exec "$NS_FX" keepalived -n -l -D -P -f "$dir/keepalived.conf" \
+		-p "$dir/keepalived.pid" -r "$dir/keepalived_vrrp.pid" </dev/null >>"$dir/keepalived.log" 2>&1 &
+	LAB_PIDS+=($!)
+}
+
