@@ -339,9 +339,9 @@ fn verify_candidate(paths: &Paths, target: &Path, tmp: &Path, cfg: &Config) -> R
     // `nft -c` needs CAP_NET_ADMIN even to check; it never commits anything.
     if crate::paths::same(target, &paths.firewall_snippet()) && nix::unistd::geteuid().is_root() {
         if let Some(bin) = proc::find_program("nft") {
-            let wrapper = fsutil::temp_path(&tmp.with_extension("check"));
             let text = render::firewall::check_ruleset(tmp);
-            crate::fsutil::write(&wrapper, text).map_err(|error| DeployError::Io { path: wrapper.clone(), error })?;
+            let (wrapper, mut f) = fsutil::create_temp(&tmp.with_extension("check"), 0o600).map_err(|error| DeployError::Io { path: tmp.with_extension("check"), error })?;
+            std::io::Write::write_all(&mut f, text.as_bytes()).map_err(|error| DeployError::Io { path: wrapper.clone(), error })?;
             let verdict = run_verifier(&bin, &["-c".as_ref(), "-f".as_ref(), wrapper.as_os_str()], cfg);
             let _ = std::fs::remove_file(&wrapper);
             return verdict.map_err(|message| DeployError::Verify { file: target.to_path_buf(), message });
