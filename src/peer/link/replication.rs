@@ -150,6 +150,8 @@ impl Link {
                 return log::warn!("peer link: refusing {} from the peer: {}", name, e);
             }
         };
+        self.set_refused(name, merged.refused);
+        let merged = merged.text;
         let incoming = replicate::package_digest(Some(&merged), name, &excl);
         let drifted = self.applied.get(name).is_some_and(|d| d != local_digest) && local_digest != incoming;
         if drifted {
@@ -195,6 +197,23 @@ impl Link {
         let map: std::collections::BTreeMap<&str, &str> = self.applied.0.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         if let Ok(text) = crate::to_json_bytes(&map) {
             let _ = crate::fsutil::replace_if_changed(&self.paths.join(REPLICA_FILE), &text, 0o644);
+        }
+    }
+
+    /// The items of `package` the peer sent and this node did not take (policy), for
+    /// `status.peer.refused`; logged when the list changes.
+    fn set_refused(&self, package: &str, items: Vec<String>) {
+        let mut v = self.shared.lock();
+        let prefix = format!("{}.", package);
+        let before: Vec<String> = v.refused.iter().filter(|r| r.starts_with(&prefix)).cloned().collect();
+        if before == items {
+            return;
+        }
+        v.refused.retain(|r| !r.starts_with(&prefix));
+        v.refused.extend(items.iter().cloned());
+        drop(v);
+        if !items.is_empty() {
+            log::warn!("peer link: refused from the peer (runs a program, names a file or is not on the allow-list; this node's own value kept): {}", items.join(", "));
         }
     }
 
