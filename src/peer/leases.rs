@@ -28,7 +28,9 @@ pub fn checked_path(leasefile: Option<&str>) -> Result<&str, String> {
     if ok {
         Ok(p)
     } else {
-        Err(format!("dhcp leasefile '{}' is not a file directly in /tmp; leases from the peer are not written", p.escape_debug()))
+        // This node's own config, not the peer's text. No escape_debug: its Unicode
+        // tables cost kilobytes (see fsutil::open).
+        Err(format!("dhcp leasefile '{}' is not a file directly in /tmp; leases from the peer are not written", p))
     }
 }
 
