@@ -73,13 +73,15 @@ pub fn desired_files(cfg: &Config, paths: &Paths, hook_binary: &str) -> Vec<Outp
 
 /// The peer link (TCP `peer_port` from `peer_ip` on the sync link) needs its own accept
 /// rule: a sync interface in a zone with input REJECT, or in no zone, would block it.
+/// Everyone else is dropped before any zone rule (the snippet comes first in fw4's
+/// input chain), so a LAN zone accepting all input does not open the port to the LAN.
 fn open_peer_port(files: &mut [OutputFile], paths: &Paths, cfg: &Config, port: u16) {
     let Some(peer) = cfg.sync.peer_ip else { return };
     let Some(f) = files.iter_mut().find(|f| crate::paths::same(&f.path, &paths.firewall_snippet())) else { return };
     let fam = if peer.is_ipv6() { "ip6" } else { "ip" };
     f.contents.push_str(&format!(
-        "iifname \"{}\" {} saddr {} tcp dport {} accept comment \"muros-ha: peer link\"\n",
-        cfg.sync.interface.device, fam, peer, port
+        "iifname \"{}\" {} saddr {} tcp dport {} accept comment \"muros-ha: peer link\"\ntcp dport {} counter drop comment \"muros-ha: peer link, not from the peer\"\n",
+        cfg.sync.interface.device, fam, peer, port, port
     ));
 }
 
@@ -339,9 +341,9 @@ fn verify_candidate(paths: &Paths, target: &Path, tmp: &Path, cfg: &Config) -> R
     // `nft -c` needs CAP_NET_ADMIN even to check; it never commits anything.
     if crate::paths::same(target, &paths.firewall_snippet()) && nix::unistd::geteuid().is_root() {
         if let Some(bin) = proc::find_program("nft") {
-            let wrapper = fsutil::temp_path(&tmp.with_extension("check"));
             let text = render::firewall::check_ruleset(tmp);
-            crate::fsutil::write(&wrapper, text).map_err(|error| DeployError::Io { path: wrapper.clone(), error })?;
+            let (wrapper, mut f) = fsutil::create_temp(&tmp.with_extension("check"), 0o600).map_err(|error| DeployError::Io { path: tmp.with_extension("check"), error })?;
+            std::io::Write::write_all(&mut f, text.as_bytes()).map_err(|error| DeployError::Io { path: wrapper.clone(), error })?;
             let verdict = run_verifier(&bin, &["-c".as_ref(), "-f".as_ref(), wrapper.as_os_str()], cfg);
             let _ = std::fs::remove_file(&wrapper);
             return verdict.map_err(|message| DeployError::Verify { file: target.to_path_buf(), message });

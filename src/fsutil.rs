@@ -3,6 +3,14 @@
 //! A live config is replaced only when its bytes change, and only by `rename(2)` of a
 //! fully written and fsynced temp file in the same directory, so a crash or power cut
 //! leaves either the old file or the new one — never half of each.
+//!
+//! Some targets sit in world-writable directories (the lease file and resolv.conf in
+//! `/tmp`), where any local user can plant a file or a symlink at a name we are about
+//! to use. So nothing here writes, truncates or chmods through a name that may be a
+//! symlink: temp files get a random name and are created `O_EXCL|O_NOFOLLOW` (a planted
+//! name makes us pick another, never follow it), their mode is set with `fchmod` on the
+//! open descriptor, and the target is only ever inspected through an `O_NOFOLLOW`
+//! descriptor and replaced by `rename(2)`, which replaces a planted symlink itself.
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
@@ -87,6 +95,29 @@ pub fn create(path: &Path, mode: u32) -> io::Result<File> {
     open(path, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC, mode)
 }
 
+/// Create `path`, which must not exist yet (not even as a dangling symlink), for
+/// writing, with exactly the permission bits `mode` (set on the descriptor, so the
+/// umask does not narrow them and no other file is ever touched).
+pub fn create_new(path: &Path, mode: u32) -> io::Result<File> {
+    let f = open(path, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW, mode & 0o777)?;
+    f.set_permissions(fs::Permissions::from_mode(mode))?;
+    Ok(f)
+}
+
+/// `path` opened read-only if it is a regular file and not a symlink (`O_NOFOLLOW`).
+fn open_regular(path: &Path) -> Option<File> {
+    let f = open(path, OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK, 0).ok()?;
+    f.metadata().ok()?.is_file().then_some(f)
+}
+
+/// Bytes and permission bits of `path` when it is a regular file (a symlink is not).
+fn current(path: &Path) -> Option<(File, Vec<u8>, u32)> {
+    let f = open_regular(path)?;
+    let mode = f.metadata().ok()?.permissions().mode() & 0o7777;
+    let bytes = read_all(f.as_fd(), usize::MAX).ok()?;
+    Some((f, bytes, mode))
+}
+
 /// What [`replace_if_changed`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -96,22 +127,41 @@ pub enum Outcome {
     Written,
 }
 
-/// Temp path beside `path`, unique to this process.
+/// A fresh temp path beside `path` with 64 random bits in its name (from getrandom(2)),
+/// so nobody can plant a file or symlink there in advance. Create it with
+/// [`create_new`], which refuses a name that exists anyway.
 pub fn temp_path(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{}.tmp.{}", name, std::process::id()))
+    let mut r = [0u8; 8];
+    // Without randomness the name is still refused if taken (O_EXCL): only predictable.
+    let _ = getrandom::fill(&mut r);
+    path.with_file_name(format!(".{}.tmp.{:016x}", name, u64::from_ne_bytes(r)))
+}
+
+/// [`create_new`] on a fresh [`temp_path`] beside `target`, retried if the name is taken.
+pub fn create_temp(target: &Path, mode: u32) -> io::Result<(PathBuf, File)> {
+    let mut last = io::Error::from(io::ErrorKind::AlreadyExists);
+    for _ in 0..4 {
+        let tmp = temp_path(target);
+        match create_new(&tmp, mode) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
 }
 
 /// Write `bytes` to `path` atomically with permission bits `mode`, unless the file
 /// already holds exactly these bytes with this mode. Parent directories are created.
 pub fn replace_if_changed(path: &Path, bytes: &[u8], mode: u32) -> io::Result<Outcome> {
-    if let Ok(old) = read(path) {
-        let same_mode = fs::metadata(path).map(|m| m.permissions().mode() & 0o7777 == mode).unwrap_or(false);
-        if old == bytes && same_mode {
+    if let Some((f, old, old_mode)) = current(path) {
+        if old == bytes && old_mode == mode {
             return Ok(Outcome::Unchanged);
         }
         if old == bytes {
-            fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+            // fchmod on the descriptor we read: the file, never what a name points to.
+            f.set_permissions(fs::Permissions::from_mode(mode))?;
             return Ok(Outcome::Written);
         }
     }
@@ -130,10 +180,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
 
 /// True when `path` already holds exactly `bytes` with permission bits `mode`.
 pub fn is_current(path: &Path, bytes: &[u8], mode: u32) -> bool {
-    match (read(path), fs::metadata(path)) {
-        (Ok(old), Ok(meta)) => old == bytes && meta.permissions().mode() & 0o7777 == mode,
-        _ => false,
-    }
+    current(path).is_some_and(|(_, old, old_mode)| old == bytes && old_mode == mode)
 }
 
 /// A fully written, fsynced temp file waiting to be renamed over its target.
@@ -146,20 +193,15 @@ pub struct Staged {
     pub target: PathBuf,
 }
 
-/// Write `bytes` to a temp file beside `target` (created with `mode`, fsynced).
+/// Write `bytes` to a new temp file beside `target` (created with `mode`, fsynced).
 pub fn stage(target: &Path, bytes: &[u8], mode: u32) -> io::Result<Staged> {
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
     create_dirs(&dir)?;
-    let tmp = temp_path(target);
-    let result = (|| {
-        let mut f = create(&tmp, mode)?;
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    })();
+    let (tmp, mut f) = create_temp(target, mode)?;
+    let result = f.write_all(bytes).and_then(|()| f.sync_all());
     match result {
         Ok(()) => Ok(Staged { tmp, target: target.to_path_buf() }),
         Err(e) => {
@@ -282,6 +324,53 @@ mod tests {
         assert_eq!(read(d.join("missing")).unwrap_err().kind(), io::ErrorKind::NotFound);
         fs::write(&p, [0xff, 0xfe]).unwrap();
         assert_eq!(read_to_string(&p).unwrap_err().kind(), io::ErrorKind::InvalidData);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A local user in /tmp plants a symlink where the lease file (or its temp file)
+    /// goes, pointing at a root-owned file. Nothing is written or chmodded through it.
+    #[test]
+    fn a_symlink_planted_at_the_target_or_the_temp_name_is_never_followed() {
+        use std::os::unix::fs::symlink;
+        let d = tmpdir("symlink");
+        let victim = d.join("authorized_keys");
+        fs::write(&victim, b"ssh-ed25519 AAAA admin\n").unwrap();
+        fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).unwrap();
+        let target = d.join("dhcp.leases");
+        // Same bytes as the victim: the old code chmodded the victim to 0644 here.
+        symlink(&victim, &target).unwrap();
+        assert!(!is_current(&target, b"ssh-ed25519 AAAA admin\n", 0o600), "a symlink is never 'current'");
+        assert_eq!(replace_if_changed(&target, b"ssh-ed25519 AAAA admin\n", 0o644).unwrap(), Outcome::Written);
+        assert_eq!(fs::metadata(&victim).unwrap().permissions().mode() & 0o777, 0o600, "victim's mode untouched");
+        assert!(!fs::symlink_metadata(&target).unwrap().file_type().is_symlink(), "the link itself was replaced");
+        // Different bytes through a fresh link: the victim's bytes stay.
+        fs::remove_file(&target).unwrap();
+        symlink(&victim, &target).unwrap();
+        replace_if_changed(&target, b"1795700000 02:00:00:00:00:09 192.0.2.50 x *\n", 0o644).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"ssh-ed25519 AAAA admin\n");
+        assert_eq!(fs::read(&target).unwrap(), b"1795700000 02:00:00:00:00:09 192.0.2.50 x *\n");
+        // A name planted in advance is refused by create_new, not followed (also dangling).
+        let planted = d.join(".dhcp.leases.tmp.planted");
+        symlink(d.join("nonexistent"), &planted).unwrap();
+        assert_eq!(create_new(&planted, 0o644).unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+        assert!(!d.join("nonexistent").exists());
+        symlink(&victim, d.join("link2")).unwrap();
+        assert!(create_new(&d.join("link2"), 0o644).is_err());
+        assert_eq!(fs::read(&victim).unwrap(), b"ssh-ed25519 AAAA admin\n");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn temp_names_are_random_and_the_mode_is_exact() {
+        let p = Path::new("/tmp/dhcp.leases");
+        let (a, b) = (temp_path(p), temp_path(p));
+        assert_ne!(a, b);
+        let name = a.file_name().unwrap().to_str().unwrap();
+        assert!(name.starts_with(".dhcp.leases.tmp.") && name.len() == ".dhcp.leases.tmp.".len() + 16, "{}", name);
+        let d = tmpdir("mode");
+        // 0640 even under a umask that would narrow it (fchmod on the descriptor).
+        let (tmp, _f) = create_temp(&d.join("x"), 0o640).unwrap();
+        assert_eq!(fs::metadata(&tmp).unwrap().permissions().mode() & 0o777, 0o640);
         fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -68,8 +68,10 @@ const BROKEN: &[(&str, &str, &str, &str, &str)] = &[
     ("VRID out of range", "option vrid '10'", "option vrid '300'", "lan.vrid", "out of range"),
     ("VRID used twice on one interface", "option interface 'guest'\n\toption address '198.51.100.1/24'\n\toption vrid '11'", "option interface 'lan'\n\toption address '192.0.2.5/24'\n\toption vrid '10'", "guest.vrid", "used twice"),
     ("duplicate VIP", "option address '198.51.100.1/24'", "option address '192.0.2.1/24'", "guest.address", "already the VIP"),
-    ("password too long for VRRPv2", "option password 'Xk7pQ2wz'", "option password 'Xk7pQ2wzLONG'", "global.password", "at most 8"),
-    ("password with a blank", "option password 'Xk7pQ2wz'", "option password 'Xk7 Q2wz'", "global.password", "blanks"),
+    ("password too long for VRRPv2", "option password 'Lq4vN8ct'", "option password 'Lq4vN8ctLONG'", "global.password", "at most 8"),
+    ("password with a blank", "option password 'Lq4vN8ct'", "option password 'Xk7 Q2wz'", "global.password", "blanks"),
+    ("the shipped example password", "option password 'Lq4vN8ct'", "option password 'changeme'", "global.password", "example password"),
+    ("the README's example password", "option password 'Lq4vN8ct'", "option password 'Xk7pQ2wz'", "global.password", "example password"),
     ("authentication with VRRPv3", "option vrrp_version '2'", "option vrrp_version '3'", "global.auth_type", "only in VRRPv2"),
     ("sub-second advert with VRRPv2", "option advert_int '1'", "option advert_int '0.5'", "global.advert_int", "needs VRRPv3"),
     ("sync interface not set", "\toption sync_interface 'sync'\n", "", "global.sync_interface", "not set"),
@@ -153,4 +155,36 @@ fn a_missing_config_file_is_an_error_not_a_crash() {
     let (code, _, err) = run(&["check", "--root", root.0.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(err.contains("muros_ha"), "{}", err);
+}
+
+/// The shipped `/etc/config/muros_ha` says `option password 'changeme'`: a router left
+/// with it would run VRRP with a secret everyone knows. `check` names file, line and option.
+#[test]
+fn check_refuses_the_shipped_example_password_with_file_line_and_option() {
+    let root = example_root("changeme");
+    edit(&root, "option password 'Lq4vN8ct'", "option password 'changeme'");
+    let (code, _, err) = run(&["check", "--root", root.0.to_str().unwrap()]);
+    assert_eq!(code, 1, "{}", err);
+    let line = err.lines().find(|l| l.contains("example password")).unwrap_or_else(|| panic!("no example-password error: {}", err));
+    assert!(line.contains("etc/config/muros_ha:7:") && line.contains("global.password"), "{}", line);
+    assert!(!err.contains("Lq4vN8ct"));
+}
+
+/// The refused list is what the shipped config and the README actually show.
+#[test]
+fn every_documented_password_is_in_the_refused_list() {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut shown = Vec::new();
+    for f in ["README.md", "files/muros_ha.config"] {
+        let text = fs::read_to_string(here.join(f)).unwrap();
+        for l in text.lines() {
+            if let Some(rest) = l.trim_start().strip_prefix("option password '") {
+                shown.push(rest.split('\'').next().unwrap().to_string());
+            }
+        }
+    }
+    assert!(shown.len() >= 2, "{:?}", shown);
+    for p in shown {
+        assert!(muros_ha::model::EXAMPLE_PASSWORDS.contains(&p.as_str()), "'{}' is documented but not refused", p);
+    }
 }

@@ -117,7 +117,7 @@ fn status_reports_the_node_and_never_the_password() {
     let Some(lab) = Lab::new("status") else { return };
     let (code, raw, _) = lab.ubus(&["call", "muros_ha", "status"]);
     assert_eq!(code, 0);
-    assert!(!raw.contains("Xk7pQ2wz"), "the secret leaked: {}", raw);
+    assert!(!raw.contains("Lq4vN8ct"), "the secret leaked: {}", raw);
     let v: serde_json::Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(v["version"], muros_ha::VERSION);
     assert_eq!(v["config_valid"], true);

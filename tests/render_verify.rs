@@ -49,7 +49,7 @@ fn keepalived_refusing_the_candidate_leaves_every_live_file_alone() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{}", err);
     assert!(err.contains("keepalived.conf failed verification") && err.contains("no file was changed"), "{}", err);
-    assert!(!err.contains("Xk7pQ2wz"), "secret in the error: {}", err);
+    assert!(!err.contains("Lq4vN8ct"), "secret in the error: {}", err);
     assert_eq!(fs::read(&conf).unwrap(), before);
     let leftovers: Vec<_> = fs::read_dir(conf.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 1, "temp files left: {:?}", leftovers);
@@ -72,7 +72,7 @@ fn a_candidate_keepalived_and_nft_accept_is_installed() {
     assert!(text.contains("virtual_router_id 11"));
     // The snippet nft accepted also opens the peer link, from the peer only.
     let fw = fs::read_to_string(root.0.join("etc/muros-ha/fw4-input.nft")).unwrap();
-    assert!(fw.contains("iifname \"eth2\" ip saddr 198.18.0.2 tcp dport 3781 accept comment \"muros-ha: peer link\""), "{}", fw);
+    assert!(fw.contains("iifname \"eth2\" ip saddr 198.18.0.2 tcp dport 3781 accept comment \"muros-ha: peer link\"\ntcp dport 3781 counter drop comment \"muros-ha: peer link, not from the peer\"\n"), "{}", fw);
     // Boot-time sysctls: liberal TCP windows for taken-over flows, the WAN parent's ARP.
     let sysctl = root.0.join("etc/sysctl.d/60-muros-ha.conf");
     let text = fs::read_to_string(&sysctl).unwrap();

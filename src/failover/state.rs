@@ -57,11 +57,10 @@ pub fn replace_quick(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if let Some(dir) = path.parent() {
         fsutil::create_dirs(dir)?;
     }
-    let tmp = crate::fsutil::temp_path(path);
-    let r = (|| {
-        fsutil::write(&tmp, bytes)?;
-        fs::rename(&tmp, path)
-    })();
+    // resolv.conf lives in world-writable /tmp: a new, randomly named file, never a
+    // name someone could have planted a symlink at.
+    let (tmp, mut f) = fsutil::create_temp(path, 0o644)?;
+    let r = std::io::Write::write_all(&mut f, bytes).and_then(|()| fs::rename(&tmp, path));
     if r.is_err() {
         let _ = fs::remove_file(&tmp);
     }

@@ -8,6 +8,7 @@ use crate::uci::{self, Package, Section};
 use std::net::Ipv4Addr;
 
 mod global;
+pub use global::EXAMPLE_PASSWORDS;
 mod sync;
 mod vip;
 mod wan;

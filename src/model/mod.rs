@@ -9,7 +9,7 @@ mod network;
 pub mod peer;
 mod types;
 
-pub use load::{default_wan_device, load, load_peer, load_packages, parse_mac, validate, Sources};
+pub use load::{default_wan_device, load, load_peer, load_packages, parse_mac, validate, Sources, EXAMPLE_PASSWORDS};
 pub use network::resolve_interface;
 
 pub use types::*;

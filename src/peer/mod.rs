@@ -12,6 +12,8 @@
 //! | [`keys`] | this node's key pair in `/etc/muros-ha/peer.key` (0600, generated on first start) |
 //! | [`message`] | heartbeat / package / leases / handover messages, JSON in chunks, reassembly limit |
 //! | [`replicate`] | digest of the replicated packages (exclusions left out) and the merge a follower applies |
+//! | [`policy`] | the trust model: which sections and options a peer may set; the rest is refused and kept local |
+//! | [`leases`] | the lease file's path (directly in `/tmp`) and the lease lines a follower accepts |
 //! | [`view`] | what the peer thread knows, shared with the ubus loop (`status.peer`) |
 //! | [`link`] | the peer thread: listen/dial with backoff, handshake, heartbeats, inotify, apply |
 //!
@@ -25,9 +27,11 @@
 
 pub mod frame;
 pub mod keys;
+pub mod leases;
 pub mod link;
 pub mod message;
 pub mod noise;
+pub mod policy;
 pub mod replicate;
 pub mod session;
 pub mod view;

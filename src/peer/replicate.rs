@@ -4,10 +4,12 @@
 //!
 //! The digest covers what is replicated and nothing else: sections and options named
 //! in `replicate_exclude` are left out, so a per-node `dhcp.@dnsmasq[0].interface` is
-//! not drift. It hashes the parsed content, not the bytes, so a comment or quoting
+//! not drift; so is everything the peer may never set ([`super::policy`]), which each
+//! node keeps as its own. It hashes the parsed content, not the bytes, so a comment or quoting
 //! difference is not drift either.
 
 use super::noise::blake2s::Blake2s;
+use super::policy;
 use crate::model::peer::Exclusion;
 use crate::uci::{Editor, Package, Value};
 
@@ -37,12 +39,12 @@ pub fn package_digest(text: Option<&str>, name: &str, excl: &[&Exclusion]) -> St
         Some(Ok(pkg)) => {
             let skip = excluded_sections(&pkg, excl);
             for (i, s) in pkg.sections.iter().enumerate() {
-                if skip.contains(&i) {
+                if skip.contains(&i) || !policy::section_allowed(name, &s.stype) {
                     continue;
                 }
                 h.update(format!("S\0{}\0{}\n", pkg.display_name(i), s.stype).as_bytes());
                 for o in &s.options {
-                    if excluded_option(&pkg, excl, i, &o.name) {
+                    if excluded_option(&pkg, excl, i, &o.name) || !policy::option_allowed(name, &o.name, &o.value) {
                         continue;
                     }
                     h.update(b"O\0");
@@ -85,13 +87,27 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{:02x}", x)).collect()
 }
 
+/// What a follower writes: the merged text, and the items of the leader's it refused.
+#[derive(Debug)]
+pub struct Merged {
+    pub text: String,
+    /// `pkg.section[.option]` the peer may not set and that differ here ([`policy::filter`]).
+    pub refused: Vec<String>,
+}
+
 /// The text this node should hold: `leader_text` with this node's excluded sections and
-/// options (from `local_text`) kept. The result is parsed again before it is returned.
-pub fn merge(leader_text: &str, local_text: Option<&str>, name: &str, excl: &[&Exclusion]) -> Result<String, String> {
+/// options (from `local_text`) kept, and this node's own values for everything the peer
+/// may not set ([`policy`]). The result is parsed again before it is returned.
+///
+/// When nothing was refused the leader's text is the base (its comments and layout
+/// kept); otherwise the filtered sections are written out as `uci export` would.
+pub fn merge(leader_text: &str, local_text: Option<&str>, name: &str, excl: &[&Exclusion]) -> Result<Merged, String> {
     let label = format!("{} from the peer", name);
-    crate::uci::parse(leader_text, &label).map_err(|e| e.to_string())?;
+    let leader = crate::uci::parse(leader_text, &label).map_err(|e| e.to_string())?;
     let local = local_text.and_then(|t| crate::uci::parse(t, name).ok());
-    let mut ed = Editor::new(leader_text, &label).map_err(|e| e.to_string())?;
+    let (filtered, refused) = policy::filter(name, &leader, local.as_ref());
+    let base = if refused.is_empty() { leader_text.to_string() } else { crate::uci::export(&filtered) };
+    let mut ed = Editor::new(&base, &label).map_err(|e| e.to_string())?;
     for x in excl {
         let lidx = local.as_ref().and_then(|p| p.resolve(&x.section));
         let local_section = lidx.and_then(|i| local.as_ref().map(|p| &p.sections[i]));
@@ -122,7 +138,7 @@ pub fn merge(leader_text: &str, local_text: Option<&str>, name: &str, excl: &[&E
     }
     let out = ed.finish();
     crate::uci::parse(&out, &label).map_err(|e| e.to_string())?;
-    Ok(out)
+    Ok(Merged { text: out, refused })
 }
 
 #[cfg(test)]
@@ -137,7 +153,7 @@ mod tests {
     fn an_excluded_option_keeps_the_local_value_and_does_not_count_in_the_digest() {
         let x = [parse_exclusion("dhcp.@dnsmasq[0].interface").unwrap()];
         let ex = for_package("dhcp", &x);
-        let merged = merge(LEADER, Some(LOCAL), "dhcp", &ex).unwrap();
+        let merged = merge(LEADER, Some(LOCAL), "dhcp", &ex).unwrap().text;
         let p = crate::uci::parse(&merged, "dhcp").unwrap();
         assert_eq!(p.sections[0].get("interface"), Some("eth9"));
         assert_eq!(p.sections[0].get("domain"), Some("lan"));
@@ -150,7 +166,7 @@ mod tests {
     fn an_excluded_section_is_kept_whole() {
         let x = [parse_exclusion("dhcp.printer").unwrap()];
         let ex = for_package("dhcp", &x);
-        let merged = merge(LEADER, Some(LOCAL), "dhcp", &ex).unwrap();
+        let merged = merge(LEADER, Some(LOCAL), "dhcp", &ex).unwrap().text;
         let p = crate::uci::parse(&merged, "dhcp").unwrap();
         assert_eq!(p.section("printer").unwrap().get("ip"), Some("192.0.2.8"));
         assert_eq!(p.sections[0].get("domain"), Some("lan"));
@@ -193,5 +209,30 @@ mod tests {
     #[test]
     fn garbage_from_the_leader_is_refused() {
         assert!(merge("config 'unterminated\n", Some(LOCAL), "dhcp", &[]).is_err());
+    }
+
+    /// A refused item is per node: after the merge both digests agree (no drift, no
+    /// push loop), and a local edit of a refused option is not drift either.
+    #[test]
+    fn refused_items_never_make_the_digests_differ() {
+        let local = "config dnsmasq\n\toption domain 'lan'\n\nconfig include 'muros_ha'\n\toption path '/etc/muros-ha/fw4-input.nft'\n";
+        let leader = "config dnsmasq\n\toption domain 'lan2'\n\toption dhcpscript '/tmp/evil.sh'\n\nconfig include\n\toption path '/tmp/evil'\n";
+        let m = merge(leader, Some(local), "dhcp", &[]).unwrap();
+        assert_eq!(m.refused, ["dhcp.@dnsmasq[0].dhcpscript", "dhcp.@include[0]", "dhcp.muros_ha"]);
+        assert!(!m.text.contains("evil"), "{}", m.text);
+        assert!(m.text.contains("/etc/muros-ha/fw4-input.nft"));
+        assert_eq!(package_digest(Some(&m.text), "dhcp", &[]), package_digest(Some(leader), "dhcp", &[]));
+        let edited = m.text.replace("config dnsmasq\n", "config dnsmasq\n\toption dhcpscript '/usr/bin/mine'\n");
+        assert_eq!(package_digest(Some(&edited), "dhcp", &[]), package_digest(Some(leader), "dhcp", &[]));
+        // Merging the same again refuses the same, and writes the same bytes.
+        let again = merge(leader, Some(&m.text), "dhcp", &[]).unwrap();
+        assert_eq!(again.text, m.text);
+        // Nothing refused: the leader's text as it is, comments included.
+        let plain = "# from the master\nconfig dnsmasq\n\toption domain 'lan'\n";
+        let m = merge(plain, Some(local), "dhcp", &[]).unwrap();
+        assert_eq!(m.refused, ["dhcp.muros_ha"]);
+        let m = merge(plain, Some("config dnsmasq\n"), "dhcp", &[]).unwrap();
+        assert!(m.refused.is_empty());
+        assert_eq!(m.text, plain);
     }
 }

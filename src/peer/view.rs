@@ -53,6 +53,11 @@ pub struct PeerView {
     pub applied: u64,
     pub last_applied: Option<u64>,
     pub leases_received: u64,
+    /// Lease lines from the peer dropped as malformed since start.
+    pub leases_dropped: u64,
+    /// Items of replicated packages the peer sent and this node refused (`pkg.section`
+    /// or `pkg.section.option`), as of the last package received.
+    pub refused: Vec<String>,
     /// Answers to our handover questions, for the ubus loop (at most 8 kept).
     pub handover_replies: Vec<HandoverReply>,
 }
@@ -112,6 +117,8 @@ impl PeerView {
             "applied": self.applied,
             "last_applied": self.last_applied,
             "leases_received": self.leases_received,
+            "leases_dropped": self.leases_dropped,
+            "refused": self.refused,
         })
     }
 }
@@ -134,14 +141,14 @@ impl Shared {
 mod tests {
     use super::*;
 
-    /// `status.peer` as the previous release reported it: keys sorted, `null` for what
-    /// is not known, counters as integers.
+    /// `status.peer` as the previous release reported it (plus `leases_dropped` and
+    /// `refused`): keys sorted, `null` for what is not known, counters as integers.
     #[test]
     fn status_peer_has_the_previous_fields_and_types() {
         let mut v = PeerView { configured: true, connected: true, local_key: "k".into(), local_digest: "d".into(), ..Default::default() };
         assert_eq!(
             v.to_json().to_string(),
-            r#"{"applied":0,"config_digest_match":null,"connected":true,"connected_since":null,"conntrack":null,"drift":[],"handshake_ms":null,"handshakes":0,"last_applied":null,"last_error":null,"last_seen":null,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":null,"priority":null,"role":null,"rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":0,"unauthenticated":0},"split_brain":false,"state":"unknown","vrrp_state":null}"#
+            r#"{"applied":0,"config_digest_match":null,"connected":true,"connected_since":null,"conntrack":null,"drift":[],"handshake_ms":null,"handshakes":0,"last_applied":null,"last_error":null,"last_seen":null,"leases_dropped":0,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":null,"priority":null,"refused":[],"role":null,"rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":0,"unauthenticated":0},"split_brain":false,"state":"unknown","vrrp_state":null}"#
         );
         v.remote = Some(Heartbeat { seq: 1, state: "BACKUP".into(), role: "backup".into(), priority: 100, maintenance: true, config_digest: "d".into(), conntrack: None });
         v.connected_since = Some(1764150000);
@@ -152,7 +159,7 @@ mod tests {
         v.rx_rejected.tampered = 2;
         assert_eq!(
             v.to_json().to_string(),
-            r#"{"applied":0,"config_digest_match":true,"connected":true,"connected_since":1764150000,"conntrack":null,"drift":["firewall"],"handshake_ms":3,"handshakes":0,"last_applied":null,"last_error":"refused","last_seen":null,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":true,"priority":100,"role":"backup","rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":2,"unauthenticated":0},"split_brain":true,"state":"drift","vrrp_state":"BACKUP"}"#
+            r#"{"applied":0,"config_digest_match":true,"connected":true,"connected_since":1764150000,"conntrack":null,"drift":["firewall"],"handshake_ms":3,"handshakes":0,"last_applied":null,"last_error":"refused","last_seen":null,"leases_dropped":0,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":true,"priority":100,"refused":[],"role":"backup","rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":2,"unauthenticated":0},"split_brain":true,"state":"drift","vrrp_state":"BACKUP"}"#
         );
     }
 }

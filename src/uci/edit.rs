@@ -34,6 +34,27 @@ fn render_type(stype: &str) -> String {
     }
 }
 
+/// `pkg` as `uci export` writes a file: every section and value quoted, no comments.
+pub fn export(pkg: &Package) -> String {
+    let mut out = String::new();
+    for s in &pkg.sections {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str("config ");
+        out.push_str(&render_type(&s.stype));
+        if let Some(n) = &s.name {
+            out.push(' ');
+            out.push_str(&quote(n));
+        }
+        out.push('\n');
+        for o in &s.options {
+            out.push_str(&render_option(&o.name, &o.value, "\t", "\n"));
+        }
+    }
+    out
+}
+
 /// Edits one UCI file's text. See the module docs for the guarantees.
 #[derive(Debug, Clone)]
 pub struct Editor {

@@ -16,7 +16,7 @@ mod edit;
 mod load;
 mod reader;
 
-pub use edit::{quote, Editor};
+pub use edit::{export, quote, Editor};
 pub use load::{load_package, pending_changes, PendingChanges};
 
 /// An option value: `option` (single) or `list` (ordered values).

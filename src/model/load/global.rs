@@ -150,8 +150,15 @@ fn authentication<'a>(c: &mut Checker, g: &'a Section, vrrp_version: VrrpVersion
     (auth_type, password)
 }
 
+/// Passwords printed in the shipped config (`files/muros_ha.config`) and in the README:
+/// anyone who read them knows them, so `check` refuses them. A test keeps this list
+/// equal to what those files show.
+pub const EXAMPLE_PASSWORDS: &[&str] = &["changeme", "Xk7pQ2wz"];
+
 fn check_password(c: &mut Checker, g: &Section, password: &str) {
-    if password.is_empty() {
+    if EXAMPLE_PASSWORDS.contains(&password) {
+        c.err(g, Some("password"), format!("'{}' is the example password from the documentation; choose your own, the same on both routers", password), Some("1..8 printable characters of your own"));
+    } else if password.is_empty() {
         c.err(g, Some("password"), "a password is required with authentication", Some("1..8 printable characters"));
     } else if password.len() > 8 {
         // keepalived silently truncates to 8: two routers whose passwords differ after

@@ -162,6 +162,8 @@ struct Link {
     next_heartbeat: Instant,
     seq: u64,
     inotify: Option<Inotify>,
+    /// Which directory each inotify watch is (events dispatch on it, not on names alone).
+    watches: replication::Watches,
     /// Leader: the digest pushed on this connection (resync once per mismatch).
     pushed: Option<String>,
     /// Follower: package → digest of what we last wrote from the peer (persisted).
@@ -191,6 +193,7 @@ impl Link {
             next_heartbeat: now,
             seq: 0,
             inotify: None,
+            watches: replication::Watches::default(),
             pushed: None,
             applied,
             conntrack: None,

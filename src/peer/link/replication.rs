@@ -9,7 +9,7 @@ use crate::failover::state;
 use crate::paths::Paths;
 use crate::peer::message::Message;
 use crate::peer::replicate;
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use std::time::Duration;
 
 /// Digests of what the follower last took from the leader. On flash beside the key
@@ -29,9 +29,11 @@ impl Link {
         let flags = AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_DELETE;
         let state_dir = self.paths.state_dir();
         let _ = crate::fsutil::create_dirs(&state_dir);
-        for dir in [self.paths.config_dir(), state_dir, self.paths.join("/tmp")] {
-            if let Err(e) = ino.add_watch(&dir, flags) {
-                log::warn!("peer link: cannot watch {}: {}", dir.display(), std::io::Error::from(e));
+        let dirs = [self.paths.config_dir(), state_dir, self.paths.join("/tmp")];
+        for (slot, dir) in self.watches.0.iter_mut().zip(dirs) {
+            match ino.add_watch(&dir, flags) {
+                Ok(wd) => *slot = Some(wd),
+                Err(e) => log::warn!("peer link: cannot watch {}: {}", dir.display(), std::io::Error::from(e)),
             }
         }
         self.inotify = Some(ino);
@@ -39,30 +41,28 @@ impl Link {
 
     pub(super) fn on_inotify(&mut self) {
         let Some(ino) = &self.inotify else { return };
-        let mut names = Vec::new();
+        let mut events: Vec<(Dir, String)> = Vec::new();
         for _ in 0..64 {
             match ino.read_events() {
-                Ok(evs) if !evs.is_empty() => names.extend(evs.into_iter().filter_map(|e| e.name).map(|n| n.to_string_lossy().into_owned())),
+                Ok(evs) if !evs.is_empty() => {
+                    events.extend(evs.into_iter().filter_map(|e| Some((self.watches.dir(e.wd)?, e.name?.to_string_lossy().into_owned()))));
+                }
                 _ => break,
             }
         }
-        crate::sort_small(&mut names, |a, b| a < b);
-        names.dedup();
+        crate::sort_small(&mut events, |a, b| a < b);
+        events.dedup();
         let leases = self.lease_file_name();
-        for n in names {
-            if n == crate::paths::UCI_PACKAGE {
-                self.reload();
-            } else if n == "current" {
+        for (dir, n) in events {
+            match dir {
+                // /etc/config: only root writes there.
+                Dir::Config if n == crate::paths::UCI_PACKAGE => self.reload(),
+                Dir::Config if self.settings.as_ref().is_some_and(|s| s.link.replicate.contains(&n)) => self.on_package_changed(&n),
                 // A VRRP transition: tell the peer now, not at the next tick.
-                if self.link_up() {
-                    self.send_heartbeat();
-                }
-            } else if Some(&n) == leases.as_ref() {
-                if self.leading() {
-                    self.send_leases();
-                }
-            } else if self.settings.as_ref().is_some_and(|s| s.link.replicate.contains(&n)) {
-                self.on_package_changed(&n);
+                Dir::State if n == "current" && self.link_up() => self.send_heartbeat(),
+                // /tmp is world-writable: only the lease file means anything there.
+                Dir::Tmp if Some(&n) == leases.as_ref() && self.leading() => self.send_leases(),
+                _ => {}
             }
         }
     }
@@ -150,6 +150,8 @@ impl Link {
                 return log::warn!("peer link: refusing {} from the peer: {}", name, e);
             }
         };
+        self.set_refused(name, merged.refused);
+        let merged = merged.text;
         let incoming = replicate::package_digest(Some(&merged), name, &excl);
         let drifted = self.applied.get(name).is_some_and(|d| d != local_digest) && local_digest != incoming;
         if drifted {
@@ -198,6 +200,23 @@ impl Link {
         }
     }
 
+    /// The items of `package` the peer sent and this node did not take (policy), for
+    /// `status.peer.refused`; logged when the list changes.
+    fn set_refused(&self, package: &str, items: Vec<String>) {
+        let mut v = self.shared.lock();
+        let prefix = format!("{}.", package);
+        let before: Vec<String> = v.refused.iter().filter(|r| r.starts_with(&prefix)).cloned().collect();
+        if before == items {
+            return;
+        }
+        v.refused.retain(|r| !r.starts_with(&prefix));
+        v.refused.extend(items.iter().cloned());
+        drop(v);
+        if !items.is_empty() {
+            log::warn!("peer link: refused from the peer (runs a program, names a file or is not on the allow-list; this node's own value kept): {}", items.join(", "));
+        }
+    }
+
     fn set_drift(&self, name: &str, on: bool) {
         let mut v = self.shared.lock();
         let had = v.drift.iter().any(|d| d == name);
@@ -210,6 +229,25 @@ impl Link {
         }
         drop(v);
         self.main_wake.wake();
+    }
+}
+
+/// The three watched directories, in [`Link::setup_inotify`]'s order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Dir {
+    Config,
+    State,
+    Tmp,
+}
+
+/// The inotify watch descriptor of each watched directory ([`Dir`] order).
+#[derive(Default)]
+pub(super) struct Watches([Option<WatchDescriptor>; 3]);
+
+impl Watches {
+    fn dir(&self, wd: WatchDescriptor) -> Option<Dir> {
+        let i = self.0.iter().position(|w| *w == Some(wd))?;
+        [Dir::Config, Dir::State, Dir::Tmp].get(i).copied()
     }
 }
 

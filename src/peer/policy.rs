@@ -1,0 +1,228 @@
+//! What the peer may change in a replicated package: the trust model, as code.
+//!
+//! A peer holds the pairing key, which is one file on one router; if that key leaks,
+//! the peer link must not be a way to run code or touch files on this router. So a
+//! follower takes from the leader only the section types and options listed here:
+//! firewall policy, zones, rules, redirects, NAT and sets; DHCP pools, static hosts and
+//! DNS records and dnsmasq's plain settings. Never taken, whatever the peer sends:
+//!
+//! - anything that runs a program: firewall `config include` (scripts and nft files),
+//!   dnsmasq `dhcpscript`, odhcpd `leasetrigger`;
+//! - anything that names a file or directory on this router: `leasefile`, `resolvfile`,
+//!   `addnhosts`, `serversfile`, `dhcphostsfile`, `confdir`, `tftp_root` (and
+//!   `enable_tftp`, which would serve it), `logfacility` (a file path for dnsmasq),
+//!   odhcpd `hostsfile`/`piofolder`, ipset `loadfile`;
+//! - raw text passed to another parser: fw4's `extra*` options (nft text);
+//! - any value with a control character: OpenWrt's dnsmasq init script writes values
+//!   into `dnsmasq.conf` one per line, so a newline in any value is a new dnsmasq
+//!   directive (`dhcp-script=…`);
+//! - section types and options not listed (new or unknown ones): refused until listed.
+//!
+//! A refused item keeps this node's own value (or its absence) and is reported
+//! (`status.peer.refused`, the log). Refused items are also left out of the replication
+//! digest, like `replicate_exclude` entries: they are per node by definition, so a
+//! difference there is not drift and does not make the leader push again.
+
+use crate::uci::{Package, Section, Value};
+
+/// Section types the peer may set, and the options it may set in them, per package
+/// (one space-separated list per package: far less code than a table of slices).
+const ALLOWED: &[(&str, &str, &str)] = &[
+    (
+        "firewall",
+        " defaults zone forwarding rule redirect nat ipset ",
+        " name enabled family input output forward drop_invalid syn_flood synflood_protect \
+         synflood_rate synflood_burst tcp_syncookies tcp_ecn tcp_window_scaling accept_redirects \
+         accept_source_route custom_chains disable_ipv6 flow_offloading flow_offloading_hw \
+         tcp_reject_code any_reject_code auto_helper auto_includes network device subnet masq masq6 \
+         masq_src masq_dest masq_allow_invalid mtu_fix log log_limit counter conntrack helper src \
+         dest src_ip src_mac src_port dest_ip dest_port proto icmp_type target mark set_mark \
+         set_xmark dscp set_dscp set_helper limit limit_burst start_date stop_date start_time \
+         stop_time weekdays monthdays utc_time direction ipset src_dip src_dport reflection \
+         reflection_src reflection_zone snat_ip snat_port storage match iprange portrange netmask \
+         maxelem hashsize timeout entry comment counters ",
+    ),
+    (
+        "dhcp",
+        " dnsmasq dhcp host domain hostrecord cname mxhost srvhost mac tag vendorclass userclass \
+         circuitid remoteid subscrid match boot relay ipset odhcpd ",
+        " authoritative domainneeded filterwin2k nohosts nonegcache strictorder logqueries noresolv \
+         localise_queries readethers dbus ubus expandhosts nonwildcard fqdn proxydnssec localservice \
+         logdhcp quietdhcp sequential_ip allservers noping rapidcommit scriptarp filter_aaaa filter_a \
+         mini_ttl cachesize dnsforwardmax port ednspacket_max dhcpleasemax queryport minport maxport \
+         domain local listen_address server rev_server address ipset connmark_allowlist_enable \
+         connmark_allowlist interface notinterface ignore_hosts_dir bogusnxdomain dhcp_boot \
+         local_ttl max_ttl min_cache_ttl max_cache_ttl pxe_prompt pxe_service add_local_domain \
+         add_local_hostname add_local_fqdn add_wan_fqdn cachelocal localuse rebind_protection \
+         rebind_localhost rebind_domain dnssec dnsseccheckunsigned addmac dhcp_option \
+         dhcp_option_force dhcpbogushostname boguspriv dns_redirect instance networkid ignore force \
+         netmask start limit leasetime options dynamicdhcp dhcpv4 dhcpv6 ra ra_management \
+         ra_preference ra_default ra_flags ra_slaac ra_maxinterval ra_mininterval ra_lifetime \
+         ra_useleasetime ra_mtu ra_hoplimit ra_reachabletime ra_retranstime ra_dns ra_pref64 ndp \
+         ndproxy_routing ndproxy_slave master dns dns_service ntp preferred_lifetime \
+         max_preferred_lifetime max_valid_lifetime prefix_filter dhcpv6_assignall dhcpv6_pd \
+         dhcpv6_pd_min_len dhcpv6_na dhcpv6_hostidlength pd_min_len interface_name tag name ip mac \
+         duid hostid enable broadcast match_tag cname target srv class weight relay pref vendorclass \
+         userclass circuitid remoteid subscriberid match filename servername serveraddress \
+         local_addr server_addr maindhcp loglevel legacy table table_family ",
+    ),
+];
+
+fn lists(package: &str) -> Option<(&'static str, &'static str)> {
+    ALLOWED.iter().find(|(p, _, _)| *p == package).map(|&(_, t, o)| (t, o))
+}
+
+fn listed(list: &str, word: &str) -> bool {
+    // Word by word: a substring search links a generic string searcher (~0.8 KB).
+    !word.is_empty() && list.split(' ').any(|w| w == word)
+}
+
+/// The peer may set sections of this type in `package`. Packages without a list (a
+/// `replicate` entry other than firewall and dhcp) are taken whole, as before.
+pub fn section_allowed(package: &str, stype: &str) -> bool {
+    lists(package).is_none_or(|(types, _)| listed(types, stype))
+}
+
+/// The peer may set this option to this value.
+pub fn option_allowed(package: &str, option: &str, value: &crate::uci::Value) -> bool {
+    let plain = |v: &String| !v.chars().any(char::is_control);
+    let value_ok = match value {
+        Value::Single(v) => plain(v),
+        Value::List(vs) => vs.iter().all(plain),
+    };
+    value_ok && lists(package).is_none_or(|(_, options)| listed(options, option))
+}
+
+/// Options of `s` the peer may not set (in order).
+fn refused_options<'a>(package: &str, s: &'a Section) -> impl Iterator<Item = &'a str> + 'a {
+    let package = package.to_string();
+    s.options.iter().filter(move |o| !option_allowed(&package, &o.name, &o.value)).map(|o| o.name.as_str())
+}
+
+/// The same section in `pkg`: same display name (`name` or `@type[N]`) and type.
+fn counterpart<'a>(pkg: Option<&'a Package>, display: &str, stype: &str) -> Option<&'a Section> {
+    let p = pkg?;
+    p.resolve(display).map(|i| &p.sections[i]).filter(|s| s.stype == stype)
+}
+
+fn same_section(a: &Section, b: &Section) -> bool {
+    a.stype == b.stype && a.name == b.name && a.options.len() == b.options.len() && a.options.iter().zip(&b.options).all(|(x, y)| x.name == y.name && x.value == y.value)
+}
+
+/// What this node should hold of `package`: the leader's allowed sections and options,
+/// this node's own values for everything refused. Also returns the refused items where
+/// the two differ (`pkg.section` or `pkg.section.option`; an item both hold alike, such
+/// as muros-ha's own `firewall.muros_ha` include, was not refused anything).
+pub fn filter(package: &str, leader: &Package, local: Option<&Package>) -> (Package, Vec<String>) {
+    let mut refused: Vec<String> = Vec::new();
+    let mut note = |item: String| {
+        if !refused.contains(&item) {
+            refused.push(item);
+        }
+    };
+    let local_kept: Vec<&Section> = local.map(|p| p.sections.iter().filter(|s| !section_allowed(package, &s.stype)).collect()).unwrap_or_default();
+    let mut out = Package { name: leader.name.clone(), file: leader.file.clone(), sections: Vec::new() };
+    for (i, s) in leader.sections.iter().enumerate() {
+        let display = leader.display_name(i);
+        let clash = s.name.is_some() && local_kept.iter().any(|k| k.name == s.name);
+        if !section_allowed(package, &s.stype) || clash {
+            if !counterpart(local, &display, &s.stype).is_some_and(|l| same_section(l, s)) {
+                note(format!("{}.{}", package, display));
+            }
+            continue;
+        }
+        let mine = counterpart(local, &display, &s.stype);
+        let mut kept = s.clone();
+        kept.options.retain(|o| option_allowed(package, &o.name, &o.value));
+        let names = refused_options(package, s).chain(mine.into_iter().flat_map(|m| refused_options(package, m)));
+        for name in names.collect::<Vec<_>>() {
+            let theirs = s.option(name).map(|o| &o.value);
+            let ours = mine.and_then(|m| m.option(name));
+            if theirs != ours.map(|o| &o.value) {
+                note(format!("{}.{}.{}", package, display, name));
+            }
+            if let Some(o) = ours.filter(|o| !option_allowed(package, &o.name, &o.value)) {
+                if kept.option(name).is_none() {
+                    kept.options.push(o.clone());
+                }
+            }
+        }
+        out.sections.push(kept);
+    }
+    if let Some(lp) = local {
+        for (i, s) in lp.sections.iter().enumerate() {
+            if section_allowed(package, &s.stype) {
+                continue;
+            }
+            let display = lp.display_name(i);
+            if !counterpart(Some(leader), &display, &s.stype).is_some_and(|l| same_section(l, s)) {
+                note(format!("{}.{}", package, display));
+            }
+            out.sections.push(s.clone());
+        }
+    }
+    (out, refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(t: &str, name: &str) -> Package {
+        crate::uci::parse(t, name).unwrap()
+    }
+
+    const FW_LOCAL: &str = "config defaults\n\toption input 'ACCEPT'\n\nconfig include 'muros_ha'\n\toption type 'nftables'\n\toption path '/etc/muros-ha/fw4-input.nft'\n";
+
+    #[test]
+    fn a_firewall_include_from_the_peer_is_refused_and_ours_is_kept() {
+        let leader = format!("{FW_LOCAL}\nconfig include\n\toption type 'script'\n\toption path '/tmp/evil.sh'\n\nconfig rule 'ssh'\n\toption dest_port '22'\n\toption target 'ACCEPT'\n");
+        let (out, refused) = filter("firewall", &parse(&leader, "firewall"), Some(&parse(FW_LOCAL, "firewall")));
+        assert_eq!(refused, ["firewall.@include[1]"]);
+        assert!(out.section("ssh").is_some(), "the rule is taken");
+        let includes: Vec<_> = out.sections_of_type("include").collect();
+        assert_eq!(includes.len(), 1, "only our own include");
+        assert_eq!(includes[0].get("path"), Some("/etc/muros-ha/fw4-input.nft"));
+        // The same include on both sides (muros-ha's own) is nothing refused.
+        let (_, refused) = filter("firewall", &parse(FW_LOCAL, "firewall"), Some(&parse(FW_LOCAL, "firewall")));
+        assert!(refused.is_empty(), "{:?}", refused);
+    }
+
+    #[test]
+    fn a_dhcpscript_leasefile_and_injected_newline_are_refused_and_the_local_values_kept() {
+        let local = "config dnsmasq\n\toption domain 'lan'\n\toption leasefile '/tmp/dhcp.leases'\n\nconfig dhcp 'lan'\n\toption start '100'\n";
+        let leader = "config dnsmasq\n\toption domain 'lan2'\n\toption dhcpscript '/tmp/evil.sh'\n\toption leasefile '/etc/dropbear/authorized_keys'\n\toption local '/x/\ndhcp-script=/tmp/evil.sh'\n\nconfig dhcp 'lan'\n\toption start '120'\n\nconfig weird\n\toption x 'y'\n";
+        let (out, refused) = filter("dhcp", &parse(leader, "dhcp"), Some(&parse(local, "dhcp")));
+        assert_eq!(refused, ["dhcp.@dnsmasq[0].dhcpscript", "dhcp.@dnsmasq[0].leasefile", "dhcp.@dnsmasq[0].local", "dhcp.@weird[0]"]);
+        let d = &out.sections[0];
+        assert_eq!(d.get("domain"), Some("lan2"));
+        assert_eq!(d.get("leasefile"), Some("/tmp/dhcp.leases"));
+        assert_eq!(d.option("dhcpscript"), None);
+        assert_eq!(d.option("local"), None);
+        assert_eq!(out.section("lan").unwrap().get("start"), Some("120"));
+        assert_eq!(out.sections.len(), 2);
+        // What is written parses back to the same sections.
+        let back = parse(&crate::uci::export(&out), "dhcp");
+        assert!(back.sections.len() == out.sections.len() && back.sections.iter().zip(&out.sections).all(|(a, b)| same_section(a, b)));
+    }
+
+    #[test]
+    fn a_local_only_refused_item_stays_and_is_reported_once() {
+        let local = "config dnsmasq\n\toption dhcpscript '/usr/local/mine.sh'\n\nconfig include 'x'\n\toption path '/etc/x.nft'\n";
+        let (out, refused) = filter("dhcp", &parse("config dnsmasq\n", "dhcp"), Some(&parse(local, "dhcp")));
+        assert_eq!(refused, ["dhcp.@dnsmasq[0].dhcpscript", "dhcp.x"]);
+        assert_eq!(out.sections[0].get("dhcpscript"), Some("/usr/local/mine.sh"));
+        assert_eq!(out.section("x").unwrap().get("path"), Some("/etc/x.nft"));
+    }
+
+    #[test]
+    fn a_package_without_a_list_is_taken_whole_but_control_characters_never() {
+        assert!(section_allowed("network", "interface"));
+        assert!(option_allowed("network", "anything", &Value::Single("x".into())));
+        assert!(!option_allowed("network", "anything", &Value::List(vec!["a".into(), "b\nc".into()])));
+        assert!(!section_allowed("firewall", "include"));
+        assert!(!option_allowed("firewall", "extra_src", &Value::Single("x".into())));
+        assert!(!option_allowed("firewall", "loadfile", &Value::Single("/etc/shadow".into())));
+        assert!(option_allowed("firewall", "dest_port", &Value::Single("22".into())));
+    }
+}
