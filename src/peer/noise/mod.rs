@@ -6,7 +6,7 @@
 //! | X25519 | `x25519-dalek` (`curve25519-dalek`'s Montgomery ladder) |
 //! | ChaCha20-Poly1305 | `chacha20poly1305` (RustCrypto) |
 //! | BLAKE2s-256 | `blake2` (RustCrypto) |
-//! | HMAC/HKDF | `hkdf` over `hmac`'s `SimpleHmac` (RustCrypto) |
+//! | HMAC | `hmac`'s `SimpleHmac` (RustCrypto); Noise's HKDF is three HMACs |
 //!
 //! What is ours is the part no crate offers at the right size: the KK pattern's two
 //! messages (`CipherState`/`SymmetricState`/`HandshakeState` of §5, inlined for one
@@ -38,7 +38,7 @@
 use blake2::{Blake2s256, Digest};
 use chacha20poly1305::aead::AeadInPlace;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
-use hkdf::SimpleHkdf;
+use hmac::{Mac, SimpleHmac};
 use x25519_dalek::{PublicKey, StaticSecret, X25519_BASEPOINT_BYTES};
 use zeroize::Zeroizing;
 
@@ -138,15 +138,22 @@ pub fn hash(data: &[&[u8]]) -> Key {
     h.finalize().into()
 }
 
+/// HMAC-BLAKE2s(key, data…).
+fn hmac(key: &[u8], data: &[&[u8]]) -> Result<SecretKey, Error> {
+    let mut mac = <SimpleHmac<Blake2s256> as KeyInit>::new_from_slice(key).map_err(|_| Error::Input)?;
+    for d in data {
+        mac.update(d);
+    }
+    Ok(Zeroizing::new(mac.finalize().into_bytes().into()))
+}
+
 /// Noise's HKDF with two outputs (§4.3): RFC 5869 HKDF-BLAKE2s with the chaining key
-/// as salt, empty info and 64 bytes of output, split in two.
+/// as salt and empty info, written out as Noise states it.
 pub fn hkdf(chaining_key: &Key, ikm: &[u8]) -> Result<(SecretKey, SecretKey), Error> {
-    let mut okm = Zeroizing::new([0u8; 2 * KEYLEN]);
-    SimpleHkdf::<Blake2s256>::new(Some(chaining_key), ikm).expand(&[], &mut *okm).map_err(|_| Error::Input)?;
-    let (mut a, mut b) = (Zeroizing::new([0u8; KEYLEN]), Zeroizing::new([0u8; KEYLEN]));
-    a.copy_from_slice(&okm[..KEYLEN]);
-    b.copy_from_slice(&okm[KEYLEN..]);
-    Ok((a, b))
+    let temp = hmac(chaining_key, &[ikm])?;
+    let out1 = hmac(&*temp, &[&[1]])?;
+    let out2 = hmac(&*temp, &[&*out1, &[2]])?;
+    Ok((out1, out2))
 }
 
 /// The AEAD nonce for Noise's 64-bit counter: 32 zero bits, then the counter
