@@ -1,5 +1,5 @@
 //! The peer link's crypto, ours (`muros_ha::peer::session`: our KK state machine over
-//! x25519-dalek, chacha20poly1305, blake2, hkdf) against `snow` (the same primitives
+//! x25519-dalek, chacha20poly1305, blake2, hmac) against `snow` (the same primitives
 //! behind its generic resolver; a dev-dependency here), side by side
 //! in one run: a whole KK handshake (both sides) and one heartbeat-sized transport frame
 //! sealed and opened. Prints figures; asserts only that both sides agree.
