@@ -1,12 +1,12 @@
-//! The peer link's crypto, ours (`muros_ha::peer::session`, built on `peer::noise`)
-//! against `snow` (what the previous release used, a dev-dependency here), side by side
+//! The peer link's crypto, ours (`muros_ha::peer::session`: our KK state machine over
+//! x25519-dalek, chacha20poly1305, blake2, hmac) against `snow` (the same primitives
+//! behind its generic resolver; a dev-dependency here), side by side
 //! in one run: a whole KK handshake (both sides) and one heartbeat-sized transport frame
 //! sealed and opened. Prints figures; asserts only that both sides agree.
 //!
 //!   cargo run --release --example noise_bench [ROUNDS]
 //!
-//! Our code is written for size (short loops, 32-bit limbs), so it is expected to be
-//! slower than snow's curve25519-dalek; this shows by how much on the machine at hand.
+//! Both use curve25519-dalek for X25519; the difference is the state machine around it.
 
 use muros_ha::peer::session;
 use std::time::{Duration, Instant};

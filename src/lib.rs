@@ -25,8 +25,8 @@
 //! dynamic data (ubus arguments and replies, blobmsg ⇄ JSON) is a `serde_json::Value`,
 //! whose objects keep their keys sorted.
 // unsafe only where neither std nor nix has a wrapper; each block says why it is sound.
-// The one exception: getrandom(2) in peer::noise::random (nix has no wrapper; it goes
-// with the move to vetted crypto crates).
+// One is getrandom(2) in peer::noise::random: nix has no wrapper, and the getrandom
+// crate would add its /dev/urandom fallback, which a kernel from 3.17 on never needs.
 #![deny(unsafe_code)]
 
 /// `println!` that ignores write errors: stdout closed early (`muros-ha --help | head -1`)

@@ -86,6 +86,8 @@ const BROKEN: &[(&str, &str, &str, &str, &str)] = &[
     ("priority out of range", "option preempt '1'", "option preempt '1'\n\toption priority '255'", "global.priority", "out of range"),
     ("address that is not one", "option address '192.0.2.1/24'", "option address '192.0.2.300/24'", "lan.address", "not an address"),
     ("boolean that is not one", "option preempt '1'", "option preempt 'maybe'", "global.preempt", "not a boolean"),
+    ("all-zero peer key", "option peer_ip '198.18.0.2'", "option peer_ip '198.18.0.2'\n\toption peer_key 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA='", "global.peer_key", "small order"),
+    ("order-8 peer key", "option peer_ip '198.18.0.2'", "option peer_ip '198.18.0.2'\n\toption peer_key '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157'", "global.peer_key", "small order"),
     ("UCI syntax error", "option role 'master'", "option role 'master", "muros_ha", "muros_ha:"),
 ];
 

@@ -122,7 +122,13 @@ pub fn decode_key(s: &str) -> Result<[u8; 32], String> {
     } else {
         base64_decode(s).ok_or_else(|| format!("'{}' is neither base64 nor hex", s))?
     };
-    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| format!("a key has 32 bytes, this one {}", bytes.len()))
+    let key = <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| format!("a key has 32 bytes, this one {}", bytes.len()))?;
+    // All zeros, 1, p − 1 and the like: any DH with them is all zeros, so the
+    // handshake's secret would be known to everyone (the handshake refuses it too).
+    if crate::peer::noise::is_low_order(&key) {
+        return Err(format!("'{}' is a point of small order, never a real peer's key", s));
+    }
+    Ok(key)
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -194,6 +200,18 @@ mod tests {
         assert_eq!(decode_key(&hex).unwrap().to_vec(), k);
         assert!(decode_key(&base64_encode(&k[..31])).unwrap_err().contains("31"));
         assert!(decode_key("not a key").is_err());
+    }
+
+    #[test]
+    fn small_order_keys_are_refused_in_either_spelling() {
+        let zeros = base64_encode(&[0; 32]);
+        assert!(decode_key(&zeros).unwrap_err().contains("small order"));
+        assert!(decode_key(&"00".repeat(32)).unwrap_err().contains("small order"));
+        // The order-8 point, hex, with the (ignored) top bit set.
+        let eight = "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b880";
+        assert!(decode_key(eight).unwrap_err().contains("small order"));
+        let (_, public) = crate::peer::noise::generate_keypair().unwrap();
+        assert_eq!(decode_key(&base64_encode(&public)), Ok(public));
     }
 
     #[test]

@@ -2,7 +2,13 @@
 //! generated on first start. The private half is never logged and never in status;
 //! the public half is shown as `peer.local_key` for the admin to paste into the peer's
 //! `option peer_key`.
+//!
+//! The file holds both halves, but only the private one is read: the public key is
+//! derived from it on every load, so a file whose `public` line was edited or damaged
+//! cannot make us announce (or pin into the handshake hash) a key we do not hold. The
+//! `public` line is still written, for the admin and for older releases, which read it.
 
+use super::noise::{self, Key, SecretKey};
 use crate::model::peer::{base64_decode, base64_encode};
 use crate::paths::Paths;
 use std::os::unix::fs::PermissionsExt;
@@ -12,8 +18,10 @@ pub const KEY_FILE: &str = "/etc/muros-ha/peer.key";
 
 #[derive(Clone)]
 pub struct KeyPair {
-    pub private: [u8; 32],
-    pub public: [u8; 32],
+    /// Wiped when dropped.
+    pub private: SecretKey,
+    /// Always `noise::public_key(private)`.
+    pub public: Key,
 }
 
 impl std::fmt::Debug for KeyPair {
@@ -40,6 +48,7 @@ pub fn load_or_generate(paths: &Paths) -> Result<KeyPair, String> {
     let label = path.display().to_string();
     match crate::fsutil::read_to_string(&path) {
         Ok(text) => {
+            let text = zeroize::Zeroizing::new(text);
             let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
             if mode & 0o077 != 0 {
                 log::warn!("{}: mode {:o} lets others read the private key; setting 0600", label, mode);
@@ -61,17 +70,22 @@ pub fn load_or_generate(paths: &Paths) -> Result<KeyPair, String> {
     }
 }
 
-fn render(kp: &KeyPair) -> String {
-    format!("# muros-ha peer-link key pair; keep private\nprivate {}\npublic {}\n", base64_encode(&kp.private), base64_encode(&kp.public))
+/// The file's text; it holds the private key, so it is wiped when dropped too.
+fn render(kp: &KeyPair) -> zeroize::Zeroizing<String> {
+    let private = zeroize::Zeroizing::new(base64_encode(&*kp.private));
+    zeroize::Zeroizing::new(format!("# muros-ha peer-link key pair; keep private\nprivate {}\npublic {}\n", *private, kp.public_b64()))
 }
 
 fn parse(text: &str) -> Result<KeyPair, String> {
-    let field = |name: &str| -> Result<[u8; 32], String> {
-        let v = text.lines().find_map(|l| l.trim_ascii().strip_prefix(name).map(str::trim_ascii)).ok_or_else(|| format!("no '{}' line", name.trim_ascii()))?;
-        let bytes = base64_decode(v).ok_or_else(|| format!("'{}' is not base64", name.trim_ascii()))?;
-        <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| format!("'{}' is not 32 bytes", name.trim_ascii()))
-    };
-    Ok(KeyPair { private: field("private ")?, public: field("public ")? })
+    let v = text.lines().find_map(|l| l.trim_ascii().strip_prefix("private ").map(str::trim_ascii)).ok_or("no 'private' line")?;
+    let bytes = zeroize::Zeroizing::new(base64_decode(v).ok_or("'private' is not base64")?);
+    let mut private = SecretKey::default();
+    if bytes.len() != private.len() {
+        return Err("'private' is not 32 bytes".into());
+    }
+    private.copy_from_slice(&bytes);
+    let public = noise::public_key(&private);
+    Ok(KeyPair { private, public })
 }
 
 #[cfg(test)]
@@ -88,8 +102,15 @@ mod tests {
         assert_eq!(mode, 0o600);
         let b = load_or_generate(&paths).unwrap();
         assert_eq!(a.public, b.public);
-        assert_eq!(a.private, b.private);
-        assert!(!format!("{:?}", a).contains(&base64_encode(&a.private)));
+        assert_eq!(*a.private, *b.private);
+        assert!(!format!("{:?}", a).contains(&base64_encode(&*a.private)));
+        // A `public` line that does not belong to the private key is not believed.
+        let text = std::fs::read_to_string(key_file(&paths)).unwrap();
+        let (_, stranger) = noise::generate_keypair().unwrap();
+        std::fs::write(key_file(&paths), text.replace(&a.public_b64(), &base64_encode(&stranger))).unwrap();
+        assert_eq!(load_or_generate(&paths).unwrap().public, a.public);
+        std::fs::write(key_file(&paths), text.replace(&format!("public {}\n", a.public_b64()), "")).unwrap();
+        assert_eq!(load_or_generate(&paths).unwrap().public, a.public, "the public line is not needed");
         std::fs::write(key_file(&paths), "garbage").unwrap();
         assert!(load_or_generate(&paths).is_err(), "a damaged key file is reported, not replaced");
         let _ = std::fs::remove_dir_all(&dir);

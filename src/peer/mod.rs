@@ -7,7 +7,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`frame`] | length-prefixed frames, hard size limit; pure codec, `Malformed` vs incomplete |
-//! | [`noise`] | our own `Noise_KK_25519_ChaChaPoly_BLAKE2s`: X25519, ChaCha20-Poly1305, BLAKE2s, HKDF, KK handshake |
+//! | [`noise`] | `Noise_KK_25519_ChaChaPoly_BLAKE2s`: our KK state machine and REKEY over x25519-dalek, chacha20poly1305, blake2, hmac |
 //! | [`session`] | Noise_KK_25519_ChaChaPoly_BLAKE2s handshake, transport with explicit nonces (replay ≠ tamper) |
 //! | [`keys`] | this node's key pair in `/etc/muros-ha/peer.key` (0600, generated on first start) |
 //! | [`message`] | heartbeat / package / leases / handover messages, JSON in chunks, reassembly limit |

@@ -8,7 +8,7 @@
 //! node keeps as its own. It hashes the parsed content, not the bytes, so a comment or quoting
 //! difference is not drift either.
 
-use super::noise::blake2s::Blake2s;
+use blake2::{Blake2s256, Digest};
 use super::policy;
 use crate::model::peer::Exclusion;
 use crate::uci::{Editor, Package, Value};
@@ -28,7 +28,7 @@ pub fn for_package<'a>(package: &str, all: &'a [Exclusion]) -> Vec<&'a Exclusion
 
 /// Hex digest of one package's replicated content; `None` text = the file is absent.
 pub fn package_digest(text: Option<&str>, name: &str, excl: &[&Exclusion]) -> String {
-    let mut h = Blake2s::new();
+    let mut h = Blake2s256::new();
     match text.map(|t| crate::uci::parse(t, name)) {
         None => h.update(b"absent"),
         Some(Err(_)) => {
@@ -73,7 +73,7 @@ pub fn package_digest(text: Option<&str>, name: &str, excl: &[&Exclusion]) -> St
 pub fn combined_digest(parts: &[(String, String)]) -> String {
     let mut sorted: Vec<&(String, String)> = parts.iter().collect();
     crate::sort_small(&mut sorted, |a, b| a < b);
-    let mut h = Blake2s::new();
+    let mut h = Blake2s256::new();
     for (n, d) in sorted {
         h.update(n.as_bytes());
         h.update(b"=");

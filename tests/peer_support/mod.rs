@@ -52,6 +52,8 @@ pub fn sh(args: &[&str]) {
 pub struct Router {
     pub ns: String,
     pub root: PathBuf,
+    /// The daemon's binary when not [`muros_bin`] (another release, for interop).
+    pub bin: Option<PathBuf>,
     tools: PathBuf,
     ubusd: Option<Child>,
     daemon: Option<Child>,
@@ -75,7 +77,9 @@ impl Router {
         // `ip netns exec` execs the daemon, so the child PID is the daemon's.
         self.daemon = Some(
             Command::new("ip")
-                .args(["netns", "exec", &self.ns, muros_bin(), "daemon", "--root", self.root.to_str().unwrap(), "--no-verify", "--no-converge", "--hook", "/usr/sbin/muros-ha"])
+                .args(["netns", "exec", &self.ns])
+                .arg(self.bin.as_deref().unwrap_or(Path::new(muros_bin())))
+                .args(["daemon", "--root", self.root.to_str().unwrap(), "--no-verify", "--no-converge", "--hook", "/usr/sbin/muros-ha"])
                 .env("MUROS_HA_LOG", "stderr")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -217,7 +221,7 @@ impl Lab {
             copy_tree(&here.join(format!("examples/router-{}", name)), &root);
             fs::create_dir_all(root.join("var/run/ubus")).unwrap();
             fs::create_dir_all(root.join("tmp")).unwrap();
-            Router { ns, root, tools: tools.clone(), ubusd: None, daemon: None }
+            Router { ns, root, bin: None, tools: tools.clone(), ubusd: None, daemon: None }
         };
         let lab = Lab { a: mk("a", format!("mpa{}", id)), b: mk("b", format!("mpb{}", id)), dir: dir.clone() };
         sh(&["ip", "netns", "add", &lab.a.ns]);

@@ -1,39 +1,33 @@
-//! `Noise_KK_25519_ChaChaPoly_BLAKE2s` (Noise Protocol Framework, revision 34) and its
-//! primitives, written for this crate.
+//! `Noise_KK_25519_ChaChaPoly_BLAKE2s` (Noise Protocol Framework, revision 34): our KK
+//! state machine over vetted primitives.
 //!
-//! # Why our own
-//!
-//! Size. The router binary has a budget of a few hundred kilobytes, and the general
-//! crates (`snow`, whose default resolver also drags in BLAKE2b, `curve25519-dalek`,
-//! `chacha20`, `poly1305`, `blake2` and their trait crates) cost 86 KB of code on 32-bit
-//! MIPS and 33 KB on aarch64 for one fixed protocol. This module implements exactly that
-//! protocol: one handshake pattern, one cipher, one hash, one curve, in short loops, and
-//! nothing else (no rekey, no PSK, no other pattern), in about 11.5 KB on MIPS and 7 KB
-//! on aarch64. It is wire-compatible with `snow`, which the tests check handshake by
-//! handshake and frame by frame, so it talks to peers of the previous release.
-//!
-//! The price is speed: an X25519 is several times slower than `curve25519-dalek`'s (by
-//! instruction count some 6 M cycles, about 10 ms on a 600 MHz 32-bit MIPS router; six
-//! per handshake side). The link does one
-//! handshake per (re)connection and one AEAD per heartbeat, so that is acceptable.
-//!
-//! | module | what |
+//! | primitive | crate |
 //! |---|---|
-//! | [`x25519`] | RFC 7748 X25519: Montgomery ladder, 8×32-bit limbs |
-//! | [`chacha20poly1305`] | RFC 8439 AEAD, Poly1305 in 5×26-bit limbs |
-//! | [`blake2s`] | RFC 7693 BLAKE2s-256, unkeyed |
-//! | this file | HMAC/HKDF, `CipherState`/`SymmetricState`/`HandshakeState` for KK, randomness |
+//! | X25519 | `x25519-dalek` (`curve25519-dalek`'s Montgomery ladder) |
+//! | ChaCha20-Poly1305 | `chacha20poly1305` (RustCrypto) |
+//! | BLAKE2s-256 | `blake2` (RustCrypto) |
+//! | HMAC | `hmac`'s `SimpleHmac` (RustCrypto); Noise's HKDF is three HMACs |
 //!
-//! # Constant time
+//! What is ours is the part no crate offers at the right size: the KK pattern's two
+//! messages (`CipherState`/`SymmetricState`/`HandshakeState` of §5, inlined for one
+//! pattern), REKEY (§4.2), and randomness. `snow` would do the same job with its pattern
+//! parser, resolver and dynamic dispatch on top of the same primitives; it stays a
+//! dev-dependency that checks us on the wire bytes (`session.rs`, `tests.rs`).
 //!
-//! Secrets (private keys, DH results, chaining and cipher keys) only flow through
-//! arithmetic, xors, masks and fixed-shape loops: no branch and no table index depends on
-//! them. The only secret-dependent decision is whether an AEAD tag matched, taken after a
-//! constant-time comparison. Lengths, nonces and the handshake's progress are public.
-//! Masks that select or swap secret data pass through `core::hint::black_box` so the
-//! optimiser does not turn them back into branches. Like any portable implementation,
-//! this assumes the CPU's 32×32→64-bit multiply takes the same time for all operands.
-//! Secrets are not zeroized on drop; they are kept in as few copies as the code needs.
+//! # Refused keys
+//!
+//! Every DH result of all zeros (the peer's static or ephemeral key has small order, so
+//! the "shared" secret is known to anyone) aborts the handshake with
+//! [`Error::LowOrder`]: Noise allows either choice (§12.1), and KK's security rests on
+//! both static keys contributing. [`is_low_order`] is the same test for `check`.
+//!
+//! # Secrets in memory
+//!
+//! Private keys, DH results, the chaining key and cipher keys live in [`SecretKey`]
+//! (`Zeroizing`) or in the crates' own zeroize-on-drop types (`StaticSecret`,
+//! `SharedSecret`, `ChaCha20Poly1305`, Poly1305's state), so they are wiped when
+//! dropped. Not covered: `SimpleHmac`'s internal BLAKE2s state (the `blake2` and `hmac`
+//! 0.x crates offer no zeroize), and copies the compiler makes on the stack.
 //!
 //! # Randomness
 //!
@@ -41,11 +35,12 @@
 //! blocks until the kernel's pool is initialised; an error is returned, never a weaker
 //! fallback.
 
-pub mod blake2s;
-pub mod chacha20poly1305;
-pub mod x25519;
-
-use blake2s::Blake2s;
+use blake2::{Blake2s256, Digest};
+use chacha20poly1305::aead::AeadInPlace;
+use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
+use hmac::{Mac, SimpleHmac};
+use x25519_dalek::{PublicKey, StaticSecret, X25519_BASEPOINT_BYTES};
+use zeroize::Zeroizing;
 
 pub const PROTOCOL_NAME: &str = "Noise_KK_25519_ChaChaPoly_BLAKE2s";
 /// DHLEN, HASHLEN and the cipher key length: all 32 here.
@@ -54,24 +49,9 @@ pub const TAGLEN: usize = 16;
 /// Largest Noise message (§3).
 pub const MAX_MESSAGE: usize = 65535;
 
-type Key = [u8; KEYLEN];
-
-/// The quarter-round shared by ChaCha20 and BLAKE2s's G on a 4×4 state of words: with
-/// `x = y = 0` and left rotations 16/12/8/7 it is ChaCha20's; with message words and
-/// right rotations 16/12/8/7 (left 16/20/24/25) it is G. `i` in 0..4 picks a column,
-/// 4..8 a diagonal, in the order both specifications use.
-fn arx(v: &mut [u32; 16], i: usize, x: u32, y: u32, rot: [u32; 4]) {
-    let (j, k) = (i & 3, i >> 2);
-    let (a, b, c, d) = (j, 4 + ((j + k) & 3), 8 + ((j + 2 * k) & 3), 12 + ((j + 3 * k) & 3));
-    v[a] = v[a].wrapping_add(v[b]).wrapping_add(x);
-    v[d] = (v[d] ^ v[a]).rotate_left(rot[0]);
-    v[c] = v[c].wrapping_add(v[d]);
-    v[b] = (v[b] ^ v[c]).rotate_left(rot[1]);
-    v[a] = v[a].wrapping_add(v[b]).wrapping_add(y);
-    v[d] = (v[d] ^ v[a]).rotate_left(rot[2]);
-    v[c] = v[c].wrapping_add(v[d]);
-    v[b] = (v[b] ^ v[c]).rotate_left(rot[3]);
-}
+pub type Key = [u8; KEYLEN];
+/// A private key, DH result or symmetric key: wiped when dropped.
+pub type SecretKey = Zeroizing<Key>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
@@ -79,6 +59,8 @@ pub enum Error {
     Input,
     /// An AEAD tag did not verify.
     Decrypt,
+    /// A DH result of all zeros: the other side's key has small order.
+    LowOrder,
 }
 
 impl std::fmt::Display for Error {
@@ -86,81 +68,94 @@ impl std::fmt::Display for Error {
         f.write_str(match self {
             Error::Input => "input error",
             Error::Decrypt => "decrypt error",
+            Error::LowOrder => "key of small order (all-zero DH result)",
         })
     }
 }
 
-/// Fill `buf` from getrandom(2), retrying on EINTR and short reads.
-#[allow(unsafe_code)]
+/// Fill `buf` from getrandom(2) (the `getrandom` crate: retries on EINTR and short
+/// reads, blocks until the kernel pool is initialised, never a weaker fallback).
 pub fn random(buf: &mut [u8]) -> Result<(), String> {
-    let mut done = 0;
-    while done < buf.len() {
-        let rest = &mut buf[done..];
-        // SAFETY: the kernel writes at most `rest.len()` bytes into `rest`, which we own
-        // mutably for the duration of the call.
-        let n = unsafe { nix::libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(format!("getrandom: {}", e));
-            }
-        } else {
-            done += n as usize;
-        }
-    }
-    Ok(())
+    getrandom::fill(buf).map_err(|e| format!("getrandom: {}", e))
+}
+
+fn random_key() -> Result<SecretKey, String> {
+    let mut k = Zeroizing::new([0u8; KEYLEN]);
+    random(&mut *k)?;
+    Ok(k)
+}
+
+/// The X25519 public key of `private`: the ladder on u = 9. (`PublicKey::from` would
+/// take the Edwards basepoint route, a second curve implementation in the binary.)
+pub fn public_key(private: &Key) -> Key {
+    x25519_dalek::x25519(*private, X25519_BASEPOINT_BYTES)
 }
 
 /// A fresh key pair: (private, public).
-pub fn generate_keypair() -> Result<(Key, Key), String> {
-    let mut private = [0u8; KEYLEN];
-    random(&mut private)?;
-    let public = x25519::public_key(&private);
+pub fn generate_keypair() -> Result<(SecretKey, Key), String> {
+    let private = random_key()?;
+    let public = public_key(&private);
     Ok((private, public))
 }
 
-/// HMAC-BLAKE2s (RFC 2104, 64-byte block) of the concatenated `data`, 32-byte key.
-pub fn hmac(key: &Key, data: &[&[u8]]) -> Key {
-    let mut pad = [0x36u8; 64];
-    for (p, k) in pad.iter_mut().zip(key) {
-        *p ^= k;
+/// DH(private, public), refused when the result is all zeros.
+pub fn dh(private: &Key, public: &Key) -> Result<SecretKey, Error> {
+    let shared = StaticSecret::from(*private).diffie_hellman(&PublicKey::from(*public));
+    if !shared.was_contributory() {
+        return Err(Error::LowOrder);
     }
-    let mut inner = Blake2s::new();
-    inner.update(&pad);
-    for d in data {
-        inner.update(d);
-    }
-    let inner = inner.finalize();
-    // 0x36 ^ 0x5c turns the inner pad into the outer one.
-    for p in pad.iter_mut() {
-        *p ^= 0x36 ^ 0x5c;
-    }
-    blake2s::hash(&[&pad, &inner])
+    Ok(Zeroizing::new(shared.to_bytes()))
 }
 
-/// Noise's HKDF with two outputs (§4.3).
-pub fn hkdf(chaining_key: &Key, ikm: &[u8]) -> (Key, Key) {
-    let temp = hmac(chaining_key, &[ikm]);
-    let out1 = hmac(&temp, &[&[1]]);
-    let out2 = hmac(&temp, &[&out1, &[2]]);
-    (out1, out2)
+/// Whether `public` is a point of small order (or an encoding of one, such as p or
+/// p + 1): then every DH with it is all zeros, whatever the private key. The scalar is
+/// arbitrary (clamping makes every scalar a multiple of the cofactor 8); it is public.
+pub fn is_low_order(public: &Key) -> bool {
+    dh(&[0x5a; KEYLEN], public).is_err()
+}
+
+/// BLAKE2s-256 of the concatenated `data`.
+pub fn hash(data: &[&[u8]]) -> Key {
+    let mut h = Blake2s256::new();
+    for d in data {
+        h.update(d);
+    }
+    h.finalize().into()
+}
+
+/// HMAC-BLAKE2s(key, data…).
+fn hmac(key: &[u8], data: &[&[u8]]) -> Result<SecretKey, Error> {
+    let mut mac = <SimpleHmac<Blake2s256> as KeyInit>::new_from_slice(key).map_err(|_| Error::Input)?;
+    for d in data {
+        mac.update(d);
+    }
+    Ok(Zeroizing::new(mac.finalize().into_bytes().into()))
+}
+
+/// Noise's HKDF with two outputs (§4.3): RFC 5869 HKDF-BLAKE2s with the chaining key
+/// as salt and empty info, written out as Noise states it.
+pub fn hkdf(chaining_key: &Key, ikm: &[u8]) -> Result<(SecretKey, SecretKey), Error> {
+    let temp = hmac(chaining_key, &[ikm])?;
+    let out1 = hmac(&*temp, &[&[1]])?;
+    let out2 = hmac(&*temp, &[&*out1, &[2]])?;
+    Ok((out1, out2))
 }
 
 /// The AEAD nonce for Noise's 64-bit counter: 32 zero bits, then the counter
 /// little-endian (§12.3).
-fn nonce(n: u64) -> [u8; 12] {
+fn nonce(n: u64) -> chacha20poly1305::Nonce {
     let mut b = [0u8; 12];
     b[4..].copy_from_slice(&n.to_le_bytes());
-    b
+    b.into()
 }
 
 /// ENCRYPT(k, n, ad, plaintext) = ciphertext ‖ tag.
-pub fn encrypt(key: &Key, n: u64, ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+pub fn encrypt(key: &Key, n: u64, ad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(plaintext.len() + TAGLEN);
     out.extend_from_slice(plaintext);
-    let tag = chacha20poly1305::seal(key, &nonce(n), ad, &mut out);
+    let tag = ChaCha20Poly1305::new(key.into()).encrypt_in_place_detached(&nonce(n), ad, &mut out).map_err(|_| Error::Input)?;
     out.extend_from_slice(&tag);
-    out
+    Ok(out)
 }
 
 /// DECRYPT(k, n, ad, ciphertext ‖ tag). Nonce 2^64 − 1 is reserved (§5.1) and refused.
@@ -169,53 +164,56 @@ pub fn decrypt(key: &Key, n: u64, ad: &[u8], message: &[u8]) -> Result<Vec<u8>, 
         return Err(Error::Decrypt);
     }
     let (ct, tag) = message.split_at(message.len() - TAGLEN);
-    let mut tag16 = [0u8; TAGLEN];
-    tag16.copy_from_slice(tag);
     let mut out = ct.to_vec();
-    if chacha20poly1305::open(key, &nonce(n), ad, &mut out, &tag16) {
-        Ok(out)
-    } else {
-        Err(Error::Decrypt)
-    }
+    ChaCha20Poly1305::new(key.into()).decrypt_in_place_detached(&nonce(n), ad, &mut out, tag.into()).map_err(|_| Error::Decrypt)?;
+    Ok(out)
+}
+
+/// REKEY(k) (§4.2): the first 32 bytes of ENCRYPT(k, 2^64 − 1, empty, 32 zero bytes).
+pub fn rekey(key: &Key) -> Result<SecretKey, Error> {
+    let mut k = Zeroizing::new([0u8; KEYLEN]);
+    ChaCha20Poly1305::new(key.into()).encrypt_in_place_detached(&nonce(u64::MAX), &[], &mut *k).map_err(|_| Error::Input)?;
+    Ok(k)
 }
 
 /// SymmetricState (§5.2) with its CipherState (§5.1) inlined: `k` is `None` until the
 /// first MixKey.
 struct SymmetricState {
-    ck: Key,
+    ck: SecretKey,
     h: Key,
-    k: Option<Key>,
+    k: Option<SecretKey>,
     n: u64,
 }
 
 impl SymmetricState {
     fn new() -> SymmetricState {
         // The name is longer than HASHLEN, so h = HASH(name).
-        let h = blake2s::hash(&[PROTOCOL_NAME.as_bytes()]);
-        SymmetricState { ck: h, h, k: None, n: 0 }
+        let h = hash(&[PROTOCOL_NAME.as_bytes()]);
+        SymmetricState { ck: Zeroizing::new(h), h, k: None, n: 0 }
     }
 
     fn mix_hash(&mut self, data: &[u8]) {
-        self.h = blake2s::hash(&[&self.h, data]);
+        self.h = hash(&[&self.h, data]);
     }
 
-    fn mix_key(&mut self, ikm: &[u8]) {
-        let (ck, k) = hkdf(&self.ck, ikm);
+    fn mix_key(&mut self, ikm: &[u8]) -> Result<(), Error> {
+        let (ck, k) = hkdf(&self.ck, ikm)?;
         self.ck = ck;
         self.k = Some(k);
         self.n = 0;
+        Ok(())
     }
 
-    fn encrypt_and_hash(&mut self, plaintext: &[u8]) -> Vec<u8> {
+    fn encrypt_and_hash(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
         let out = match &self.k {
-            Some(k) => encrypt(k, self.n, &self.h, plaintext),
+            Some(k) => encrypt(k, self.n, &self.h, plaintext)?,
             None => plaintext.to_vec(),
         };
         if self.k.is_some() {
             self.n += 1;
         }
         self.mix_hash(&out);
-        out
+        Ok(out)
     }
 
     fn decrypt_and_hash(&mut self, data: &[u8]) -> Result<Vec<u8>, Error> {
@@ -242,8 +240,8 @@ const KK: [[(bool, bool); 2]; 2] = [
 pub struct HandshakeState {
     sym: SymmetricState,
     initiator: bool,
-    s: Key,
-    e: Key,
+    s: SecretKey,
+    e: SecretKey,
     rs: Key,
     re: Key,
     /// Index of the next message in [`KK`]; 2 = done.
@@ -255,22 +253,23 @@ impl HandshakeState {
     pub fn new(initiator: bool, prologue: &[u8], s: &Key, rs: &Key) -> HandshakeState {
         let mut sym = SymmetricState::new();
         sym.mix_hash(prologue);
-        let own = x25519::public_key(s);
+        let own = public_key(s);
         let (i_pub, r_pub) = if initiator { (&own, rs) } else { (rs, &own) };
         sym.mix_hash(i_pub);
         sym.mix_hash(r_pub);
-        HandshakeState { sym, initiator, s: *s, e: [0; KEYLEN], rs: *rs, re: [0; KEYLEN], next: 0 }
+        HandshakeState { sym, initiator, s: Zeroizing::new(*s), e: Zeroizing::new([0; KEYLEN]), rs: *rs, re: [0; KEYLEN], next: 0 }
     }
 
     /// The DH tokens of message `next`, from this side's point of view.
-    fn mix_dh(&mut self) {
+    fn mix_dh(&mut self) -> Result<(), Error> {
         for (i_eph, r_eph) in KK[self.next] {
             let (mine, theirs) = if self.initiator { (i_eph, r_eph) } else { (r_eph, i_eph) };
             let local = if mine { &self.e } else { &self.s };
             let remote = if theirs { &self.re } else { &self.rs };
-            let dh = x25519::x25519(local, remote);
-            self.sym.mix_key(&dh);
+            let shared = dh(local, remote)?;
+            self.sym.mix_key(&*shared)?;
         }
+        Ok(())
     }
 
     fn our_turn(&self) -> bool {
@@ -285,11 +284,11 @@ impl HandshakeState {
         if KEYLEN + payload.len() + TAGLEN > MAX_MESSAGE {
             return Err(format!("{} bytes exceed a handshake message", payload.len()));
         }
-        random(&mut self.e)?;
-        let mut out = x25519::public_key(&self.e).to_vec();
+        self.e = random_key()?;
+        let mut out = public_key(&self.e).to_vec();
         self.sym.mix_hash(&out);
-        self.mix_dh();
-        out.extend(self.sym.encrypt_and_hash(payload));
+        self.mix_dh().map_err(|e| e.to_string())?;
+        out.extend(self.sym.encrypt_and_hash(payload).map_err(|e| e.to_string())?);
         self.next += 1;
         Ok(out)
     }
@@ -303,7 +302,7 @@ impl HandshakeState {
         let (re, rest) = message.split_at(KEYLEN);
         self.re.copy_from_slice(re);
         self.sym.mix_hash(re);
-        self.mix_dh();
+        self.mix_dh()?;
         let payload = self.sym.decrypt_and_hash(rest)?;
         self.next += 1;
         Ok(payload)
@@ -311,11 +310,11 @@ impl HandshakeState {
 
     /// Split (§5.2) once both messages are through: (sending key, receiving key) for
     /// this side, to be used with explicit nonces ([`encrypt`], [`decrypt`]).
-    pub fn split(self) -> Result<(Key, Key), Error> {
+    pub fn split(self) -> Result<(SecretKey, SecretKey), Error> {
         if self.next != KK.len() {
             return Err(Error::Input);
         }
-        let (k1, k2) = hkdf(&self.sym.ck, &[]);
+        let (k1, k2) = hkdf(&self.sym.ck, &[])?;
         Ok(if self.initiator { (k1, k2) } else { (k2, k1) })
     }
 }
