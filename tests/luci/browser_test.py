@@ -130,6 +130,7 @@ class Backend:
         self.proc = None
         self.netns = None
         self.log = os.path.join(workdir, "backend-calls.log")
+        self.split_file = os.path.join(workdir, "standin-split.json")
         self.out = os.path.join(workdir, "backend.out")
         self.procd = None
 
@@ -139,7 +140,8 @@ class Backend:
             ucode = os.path.join(self.stack, "rootfs", "bin", "ucode")
             argv = [ucode, "-L", os.path.join(self.stack, "rootfs/usr/lib/ucode/*.so"),
                     os.path.join(HERE, "standin-muros_ha.uc")]
-            extra = {"UBUS_SOCKET": sock, "STANDIN_CONFDIR": self.env["OWWEB_CONFDIR"], "STANDIN_LOG": self.log}
+            extra = {"UBUS_SOCKET": sock, "STANDIN_CONFDIR": self.env["OWWEB_CONFDIR"], "STANDIN_LOG": self.log,
+                     "STANDIN_SPLIT": self.split_file}
         else:
             # The daemon's root is the stack's chroot: it reads the very uci file LuCI
             # writes and renders keepalived.conf under RUNDIR/root/etc/keepalived.
@@ -350,12 +352,20 @@ def run(d, base, rundir, backend, password):
     set_text("widget.cbid.muros_ha.%s.vrid" % sid, "42")
     tab("sync")
     set_text("widget.cbid.muros_ha.global.peer_ip", "198.18.0.2")
+    # issue 14 §2: the backup's own Internet route is a flag, on unless unticked
+    tab("advanced")
+    br = w.until(EC.element_to_be_clickable(
+        (By.CSS_SELECTOR, "input[data-widget-id='widget.cbid.muros_ha.global.backup_route']")))
+    check("the backup-route flag is on by default", br.is_selected())
+    br.click()
     applies_before = backend.applies()
     save_apply()
 
     after = wait_for(lambda: (lambda t: t if opt(t, "vrid") == "42" and opt(t, "role") == "master" else None)(read(conf)), 30)
     check("Save & Apply writes the uci file (role master, vrid 42)", after, read(conf))
     check("Save & Apply writes the new password to uci", after and opt(after, "password") == "n3wPw8ch")
+    check("unticking the backup route writes backup_route '0'", after and opt(after, "backup_route") == "0",
+          after and opt(after, "backup_route"))
     check("the uci file changed", after and after != before)
     applied = wait_for(lambda: d.find_elements(By.ID, "muros-ha-applied") and css("#muros-ha-applied").text, 30)
     check("after the uci apply the page reports the daemon's apply", applied,
@@ -485,6 +495,22 @@ def run(d, base, rundir, backend, password):
     check("history table is rendered from `history`", "Transition" in hist and
           (("MASTER" in hist) if not real else True), hist)
     check("the status page never shows the password", "n3wPw8ch" not in d.page_source)
+    sb = css("#muros-ha-split-brain").text
+    if real:
+        check("the real daemon has seen no split brain here", "none seen" in sb, sb)
+    else:
+        # issue 14 §4: a fence, then the record it leaves, as `status` reports them
+        now = int(time.time())
+        with open(backend.split_file, "w") as f:
+            json.dump({"fence": {"since": now, "reason": "fenced: both routers are MASTER on lan (VRID 42)", "by_link": False},
+                       "last_split_brain": {"start": now, "end": None, "message": "both MASTER", "fenced": True}}, f)
+        txt = wait_for(lambda: (lambda t: t if "fenced since" in t else None)(css("#muros-ha-split-brain").text), 15)
+        check("the status page shows the fence and its reason", txt and "VRID 42" in txt, txt)
+        with open(backend.split_file, "w") as f:
+            json.dump({"last_split_brain": {"start": now - 5, "end": now, "message": "both MASTER on lan", "fenced": True}}, f)
+        txt = wait_for(lambda: (lambda t: t if "last" in t and "fenced since" not in t else None)(css("#muros-ha-split-brain").text), 15)
+        check("after the fence is lifted the last split brain stays shown", txt and "both MASTER on lan" in txt and "yielded" in txt, txt)
+        os.unlink(backend.split_file)
     # Count `status` calls the page sends: proves polling without relying on the backend.
     d.execute_script("""
         window.__murosStatusCalls = 0;

@@ -9,7 +9,7 @@
 // env:   UBUS_SOCKET (bus), STANDIN_CONFDIR (uci dir of the stack), STANDIN_LOG
 'use strict';
 
-import { open } from 'fs';
+import { open, readfile } from 'fs';
 import { connect } from 'ubus';
 import { cursor } from 'uci';
 import * as uloop from 'uloop';
@@ -105,7 +105,7 @@ function status() {
 	let w = c.get_all('muros_ha', 'wan');
 	let services = map(g.service ?? [], (n) => ({ name: n, running: state == 'MASTER' }));
 	let last = transitions[length(transitions) - 1];
-	return {
+	let r = {
 		version: '0.0.0-standin',
 		enabled: g.enabled != '0',
 		config_valid: length(problems()) == 0,
@@ -122,6 +122,14 @@ function status() {
 		alerts: [],
 		applies
 	};
+	// A split brain to show, when the test hands one in (fence, last_split_brain): the
+	// real daemon's comes from VRRP traffic, which tests/lab/faults.sh case 9 drives.
+	let sp = getenv('STANDIN_SPLIT');
+	let extra = sp ? json(readfile(sp) ?? 'null') : null;
+	if (type(extra) == 'object')
+		for (let key in extra)
+			r[key] = extra[key];
+	return r;
 }
 
 function apply_config(how) {

@@ -308,6 +308,10 @@ return view.extend({
 			_('Take the master role back as soon as this router is the better one.'));
 		o.default = o.enabled;
 
+		o = s.taboption('advanced', form.Flag, 'backup_route', _('Backup reaches the Internet via the master'),
+			_('While not master, route this router\'s own traffic (NTP, DNS, package updates) through the LAN VIP.'));
+		o.default = o.enabled;
+
 		o = s.taboption('advanced', form.Value, 'priority', _('Priority override'),
 			_('Leave empty to derive it from the role.'));
 		o.datatype = 'range(1,254)';

@@ -121,6 +121,16 @@ return view.extend({
 			row(_('Configuration'), st.config_valid === false
 				? E('span', { 'style': 'color:#c62828' }, _('invalid — see Settings'))
 				: _('valid'), 'config'),
+			row(_('Split brain'), st.fence
+				? E('span', { 'style': 'color:#c62828' },
+					_('fenced since %s: %s').format(fmtTime(st.fence.since), st.fence.reason ?? ''))
+				: st.last_split_brain
+					? '%s %s → %s: %s'.format(
+						st.last_split_brain.fenced ? _('last (this router yielded)') : _('last'),
+						fmtTime(st.last_split_brain.start),
+						st.last_split_brain.end ? fmtTime(st.last_split_brain.end) : _('ongoing'),
+						st.last_split_brain.message ?? '')
+					: _('none seen'), 'split-brain'),
 			row(_('Alerts'), (Array.isArray(st.alerts) && st.alerts.length)
 				? E('ul', {}, st.alerts.map(a => E('li', { 'style': 'color:#c62828' },
 					'%s: %s (%s)'.format(a.kind, a.message, fmtTime(a.since)))))
