@@ -145,7 +145,8 @@ fn pinned_keys_connect_and_replayed_flipped_oversized_wrong_key_and_random_frame
             let _ = s.write_all(&burst);
         }
         eprintln!("sent {} random frames in {:?}", sent, t0.elapsed());
-        assert!(a.wait(Duration::from_secs(10), |r| rejected(&r.peer(), "unauthenticated") >= before + 900), "random handshakes rejected: {}", a.peer());
+        // Each one is either tried and refused, or (faster than 4 a second) not tried at all.
+        assert!(a.wait(Duration::from_secs(10), |r| rejected(&r.peer(), "unauthenticated") + rejected(&r.peer(), "throttled") >= before + 900), "random handshakes rejected: {}", a.peer());
         let rss_after = a.vm_rss_kb();
         eprintln!("daemon VmRSS {} kB before, {} kB after", rss_before, rss_after);
         assert!(rss_after < rss_before + 4096, "memory bounded: {} → {} kB", rss_before, rss_after);

@@ -1,0 +1,74 @@
+//! Service reloads after a replicated package was written (`/etc/init.d/<pkg> reload`).
+//!
+//! A reload can take seconds (fw4 rebuilds the ruleset, dnsmasq restarts), longer than
+//! the 3 s after which the peer declares us dead, so it never runs on the peer thread: a
+//! worker thread runs the queued reloads, one worker at a time, and wakes the peer
+//! thread when done; the peer thread joins it, reports the results and starts the next
+//! batch. A package changed again while its reload runs is queued once more.
+
+use super::Link;
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// fw4 on a small router takes a few seconds; a reload still running after this is
+/// reported as failed (the process is killed).
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Results = Vec<(String, Duration, Result<(), String>)>;
+
+#[derive(Default)]
+pub(super) struct Reloads {
+    /// Packages waiting for the next worker (each at most once).
+    queued: Vec<String>,
+    worker: Option<JoinHandle<Results>>,
+}
+
+impl Link {
+    /// Reload `name`'s service soon, off this thread.
+    pub(super) fn queue_reload(&mut self, name: &str) {
+        if !self.reloads.queued.iter().any(|q| q == name) {
+            self.reloads.queued.push(name.to_string());
+        }
+        self.reap_reloads();
+    }
+
+    /// Collect a finished worker's results and start the next one when reloads wait.
+    pub(super) fn reap_reloads(&mut self) {
+        if self.reloads.worker.as_ref().is_some_and(|w| w.is_finished()) {
+            if let Some(w) = self.reloads.worker.take() {
+                // Err: the worker panicked (tests only: release aborts).
+                for (name, took, r) in w.join().unwrap_or_default() {
+                    match r {
+                        Ok(()) => log::info!("peer link: {} reloaded ({} ms)", name, took.as_millis()),
+                        Err(e) => self.note_error(format!("{} reload after replication: {}", name, e)),
+                    }
+                }
+            }
+        }
+        if self.reloads.worker.is_some() || self.reloads.queued.is_empty() {
+            return;
+        }
+        let jobs: Vec<(String, PathBuf)> = std::mem::take(&mut self.reloads.queued).into_iter().map(|n| (n.clone(), self.paths.init_script(&n))).filter(|(_, s)| s.is_file()).collect();
+        if jobs.is_empty() {
+            return;
+        }
+        let wake = self.wake.clone();
+        let spawned = std::thread::Builder::new().name("peer-reload".into()).spawn(move || {
+            let out = jobs.into_iter().map(|(name, script)| run_reload(name, script)).collect();
+            wake.wake();
+            out
+        });
+        match spawned {
+            Ok(w) => self.reloads.worker = Some(w),
+            Err(e) => self.note_error(format!("starting a reload worker: {}", e)),
+        }
+    }
+}
+
+fn run_reload(name: String, script: PathBuf) -> (String, Duration, Result<(), String>) {
+    let t0 = Instant::now();
+    let argv = [script.display().to_string(), "reload".to_string()];
+    let r = crate::proc::run_capture(&argv, RELOAD_TIMEOUT).map(drop);
+    (name, t0.elapsed(), r)
+}
