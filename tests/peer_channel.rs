@@ -151,7 +151,10 @@ fn pinned_keys_connect_and_replayed_flipped_oversized_wrong_key_and_random_frame
         eprintln!("daemon VmRSS {} kB before, {} kB after", rss_before, rss_after);
         assert!(rss_after < rss_before + 4096, "memory bounded: {} → {} kB", rss_before, rss_after);
 
-        // 7. Still serving: the real peer connects again.
+        // 7. Still serving: the real peer connects again (a second later: within the
+        //    storm's last second, new connections are refused unread, as a dialer's
+        //    retry would find).
+        std::thread::sleep(Duration::from_millis(1100));
         let (mut s, t, _) = handshake(&b_priv, &a_pub);
         let mut t = t.expect("handshake after the storm");
         s.write_all(&heartbeat_frame(&mut t, 1, "BACKUP")).unwrap();
