@@ -17,23 +17,20 @@ const ASKED_MAX: usize = 8;
 /// The handover questions we sent and not yet saw answered: (id, when asked). Ids are
 /// random (the ubus side draws them), so a peer cannot answer one before it is asked.
 #[derive(Debug, Default)]
-pub(super) struct Asked(Vec<(u64, Instant)>);
+pub(super) struct Asked([Option<(u64, Instant)>; ASKED_MAX]);
 
 impl Asked {
+    /// Open a question in a free (or lapsed) slot, else in place of the oldest.
     pub(super) fn ask(&mut self, id: u64, now: Instant) {
-        self.0.retain(|(_, at)| now.saturating_duration_since(*at) < ASKED_FOR);
-        if self.0.len() >= ASKED_MAX {
-            self.0.remove(0);
-        }
-        self.0.push((id, now));
+        let open = |s: &Option<(u64, Instant)>| s.is_some_and(|(_, at)| now.saturating_duration_since(at) < ASKED_FOR);
+        let i = self.0.iter().position(|s| !open(s)).unwrap_or_else(|| (0..ASKED_MAX).min_by_key(|&i| self.0[i].map(|(_, at)| at)).unwrap_or(0));
+        self.0[i] = Some((id, now));
     }
 
     /// True once for an id asked less than [`ASKED_FOR`] ago; the question is then closed.
     pub(super) fn answer(&mut self, id: u64, now: Instant) -> bool {
-        self.0.retain(|(_, at)| now.saturating_duration_since(*at) < ASKED_FOR);
-        let Some(i) = self.0.iter().position(|(x, _)| *x == id) else { return false };
-        self.0.remove(i);
-        true
+        let hit = self.0.iter().position(|s| s.is_some_and(|(x, at)| x == id && now.saturating_duration_since(at) < ASKED_FOR));
+        hit.map(|i| self.0[i] = None).is_some()
     }
 }
 
@@ -174,10 +171,11 @@ mod tests {
         a.ask(7, t0);
         assert!(!a.answer(7, t0 + ASKED_FOR));
         // At most eight open at once: the oldest gives way.
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
         for id in 100..110 {
-            a.ask(id, t0);
+            a.ask(id, at(id));
         }
-        assert!(!a.answer(100, t0) && !a.answer(101, t0));
-        assert!((102..110).all(|id| a.answer(id, t0)));
+        assert!(!a.answer(100, at(200)) && !a.answer(101, at(200)));
+        assert!((102..110).all(|id| a.answer(id, at(200))));
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! A reload can take seconds (fw4 rebuilds the ruleset, dnsmasq restarts), longer than
 //! the 3 s after which the peer declares us dead, so it never runs on the peer thread: a
-//! worker thread runs the queued reloads, one worker at a time, and wakes the peer
-//! thread when done; the peer thread joins it, reports the results and starts the next
-//! batch. A package changed again while its reload runs is queued once more.
+//! worker thread runs the queued reloads, one worker at a time, reports each result
+//! (log, `status.peer.last_error`) and wakes the peer thread when done, which then
+//! starts the next batch. A package changed again while its reload runs is queued once more.
 
 use super::Link;
 use std::path::PathBuf;
@@ -15,13 +15,11 @@ use std::time::{Duration, Instant};
 /// reported as failed (the process is killed).
 const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Results = Vec<(String, Duration, Result<(), String>)>;
-
 #[derive(Default)]
 pub(super) struct Reloads {
     /// Packages waiting for the next worker (each at most once).
     queued: Vec<String>,
-    worker: Option<JoinHandle<Results>>,
+    worker: Option<JoinHandle<()>>,
 }
 
 impl Link {
@@ -33,18 +31,10 @@ impl Link {
         self.reap_reloads();
     }
 
-    /// Collect a finished worker's results and start the next one when reloads wait.
+    /// Forget a finished worker and start the next one when reloads wait.
     pub(super) fn reap_reloads(&mut self) {
         if self.reloads.worker.as_ref().is_some_and(|w| w.is_finished()) {
-            if let Some(w) = self.reloads.worker.take() {
-                // Err: the worker panicked (tests only: release aborts).
-                for (name, took, r) in w.join().unwrap_or_default() {
-                    match r {
-                        Ok(()) => log::info!("peer link: {} reloaded ({} ms)", name, took.as_millis()),
-                        Err(e) => self.note_error(format!("{} reload after replication: {}", name, e)),
-                    }
-                }
-            }
+            self.reloads.worker = None;
         }
         if self.reloads.worker.is_some() || self.reloads.queued.is_empty() {
             return;
@@ -53,22 +43,26 @@ impl Link {
         if jobs.is_empty() {
             return;
         }
-        let wake = self.wake.clone();
+        let (wake, shared) = (self.wake.clone(), self.shared.clone());
+        // The worker reports each result itself (log, `status.peer.last_error`) and
+        // wakes this thread when done, which then starts the next batch.
         let spawned = std::thread::Builder::new().name("peer-reload".into()).spawn(move || {
-            let out = jobs.into_iter().map(|(name, script)| run_reload(name, script)).collect();
+            for (name, script) in jobs {
+                let t0 = Instant::now();
+                match crate::proc::run_capture(&[script.display().to_string(), "reload".to_string()], RELOAD_TIMEOUT) {
+                    Ok(_) => log::info!("peer link: {} reloaded ({} ms)", name, t0.elapsed().as_millis() as u64),
+                    Err(e) => {
+                        let e = format!("{} reload after replication: {}", name, e);
+                        log::warn!("peer link: {}", e);
+                        shared.lock().last_error = Some(e);
+                    }
+                }
+            }
             wake.wake();
-            out
         });
         match spawned {
             Ok(w) => self.reloads.worker = Some(w),
             Err(e) => self.note_error(format!("starting a reload worker: {}", e)),
         }
     }
-}
-
-fn run_reload(name: String, script: PathBuf) -> (String, Duration, Result<(), String>) {
-    let t0 = Instant::now();
-    let argv = [script.display().to_string(), "reload".to_string()];
-    let r = crate::proc::run_capture(&argv, RELOAD_TIMEOUT).map(drop);
-    (name, t0.elapsed(), r)
 }
