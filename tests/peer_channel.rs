@@ -145,12 +145,16 @@ fn pinned_keys_connect_and_replayed_flipped_oversized_wrong_key_and_random_frame
             let _ = s.write_all(&burst);
         }
         eprintln!("sent {} random frames in {:?}", sent, t0.elapsed());
-        assert!(a.wait(Duration::from_secs(10), |r| rejected(&r.peer(), "unauthenticated") >= before + 900), "random handshakes rejected: {}", a.peer());
+        // Each one is either tried and refused, or (faster than 4 a second) not tried at all.
+        assert!(a.wait(Duration::from_secs(10), |r| rejected(&r.peer(), "unauthenticated") + rejected(&r.peer(), "throttled") >= before + 900), "random handshakes rejected: {}", a.peer());
         let rss_after = a.vm_rss_kb();
         eprintln!("daemon VmRSS {} kB before, {} kB after", rss_before, rss_after);
         assert!(rss_after < rss_before + 4096, "memory bounded: {} → {} kB", rss_before, rss_after);
 
-        // 7. Still serving: the real peer connects again.
+        // 7. Still serving: the real peer connects again (a second later: within the
+        //    storm's last second, new connections are refused unread, as a dialer's
+        //    retry would find).
+        std::thread::sleep(Duration::from_millis(1100));
         let (mut s, t, _) = handshake(&b_priv, &a_pub);
         let mut t = t.expect("handshake after the storm");
         s.write_all(&heartbeat_frame(&mut t, 1, "BACKUP")).unwrap();

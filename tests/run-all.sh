@@ -34,8 +34,8 @@ suite "size report (budgets and ceilings)" scripts/size-report.sh
 # The artifact as it ships (static musl, std built for size, our spawn and threads):
 # the daemon, peer-link and hook suites again, on it instead of cargo's host build.
 SHIPPED=$PWD/dist/x86_64-unknown-linux-musl/muros-ha
-suite "shipped static binary: daemon (real ubusd), peer pair, hook suites" env MUROS_HA_BIN="$SHIPPED" \
-  cargo test --locked --test daemon_ubus --test peer_pair --test peer_channel --test peer_interop --test failover_e2e --test failover_pitfall1 -- --test-threads=2
+suite "shipped static binary: daemon (real ubusd), peer pair, interop, limits and attacks, hook suites" env MUROS_HA_BIN="$SHIPPED" \
+  cargo test --locked --test daemon_ubus --test peer_pair --test peer_channel --test peer_interop --test peer_limits --test peer_attack --test failover_e2e --test failover_pitfall1 -- --test-threads=2
 suite "router CPUs under qemu (aarch64, armv7, mipsel, mips): daemon, peer, hook and checker suites" tests/cross_qemu.sh
 suite "opkg: install, upgrade, remove with the real opkg" tests/pkg_opkg.sh
 # The lab runs optimised builds (hook timing included): the host release build with

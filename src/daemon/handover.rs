@@ -29,8 +29,11 @@ pub fn call(d: &mut Daemon, req: &Request<'_>) -> Reply {
     if !peer.shared.lock().connected {
         return Err(MethodError::new(Status::NotFound, "the peer is unreachable over the peer link; refusing a blind handover"));
     }
-    d.handover_seq += 1;
-    let id = d.handover_seq;
+    // Random, not a counter: the peer thread accepts only the answer to an id it sent,
+    // and a peer cannot answer in advance what it cannot guess.
+    let mut b = [0u8; 8];
+    crate::peer::noise::random(&mut b).map_err(internal)?;
+    let id = u64::from_le_bytes(b);
     peer.send(Command::Handover { id });
     d.handovers.push(Pending { id, reply: req.defer(), asked: Instant::now() });
     Ok(None)

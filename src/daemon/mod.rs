@@ -40,9 +40,8 @@ pub struct Daemon {
     pub started: u64,
     /// The peer-link thread (peer branch); `None` when its key file cannot be set up.
     pub peer: Option<crate::peer::link::Handle>,
-    /// `handover` calls waiting for the peer's answer, and their id counter.
+    /// `handover` calls waiting for the peer's answer (each under a random id).
     pub handovers: Vec<handover::Pending>,
-    pub handover_seq: u64,
     /// How many non-dry-run applies ran, and the last one's reply: `status` shows
     /// them, so LuCI reports the apply that its Save & Apply caused (through procd's
     /// reload trigger and SIGHUP) instead of running another one.
@@ -51,7 +50,7 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn new(paths: Paths, hook_binary: String, verify: bool) -> Self {
-        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: None, last_split: None, started: crate::failover::state::now_secs(), peer: None, handovers: Vec::new(), handover_seq: 0, applies: apply::Record::default() }
+        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: None, last_split: None, started: crate::failover::state::now_secs(), peer: None, handovers: Vec::new(), applies: apply::Record::default() }
     }
 }
 

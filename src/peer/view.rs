@@ -21,11 +21,16 @@ pub struct Rejected {
     pub oversized: u64,
     /// Authenticated but unreadable (bad JSON, empty frame).
     pub malformed: u64,
+    /// Connections from `peer_ip` refused because handshakes came in faster than
+    /// [`crate::peer::link::HANDSHAKES_PER_SEC`] would let them displace the pending one.
+    pub throttled: u64,
+    /// Handover replies that answer no question we have pending (wrong or stale id).
+    pub unsolicited: u64,
 }
 
 impl Rejected {
     pub fn total(&self) -> u64 {
-        self.unauthenticated + self.foreign + self.replayed + self.tampered + self.oversized + self.malformed
+        self.unauthenticated + self.foreign + self.replayed + self.tampered + self.oversized + self.malformed + self.throttled + self.unsolicited
     }
 }
 
@@ -148,7 +153,7 @@ mod tests {
         let mut v = PeerView { configured: true, connected: true, local_key: "k".into(), local_digest: "d".into(), ..Default::default() };
         assert_eq!(
             v.to_json().to_string(),
-            r#"{"applied":0,"config_digest_match":null,"connected":true,"connected_since":null,"conntrack":null,"drift":[],"handshake_ms":null,"handshakes":0,"last_applied":null,"last_error":null,"last_seen":null,"leases_dropped":0,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":null,"priority":null,"refused":[],"role":null,"rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":0,"unauthenticated":0},"split_brain":false,"state":"unknown","vrrp_state":null}"#
+            r#"{"applied":0,"config_digest_match":null,"connected":true,"connected_since":null,"conntrack":null,"drift":[],"handshake_ms":null,"handshakes":0,"last_applied":null,"last_error":null,"last_seen":null,"leases_dropped":0,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":null,"priority":null,"refused":[],"role":null,"rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":0,"throttled":0,"unauthenticated":0,"unsolicited":0},"split_brain":false,"state":"unknown","vrrp_state":null}"#
         );
         v.remote = Some(Heartbeat { seq: 1, state: "BACKUP".into(), role: "backup".into(), priority: 100, maintenance: true, config_digest: "d".into(), conntrack: None });
         v.connected_since = Some(1764150000);
@@ -159,7 +164,7 @@ mod tests {
         v.rx_rejected.tampered = 2;
         assert_eq!(
             v.to_json().to_string(),
-            r#"{"applied":0,"config_digest_match":true,"connected":true,"connected_since":1764150000,"conntrack":null,"drift":["firewall"],"handshake_ms":3,"handshakes":0,"last_applied":null,"last_error":"refused","last_seen":null,"leases_dropped":0,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":true,"priority":100,"refused":[],"role":"backup","rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":2,"unauthenticated":0},"split_brain":true,"state":"drift","vrrp_state":"BACKUP"}"#
+            r#"{"applied":0,"config_digest_match":true,"connected":true,"connected_since":1764150000,"conntrack":null,"drift":["firewall"],"handshake_ms":3,"handshakes":0,"last_applied":null,"last_error":"refused","last_seen":null,"leases_dropped":0,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":true,"priority":100,"refused":[],"role":"backup","rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":2,"throttled":0,"unauthenticated":0,"unsolicited":0},"split_brain":true,"state":"drift","vrrp_state":"BACKUP"}"#
         );
     }
 }

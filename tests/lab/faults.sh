@@ -17,7 +17,7 @@
 # Prints PASS/FAIL per case and `N passed, M failed`; exit status 1 when any failed.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-CASES=${CASES:-1 2 3 4 5 6 7 8 9 10 11}
+CASES=${CASES:-1 2 3 4 5 6 7 8 9 10 11 12}
 RUN_ID=$$
 PASSED=0 FAILED=0
 
@@ -265,6 +265,48 @@ case_11() {
 	fi
 	return 0
 }
+# Issue 14 §1 (IPv6): a SLAAC client. Router advertisements come from the master only
+# (the odhcpd stand-in runs radvd); the client's default route is the advertising
+# router's link-local address, so it must follow the master. A ping through that
+# default route (to an address both routers own) measures the gap; the figures are
+# printed, the bounds below are liveness only.
+case_12() {
+	command -v radvd >/dev/null || { bad "radvd is not installed (.ci/setup.sh installs it)"; return; }
+	# shellcheck disable=SC2034 # read by lib.sh (write_uci, lab_topology)
+	IPV6=1
+	begin || return
+	wait_until 20 client_v6_via ra || { bad "the SLAAC client has no default route via ra (routers: $(client_v6_routers))"; return; }
+	note "client $(client_v6_addr) by SLAAC, default via ra"
+	in_ns "$NS_CL" ping -6 -n -D -i 0.05 -W 1 "$V6_REMOTE" >"$LAB_DIR/ping6.log" 2>&1 &
+	LAB_PIDS+=($!)
+	sleep 2
+	v6_step "graceful stop of ra" rb stop_keepalived ra
+	v6_step "ra back (preempts)" ra start_keepalived ra
+	v6_step "power cut of ra" rb lab_power_cut ra
+	return 0
+}
+# v6_step TITLE NEW_MASTER CMD...: run CMD, wait for NEW_MASTER to be the client's
+# default router and for replies to flow, note the figures.
+v6_step() {
+	local title=$1 m=$2 t0 t_route=""; shift 2
+	event; t0=$(now_ms)
+	"$@"
+	converged "$m" "$WAN0"
+	if wait_until 60 client_v6_via "$m"; then t_route=$(( $(now_ms) - t0 )); fi
+	[ -n "$t_route" ] || bad "$title: the client's IPv6 default route never went to $m (routers: $(client_v6_routers))"
+	wait_until 30 v6_replies_after "$(( $(now_ms) + 500 ))" || bad "$title: no IPv6 replies through the default route afterwards"
+	note "IPv6 $title: default route via $m after ${t_route:-?} ms, other default routes: [$(client_v6_routers | sed "s/$(router_ll "$m")//")], ping gap $(v6_gap_after "$t0") ms"
+}
+# v6_replies_after MS: a ping reply stamped after MS (epoch ms) arrived
+v6_replies_after() {
+	sleep 0.6
+	awk -v t="$1" -F'[][]' '/bytes from/ && $2 * 1000 > t {found = 1} END {exit !found}' "$LAB_DIR/ping6.log"
+}
+# v6_gap_after MS: the longest silence between replies (ms) from MS on
+v6_gap_after() {
+	awk -v t="$1" -F'[][]' '/bytes from/ { s = $2 * 1000; if (s > t - 100) { if (prev != "" && s - prev > gap) gap = s - prev } ; prev = s }
+		END { printf "%.0f", gap }' "$LAB_DIR/ping6.log"
+}
 collision_reported() { daemon_alert ra vrid_collision || daemon_alert rb vrid_collision; }
 
 # The muros-ha daemon on both routers, as procd runs it; stopped by lab_down.
@@ -342,6 +384,7 @@ declare -A TITLE=(
 	[9]="VRRP auth mismatch"
 	[10]="old master returns (preempt on, then off)"
 	[11]="foreign VRRP router on the LAN: other VRID, then ours"
+	[12]="IPv6: SLAAC client's default route across failovers"
 )
 
 . "$HERE/lib.sh"

@@ -70,6 +70,14 @@ declare -A R_SYNC=([ra]=198.18.0.1 [rb]=198.18.0.2)
 declare -A R_PEER=([ra]=198.18.0.2 [rb]=198.18.0.1)
 declare -A R_ROLE=([ra]=master [rb]=backup)
 declare -A R_PASS=([ra]=s3cret [rb]=s3cret)
+# IPV6=1 (case 12): an IPv6 LAN with a VRRPv3 IPv6 VIP, router advertisements from the
+# master only (the odhcpd stand-in runs radvd) and a SLAAC client. 2001:db8::/32 is the
+# IPv6 documentation range; it never leaves the lab's namespaces.
+IPV6=${IPV6:-0}
+LAN6_VIP=2001:db8:10::1
+declare -A R_LAN6=([ra]=2001:db8:10::2 [rb]=2001:db8:10::3)
+# on both routers' loopback: what the client reaches through its IPv6 default route
+V6_REMOTE=2001:db8:ff::1
 
 lab_log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
 lab_die() { lab_log "FATAL: $*"; exit 1; }
@@ -213,7 +221,16 @@ lab_topology() {
 		# pitfall 2: the parent must not answer ARP for the macvlan's address
 		rx "$r" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
 		rx "$r" sysctl -qw net.ipv4.conf.wanp.arp_ignore=1 net.ipv4.conf.wanp.arp_announce=2
+		if [ "$IPV6" = 1 ]; then
+			ip -n "${NS[$r]}" -6 addr add "${R_LAN6[$r]}/64" dev lan0 nodad
+			ip -n "${NS[$r]}" -6 addr add "$V6_REMOTE/128" dev lo
+			rx "$r" sysctl -qw net.ipv6.conf.all.forwarding=1
+		fi
 	done
+	if [ "$IPV6" = 1 ]; then
+		# a laptop: SLAAC address and default route from router advertisements
+		in_ns "$NS_CL" sysctl -qw net.ipv6.conf.eth0.accept_ra=1 net.ipv6.conf.eth0.autoconf=1
+	fi
 	ip -n "${NS[ra]}" link add sync0 type veth peer name sync0 netns "${NS[rb]}"
 	for r in ra rb; do
 		ip -n "${NS[$r]}" addr add "${R_SYNC[$r]}/30" dev sync0
@@ -252,6 +269,24 @@ config wan 'wan'
 	option parent 'wanp'
 	option macaddr '$WAN_MAC'
 EOC
+	if [ "$IPV6" = 1 ]; then
+		printf "\nconfig vip 'lan6'\n\toption interface 'lan'\n\toption address '%s/64'\n\toption vrid '%s'\n" \
+			"$LAN6_VIP" "$((VRID + 2))" >>"$root/etc/config/muros_ha"
+		# what odhcpd would announce; the stand-in runs radvd with it (initd/odhcpd)
+		cat >"$root/etc/lab-radvd.conf" <<EOC
+interface lan0 {
+	AdvSendAdvert on;
+	MinRtrAdvInterval 3;
+	MaxRtrAdvInterval 10;
+	AdvDefaultLifetime 30;
+	prefix 2001:db8:10::/64 {
+		AdvOnLink on;
+		AdvAutonomous on;
+	};
+};
+EOC
+		chmod 644 "$root/etc/lab-radvd.conf"
+	fi
 	chmod 600 "$root/etc/config/muros_ha"
 	cat >"$root/etc/config/network" <<EOC
 config interface 'loopback'
@@ -265,6 +300,7 @@ config interface 'lan'
 	option proto 'static'
 	option ipaddr '${R_LAN[$r]}'
 	option netmask '255.255.255.0'
+$([ "$IPV6" = 1 ] && printf "\toption ip6addr '%s/64'\n" "${R_LAN6[$r]}")
 
 config interface 'sync'
 	option device 'sync0'
@@ -843,4 +879,10 @@ EOC
 		-p "$dir/keepalived.pid" -r "$dir/keepalived_vrrp.pid" </dev/null >>"$dir/keepalived.log" 2>&1 &
 	LAB_PIDS+=($!)
 }
+
+# IPv6 (IPV6=1): the client's default routers (link-local addresses), and router R's.
+client_v6_routers() { ip -n "$NS_CL" -6 route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "via") print $(i + 1)}' | sort | tr '\n' ' '; }
+router_ll() { ip -n "${NS[$1]}" -6 -o addr show dev lan0 scope link 2>/dev/null | awk '{split($4, a, "/"); print a[1]; exit}'; }
+client_v6_via() { case " $(client_v6_routers)" in *" $(router_ll "$1") "*) return 0 ;; esac; return 1; }
+client_v6_addr() { ip -n "$NS_CL" -6 -o addr show dev eth0 scope global 2>/dev/null | awk '{split($4, a, "/"); print a[1]; exit}'; }
 

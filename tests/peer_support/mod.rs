@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 #[path = "../fs_support/mod.rs"]
 mod fs_support;
+pub mod fake_peer;
+pub mod proxy;
 use fs_support::copy_tree;
 
 pub use fs_support::muros_bin;

@@ -10,6 +10,30 @@ use std::time::{Duration, Instant};
 
 /// `conntrackd -s` costs a process spawn; the peer needs the counters, not each second's.
 pub(super) const CONNTRACK_EVERY: Duration = Duration::from_secs(5);
+/// A handover question stays open this long (the ubus call gives up after 5 s).
+const ASKED_FOR: Duration = Duration::from_secs(10);
+const ASKED_MAX: usize = 8;
+
+/// The handover questions we sent and not yet saw answered: (id, when asked). Ids are
+/// random (the ubus side draws them), so a peer cannot answer one before it is asked.
+#[derive(Debug, Default)]
+pub(super) struct Asked([Option<(u64, Instant)>; ASKED_MAX]);
+
+impl Asked {
+    /// Open a question in a free (or lapsed) slot, else in place of the oldest.
+    pub(super) fn ask(&mut self, id: u64, now: Instant) {
+        let open = |s: &Option<(u64, Instant)>| s.is_some_and(|(_, at)| now.saturating_duration_since(at) < ASKED_FOR);
+        let i = self.0.iter().position(|s| !open(s)).unwrap_or_else(|| (0..ASKED_MAX).min_by_key(|&i| self.0[i].map(|(_, at)| at)).unwrap_or(0));
+        self.0[i] = Some((id, now));
+    }
+
+    /// True once for an id asked less than [`ASKED_FOR`] ago; the question is then closed.
+    pub(super) fn answer(&mut self, id: u64, now: Instant) -> bool {
+        let hit = self.0.iter().position(|s| s.is_some_and(|(x, at)| x == id && now.saturating_duration_since(at) < ASKED_FOR));
+        hit.map(|i| self.0[i] = None).is_some()
+    }
+}
+
 /// Bounded so a hung conntrackd cannot delay a heartbeat past the 3 s budget.
 const CONNTRACK_PROBE: Duration = Duration::from_millis(500);
 
@@ -79,6 +103,7 @@ impl Link {
             return;
         }
         let config_digest = self.local_digest();
+        self.asked.ask(id, Instant::now());
         self.send(&Message::HandoverQuery { id, config_digest });
     }
 
@@ -88,7 +113,20 @@ impl Link {
         self.send(&Message::HandoverReply { id, ready, reason });
     }
 
+    /// Only an answer to a question still open reaches the ubus loop: a reply planted
+    /// ahead of a `handover` call (or repeated) would otherwise decide it unasked.
     pub(super) fn on_handover_reply(&mut self, reply: HandoverReply) {
+        if !self.asked.answer(reply.id, Instant::now()) {
+            let n = {
+                let mut v = self.shared.lock();
+                v.rx_rejected.unsolicited += 1;
+                v.rx_rejected.unsolicited
+            };
+            if n.is_power_of_two() {
+                log::warn!("peer link: dropped a handover reply nobody asked for ({} so far)", n);
+            }
+            return;
+        }
         self.shared.lock().push_handover_reply(reply);
         self.main_wake.wake();
     }
@@ -112,5 +150,32 @@ impl Link {
             }
         }
         (true, "in sync: config digests match, no drift, conntrack state held".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handover_reply_counts_only_once_and_only_for_a_question_still_open() {
+        let t0 = Instant::now();
+        let mut a = Asked::default();
+        // Nothing asked: any id, including the first ids of a counter, is unsolicited.
+        assert!(!a.answer(1, t0) && !a.answer(0, t0));
+        a.ask(0x9e37_79b9_7f4a_7c15, t0);
+        assert!(!a.answer(0x9e37_79b9_7f4a_7c16, t0), "a neighbouring id is not ours");
+        assert!(a.answer(0x9e37_79b9_7f4a_7c15, t0 + Duration::from_secs(1)));
+        assert!(!a.answer(0x9e37_79b9_7f4a_7c15, t0 + Duration::from_secs(1)), "a repeated answer is refused");
+        // Too late: the question has lapsed.
+        a.ask(7, t0);
+        assert!(!a.answer(7, t0 + ASKED_FOR));
+        // At most eight open at once: the oldest gives way.
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        for id in 100..110 {
+            a.ask(id, at(id));
+        }
+        assert!(!a.answer(100, at(200)) && !a.answer(101, at(200)));
+        assert!((102..110).all(|id| a.answer(id, at(200))));
     }
 }

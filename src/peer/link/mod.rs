@@ -21,6 +21,7 @@
 //! | `heartbeat.rs` | heartbeats (with conntrackd counters), split brain, the handover question |
 //! | `replication.rs` | inotify, replicated package push/merge/apply, drift, the replica file |
 //! | `leases.rs` | the DHCP lease file: leader sends, follower writes |
+//! | `reload.rs` | service reloads after replication, one worker thread at a time |
 
 use super::keys::KeyPair;
 use super::message::Message;
@@ -31,7 +32,7 @@ use crate::model::peer::PeerLink;
 use crate::paths::Paths;
 use crate::ubus::Waker;
 use replication::Applied;
-use transport::{Conn, BACKOFF_MIN};
+use transport::{Conn, Throttle, BACKOFF_MIN};
 use nix::sys::inotify::Inotify;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -39,13 +40,22 @@ use std::time::{Duration, Instant};
 
 mod heartbeat;
 mod leases;
+mod reload;
 mod replication;
 mod transport;
 
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// No authenticated frame for this long = the peer is gone (3 missed heartbeats).
 pub const DEAD: Duration = Duration::from_secs(3);
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
+/// An accepted connection must finish the handshake and send its first authenticated
+/// frame within this; a dialed one must get the answer. KK costs a few X25519 per side
+/// (~10 ms each on a 600 MHz MIPS): 2 s is a generous ceiling that still frees the
+/// slot quickly.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How many times a second a new connection from `peer_ip` may replace the pending
+/// handshake; more are refused (`rx_rejected.throttled`). The dialer's backoff starts at
+/// 250 ms, so a real peer stays below it.
+pub const HANDSHAKES_PER_SEC: u32 = 4;
 
 pub enum Command {
     /// Re-read the configuration (SIGHUP).
@@ -157,6 +167,7 @@ struct Link {
     listener: Option<TcpListener>,
     conn: Option<Conn>,
     pending: Option<Conn>,
+    throttle: Throttle,
     backoff: Duration,
     next_dial: Instant,
     next_heartbeat: Instant,
@@ -171,6 +182,10 @@ struct Link {
     /// conntrackd counters for the heartbeat, refreshed at most every [`heartbeat::CONNTRACK_EVERY`].
     conntrack: Option<Value>,
     conntrack_at: Option<Instant>,
+    /// Handover questions sent and not yet answered.
+    asked: heartbeat::Asked,
+    /// Service reloads after replication, run by a worker thread.
+    reloads: reload::Reloads,
 }
 
 impl Link {
@@ -188,6 +203,7 @@ impl Link {
             listener: None,
             conn: None,
             pending: None,
+            throttle: Throttle::new(),
             backoff: BACKOFF_MIN,
             next_dial: now,
             next_heartbeat: now,
@@ -198,6 +214,8 @@ impl Link {
             applied,
             conntrack: None,
             conntrack_at: None,
+            asked: heartbeat::Asked::default(),
+            reloads: reload::Reloads::default(),
         }
     }
 

@@ -10,7 +10,6 @@ use crate::paths::Paths;
 use crate::peer::message::Message;
 use crate::peer::replicate;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
-use std::time::Duration;
 
 /// Digests of what the follower last took from the leader. On flash beside the key
 /// (written only when a replicated package changes), so a reboot does not turn a local
@@ -173,7 +172,7 @@ impl Link {
                     return;
                 }
                 log::info!("peer link: {} updated from the peer", name);
-                self.reload_service(name);
+                self.queue_reload(name);
             }
             Err(e) => log::error!("peer link: writing {}: {}", path.display(), e),
         }
@@ -181,16 +180,6 @@ impl Link {
         self.shared.lock().local_digest = d;
     }
 
-    fn reload_service(&self, name: &str) {
-        let script = self.paths.init_script(name);
-        if !script.is_file() {
-            return;
-        }
-        let argv = [script.display().to_string(), "reload".to_string()];
-        if let Err(e) = crate::proc::run_capture(&argv, Duration::from_secs(10)) {
-            log::warn!("peer link: {} reload: {}", name, e);
-        }
-    }
 
     fn save_applied(&self) {
         // The entries are sorted and unique, so the object's keys come out in that order.

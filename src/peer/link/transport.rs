@@ -2,7 +2,7 @@
 //! [`crate::peer::session`], frames in and out (writes bounded by [`WRITE_TIMEOUT`]),
 //! the pending/live connection swap, and the `poll(2)` loop that drives the thread.
 
-use super::{Link, DEAD, HANDSHAKE_TIMEOUT};
+use super::{Link, DEAD, HANDSHAKES_PER_SEC, HANDSHAKE_TIMEOUT};
 use crate::failover::state;
 use crate::peer::frame::{self, FrameReader};
 use crate::peer::message::{Assembler, Bad, Message};
@@ -79,6 +79,7 @@ impl Link {
         if ready.pending {
             self.on_pending_readable();
         }
+        self.reap_reloads();
         self.timers();
         true
     }
@@ -258,7 +259,20 @@ impl Link {
                 continue;
             }
             // One handshake at a time; a newer attempt replaces an older one, which
-            // never authenticated and is counted as such.
+            // never authenticated and is counted as such, but only so many times a
+            // second: a flood from the peer's address must not keep every handshake
+            // from finishing, nor turn into unbounded X25519 work.
+            if self.pending.is_some() && !self.throttle.allow(Instant::now()) {
+                let n = {
+                    let mut v = self.shared.lock();
+                    v.rx_rejected.throttled += 1;
+                    v.rx_rejected.throttled
+                };
+                if worth_logging(n) {
+                    log::warn!("peer link: refused a connection from {}: handshakes arrive faster than {}/s ({} so far)", from.ip(), HANDSHAKES_PER_SEC, n);
+                }
+                continue;
+            }
             if self.pending.replace(Conn::new(stream, Phase::AwaitMsg1)).is_some() {
                 self.shared.lock().rx_rejected.unauthenticated += 1;
             }
@@ -461,6 +475,31 @@ impl Link {
     }
 }
 
+/// How often a pending handshake may be displaced: at most [`HANDSHAKES_PER_SEC`] times
+/// in any one-second window (fixed windows: two bursts can meet at a boundary, which
+/// still bounds the rate at twice the figure).
+#[derive(Debug)]
+pub(super) struct Throttle {
+    window: Option<Instant>,
+    used: u32,
+}
+
+impl Throttle {
+    pub(super) const fn new() -> Throttle {
+        Throttle { window: None, used: 0 }
+    }
+
+    /// May one more handshake displace the pending one at `now`?
+    pub(super) fn allow(&mut self, now: Instant) -> bool {
+        if self.window.is_none_or(|w| now.saturating_duration_since(w) >= Duration::from_secs(1)) {
+            self.window = Some(now);
+            self.used = 0;
+        }
+        self.used += 1;
+        self.used <= HANDSHAKES_PER_SEC
+    }
+}
+
 /// Log the 1st, 2nd, 4th, 8th… rejection: a flood stays visible without filling syslog.
 fn worth_logging(n: u64) -> bool {
     n.is_power_of_two()
@@ -486,4 +525,25 @@ fn write_all(stream: &mut TcpStream, mut bytes: &[u8]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_of_connections_displaces_the_pending_handshake_at_most_four_times_a_second() {
+        let t0 = Instant::now();
+        let mut th = Throttle::new();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let first: Vec<bool> = (0..10).map(|i| th.allow(at(i))).collect();
+        assert_eq!(first, [true, true, true, true, false, false, false, false, false, false]);
+        // Still the same second: refused; the next second: four more.
+        assert!(!th.allow(at(999)));
+        let next: Vec<bool> = (0..6).map(|i| th.allow(at(1009 + i))).collect();
+        assert_eq!(next, [true, true, true, true, false, false]);
+        // A peer reconnecting with the dialer's backoff (≥ 250 ms apart) is never refused.
+        let mut th = Throttle::new();
+        assert!((0..40).all(|i| th.allow(at(5000 + 250 * i))));
+    }
 }
