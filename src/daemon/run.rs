@@ -95,6 +95,7 @@ pub fn run(opts: RunOptions) -> i32 {
     let mut socks = open_sockets(cfg.as_ref());
     server.state.watch = cfg.as_ref().map(|c| watch::Watch::new(c));
     adopt_fence(&mut server);
+    let mut was_master = false;
     loop {
         // keepalived's newest wish, recorded by the notify hook before its plan runs:
         // the watch must know we are MASTER from the first moment, not after the plan.
@@ -102,6 +103,12 @@ pub fn run(opts: RunOptions) -> i32 {
             Some(d) => d.state == GroupState::Master,
             None => state::read_current(&server.state.paths).is_some_and(|c| c.state == GroupState::Master),
         };
+        if master && !was_master {
+            if let Some(c) = &cfg {
+                withdraw_peer_routers(&server.state, c);
+            }
+        }
+        was_master = master;
         let busy = master || server.state.watch.as_ref().is_some_and(|w| w.busy(Instant::now()));
         let mut timeout = if busy { Some(watch::TICK) } else { None };
         if !server.state.handovers.is_empty() {
@@ -163,6 +170,22 @@ pub fn run(opts: RunOptions) -> i32 {
         finish_handovers(&mut server);
         if let Some(c) = &cfg {
             watch_tick(&mut server, c, master);
+        }
+    }
+}
+
+/// Just became MASTER: withdraw the peer's IPv6 default route from SLAAC clients on
+/// every IPv6 VIP's device (see [`super::vrrp_socket::withdraw_peer_router`]).
+fn withdraw_peer_routers(d: &Daemon, cfg: &crate::model::Config) {
+    let Some(w) = &d.watch else { return };
+    for (i, vip) in cfg.vips.iter().enumerate() {
+        let Some(std::net::IpAddr::V6(peer)) = w.peer_source(i) else { continue };
+        if !peer.is_unicast_link_local() {
+            continue;
+        }
+        match super::vrrp_socket::withdraw_peer_router(&vip.interface.device, peer) {
+            Ok(()) => log::info!("withdrew the peer's IPv6 default route on {} (router advertisement with lifetime 0 from {})", vip.interface.device, peer),
+            Err(e) => log::warn!("cannot withdraw the peer's IPv6 default route on {}: {}", vip.interface.device, e),
         }
     }
 }

@@ -101,3 +101,52 @@ impl Socket {
         out
     }
 }
+
+/// Linux's IPV6_FREEBIND (not in nix): send from an address that is not ours.
+const IPV6_FREEBIND: nix::libc::c_int = 78;
+
+#[allow(unsafe_code)]
+fn set_ipv6_freebind(fd: &OwnedFd) -> std::io::Result<()> {
+    let one: nix::libc::c_int = 1;
+    // SAFETY: setsockopt(2) reads `size_of::<c_int>()` bytes from `&one`, a live local;
+    // `fd` is an open socket we own.
+    let rc = unsafe {
+        nix::libc::setsockopt(
+            fd.as_raw_fd(),
+            nix::libc::IPPROTO_IPV6,
+            IPV6_FREEBIND,
+            (&one as *const nix::libc::c_int).cast(),
+            std::mem::size_of::<nix::libc::c_int>() as nix::libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The peer's last word as an IPv6 router on `device`: a router advertisement with
+/// router lifetime 0 from the peer's link-local address `peer`, to all nodes.
+///
+/// SLAAC clients route through the link-local address of the router whose
+/// advertisements they heard. A master that loses power cannot withdraw its own, and a
+/// Linux client keeps using it until the advertised router lifetime runs out (measured
+/// 28 s with a 30 s lifetime; odhcpd's default is 30 min). The new master says it for
+/// the old one, so the client's default route moves at once to the router whose own
+/// advertisements (its RA daemon starts with the MASTER plan) it hears next. The
+/// address comes from the peer's VRRPv3 adverts, which carry its link-local address.
+pub fn withdraw_peer_router(device: &str, peer: std::net::Ipv6Addr) -> std::io::Result<()> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockProtocol, SockType, SockaddrIn6};
+    let index = nix::net::if_::if_nametoindex(device)?;
+    let fd = socket::socket(AddressFamily::Inet6, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::IcmpV6)?;
+    set_ipv6_freebind(&fd)?;
+    // RFC 4861: a router advertisement travels with hop limit 255, or it is ignored.
+    socket::setsockopt(&fd, sockopt::Ipv6MulticastHops, &255)?;
+    socket::bind(fd.as_raw_fd(), &SockaddrIn6::from(std::net::SocketAddrV6::new(peer, 0, 0, index)))?;
+    // type 134, code 0, checksum (the kernel fills it in), cur hop limit, flags,
+    // router lifetime 0, reachable time, retrans timer.
+    let ra = [134u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let all_nodes = SockaddrIn6::from(std::net::SocketAddrV6::new(std::net::Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1), 0, 0, index));
+    socket::sendto(fd.as_raw_fd(), &ra, &all_nodes, MsgFlags::empty())?;
+    Ok(())
+}

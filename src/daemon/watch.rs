@@ -326,6 +326,12 @@ impl Watch {
         out
     }
 
+    /// The source of the peer's last advert on instance `i` (its link-local address
+    /// for an IPv6 instance).
+    pub fn peer_source(&self, i: usize) -> Option<IpAddr> {
+        self.seen.get(i).and_then(|s| s.source)
+    }
+
     /// The peer's last advert per instance, for `status`.
     pub fn peers(&self, cfg: &Config, now: Instant) -> Vec<serde_json::Value> {
         self.seen

@@ -819,9 +819,26 @@ lab_power_on() {
 	rx "$r" conntrack -F >/dev/null 2>&1
 	for dev in wanp lan0 sync0; do ip -n "${NS[$r]}" link set "$dev" up; done
 	rx "$r" nft -f "$root/etc/lab-fw4.nft"
+	# /var/run is a tmpfs on a router: the fence and the last state do not survive
+	rm -f "$root"/var/run/muros-ha/{fence,fence.reason,desired,current}
 	start_ubus "$r"
 	start_conntrackd "$r"
 	start_keepalived "$r"
+	[ "${LAB_DAEMONS:-0}" = 1 ] && start_daemon "$r"
+	return 0
+}
+
+# The muros-ha daemon of router R, as procd runs it (LAB_DAEMONS=1: begin() starts
+# both, lab_power_on restarts it). Not through rx: a backgrounded function is a
+# subshell, and DPID[R] must be the daemon itself (ip netns exec execs it).
+declare -gA DPID=()
+start_daemon() {
+	local r=$1
+	ip netns exec "${NS[$r]}" "$MUROS_HA" daemon --root "$(root_of "$r")" --no-converge --no-verify \
+		--hook "$LAB_HERE/lab-hook.sh" </dev/null >>"$(root_of "$r")/var/log/daemon.log" 2>&1 &
+	# shellcheck disable=SC2034 # read by faults.sh (set_vrrp_password's SIGHUP)
+	DPID[$r]=$!
+	LAB_PIDS+=($!)
 }
 
 lab_kill_keepalived() {  # SIGKILL both keepalived processes; the supervisor respawns
@@ -884,5 +901,6 @@ EOC
 client_v6_routers() { ip -n "$NS_CL" -6 route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "via") print $(i + 1)}' | sort | tr '\n' ' '; }
 router_ll() { ip -n "${NS[$1]}" -6 -o addr show dev lan0 scope link 2>/dev/null | awk '{split($4, a, "/"); print a[1]; exit}'; }
 client_v6_via() { case " $(client_v6_routers)" in *" $(router_ll "$1") "*) return 0 ;; esac; return 1; }
+client_v6_only_via() { [ "$(client_v6_routers)" = "$(router_ll "$1") " ]; }
 client_v6_addr() { ip -n "$NS_CL" -6 -o addr show dev eth0 scope global 2>/dev/null | awk '{split($4, a, "/"); print a[1]; exit}'; }
 
