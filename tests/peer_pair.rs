@@ -127,6 +127,18 @@ fn paired_daemons_replicate_detect_split_brain_drift_and_resync_after_a_cut() {
     assert_eq!(v["handover"], true, "{}", v);
     assert_eq!(a.status()["maintenance"], true);
     assert!(b.wait(Duration::from_secs(3), |r| r.peer()["maintenance"] == true && r.peer()["priority"] == 1), "B sees A in maintenance: {}", b.peer());
+    // And back (issue 16): B hands over to A, which leaves maintenance to take over.
+    // This harness runs no conntrackd, and A's maintenance apply rendered a
+    // conntrackd.conf, so A would rightly refuse ("flows would be lost"): take it away.
+    let _ = fs::remove_file(a.root.join("etc/conntrackd/conntrackd.conf"));
+    let (code, out, err) = b.ubus(&["call", "muros_ha", "handover"]);
+    assert_eq!(code, 0, "hand back: {} {}\nB log:\n{}", out, err, b.log());
+    assert!(a.wait(Duration::from_secs(5), |r| r.status()["maintenance"] == false), "A left maintenance for the hand-back: {}\nA log:\n{}", a.status(), a.log());
+    assert_eq!(b.status()["maintenance"], true);
+    assert!(a.wait(Duration::from_secs(3), |r| r.peer()["maintenance"] == true), "A sees B in maintenance: {}", a.peer());
+    // B leaves maintenance again so the rest runs with A as the replication leader.
+    let (code, _, _) = b.ubus(&["call", "muros_ha", "maintenance", r#"{"enable": false}"#]);
+    assert_eq!(code, 0);
 
     // A local edit on the backup is drift: reported, evented, not overwritten.
     let events_b = b.listen(&["muros_ha.drift"], 2);

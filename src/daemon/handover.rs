@@ -40,7 +40,7 @@ pub fn call(d: &mut Daemon, req: &Request<'_>) -> Reply {
 }
 
 /// The reply for a pending handover once the peer answered.
-pub fn complete(d: &Daemon, ready: bool, reason: &str) -> Reply {
+pub fn complete(d: &mut Daemon, ready: bool, reason: &str) -> Reply {
     if !ready {
         log::warn!("handover refused by the peer: {}", reason);
         return Err(internal(format!("the peer is not ready to take over: {}", reason)));
@@ -48,5 +48,6 @@ pub fn complete(d: &Daemon, ready: bool, reason: &str) -> Reply {
     maintenance::set_flag(d, true).map_err(internal)?;
     log::info!("handover: the peer is ready ({}); entering maintenance so it takes over", reason);
     let applied = apply::apply(d, false).map_err(internal)?;
+    maintenance::yield_now(d, "handover");
     reply_json(json!({ "handover": true, "peer": reason, "maintenance": true, "apply": applied }))
 }

@@ -2,7 +2,12 @@
 //!
 //! Stored as `option maintenance` in `/etc/config/muros_ha` (so it survives a reboot and
 //! shows in LuCI), then applied like any change: keepalived gets the new priority by
-//! SIGHUP, which is hitless; with preempt on the peer takes over within one advert.
+//! SIGHUP, which is hitless. A lower priority alone moves nothing when the peer runs
+//! `nopreempt` (preempt '0'), so a MASTER entering maintenance also *yields*: the
+//! daemon's track file puts its instances into FAULT for a moment, keepalived sends a
+//! priority-0 advert, and the peer takes over at once, preempt or not. The yield ends
+//! when the peer advertises as MASTER (or after [`YIELD_MAX`], with an alert); with
+//! priority 1 this router then stays BACKUP.
 
 use super::{apply, internal, Daemon};
 use crate::paths::UCI_PACKAGE;
@@ -13,11 +18,35 @@ use std::os::unix::fs::PermissionsExt;
 
 pub const POLICY: &[Arg] = &[Arg::required("enable", ArgType::Bool)];
 
+/// Longest a yield waits for the peer to take over.
+pub const YIELD_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A yield in progress.
+#[derive(Debug, Clone)]
+pub struct Yield {
+    pub since: std::time::Instant,
+    pub reason: String,
+}
+
+/// If this node is MASTER, yield to the peer now (see the module doc).
+pub(crate) fn yield_now(d: &mut Daemon, why: &str) {
+    let master = crate::failover::state::read_desired(&d.paths).map(|x| x.state).or_else(|| crate::failover::state::read_current(&d.paths).map(|c| c.state)) == Some(crate::failover::GroupState::Master);
+    if !master {
+        return;
+    }
+    log::info!("{}: yielding so the peer takes over now (preempt or not)", why);
+    d.yielding = Some(Yield { since: std::time::Instant::now(), reason: format!("{}: yielding to the peer", why) });
+    super::run::sync_fault_file(d, why);
+}
+
 pub fn call(d: &mut Daemon, req: &Request<'_>) -> Reply {
     let enable = req.args.bool("enable").unwrap_or(false);
     set_flag(d, enable).map_err(internal)?;
     log::info!("maintenance {}", if enable { "on: lowering priority so the peer takes over" } else { "off: priority restored" });
     let applied = apply::apply(d, false).map_err(internal)?;
+    if enable {
+        yield_now(d, "maintenance");
+    }
     let cfg = crate::model::load(&d.paths).ok();
     reply_json(json!({
         "maintenance": enable,

@@ -34,6 +34,8 @@ pub struct Daemon {
     pub alerts: alerts::Alerts,
     /// The VRRP advert watch and the fence (`None` until a valid config was read).
     pub watch: Option<watch::Watch>,
+    /// A maintenance yield in progress (see `maintenance::yield_now`).
+    pub yielding: Option<maintenance::Yield>,
     /// The last split brain seen (`status.last_split_brain`).
     pub last_split: Option<watch::Episode>,
     /// Unix seconds when the daemon started.
@@ -50,7 +52,7 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn new(paths: Paths, hook_binary: String, verify: bool) -> Self {
-        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: None, last_split: None, started: crate::failover::state::now_secs(), peer: None, handovers: Vec::new(), applies: apply::Record::default() }
+        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: None, yielding: None, last_split: None, started: crate::failover::state::now_secs(), peer: None, handovers: Vec::new(), applies: apply::Record::default() }
     }
 }
 

@@ -109,7 +109,7 @@ pub fn run(opts: RunOptions) -> i32 {
             }
         }
         was_master = master;
-        let busy = master || server.state.watch.as_ref().is_some_and(|w| w.busy(Instant::now()));
+        let busy = master || server.state.yielding.is_some() || server.state.watch.as_ref().is_some_and(|w| w.busy(Instant::now()));
         let mut timeout = if busy { Some(watch::TICK) } else { None };
         if !server.state.handovers.is_empty() {
             // A handover waits for the peer: wake to give up after its timeout.
@@ -171,6 +171,8 @@ pub fn run(opts: RunOptions) -> i32 {
         if let Some(c) = &cfg {
             watch_tick(&mut server, c, master);
         }
+        yield_tick(&mut server);
+        leave_maintenance_if_asked(&mut server);
     }
 }
 
@@ -210,7 +212,7 @@ fn finish_handovers(server: &mut Server<Daemon>) {
     let pending = std::mem::take(&mut server.state.handovers);
     for h in pending {
         let result = if let Some(r) = replies.iter().find(|r| r.id == h.id) {
-            super::handover::complete(&server.state, r.ready, &r.reason)
+            super::handover::complete(&mut server.state, r.ready, &r.reason)
         } else if h.asked.elapsed() > super::handover::ANSWER_TIMEOUT {
             Err(super::internal("the peer did not answer the handover request in time"))
         } else {
@@ -238,6 +240,19 @@ fn peer_alerts(server: &mut Server<Daemon>) {
         if server.state.alerts.raise("drift", message.clone()) {
             announce(server, "muros_ha.drift", json!({ "active": true, "packages": drift, "message": message }));
         }
+    }
+}
+
+/// The peer asked to hand over to us while we are in maintenance: leave it, so we can
+/// be master again (a handover works back and forth).
+fn leave_maintenance_if_asked(server: &mut Server<Daemon>) {
+    let asked = server.state.peer.as_ref().is_some_and(|p| std::mem::take(&mut p.shared.lock().leave_maintenance));
+    if !asked {
+        return;
+    }
+    log::info!("handover: the peer hands over to us; leaving maintenance");
+    if let Err(e) = super::maintenance::set_flag(&server.state, false).and_then(|()| apply::apply(&server.state, false).map(|_| ())) {
+        log::error!("cannot leave maintenance for the peer's handover: {}", e);
     }
 }
 
@@ -278,25 +293,57 @@ fn watch_tick(server: &mut Server<Daemon>, cfg: &crate::model::Config, master: b
     set_alert(server, "vrid_collision", "muros_ha.vrid_collision", f.collision);
 }
 
-/// Write keepalived's track file (and the reason the notify hook records), then keep the
-/// `fenced` alert in step. A write that fails is logged and retried on the next change.
+/// Raise or lift the split-brain fence: the `fenced` alert, then the track file.
 fn set_fence(server: &mut Server<Daemon>, up: bool, reason: &str) {
-    let paths = &server.state.paths;
     if up {
-        if let Err(e) = crate::failover::state::replace_quick(&paths.fence_reason(), format!("{}\n", reason).as_bytes()) {
+        log::warn!("FENCE UP: {}", reason);
+        server.state.alerts.raise("fenced", format!("{} (VIPs released, WAN down, services stopped until then)", reason));
+    } else {
+        log::warn!("fence lifted: {}", reason);
+        server.state.alerts.clear("fenced");
+    }
+    sync_fault_file(&server.state, reason);
+}
+
+/// keepalived's track file holds 1 while the fence or a maintenance yield wants every
+/// instance in FAULT, else 0; the reason line goes beside it for the hook's history.
+/// A write that fails is logged; the next change writes again.
+pub(super) fn sync_fault_file(d: &Daemon, reason: &str) {
+    let paths = &d.paths;
+    let fence = d.watch.as_ref().and_then(|w| w.fence.as_ref()).map(|f| f.reason.clone());
+    let want = fence.or_else(|| d.yielding.as_ref().map(|y| y.reason.clone()));
+    if let Some(why) = &want {
+        if let Err(e) = crate::failover::state::replace_quick(&paths.fence_reason(), format!("{}\n", why).as_bytes()) {
             log::warn!("fence reason: {}", e);
         }
     }
-    match crate::failover::state::replace_quick(&paths.fence_file(), if up { b"1\n" } else { b"0\n" }) {
-        Ok(()) if up => log::warn!("FENCE UP: {}", reason),
-        Ok(()) => log::warn!("fence lifted: {}", reason),
-        Err(e) => log::error!("cannot write the fence file {}: {}", paths.fence_file().display(), e),
+    let bytes: &[u8] = if want.is_some() { b"1\n" } else { b"0\n" };
+    if let Err(e) = crate::failover::state::replace_quick(&paths.fence_file(), bytes) {
+        log::error!("cannot write {} ({}): {}", paths.fence_file().display(), reason, e);
     }
-    if up {
-        server.state.alerts.raise("fenced", format!("{} (VIPs released, WAN down, services stopped until then)", reason));
+}
+
+/// A maintenance yield in progress: end it once the peer advertises as MASTER (its
+/// adverts accepted), or give up after [`YIELD_MAX`] and let VRRP decide, loudly.
+fn yield_tick(server: &mut Server<Daemon>) {
+    let Some(y) = &server.state.yielding else { return };
+    let since = y.since;
+    let taken = server.state.watch.as_ref().is_some_and(|w| w.peer_took_over(since));
+    let late = since.elapsed() > super::maintenance::YIELD_MAX;
+    if !taken && !late {
+        return;
+    }
+    server.state.yielding = None;
+    let ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if taken {
+        log::info!("maintenance: the peer took over {} ms after this router yielded", ms);
+        server.state.alerts.clear("handover_failed");
     } else {
-        server.state.alerts.clear("fenced");
+        let m = format!("maintenance: the peer did not take over within {} ms of this router yielding; VRRP decides again (is the peer up and in BACKUP?)", ms);
+        log::warn!("{}", m);
+        server.state.alerts.raise("handover_failed", m);
     }
+    sync_fault_file(&server.state, "yield over");
 }
 
 /// Raise (with the newest message) or clear one alert, with its event on each change.

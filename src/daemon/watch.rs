@@ -326,6 +326,11 @@ impl Watch {
         out
     }
 
+    /// The peer has advertised as MASTER (an accepted advert, priority > 0) since `t`.
+    pub fn peer_took_over(&self, t: Instant) -> bool {
+        self.seen.iter().any(|s| s.accepted_in_row > 0 && s.last.is_some_and(|l| l > t))
+    }
+
     /// The source of the peer's last advert on instance `i` (its link-local address
     /// for an IPv6 instance).
     pub fn peer_source(&self, i: usize) -> Option<IpAddr> {

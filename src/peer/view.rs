@@ -63,6 +63,9 @@ pub struct PeerView {
     /// Items of replicated packages the peer sent and this node refused (`pkg.section`
     /// or `pkg.section.option`), as of the last package received.
     pub refused: Vec<String>,
+    /// The peer asked to hand over to us while we are in maintenance: the ubus loop
+    /// leaves maintenance (and clears this).
+    pub leave_maintenance: bool,
     /// Answers to our handover questions, for the ubus loop (at most 8 kept).
     pub handover_replies: Vec<HandoverReply>,
 }

@@ -17,7 +17,7 @@
 # Prints PASS/FAIL per case and `N passed, M failed`; exit status 1 when any failed.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-CASES=${CASES:-1 2 3 4 5 6 7 8 9 10 11 12}
+CASES=${CASES:-1 2 3 4 5 6 7 8 9 10 11 12 13}
 RUN_ID=$$
 PASSED=0 FAILED=0
 
@@ -275,6 +275,7 @@ case_11() {
 # default route (to an address both routers own) measures the gap; the figures are
 # printed, the bounds below are liveness only.
 case_12() {
+	[ "$VRRP_VERSION" = 3 ] || { note "IPv6 VIPs need VRRPv3 (check refuses them with vrrp_version 2)"; SKIPPED=1; return; }
 	command -v radvd >/dev/null || { bad "radvd is not installed (.ci/setup.sh installs it)"; return; }
 	# shellcheck disable=SC2034 # read by lib.sh (write_uci, lab_topology)
 	IPV6=1
@@ -314,6 +315,53 @@ v6_replies_after() {
 v6_gap_after() {
 	awk -v t="$1" -F'[][]' '/bytes from/ { s = $2 * 1000; if (s > t - 100) { if (prev != "" && s - prev > gap) gap = s - prev } ; prev = s }
 		END { printf "%.0f", gap }' "$LAB_DIR/ping6.log"
+}
+# Issue 16: maintenance moves the master with preempt off as well as on. Entering
+# maintenance on the master lowers its priority and yields (a moment of FAULT, so
+# keepalived sends a priority-0 advert): the peer takes over at once, nopreempt or not,
+# and the flow survives. Leaving maintenance moves the master back only with preempt.
+# Then the other way round, so it works in both directions.
+case_13() {
+	[ "$HOOK" = muros ] && [ "$CONFIGS" = render ] || { note "needs HOOK=muros CONFIGS=render"; SKIPPED=1; return; }
+	local p
+	for p in 0 1; do
+		(
+			PREEMPT=$p LAB_ID=${LAB_ID}m$p
+			lab_init
+			REASONS=() NOTES=()
+			begin || exit 1
+			maint_moves ra rb "maintenance on ra"
+			maintenance ra false
+			sleep 3
+			if [ "$p" = 1 ]; then converged ra "$WAN0"; else converged rb "$WAN0"; fi
+			if [ "$p" = 1 ]; then maint_moves ra rb "maintenance on ra again"; maintenance ra false; fi
+			# now rb is master either way (preempt 1: ra back in maintenance just now)
+			converged rb "$WAN0"
+			maint_moves rb ra "maintenance on rb"
+			maintenance rb false
+			for r in "${REASONS[@]}"; do echo "REASON preempt=$p: $r"; done
+			echo "NOTE preempt=$p: ${NOTES[*]}"
+			[ ${#REASONS[@]} -eq 0 ]
+		) >"$CASE_OUT.m$p" 2>>"$CASE_OUT.err" || bad "preempt=$p failed"
+		grep -h '^REASON' "$CASE_OUT.m$p" | sed 's/^REASON //' >>"$CASE_OUT.reasons"
+		note "$(grep -h '^NOTE' "$CASE_OUT.m$p" | sed 's/^NOTE //')"
+	done
+}
+# maintenance R true|false: what LuCI's button and scripts call
+maintenance() {
+	rx "$1" "$UBUS" -s "$(root_of "$1")/var/run/ubus/ubus.sock" -t 10 call muros_ha maintenance "{\"enable\": $2}" >/dev/null
+}
+# maint_moves FROM TO TITLE: maintenance on FROM (the master) moves the master to TO
+maint_moves() {
+	local from=$1 to=$2 t0
+	event; t0=$(now_ms)
+	maintenance "$from" true || bad "$3: the maintenance call failed"
+	if wait_until 15 test_only_master "$to"; then
+		note "$3: $to master after $(( $(now_ms) - t0 )) ms"
+	fi
+	converged "$to" "$WAN0"
+	flow_survived "$T_EV" "$B_EV"
+	no_daemon_alert "$from" handover_failed || bad "$3: $from reports handover_failed: $(daemon_alerts "$from")"
 }
 collision_reported() { daemon_alert ra vrid_collision || daemon_alert rb vrid_collision; }
 
@@ -387,6 +435,7 @@ declare -A TITLE=(
 	[10]="old master returns (preempt on, then off)"
 	[11]="foreign VRRP router on the LAN: other VRID, then ours"
 	[12]="IPv6: SLAAC client's default route across failovers"
+	[13]="maintenance moves the master (preempt off, then on), both ways"
 )
 
 . "$HERE/lib.sh"
@@ -400,7 +449,7 @@ for c in $CASES; do
 	(
 		LAB_ID=${RUN_ID}c$c
 		REASONS=() NOTES=() SKIPPED=0
-		if [ "$c" != 10 ]; then lab_init; fi
+		if [ "$c" != 10 ] && [ "$c" != 13 ]; then lab_init; fi
 		"case_$c" 2>>"$CASE_OUT.err"
 		[ -s "$CASE_OUT.reasons" ] && while read -r l; do REASONS+=("$l"); done <"$CASE_OUT.reasons"
 		{

@@ -110,6 +110,12 @@ impl Link {
     pub(super) fn on_handover_query(&mut self, id: u64, config_digest: &str) {
         let (ready, reason) = self.handover_readiness(config_digest);
         log::info!("peer link: the peer asks to hand over to us: {}", reason);
+        // A router in maintenance cannot be the one that takes over: leave it (the ubus
+        // loop applies that), so a handover works back and forth.
+        if ready && self.settings.as_ref().is_some_and(|s| s.maintenance) {
+            self.shared.lock().leave_maintenance = true;
+            self.main_wake.wake();
+        }
         self.send(&Message::HandoverReply { id, ready, reason });
     }
 
