@@ -22,6 +22,17 @@
 #                                          rustlib/<target>/lib/self-contained, which
 #                                          exists only where rust-std of that target is
 #                                          installed
+#   --remap-path-prefix=...=rust, =crates
+#                                          panic locations name std's and the crates'
+#                                          sources by short, machine-independent
+#                                          paths, not $HOME/.rustup/... (-6.8 KB
+#                                          aarch64; also makes the build reproducible)
+#   -Clink-arg=-Os                         zig builds musl, libunwind and compiler-rt
+#                                          for the link in the mode of its own command
+#                                          line: ReleaseFast unless told -Os. -Os is
+#                                          what OpenWrt builds its own musl with
+#                                          (-3.6 KB aarch64: zig's malloc, memcpy,
+#                                          compiler-rt)
 #   -Cforce-unwind-tables=no               no unwind tables for Rust code: with
 #                                          panic=abort nothing unwinds, they would
 #                                          only lengthen a panic's backtrace
@@ -132,6 +143,17 @@ LLVM_STRIP=$SYSROOT/lib/rustlib/$HOST/bin/llvm-strip
 	exit 1
 }
 
+# zig drops the symbols of a -Os link unless asked for debug info: the sizes profile
+# keeps them for scripts/size-by-crate.sh (debug info does not change the code).
+KEEP_SYMS=""
+[ "$PROFILE" = sizes ] && KEEP_SYMS="-Clink-arg=-g"
+# Panic locations name their source file; without remapping, each one of std's and the
+# crates' spells out the build machine's $HOME (rust-src under rustup, cargo's registry).
+REMAP="--remap-path-prefix=$SYSROOT/lib/rustlib/src/rust=rust"
+for reg in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
+	[ -d "$reg" ] && REMAP="$REMAP --remap-path-prefix=${reg%/}=crates"
+done
+
 VERSION=$(sed -n '/^\[package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' "$TOP/Cargo.toml" | head -n 1)
 FAILED=""
 T0=$(date +%s)
@@ -143,7 +165,7 @@ for triple in "$@"; do
 	}
 	t1=$(date +%s)
 	echo "== $triple: building"
-	if ! RUSTFLAGS="-Clink-self-contained=no -Cforce-unwind-tables=no $(extra_rustflags "$triple")" \
+	if ! RUSTFLAGS="-Clink-self-contained=no -Cforce-unwind-tables=no -Clink-arg=-Os $KEEP_SYMS $REMAP $(extra_rustflags "$triple")" \
 		cargo "+$NIGHTLY" zigbuild --profile "$PROFILE" --locked --manifest-path "$TOP/Cargo.toml" \
 		--target "$triple" -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size; then
 		echo "== $triple: BUILD FAILED"

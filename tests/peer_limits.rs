@@ -30,7 +30,7 @@ fn a_with_fake_b(tag: &str) -> Option<(Lab, [u8; 32], [u8; 32])> {
     let (b_priv, b_pub) = generate_keypair().unwrap();
     lab.a.set_global("peer_key", &base64_encode(&b_pub));
     assert!(lab.a.wait(Duration::from_secs(3), |r| r.peer()["state"] == "unreachable"), "A picks up peer_key: {}", lab.a.peer());
-    Some((lab, b_priv, a_pub))
+    Some((lab, *b_priv, a_pub))
 }
 
 /// Read until A closes the connection (EOF or reset); how long that took, at most `limit`.

@@ -18,12 +18,14 @@ fn the_shipped_default_config_uses_only_known_options() {
     let pkg = muros_ha::uci::parse(&text, "files/muros_ha.config").unwrap();
     let g = pkg.section("global").unwrap();
     assert_eq!(g.get("enabled"), Some("0"), "the package must not start HA by itself");
-    // Validate it against a network that has the sync interface: only "no VIP" remains.
+    // Validate it against a network that has the sync interface: only "no VIP" and the
+    // example password remain (check refuses `changeme` until the admin picks one).
     let net = muros_ha::uci::parse("config interface 'sync'\n\toption device 'eth2'\n\toption proto 'static'\n\toption ipaddr '198.18.0.1/30'\n", "network").unwrap();
     let src = muros_ha::model::Sources { muros: pkg, network: net, system: None, warnings: vec![] };
     let errors = muros_ha::model::validate(&src).unwrap_err();
-    assert_eq!(errors.len(), 1, "{:?}", errors);
+    assert_eq!(errors.len(), 2, "{:?}", errors);
     assert!(errors[0].message.contains("no VIP"), "{:?}", errors);
+    assert_eq!(errors[1].location, "global.password", "{:?}", errors);
 }
 
 fn read(p: &str) -> String {
