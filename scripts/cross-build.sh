@@ -33,6 +33,16 @@
 #                                          what OpenWrt builds its own musl with
 #                                          (-3.6 KB aarch64: zig's malloc, memcpy,
 #                                          compiler-rt)
+#   -Zunstable-options -Cpanic=immediate-abort
+#                                          rustc's panic strategy that aborts at the
+#                                          panic site: no panic message formatting, no
+#                                          panic hook, no backtrace printer (which is
+#                                          what links libunwind and musl's printf).
+#                                          muros-ha has no panic outside tests; a bug
+#                                          that panics on a router dies by SIGILL/SIGTRAP
+#                                          without a message (procd respawns it) instead
+#                                          of with one. -75.8 KB aarch64. Needs the std
+#                                          built with it: -Zbuild-std, as for MIPS
 #   -Cforce-unwind-tables=no               no unwind tables for Rust code: with
 #                                          panic=abort nothing unwinds, they would
 #                                          only lengthen a panic's backtrace
@@ -58,8 +68,8 @@
 #                                          --strip-all keeps. llvm-strip comes with
 #                                          `rustup component add llvm-tools`
 # Not used (they were once, for an older 400 KiB budget): -Cllvm-args backend knobs,
-# LLVM-internal target features and scheduler switches, a linker script, -Zfmt-debug=none,
-# -Cpanic=immediate-abort. DESIGN.md, Size, says what each cost.
+# LLVM-internal target features and scheduler switches, a linker script, -Zfmt-debug=none.
+# DESIGN.md, Size, says what each cost.
 #
 # Environment:
 #   NIGHTLY=toolchain     default: the one pinned in scripts/toolchain.env
@@ -165,7 +175,7 @@ for triple in "$@"; do
 	}
 	t1=$(date +%s)
 	echo "== $triple: building"
-	if ! RUSTFLAGS="-Clink-self-contained=no -Cforce-unwind-tables=no -Clink-arg=-Os $KEEP_SYMS $REMAP $(extra_rustflags "$triple")" \
+	if ! RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Clink-self-contained=no -Cforce-unwind-tables=no -Clink-arg=-Os $KEEP_SYMS $REMAP $(extra_rustflags "$triple")" \
 		cargo "+$NIGHTLY" zigbuild --profile "$PROFILE" --locked --manifest-path "$TOP/Cargo.toml" \
 		--target "$triple" -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size; then
 		echo "== $triple: BUILD FAILED"
