@@ -23,13 +23,6 @@ const OLD_RELEASE: &str = "667f2c945f232b02218ab7e04e423ac5431760ff";
 const FIREWALL: &str = "config defaults\n\toption input 'ACCEPT'\n\nconfig zone 'lan'\n\toption name 'lan'\n\toption input 'ACCEPT'\n";
 const DHCP: &str = "config dnsmasq\n\toption domain 'lan'\n\nconfig dhcp 'lan'\n\toption interface 'lan'\n\toption start '100'\n";
 
-fn uci_get(r: &Router, pkg: &str, section: &str, option: &str) -> Option<String> {
-    let text = fs::read_to_string(r.config(pkg)).ok()?;
-    let p = muros_ha::uci::parse(&text, pkg).ok()?;
-    let i = p.resolve(section)?;
-    p.sections[i].get(option).map(str::to_string)
-}
-
 fn skip(why: String) -> Option<PathBuf> {
     eprintln!("SKIP: {}", why);
     None
@@ -78,11 +71,7 @@ fn pair_and_replicate(lab: &mut Lab) {
         fs::write(r.root.join("tmp/dhcp.leases"), "").unwrap();
     }
     fs::write(lab.a.config("dhcp"), DHCP).unwrap();
-    lab.a.start();
-    lab.b.start();
-    let (ka, kb) = (lab.a.local_key(), lab.b.local_key());
-    lab.a.set_global("peer_key", &kb);
-    lab.b.set_global("peer_key", &ka);
+    lab.start_paired();
     let (a, b) = (&lab.a, &lab.b);
     let logs = || format!("A log:\n{}\nB log:\n{}", a.log(), b.log());
     assert!(b.wait(Duration::from_secs(10), |r| r.peer()["state"] == "in_sync"), "B in sync: {}\n{}", b.peer(), logs());

@@ -182,11 +182,7 @@ fn a_slow_firewall_reload_on_the_backup_keeps_the_link_up_and_reloads_run_one_at
     for r in [&lab.a, &lab.b] {
         fs::write(r.config("firewall"), FIREWALL).unwrap();
     }
-    lab.a.start();
-    lab.b.start();
-    let (ka, kb) = (lab.a.local_key(), lab.b.local_key());
-    lab.a.set_global("peer_key", &kb);
-    lab.b.set_global("peer_key", &ka);
+    lab.start_paired();
     let (a, b) = (&lab.a, &lab.b);
     assert!(b.wait(Duration::from_secs(8), |r| r.peer()["state"] == "in_sync"), "paired: {}\nB log:\n{}", b.peer(), b.log());
     assert!(a.wait(Duration::from_secs(3), |r| r.peer()["connected"] == true));

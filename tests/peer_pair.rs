@@ -13,13 +13,6 @@ const FIREWALL: &str = "config defaults\n\toption input 'ACCEPT'\n\nconfig zone 
 const DHCP_A: &str = "config dnsmasq\n\toption domain 'lan'\n\toption interface 'br-lan'\n\nconfig dhcp 'lan'\n\toption interface 'lan'\n\toption start '100'\n";
 const DHCP_B: &str = "config dnsmasq\n\toption domain 'old'\n\toption interface 'eth9'\n\nconfig dhcp 'lan'\n\toption interface 'lan'\n\toption start '50'\n";
 
-fn uci_get(r: &Router, pkg: &str, section: &str, option: &str) -> Option<String> {
-    let text = fs::read_to_string(r.config(pkg)).ok()?;
-    let p = muros_ha::uci::parse(&text, pkg).ok()?;
-    let i = p.resolve(section)?;
-    p.sections[i].get(option).map(str::to_string)
-}
-
 fn alert_kinds(r: &Router) -> Vec<String> {
     r.status()["alerts"].as_array().map(|a| a.iter().filter_map(|x| x["kind"].as_str().map(str::to_string)).collect()).unwrap_or_default()
 }

@@ -14,13 +14,6 @@ const FIREWALL: &str = "config defaults\n\toption input 'ACCEPT'\n\nconfig zone 
 const DHCP_B: &str = "config dnsmasq\n\toption domain 'old'\n\nconfig dhcp 'lan'\n\toption interface 'lan'\n\toption start '50'\n";
 const DHCP_A: &str = "config dnsmasq\n\toption domain 'lan'\n\nconfig dhcp 'lan'\n\toption interface 'lan'\n\toption start '100'\n";
 
-fn uci_get(r: &Router, pkg: &str, section: &str, option: &str) -> Option<String> {
-    let text = fs::read_to_string(r.config(pkg)).ok()?;
-    let p = muros_ha::uci::parse(&text, pkg).ok()?;
-    let i = p.resolve(section)?;
-    p.sections[i].get(option).map(str::to_string)
-}
-
 fn refused(r: &Router) -> Vec<String> {
     r.peer()["refused"].as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
 }
@@ -34,11 +27,7 @@ fn paired(tag: &str, fw_a: &str, dhcp_a: &str, dhcp_b: &str) -> Option<Lab> {
         fs::write(r.root.join("tmp/dhcp.leases"), "").unwrap();
     }
     let mut lab = lab;
-    lab.a.start();
-    lab.b.start();
-    let (ka, kb) = (lab.a.local_key(), lab.b.local_key());
-    lab.a.set_global("peer_key", &kb);
-    lab.b.set_global("peer_key", &ka);
+    lab.start_paired();
     let (a, b) = (&lab.a, &lab.b);
     assert!(b.wait(Duration::from_secs(8), |r| r.peer()["state"] == "in_sync" && r.peer()["applied"].as_u64() >= Some(2)), "B in sync: {}\nA log:\n{}\nB log:\n{}", b.peer(), a.log(), b.log());
     Some(lab)

@@ -172,6 +172,14 @@ impl Router {
     }
 }
 
+/// One option of a router's UCI package as its file says now (`None`: absent).
+pub fn uci_get(r: &Router, pkg: &str, section: &str, option: &str) -> Option<String> {
+    let text = fs::read_to_string(r.config(pkg)).ok()?;
+    let p = muros_ha::uci::parse(&text, pkg).ok()?;
+    let i = p.resolve(section)?;
+    p.sections[i].get(option).map(str::to_string)
+}
+
 /// Replace a file by rename, as uci commit does.
 pub fn write_atomic(path: &Path, text: &str) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -235,6 +243,15 @@ impl Lab {
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
         Some(lab)
+    }
+
+    /// Start both daemons and pin each one's key on the other: the pair dials up.
+    pub fn start_paired(&mut self) {
+        self.a.start();
+        self.b.start();
+        let (ka, kb) = (self.a.local_key(), self.b.local_key());
+        self.a.set_global("peer_key", &kb);
+        self.b.set_global("peer_key", &ka);
     }
 
     pub fn link(&self, up: bool) {
