@@ -21,6 +21,12 @@ sayat() { local t=$1; shift; printf '  %s  %s\n' "$(rel "$t")" "$*"; }
 echo "== muros-ha lab demo: HOOK=$HOOK, VRRPv$VRRP_VERSION advert ${ADVERT}s, preempt=$PREEMPT =="
 T0=$T_START
 lab_up
+if [ "$HOOK" = muros ] && [ "$CONFIGS" = render ]; then
+	# the muros-ha daemon on both routers, as procd runs it (restarted at power-on)
+	LAB_DAEMONS=1
+	start_daemon ra
+	start_daemon rb
+fi
 lab_wait_master ra 15 || lab_die "ra never became master"
 lab_wait_wan ra 10 || lab_die "ra never got a WAN lease"
 WAN_BEFORE=$(wan_addr ra)
@@ -86,6 +92,13 @@ flow_stop main
 BYTES_END=$(flow_get main tcp_bytes)
 RESET=$(flow_get main tcp_reset)
 say "TCP flow after the return: reset: $RESET, longest gap ${TGAP2} ms, total bytes $BYTES_END"
+
+if [ "${LAB_DAEMONS:-0}" = 1 ]; then
+	for r in ra rb; do
+		say "$r daemon: $(rx "$r" "$UBUS" -s "$(root_of "$r")/var/run/ubus/ubus.sock" -t 2 call muros_ha status 2>/dev/null \
+			| python3 -c 'import json,sys; s=json.load(sys.stdin); print("state %s, alerts [%s], last transition: %s" % (s.get("state"), " ".join(a["kind"] for a in s.get("alerts", [])), (s.get("last_transition") or {}).get("reason")))' 2>/dev/null)"
+	done
+fi
 
 echo
 ok=1

@@ -838,7 +838,7 @@ start_daemon() {
 		--hook "$LAB_HERE/lab-hook.sh" </dev/null >>"$(root_of "$r")/var/log/daemon.log" 2>&1 &
 	# shellcheck disable=SC2034 # read by faults.sh (set_vrrp_password's SIGHUP)
 	DPID[$r]=$!
-	LAB_PIDS+=($!)
+	LAB_PIDS+=($!); disown $! 2>/dev/null
 }
 
 lab_kill_keepalived() {  # SIGKILL both keepalived processes; the supervisor respawns
