@@ -58,6 +58,12 @@ fn a_masters_include_dhcpscript_and_leasefile_are_refused_on_the_backup_and_repo
         assert!(r.contains(&item.to_string()), "{} not in {:?}", item, r);
     }
     assert!(b.log().contains("refused from the peer"), "{}", b.log());
+    // ... and in `history`, beside the transitions.
+    let (code, out, _) = b.ubus(&["call", "muros_ha", "history"]);
+    assert_eq!(code, 0, "{}", out);
+    let h: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let refused_events: Vec<&serde_json::Value> = h["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "refused").collect();
+    assert!(refused_events.iter().any(|e| e["message"].as_str().unwrap().contains("dhcpscript")), "history events: {}", h["events"]);
     // Per node by definition: not drift, on either side, and no push loop.
     assert!(a.wait(Duration::from_secs(3), |r| r.peer()["state"] == "in_sync"), "A: {}", a.peer());
     let applied = b.peer()["applied"].as_u64();

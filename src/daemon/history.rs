@@ -1,5 +1,6 @@
 //! `ubus call muros_ha history {"limit"?: int}` — the last transitions, newest last,
-//! each with its actions, their results and durations in ms.
+//! each with its actions, their results and durations in ms; and the last events that
+//! were not transitions (fence, alerts, what the peer sent and this node refused).
 
 use super::Daemon;
 use crate::ubus::{reply_json, Arg, ArgType, MethodError, Reply, Request, Status};
@@ -14,5 +15,6 @@ pub fn call(d: &mut Daemon, req: &Request<'_>) -> Reply {
         Some(_) => return Err(MethodError::new(Status::InvalidArgument, "limit must be 0..65535")),
     };
     let transitions = crate::failover::history::read(&d.paths, limit);
-    reply_json(json!({ "transitions": transitions }))
+    let events = crate::failover::history::read_events(&d.paths, limit);
+    reply_json(json!({ "transitions": transitions, "events": events }))
 }

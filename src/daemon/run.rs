@@ -238,6 +238,7 @@ fn peer_alerts(server: &mut Server<Daemon>) {
     } else {
         let message = format!("replicated config changed locally on this node and differs from the master: {} (not overwritten; revert it or make the change on the master)", drift.join(", "));
         if server.state.alerts.raise("drift", message.clone()) {
+            crate::failover::history::append_event(&server.state.paths, "drift", &message);
             announce(server, "muros_ha.drift", json!({ "active": true, "packages": drift, "message": message }));
         }
     }
@@ -295,6 +296,7 @@ fn watch_tick(server: &mut Server<Daemon>, cfg: &crate::model::Config, master: b
 
 /// Raise or lift the split-brain fence: the `fenced` alert, then the track file.
 fn set_fence(server: &mut Server<Daemon>, up: bool, reason: &str) {
+    crate::failover::history::append_event(&server.state.paths, if up { "fence" } else { "fence_lifted" }, reason);
     if up {
         log::warn!("FENCE UP: {}", reason);
         server.state.alerts.raise("fenced", format!("{} (VIPs released, WAN down, services stopped until then)", reason));
@@ -351,6 +353,7 @@ fn set_alert(server: &mut Server<Daemon>, kind: &str, event: &str, message: Opti
     match message {
         Some(m) => {
             if server.state.alerts.raise(kind, m.clone()) {
+                crate::failover::history::append_event(&server.state.paths, kind, &m);
                 announce(server, event, json!({ "active": true, "message": m }));
             }
         }

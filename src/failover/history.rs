@@ -56,21 +56,58 @@ pub fn history_path(paths: &Paths) -> PathBuf {
 /// Append `rec`, keeping the newest [`HISTORY_MAX`] records. Lines that do not parse
 /// (a hand edit, an older format) are dropped on the way.
 pub fn append(paths: &Paths, rec: &HistoryRecord) -> io::Result<()> {
-    let path = history_path(paths);
-    let old = crate::fsutil::read_to_string(&path).unwrap_or_default();
-    let mut lines: Vec<&str> =
-        old.lines().filter(|l| HistoryRecord::parse(l).is_ok()).collect();
+    append_jsonl(&history_path(paths), &rec.to_line()?, |l| HistoryRecord::parse(l).is_ok())
+}
+
+/// Append one JSON line to a bounded log, keeping the newest [`HISTORY_MAX`] lines that
+/// `valid` accepts; rewritten through a rename, so a reader never sees a torn line.
+fn append_jsonl(path: &std::path::Path, new: &str, valid: fn(&str) -> bool) -> io::Result<()> {
+    let old = crate::fsutil::read_to_string(path).unwrap_or_default();
+    let mut lines: Vec<&str> = old.lines().filter(|l| valid(l)).collect();
     let keep_from = lines.len().saturating_sub(HISTORY_MAX - 1);
     lines.drain(..keep_from);
-    let new = rec.to_line()?;
     let mut text = String::with_capacity(old.len() + new.len() + 1);
     for l in lines {
         text.push_str(l);
         text.push('\n');
     }
-    text.push_str(&new);
+    text.push_str(new);
     text.push('\n');
-    replace_quick(&path, text.as_bytes())
+    replace_quick(path, text.as_bytes())
+}
+
+/// Something the daemon saw that is not a transition (`history.events`): a fence
+/// raised or lifted, an alert raised, what the peer sent and this node refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub time: u64,
+    pub kind: String,
+    pub message: String,
+}
+
+pub fn events_path(paths: &Paths) -> PathBuf {
+    paths.state_dir().join("events.jsonl")
+}
+
+/// The daemon's threads (ubus loop, peer link) both record events.
+static EVENTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Record an event (newest [`HISTORY_MAX`] kept); a failure is logged, never fatal.
+pub fn append_event(paths: &Paths, kind: &str, message: &str) {
+    let ev = Event { time: super::state::now_secs(), kind: kind.to_string(), message: message.to_string() };
+    let _guard = EVENTS.lock().unwrap_or_else(|e| e.into_inner());
+    let r = serde_json::to_string(&ev).map_err(io::Error::from).and_then(|line| append_jsonl(&events_path(paths), &line, |l| serde_json::from_slice::<Event>(l.as_bytes()).is_ok()));
+    if let Err(e) = r {
+        log::warn!("cannot record the {} event: {}", kind, e);
+    }
+}
+
+/// The newest `limit` events (all if `None`), oldest first.
+pub fn read_events(paths: &Paths, limit: Option<usize>) -> Vec<Event> {
+    let text = crate::fsutil::read_to_string(events_path(paths)).unwrap_or_default();
+    let all: Vec<Event> = text.lines().filter_map(|l| serde_json::from_slice(l.as_bytes()).ok()).collect();
+    let skip = limit.map_or(0, |n| all.len().saturating_sub(n));
+    all.into_iter().skip(skip).collect()
 }
 
 /// The newest `limit` records (all if `None`), oldest first.
@@ -96,6 +133,22 @@ mod tests {
             seq,
             actions: vec![ActionRecord { action: "conntrackd -c".into(), ok: true, ms: 1, detail: None }],
         }
+    }
+
+    #[test]
+    fn events_are_kept_apart_from_transitions_newest_64() {
+        let r = std::env::temp_dir().join(format!("muros-events-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&r);
+        let p = Paths::new(&r);
+        for i in 0..70 {
+            append_event(&p, "refused", &format!("firewall.@include[{}]", i));
+        }
+        let ev = read_events(&p, None);
+        assert_eq!(ev.len(), HISTORY_MAX);
+        assert_eq!(ev.last().unwrap().message, "firewall.@include[69]");
+        assert_eq!(read_events(&p, Some(2)).len(), 2);
+        assert!(read(&p, None).is_empty(), "no transition was recorded");
+        let _ = std::fs::remove_dir_all(&r);
     }
 
     #[test]

@@ -202,7 +202,9 @@ impl Link {
         v.refused.extend(items.iter().cloned());
         drop(v);
         if !items.is_empty() {
-            log::warn!("peer link: refused from the peer (runs a program, names a file or is not on the allow-list; this node's own value kept): {}", items.join(", "));
+            let m = format!("refused from the peer (runs a program, names a file or is not on the allow-list; this node's own value kept): {}", items.join(", "));
+            log::warn!("peer link: {}", m);
+            crate::failover::history::append_event(&self.paths, "refused", &m);
         }
     }
 
