@@ -115,6 +115,11 @@ impl Paths {
     pub fn fence_file(&self) -> PathBuf {
         self.state_dir().join("fence")
     }
+    /// The upstream demotion (issue 17): 1 while this router's upstream failed and it
+    /// must not take the master back; keepalived lowers every instance to priority 1.
+    pub fn upstream_file(&self) -> PathBuf {
+        self.state_dir().join("upstream")
+    }
     /// Why the fence is up (one line), for the notify hook's history record.
     pub fn fence_reason(&self) -> PathBuf {
         self.state_dir().join("fence.reason")

@@ -9,6 +9,7 @@
 pub mod alerts;
 pub mod apply;
 pub mod handover;
+pub mod health;
 pub mod history;
 pub mod maintenance;
 pub mod reload;
@@ -48,11 +49,13 @@ pub struct Daemon {
     /// them, so LuCI reports the apply that its Save & Apply caused (through procd's
     /// reload trigger and SIGHUP) instead of running another one.
     pub applies: apply::Record,
+    /// Upstream health checks (`None` until a valid config was read).
+    pub health: Option<health::Health>,
 }
 
 impl Daemon {
     pub fn new(paths: Paths, hook_binary: String, verify: bool) -> Self {
-        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: None, yielding: None, last_split: None, started: crate::failover::state::now_secs(), peer: None, handovers: Vec::new(), applies: apply::Record::default() }
+        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: None, yielding: None, last_split: None, started: crate::failover::state::now_secs(), peer: None, handovers: Vec::new(), applies: apply::Record::default(), health: None }
     }
 }
 

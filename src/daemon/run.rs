@@ -95,6 +95,18 @@ pub fn run(opts: RunOptions) -> i32 {
     let mut socks = open_sockets(cfg.as_ref());
     server.state.watch = cfg.as_ref().map(|c| watch::Watch::new(c));
     adopt_fence(&mut server);
+    // Upstream health rounds run on short-lived threads; results come back through a
+    // channel and wake this loop through `health_wake`.
+    let health_wake = match Waker::new() {
+        Ok(w) => Arc::new(w),
+        Err(e) => {
+            log::error!("cannot create the health wake pipe: {}", e);
+            return 1;
+        }
+    };
+    let (health_tx, health_rx) = std::sync::mpsc::channel::<super::health::RoundResult>();
+    server.state.health = cfg.as_ref().map(|c| super::health::Health::new(&c.health));
+    adopt_demotion(&mut server);
     let mut was_master = false;
     loop {
         // keepalived's newest wish, recorded by the notify hook before its plan runs:
@@ -111,6 +123,10 @@ pub fn run(opts: RunOptions) -> i32 {
         was_master = master;
         let busy = master || server.state.yielding.is_some() || server.state.watch.as_ref().is_some_and(|w| w.busy(Instant::now()));
         let mut timeout = if busy { Some(watch::TICK) } else { None };
+        if let Some(due) = server.state.health.as_ref().and_then(|h| h.next_due()) {
+            let until = due.saturating_duration_since(Instant::now()).max(std::time::Duration::from_millis(5));
+            timeout = Some(timeout.map_or(until, |t| t.min(until)));
+        }
         if !server.state.handovers.is_empty() {
             // A handover waits for the peer: wake to give up after its timeout.
             timeout = Some(timeout.map_or(HANDOVER_CHECK, |t| t.min(HANDOVER_CHECK)));
@@ -118,6 +134,7 @@ pub fn run(opts: RunOptions) -> i32 {
         let ready = {
             let mut fds = vec![hup.fd(), term.fd(), peer_wake.fd()];
             fds.extend(socks.iter().map(|s| s.fd()));
+            fds.push(health_wake.fd());
             match server.poll(&fds, timeout) {
                 Ok(r) => r,
                 Err(e) => {
@@ -149,6 +166,10 @@ pub fn run(opts: RunOptions) -> i32 {
                     Some(w) => w.reconfigure(&new),
                     None => server.state.watch = Some(watch::Watch::new(&new)),
                 }
+                match &mut server.state.health {
+                    Some(h) => h.reconfigure(&new.health),
+                    None => server.state.health = Some(super::health::Health::new(&new.health)),
+                }
                 cfg = Some(new);
             }
         }
@@ -167,12 +188,93 @@ pub fn run(opts: RunOptions) -> i32 {
             peer_wake.drain();
             peer_alerts(&mut server);
         }
+        if ready.is_ready(3 + socks.len()) {
+            health_wake.drain();
+        }
+        health_tick(&mut server, master, &health_rx, &health_tx, &health_wake);
         finish_handovers(&mut server);
         if let Some(c) = &cfg {
             watch_tick(&mut server, c, master);
         }
         yield_tick(&mut server);
         leave_maintenance_if_asked(&mut server);
+    }
+}
+
+/// Collect finished probe rounds, judge them, act, and start the rounds now due.
+fn health_tick(server: &mut Server<Daemon>, master: bool, rx: &std::sync::mpsc::Receiver<super::health::RoundResult>, tx: &std::sync::mpsc::Sender<super::health::RoundResult>, wake: &Arc<Waker>) {
+    use super::health::{Act, PeerUpstream};
+    let Some(h) = server.state.health.as_mut() else { return };
+    while let Ok(r) = rx.try_recv() {
+        h.round_done(&r);
+    }
+    if h.checks.is_empty() {
+        return;
+    }
+    let peer = server.state.peer.as_ref().map_or(PeerUpstream::Unknown, |p| {
+        let v = p.shared.lock();
+        if v.connected {
+            PeerUpstream::from_wire(v.remote.as_ref().and_then(|r| r.upstream.as_deref()))
+        } else {
+            PeerUpstream::Unknown
+        }
+    });
+    // A yield in progress still reads MASTER: not a new mastership, not a backup yet.
+    let now = Instant::now();
+    let acts = h.evaluate(master, peer, now, crate::failover::state::now_secs());
+    let due = h.due(now);
+    for &i in &due {
+        h.round_started(i, now);
+    }
+    let checks: Vec<crate::model::HealthCheck> = due.iter().filter_map(|&i| h.checks.get(i).cloned()).collect();
+    let wire = h.wire().map(str::to_string);
+    for (i, c) in due.into_iter().zip(checks) {
+        let (tx, wake) = (tx.clone(), wake.clone());
+        let spawned = std::thread::Builder::new().name("health".into()).spawn(move || {
+            let r = super::health::probe_round(i, &c);
+            let _ = tx.send(r);
+            wake.wake();
+        });
+        if let Err(e) = spawned {
+            log::warn!("health: cannot start a probe round: {}", e);
+            if let Some(h) = server.state.health.as_mut() {
+                h.round_done(&super::health::RoundResult { index: i, ok: true, rtt_ms: None, error: None });
+            }
+        }
+    }
+    if let Some(p) = &server.state.peer {
+        p.shared.lock().local_upstream = wire;
+    }
+    for a in acts {
+        match a {
+            Act::Demote(up, why) => set_demotion(&server.state, up, &why),
+            Act::Yield(why) => super::maintenance::yield_now(&mut server.state, &why),
+            Act::Alert(m) => set_alert(server, "upstream_down", "muros_ha.upstream", m),
+            Act::Event(kind, m) => {
+                log::warn!("{}: {}", kind, m);
+                crate::failover::history::append_event(&server.state.paths, kind, &m);
+                announce(server, &format!("muros_ha.{}", kind), json!({ "message": m }));
+            }
+        }
+    }
+}
+
+/// keepalived's upstream track file: 1 = priority 1 (see `render::keepalived`).
+fn set_demotion(d: &Daemon, up: bool, why: &str) {
+    log::warn!("upstream demotion {}: {}", if up { "on" } else { "off" }, why);
+    crate::failover::history::append_event(&d.paths, if up { "upstream_demoted" } else { "upstream_demotion_lifted" }, why);
+    let bytes: &[u8] = if up { b"1\n" } else { b"0\n" };
+    if let Err(e) = crate::failover::state::replace_quick(&d.paths.upstream_file(), bytes) {
+        log::error!("cannot write {}: {}", d.paths.upstream_file().display(), e);
+    }
+}
+
+/// A demotion left by a previous daemon (the file says 1): kept, with a fresh hold.
+fn adopt_demotion(server: &mut Server<Daemon>) {
+    let up = crate::fsutil::read_to_string(server.state.paths.upstream_file()).is_ok_and(|t| t.trim() == "1");
+    if let (true, Some(h)) = (up, &mut server.state.health) {
+        log::warn!("upstream demotion found at start: kept until the peer's upstream is healthy or this router is master again");
+        h.adopt_demotion(Instant::now(), crate::failover::state::now_secs(), "demoted before this daemon started".into());
     }
 }
 

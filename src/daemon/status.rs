@@ -38,6 +38,7 @@ pub fn report(d: &Daemon) -> Value {
         "peer": peer_json(d),
         "applies": d.applies.to_json(),
         "last_split_brain": d.last_split,
+        "health": d.health.as_ref().filter(|h| !h.checks.is_empty()).map(|h| h.to_json()),
         "fence": d.watch.as_ref().and_then(|w| w.fence.as_ref()).map(|f| json!({ "since": f.since, "reason": f.reason, "by_link": f.by_link })),
     });
     let Some(obj) = out.as_object_mut() else { return out };

@@ -437,6 +437,7 @@ mod tests {
             },
             router_id: "ra".into(),
             backup_route: true,
+            health: vec![],
         }
     }
 

@@ -10,6 +10,7 @@ use std::net::Ipv4Addr;
 mod global;
 pub use global::EXAMPLE_PASSWORDS;
 mod sync;
+mod health;
 mod vip;
 mod wan;
 
@@ -228,6 +229,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
     let vip_context = vip::Context { vrrp_version, sync_mode: sync_draft.mode, sync_interface, network: &src.network };
     let vips = vip::vips(&mut c, g, &vip_context);
     let wan = wan::wan(&mut c, sync_interface);
+    let health = health::checks(&mut c);
     let sync = sync_draft.into_link();
     let router_id = router_id(src.system.as_ref(), role);
 
@@ -254,15 +256,16 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
         wan,
         router_id,
         backup_route,
+        health,
     })
 }
 
 fn check_section_types(c: &mut Checker) {
     let pkg = c.pkg;
     for s in &pkg.sections {
-        if !matches!(s.stype.as_str(), "global" | "vip" | "wan") {
+        if !matches!(s.stype.as_str(), "global" | "vip" | "wan" | "health") {
             let t = s.stype.clone();
-            c.err(s, None, format!("unknown section type '{}'", t), Some("global, vip, wan"));
+            c.err(s, None, format!("unknown section type '{}'", t), Some("global, vip, wan, health"));
         }
     }
 }

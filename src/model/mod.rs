@@ -85,6 +85,7 @@ pub mod tests_support {
             wan: None,
             router_id: "ra".into(),
             backup_route: true,
+            health: vec![],
         }
     }
 }

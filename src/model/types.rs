@@ -156,6 +156,33 @@ impl Wan {
     }
 }
 
+/// How a health check probes its targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeMethod {
+    /// ICMP (or ICMPv6) echo request, answered by an echo reply from the target.
+    Icmp,
+    /// A TCP connection to this port completes (a refusal counts as a failure).
+    Tcp(u16),
+}
+
+/// `config health`: an upstream check run by the daemon while this router is MASTER
+/// (see `daemon::health`). All sections must pass for the upstream to count as healthy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// The UCI section name (`upstream`), as `status` and history name it.
+    pub name: String,
+    /// A round passes when any target answers.
+    pub targets: Vec<IpAddr>,
+    pub method: ProbeMethod,
+    /// Seconds between rounds.
+    pub interval_s: u32,
+    /// Failed rounds in a row before the check is down.
+    pub fall: u32,
+    /// Passed rounds in a row before a down check is up again.
+    pub rise: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncLink {
     pub interface: Interface,
@@ -191,6 +218,8 @@ pub struct Config {
     /// `option backup_route` (default on): while not MASTER, reach the Internet through
     /// the peer (default route and resolver via the LAN VIP); see `failover::plan`.
     pub backup_route: bool,
+    /// `config health` sections (issue 17): upstream checks; empty = link state only.
+    pub health: Vec<HealthCheck>,
 }
 
 impl Config {

@@ -28,7 +28,14 @@ pub struct Heartbeat {
     /// conntrackd counters when it runs (`internal_active`, `external_active`, …).
     #[serde(default)]
     pub conntrack: Option<Value>,
+    /// The sender's upstream health (`ok`, `down`, `down_both`, `demoted`, `idle`,
+    /// `starting`); left out without health checks, and by releases before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
 }
+
+/// The values [`Heartbeat::upstream`] may carry; anything else is dropped on receipt.
+pub const UPSTREAM_WORDS: &[&str] = &["ok", "down", "down_both", "demoted", "idle", "starting"];
 
 /// Externally tagged, as serde wrote it: `{"heartbeat": {…}}`, `{"package": {"name",
 /// "text"}}`, `{"leases": {"text"}}`, `{"handover_query": {"id", "config_digest"}}`,
@@ -161,6 +168,7 @@ mod tests {
             maintenance: false,
             config_digest: "9f86d081".into(),
             conntrack,
+            upstream: None,
         };
         vec![
             (
@@ -170,6 +178,12 @@ mod tests {
             (
                 Message::Heartbeat(hb(Some(stats))),
                 r#"{"heartbeat":{"seq":7,"state":"MASTER","role":"master","priority":150,"maintenance":false,"config_digest":"9f86d081","conntrack":{"external_active":7,"internal_active":4,"lost_msgs":3,"malformed_msgs":0}}}"#,
+            ),
+            // Health checks configured (issue 17): one more member, at the end; a release
+            // before it reads the rest and ignores it (see the next test).
+            (
+                Message::Heartbeat(Heartbeat { upstream: Some("demoted".into()), ..hb(None) }),
+                r#"{"heartbeat":{"seq":7,"state":"MASTER","role":"master","priority":150,"maintenance":false,"config_digest":"9f86d081","conntrack":null,"upstream":"demoted"}}"#,
             ),
             (
                 Message::Package { name: "firewall".into(), text: "config rule 'r'\n\toption name \"a\\b\" # é/\u{1}\u{7f}\r\n".into() },

@@ -45,6 +45,8 @@ pub struct PeerView {
     pub last_seen: Option<u64>,
     pub remote: Option<Heartbeat>,
     pub local_state: String,
+    /// This router's upstream health word for the heartbeat (`daemon::health`).
+    pub local_upstream: Option<String>,
     pub local_digest: String,
     pub rx_rejected: Rejected,
     pub handshakes: u64,
@@ -127,6 +129,7 @@ impl PeerView {
             "leases_received": self.leases_received,
             "leases_dropped": self.leases_dropped,
             "refused": self.refused,
+            "upstream": r.and_then(|h| h.upstream.clone()),
         })
     }
 }
@@ -156,9 +159,9 @@ mod tests {
         let mut v = PeerView { configured: true, connected: true, local_key: "k".into(), local_digest: "d".into(), ..Default::default() };
         assert_eq!(
             v.to_json().to_string(),
-            r#"{"applied":0,"config_digest_match":null,"connected":true,"connected_since":null,"conntrack":null,"drift":[],"handshake_ms":null,"handshakes":0,"last_applied":null,"last_error":null,"last_seen":null,"leases_dropped":0,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":null,"priority":null,"refused":[],"role":null,"rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":0,"throttled":0,"unauthenticated":0,"unsolicited":0},"split_brain":false,"state":"unknown","vrrp_state":null}"#
+            r#"{"applied":0,"config_digest_match":null,"connected":true,"connected_since":null,"conntrack":null,"drift":[],"handshake_ms":null,"handshakes":0,"last_applied":null,"last_error":null,"last_seen":null,"leases_dropped":0,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":null,"priority":null,"refused":[],"role":null,"rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":0,"throttled":0,"unauthenticated":0,"unsolicited":0},"split_brain":false,"state":"unknown","upstream":null,"vrrp_state":null}"#
         );
-        v.remote = Some(Heartbeat { seq: 1, state: "BACKUP".into(), role: "backup".into(), priority: 100, maintenance: true, config_digest: "d".into(), conntrack: None });
+        v.remote = Some(Heartbeat { seq: 1, state: "BACKUP".into(), role: "backup".into(), priority: 100, maintenance: true, config_digest: "d".into(), conntrack: None, upstream: None });
         v.connected_since = Some(1764150000);
         v.handshake_ms = Some(3);
         v.last_error = Some("refused".into());
@@ -167,7 +170,7 @@ mod tests {
         v.rx_rejected.tampered = 2;
         assert_eq!(
             v.to_json().to_string(),
-            r#"{"applied":0,"config_digest_match":true,"connected":true,"connected_since":1764150000,"conntrack":null,"drift":["firewall"],"handshake_ms":3,"handshakes":0,"last_applied":null,"last_error":"refused","last_seen":null,"leases_dropped":0,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":true,"priority":100,"refused":[],"role":"backup","rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":2,"throttled":0,"unauthenticated":0,"unsolicited":0},"split_brain":true,"state":"drift","vrrp_state":"BACKUP"}"#
+            r#"{"applied":0,"config_digest_match":true,"connected":true,"connected_since":1764150000,"conntrack":null,"drift":["firewall"],"handshake_ms":3,"handshakes":0,"last_applied":null,"last_error":"refused","last_seen":null,"leases_dropped":0,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":true,"priority":100,"refused":[],"role":"backup","rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":2,"throttled":0,"unauthenticated":0,"unsolicited":0},"split_brain":true,"state":"drift","upstream":null,"vrrp_state":"BACKUP"}"#
         );
     }
 }

@@ -44,6 +44,9 @@ pub fn render(cfg: &Config, ctx: &RenderContext<'_>) -> String {
 
     global_defs(&mut t, cfg, ctx);
     fence(&mut t, ctx);
+    if !cfg.health.is_empty() {
+        upstream(&mut t, ctx);
+    }
 
     if members.len() >= 2 {
         t.blank();
@@ -55,6 +58,10 @@ pub fn render(cfg: &Config, ctx: &RenderContext<'_>) -> String {
         }
         t.close();
         t.line(format!("notify {}", quote(&notify)));
+        if !cfg.health.is_empty() {
+            t.line("# The upstream demotion lowers every member's priority together.");
+            t.line("sync_group_tracking_weight");
+        }
         t.close();
     }
 
@@ -89,6 +96,25 @@ fn global_defs(t: &mut Text, cfg: &Config, ctx: &RenderContext<'_>) {
 
 /// Name of the `track_file` every instance follows.
 pub const FENCE_TRACK: &str = "muros_ha_fence";
+
+/// Name of the `track_file` that demotes this router after an upstream failure.
+pub const UPSTREAM_TRACK: &str = "muros_ha_upstream";
+/// 1 × -253 added to any priority 1..254 clamps it to 1 (keepalived: a result of -253
+/// or more is added, the effective priority kept within 1..254; below -253 is FAULT).
+const UPSTREAM_WEIGHT: i32 = -253;
+
+/// The upstream demotion (src/daemon/health.rs): 1 while this router's upstream failed,
+/// so that it advertises priority 1 and never preempts the peer back; it can still
+/// take over if the peer fails. The move itself is a yield through the fence file.
+fn upstream(t: &mut Text, ctx: &RenderContext<'_>) {
+    t.blank();
+    t.line("# Upstream demotion: muros-ha writes 1 after this router's upstream checks failed (priority 1), 0 when they may pass again.");
+    t.open(format!("track_file {}", UPSTREAM_TRACK));
+    t.line(format!("file {}", quote(&ctx.paths.upstream_file().display().to_string())));
+    t.line(format!("weight {}", UPSTREAM_WEIGHT));
+    t.line("init_file 0");
+    t.close();
+}
 
 /// The fence: the daemon writes 1 here when this router must yield in a certain split
 /// brain (src/daemon/watch.rs); keepalived then puts every instance into FAULT at once.
@@ -145,6 +171,9 @@ fn instance(t: &mut Text, cfg: &Config, vip: &Vip, on_sync_link: bool, notify: O
     }
     t.open("track_file");
     t.line(FENCE_TRACK);
+    if !cfg.health.is_empty() {
+        t.line(UPSTREAM_TRACK);
+    }
     t.close();
     if let Some(cmd) = notify {
         t.line(format!("notify {}", quote(cmd)));

@@ -17,7 +17,7 @@
 # Prints PASS/FAIL per case and `N passed, M failed`; exit status 1 when any failed.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-CASES=${CASES:-1 2 3 4 5 6 7 8 9 10 11 12 13}
+CASES=${CASES:-1 2 3 4 5 6 7 8 9 10 11 12 13 14}
 RUN_ID=$$
 PASSED=0 FAILED=0
 
@@ -422,6 +422,109 @@ case_10() {  # old master returns, preempt on and off
 
 }
 
+# Issue 17 §1: upstream health checks (ICMP to the internet server, 1 s, fall 3, rise
+# 2), the routers paired over the peer link (which tells each its peer's upstream).
+#  a) the master's upstream is blackholed at the ISP while its link stays up: one
+#     failover within interval x fall + the usual gap, the flow survives, the reason is
+#     in history, and the old master (demoted to priority 1) does not preempt back;
+#  b) the ISP loses the internet for both: at most one transition, then stable, and
+#     "upstream down on both" in status and history; the alert clears when it is back.
+case_14() {
+	[ "$HOOK" = muros ] && [ "$CONFIGS" = render ] || { note "needs HOOK=muros CONFIGS=render"; SKIPPED=1; return; }
+	local part
+	for part in a b; do
+		(
+			# shellcheck disable=SC2034 # read by lib.sh (write_uci)
+			HEALTH=1 LAB_ID=${LAB_ID}h$part
+			lab_init
+			REASONS=() NOTES=()
+			begin || exit 1
+			pair_daemons || exit 1
+			wait_until 10 health_is ra ok || bad "ra's upstream check never passed: $(health_of ra)"
+			if [ "$part" = a ]; then upstream_master_only; else upstream_both; fi
+			for r in "${REASONS[@]}"; do echo "REASON $part: $r"; done
+			echo "NOTE $part: ${NOTES[*]}"
+			[ ${#REASONS[@]} -eq 0 ]
+		) >"$CASE_OUT.h$part" 2>>"$CASE_OUT.err" || bad "part $part failed"
+		grep -h '^REASON' "$CASE_OUT.h$part" | sed 's/^REASON //' >>"$CASE_OUT.reasons"
+		note "$(grep -h '^NOTE' "$CASE_OUT.h$part" | sed 's/^NOTE //')"
+	done
+}
+upstream_master_only() {
+	local t0 took
+	event; t0=$(now_ms)
+	lab_isp_drop_port wa
+	if wait_until 20 test_only_master rb; then
+		took=$(( $(now_ms) - t0 ))
+		note "ra's upstream blackholed: rb master after $took ms (detection 3 x 1 s)"
+	fi
+	converged rb "$WAN0"
+	flow_survived "$T_EV" "$B_EV"
+	history_mentions ra "3 probes to $SRV_IP lost" || bad "ra's history does not say why: $(rx ra "$UBUS" -s "$(root_of ra)/var/run/ubus/ubus.sock" -t 2 call muros_ha history 2>/dev/null | tail -c 600)"
+	wait_until 5 ra_demoted || bad "ra is not demoted: $(health_of ra)"
+	# preempt is on and ra has the higher priority: only the demotion keeps it back
+	sleep 8
+	test_only_master rb || bad "the master moved again: '$(masters)' (ra preempted back?)"
+	wait_until 5 health_is rb ok || bad "rb's upstream check: $(health_of rb)"
+	note "rb health $(health_of rb | cut -c1-60)"
+}
+upstream_both() {
+	local changes
+	event
+	lab_isp_blackhole_internet on
+	changes=$(master_changes 25)
+	note "internet gone for both: master sequence '$changes'"
+	[ "$(wc -w <<<"$changes")" -le 2 ] || bad "more than one transition: $changes"
+	local m; m=$(masters)
+	case "$m" in ra|rb) ;; *) bad "no single master at the end: '$m'" ;; esac
+	wait_until 5 health_is "$m" down_both || bad "$m does not report down_both: $(health_of "$m")"
+	daemon_alert "$m" upstream_down || bad "$m has no upstream_down alert: [$(daemon_alerts "$m")]"
+	history_mentions "$m" "upstream down on both" || bad "$m's history has no 'upstream down on both'"
+	lab_isp_blackhole_internet off
+	wait_until 10 health_is "$m" ok || bad "$m's upstream did not come back: $(health_of "$m")"
+	wait_until 3 no_daemon_alert "$m" upstream_down || bad "$m still alerts: [$(daemon_alerts "$m")]"
+	test_only_master "$m" || bad "the master moved when the internet came back: '$(masters)'"
+}
+# master_changes SECONDS: the single masters seen, in order, sampling every 0.2 s
+master_changes() {
+	local end=$(( $(now_ms) + $1 * 1000 )) seq="" last="" m
+	while [ "$(now_ms)" -lt "$end" ]; do
+		m=$(masters)
+		case "$m" in ra|rb) [ "$m" = "$last" ] || { seq="$seq $m"; last=$m; } ;; esac
+		sleep 0.2
+	done
+	echo "$seq"
+}
+health_of() {
+	daemon_status "$1" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin).get("health")))' 2>/dev/null
+}
+health_is() {
+	daemon_status "$1" | python3 -c 'import json,sys; h=json.load(sys.stdin).get("health") or {}; sys.exit(0 if h.get("state")==sys.argv[1] else 1)' "$2" 2>/dev/null
+}
+ra_demoted() {
+	daemon_status ra | python3 -c 'import json,sys; h=json.load(sys.stdin).get("health") or {}; sys.exit(0 if h.get("demoted") else 1)' 2>/dev/null
+}
+peer_connected() {
+	daemon_status "$1" | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["peer"]["connected"] else 1)' 2>/dev/null
+}
+local_key() {
+	daemon_status "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["peer"]["local_key"])' 2>/dev/null
+}
+# pair_daemons: each router's peer_key is the other's public key (what the LuCI
+# pairing form will write), a package of no consequence is replicated, SIGHUP.
+pair_daemons() {
+	local ka kb r
+	ka=$(local_key ra) kb=$(local_key rb)
+	[ ${#ka} = 44 ] && [ ${#kb} = 44 ] || { bad "no local keys ('$ka' '$kb')"; return 1; }
+	for r in ra rb; do
+		local k=$ka; [ "$r" = ra ] && k=$kb
+		sed -i "/^config global/a\\\\toption peer_key '$k'\n\tlist replicate 'labpair'" "$(root_of "$r")/etc/config/muros_ha"
+		printf "config note 'lab'\n\toption text 'same on both'\n" >"$(root_of "$r")/etc/config/labpair"
+		kill -HUP "${DPID[$r]}"
+	done
+	for r in ra rb; do wait_until 15 peer_connected "$r" || { bad "peer link on $r did not come up"; return 1; }; done
+}
+
 declare -A TITLE=(
 	[1]="graceful keepalived stop on master"
 	[2]="SIGKILL keepalived on master (respawned)"
@@ -436,6 +539,7 @@ declare -A TITLE=(
 	[11]="foreign VRRP router on the LAN: other VRID, then ours"
 	[12]="IPv6: SLAAC client's default route across failovers"
 	[13]="maintenance moves the master (preempt off, then on), both ways"
+	[14]="upstream health: master's path blackholed, then the ISP down for both"
 )
 
 . "$HERE/lib.sh"
@@ -449,7 +553,7 @@ for c in $CASES; do
 	(
 		LAB_ID=${RUN_ID}c$c
 		REASONS=() NOTES=() SKIPPED=0
-		if [ "$c" != 10 ] && [ "$c" != 13 ]; then lab_init; fi
+		case $c in 10 | 13 | 14) ;; *) lab_init ;; esac
 		"case_$c" 2>>"$CASE_OUT.err"
 		[ -s "$CASE_OUT.reasons" ] && while read -r l; do REASONS+=("$l"); done <"$CASE_OUT.reasons"
 		{

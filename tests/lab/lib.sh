@@ -74,6 +74,9 @@ declare -A R_PASS=([ra]=s3cret [rb]=s3cret)
 # master only (the odhcpd stand-in runs radvd) and a SLAAC client. 2001:db8::/32 is the
 # IPv6 documentation range; it never leaves the lab's namespaces.
 IPV6=${IPV6:-0}
+# HEALTH=1: an upstream health check (issue 17) probing the internet server by ICMP
+# every second, down after 3 losses, up after 2 answers.
+HEALTH=${HEALTH:-0}
 LAN6_VIP=2001:db8:10::1
 declare -A R_LAN6=([ra]=2001:db8:10::2 [rb]=2001:db8:10::3)
 # on both routers' loopback: what the client reaches through its IPv6 default route
@@ -269,6 +272,10 @@ config wan 'wan'
 	option parent 'wanp'
 	option macaddr '$WAN_MAC'
 EOC
+	if [ "$HEALTH" = 1 ]; then
+		printf "\nconfig health 'upstream'\n\tlist target '%s'\n\toption method 'icmp'\n\toption interval '1'\n\toption fall '3'\n\toption rise '2'\n" \
+			"$SRV_IP" >>"$root/etc/config/muros_ha"
+	fi
 	if [ "$IPV6" = 1 ]; then
 		printf "\nconfig vip 'lan6'\n\toption interface 'lan'\n\toption address '%s/64'\n\toption vrid '%s'\n" \
 			"$LAN6_VIP" "$((VRID + 2))" >>"$root/etc/config/muros_ha"
@@ -839,6 +846,26 @@ start_daemon() {
 	# shellcheck disable=SC2034 # read by faults.sh (set_vrrp_password's SIGHUP)
 	DPID[$r]=$!
 	LAB_PIDS+=($!); disown $! 2>/dev/null
+}
+
+# lab_isp_drop_port PORT: the ISP drops every IPv4 packet but DHCP arriving on its
+# bridge port PORT (wa = ra's WAN cable): that router's link and lease stay up, its
+# upstream is gone. Removed with the ISP namespace.
+lab_isp_drop_port() {
+	in_ns "$NS_ISP" nft -f - <<EON
+table bridge lab_upstream {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		iifname "$1" udp dport 67 accept
+		iifname "$1" ether type ip drop
+	}
+}
+EON
+}
+# lab_isp_blackhole_internet on|off: the ISP loses its route to the internet server
+# (both routers' upstream fails; their links and leases stay up).
+lab_isp_blackhole_internet() {
+	if [ "$1" = on ]; then ip -n "$NS_ISP" route add blackhole "$SRV_IP/32"; else ip -n "$NS_ISP" route del blackhole "$SRV_IP/32"; fi
 }
 
 lab_kill_keepalived() {  # SIGKILL both keepalived processes; the supervisor respawns

@@ -142,6 +142,7 @@ pub fn base(role: Role) -> Config {
         wan: Some(wan("eth1")),
         router_id: if role == Role::Master { "gw-a".into() } else { "gw-b".into() },
         backup_route: true,
+        health: vec![],
     }
 }
 

@@ -5,7 +5,7 @@ use crate::model::network::MAX_IFNAME;
 use crate::model::types::{Interface, Wan};
 use crate::uci::Section;
 
-const WAN_OPTIONS: &[&str] = &["interface", "parent", "macaddr", "device"];
+const WAN_OPTIONS: &[&str] = &["interface", "parent", "macaddr", "device", "proto"];
 
 pub(super) fn wan(c: &mut Checker, sync_interface: Option<&Interface>) -> Option<Wan> {
     let wans: Vec<&Section> = c.pkg.sections_of_type("wan").collect();
@@ -14,6 +14,17 @@ pub(super) fn wan(c: &mut Checker, sync_interface: Option<&Interface>) -> Option
     }
     let w = wans.first()?;
     c.unknown_options(w, WAN_OPTIONS);
+    match w.get("proto") {
+        None | Some("dhcp") => {}
+        Some(p @ ("static" | "pppoe")) => {
+            let p = p.to_string();
+            c.err(w, Some("proto"), format!("proto '{}' is not supported by this release", p), Some("dhcp (the shared-MAC macvlan WAN); README, WAN modes, says what to do meanwhile"));
+        }
+        Some(p) => {
+            let p = p.to_string();
+            c.err(w, Some("proto"), format!("unknown proto '{}'", p), Some("dhcp"));
+        }
+    }
     let logical = logical(c, w);
     let parent = parent(c, w);
     let macaddr = macaddr(c, w);

@@ -47,7 +47,8 @@ impl Link {
         // Kept current by inotify (and by our own writes), not re-hashed every second.
         let digest = self.shared.lock().local_digest.clone();
         let conntrack = self.conntrack_counters();
-        let hb = Heartbeat { seq: self.seq, state: local_state.clone(), role, priority, maintenance, config_digest: digest, conntrack };
+        let upstream = self.shared.lock().local_upstream.clone();
+        let hb = Heartbeat { seq: self.seq, state: local_state.clone(), role, priority, maintenance, config_digest: digest, conntrack, upstream };
         self.shared.lock().local_state = local_state;
         self.send(&Message::Heartbeat(hb));
         self.check_split_brain();
@@ -55,7 +56,11 @@ impl Link {
 
     /// The peer's heartbeat: remember it, re-check split brain, and (leader) push the
     /// replicated packages when its config digest differs from ours.
-    pub(super) fn on_heartbeat(&mut self, hb: Heartbeat) {
+    pub(super) fn on_heartbeat(&mut self, mut hb: Heartbeat) {
+        // Data, not text to show: only the words we know are kept.
+        if hb.upstream.as_deref().is_some_and(|u| !crate::peer::message::UPSTREAM_WORDS.contains(&u)) {
+            hb.upstream = None;
+        }
         let leader_resync = {
             let mut v = self.shared.lock();
             let mismatch = hb.config_digest != v.local_digest;
