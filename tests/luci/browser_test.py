@@ -442,6 +442,33 @@ def run(d, base, rundir, backend, password):
             wait_for(lambda: not d.find_elements(By.CSS_SELECTOR, ".modal .cbi-button-positive"), 5)
     check("the dismissed VIP was never written to uci", "guest2" not in read(conf), read(conf))
 
+    # 3c. an upstream health check (issue 17): added, a bad target refused in the
+    #     browser, saved to uci, then (real daemon) shown on the status page ---------
+    open_settings()
+    create = css("#cbi-muros_ha-health .cbi-section-create input[type='text']")
+    d.execute_script("arguments[0].scrollIntoView({block:'center'})", create)
+    create.send_keys("upstream")
+    css("#cbi-muros_ha-health .cbi-section-create .cbi-button-add").click()
+    tgt = wait_for(lambda: [e for e in d.find_elements(By.ID, "widget.cbid.muros_ha.upstream.target") if e.is_displayed()], 10)
+    check("Add health check shows its fields", tgt)
+    if tgt:
+        tgt[0].send_keys("isp.example", Keys.TAB)
+        check("a host name as target is marked invalid in the browser",
+              wait_for(lambda: "cbi-input-invalid" in cls(tgt[0]), 5), cls(tgt[0]))
+        tgt[0].clear()
+        tgt[0].send_keys("203.0.113.2", Keys.ENTER)
+        set_text("widget.cbid.muros_ha.upstream.fall", "4")
+        save_apply()
+        hc = wait_for(lambda: (lambda t: t if "config health 'upstream'" in t and "list target '203.0.113.2'" in t else None)(read(conf)), 30)
+        check("Save & Apply writes the health check to uci (target 203.0.113.2, fall 4)",
+              hc and re.search(r"config health 'upstream'(.|\n)*option fall '4'", hc), read(conf))
+        check("the daemon applied the config with the health check",
+              wait_for(lambda: d.find_elements(By.ID, "muros-ha-applied"), 30),
+              d.find_elements(By.ID, "muros-ha-daemon") and css("#muros-ha-daemon").text)
+        if real:
+            k_hc = wait_for(lambda: (lambda t: t if "muros_ha_upstream" in t else None)(read(kconf)), 15)
+            check("the daemon rendered the upstream demotion into keepalived.conf", k_hc, read(kconf)[-600:])
+
     # 4. daemon-side error next to its field --------------------------------------
     open_settings()
     sid = vip_sid()
@@ -495,6 +522,12 @@ def run(d, base, rundir, backend, password):
     check("history table is rendered from `history`", "Transition" in hist and
           (("MASTER" in hist) if not real else True), hist)
     check("the status page never shows the password", "n3wPw8ch" not in d.page_source)
+    up = wait_for(lambda: css("#muros-ha-upstream").text, 10)
+    if real:
+        check("status shows the upstream check the daemon loaded (not probed on a backup)",
+              up and "203.0.113.2" in up and "upstream" in up and ("not probed" in up or "starting" in up), up)
+    else:
+        check("status shows the Upstream row", up, up)
     sb = css("#muros-ha-split-brain").text
     if real:
         check("the real daemon has seen no split brain here", "none seen" in sb, sb)

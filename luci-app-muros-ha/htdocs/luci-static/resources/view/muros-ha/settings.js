@@ -415,6 +415,42 @@ return view.extend({
 		o.optional = true;
 		o.placeholder = 'ha-wan';
 
+		/* --- upstream health checks ------------------------------------- */
+		s = m.section(form.TypedSection, 'health', _('Upstream health checks'),
+			_('Probed by the master only. When every target of a check stays silent for "Failures" rounds, the master hands over to the peer and stays backup at priority 1; when the peer\'s upstream fails too, the pair stays put and reports "upstream down on both". Use addresses beyond the ISP\'s gateway, not host names.'));
+		s.anonymous = false;
+		s.addremove = true;
+		s.addbtntitle = _('Add health check');
+
+		o = s.option(form.DynamicList, 'target', _('Targets'), _('The round passes when any target answers.'));
+		o.datatype = 'ipaddr';
+		o.rmempty = false;
+
+		o = s.option(form.ListValue, 'method', _('Method'));
+		o.value('icmp', _('ICMP echo'));
+		o.value('tcp', _('TCP connect'));
+		o.default = 'icmp';
+
+		o = s.option(form.Value, 'port', _('TCP port'));
+		o.datatype = 'port';
+		o.depends('method', 'tcp');
+		o.rmempty = false;
+
+		o = s.option(form.Value, 'interval', _('Interval'), _('Seconds between rounds.'));
+		o.datatype = 'range(1,60)';
+		o.placeholder = '1';
+		o.optional = true;
+
+		o = s.option(form.Value, 'fall', _('Failures'), _('Failed rounds in a row before the upstream counts as down.'));
+		o.datatype = 'range(1,20)';
+		o.placeholder = '3';
+		o.optional = true;
+
+		o = s.option(form.Value, 'rise', _('Successes'), _('Answered rounds in a row before it counts as up again.'));
+		o.datatype = 'range(1,20)';
+		o.placeholder = '2';
+		o.optional = true;
+
 		return m.render().then(node => {
 			this.map = m;
 			return E([], [ this.renderDaemonOutcome(m, daemon), node ]);

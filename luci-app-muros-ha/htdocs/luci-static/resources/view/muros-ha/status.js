@@ -65,6 +65,25 @@ function yesNo(v, yes, no) {
 	return v ? E('span', { 'style': 'color:#2e7d32' }, yes) : E('span', { 'style': 'color:#c62828' }, no);
 }
 
+/* `status.health` → one line: the verdict, a demotion, each check's targets. */
+function renderHealth(h) {
+	if (!h)
+		return E('em', {}, _('no health checks configured (only the WAN link is watched)'));
+	const words = {
+		ok: _('healthy'), idle: _('not probed (backup)'), starting: _('starting'),
+		down: _('down: handed over'), down_both: _('down on both routers')
+	};
+	const bad = h.state == 'down' || h.state == 'down_both' || h.demoted;
+	const checks = (Array.isArray(h.checks) ? h.checks : []).map(c => '%s → %s (%s%s)'.format(
+		c.name, (c.targets ?? []).join(', '), c.method, c.last_rtt_ms != null ? ', %d ms'.format(c.last_rtt_ms) : ''));
+	return E('span', { 'style': bad ? 'color:#c62828' : '' }, [
+		words[h.state] ?? h.state,
+		h.demoted ? ', ' + _('demoted to priority 1 since %s').format(fmtTime(h.demoted.since)) : '',
+		h.message ? ' — ' + h.message : '',
+		checks.length ? E('br') : '', checks.join('; ')
+	]);
+}
+
 function row(label, value, id) {
 	return E('tr', { 'class': 'tr', 'data-key': id }, [
 		E('td', { 'class': 'td left', 'style': 'width:33%' }, label),
@@ -131,6 +150,7 @@ return view.extend({
 						st.last_split_brain.end ? fmtTime(st.last_split_brain.end) : _('ongoing'),
 						st.last_split_brain.message ?? '')
 					: _('none seen'), 'split-brain'),
+			row(_('Upstream'), renderHealth(st.health), 'upstream'),
 			row(_('Alerts'), (Array.isArray(st.alerts) && st.alerts.length)
 				? E('ul', {}, st.alerts.map(a => E('li', { 'style': 'color:#c62828' },
 					'%s: %s (%s)'.format(a.kind, a.message, fmtTime(a.since)))))
