@@ -187,8 +187,8 @@ pub fn network_with_wan(cfg: &Config, paths: &Paths) -> Result<Option<OutputFile
 /// Edited like `/etc/config/network`: every other byte is kept, and `None` when the
 /// section is already as we want it. No `/etc/config/firewall` means no fw4 here:
 /// nothing to include into, so nothing is created (a warning says so).
-pub fn firewall_with_include(paths: &Paths, warnings: &mut Vec<String>) -> Result<Option<OutputFile>, DeployError> {
-    use crate::paths::{FW4_INCLUDE_SECTION, FW4_SNIPPET};
+pub fn firewall_with_include(paths: &Paths, static_wan: bool, warnings: &mut Vec<String>) -> Result<Option<OutputFile>, DeployError> {
+    use crate::paths::{FW4_INCLUDE_SECTION, FW4_SNIPPET, FW4_SRCNAT_SECTION, FW4_SRCNAT_SNIPPET};
     let path = paths.uci_file("firewall");
     let text = match crate::fsutil::read_to_string(&path) {
         Ok(t) => t,
@@ -209,6 +209,16 @@ pub fn firewall_with_include(paths: &Paths, warnings: &mut Vec<String>) -> Resul
     // `chain-prepend` is what fw4 calls the auto-include directory `chain-pre`.
     for (k, v) in [("type", "nftables"), ("path", FW4_SNIPPET), ("position", "chain-prepend"), ("chain", "input")] {
         ed.set_option(FW4_INCLUDE_SECTION, k, v).map_err(bad)?;
+    }
+    // The static WAN's NAT to the VIP, ahead of fw4's masquerade; gone without one.
+    let has_srcnat = ed.package().sections.iter().any(|s| s.stype == "include" && s.name.as_deref() == Some(FW4_SRCNAT_SECTION));
+    if static_wan {
+        ed.ensure_section("include", FW4_SRCNAT_SECTION).map_err(bad)?;
+        for (k, v) in [("type", "nftables"), ("path", FW4_SRCNAT_SNIPPET), ("position", "chain-prepend"), ("chain", "srcnat")] {
+            ed.set_option(FW4_SRCNAT_SECTION, k, v).map_err(bad)?;
+        }
+    } else if has_srcnat {
+        ed.delete_section(FW4_SRCNAT_SECTION).map_err(bad)?;
     }
     let out = ed.finish();
     if out == text {
@@ -272,7 +282,8 @@ pub fn apply(paths: &Paths, opts: &DeployOptions) -> Result<DeployReport, Deploy
         open_peer_port(&mut files, paths, &cfg, peer.port);
     }
     files.extend(network_with_wan(&cfg, paths)?);
-    files.extend(firewall_with_include(paths, &mut report.warnings)?);
+    let static_wan = cfg.vips.iter().any(|v| v.gateway.is_some());
+    files.extend(firewall_with_include(paths, static_wan, &mut report.warnings)?);
     files.extend(dhcp_with_vip_gateway(&cfg, paths, &mut report.warnings));
     let mut staged: Vec<Staged> = Vec::new();
     let result = (|| {
@@ -339,9 +350,10 @@ fn verify_candidate(paths: &Paths, target: &Path, tmp: &Path, cfg: &Config) -> R
         }
     }
     // `nft -c` needs CAP_NET_ADMIN even to check; it never commits anything.
-    if crate::paths::same(target, &paths.firewall_snippet()) && nix::unistd::geteuid().is_root() {
+    let input = crate::paths::same(target, &paths.firewall_snippet());
+    if (input || crate::paths::same(target, &paths.srcnat_snippet())) && nix::unistd::geteuid().is_root() {
         if let Some(bin) = proc::find_program("nft") {
-            let text = render::firewall::check_ruleset(tmp);
+            let text = if input { render::firewall::check_ruleset(tmp) } else { render::firewall::check_srcnat_ruleset(tmp) };
             let (wrapper, mut f) = fsutil::create_temp(&tmp.with_extension("check"), 0o600).map_err(|error| DeployError::Io { path: tmp.with_extension("check"), error })?;
             std::io::Write::write_all(&mut f, text.as_bytes()).map_err(|error| DeployError::Io { path: wrapper.clone(), error })?;
             let verdict = run_verifier(&bin, &["-c".as_ref(), "-f".as_ref(), wrapper.as_os_str()], cfg);

@@ -20,6 +20,10 @@ pub const UCI_PACKAGE: &str = "muros_ha";
 pub const FW4_SNIPPET: &str = "/etc/muros-ha/fw4-input.nft";
 /// The `config include` section we own in `/etc/config/firewall`.
 pub const FW4_INCLUDE_SECTION: &str = "muros_ha";
+/// The static WAN's NAT to the VIP, included at the top of fw4's `srcnat` chain.
+pub const FW4_SRCNAT_SNIPPET: &str = "/etc/muros-ha/fw4-srcnat.nft";
+/// Its `config include` section (only while a static WAN is configured).
+pub const FW4_SRCNAT_SECTION: &str = "muros_ha_srcnat";
 
 /// netifd's resolver file (the DNS servers of the interfaces that are up), as the target
 /// of the `/tmp/resolv.conf` link, relative so that it stays under any `--root`.
@@ -80,6 +84,10 @@ impl Paths {
     /// (there at boot, before muros-ha starts) and `/etc/config/firewall` includes it.
     pub fn firewall_snippet(&self) -> PathBuf {
         self.join(FW4_SNIPPET)
+    }
+    /// The static WAN's srcnat snippet (see [`FW4_SRCNAT_SNIPPET`]).
+    pub fn srcnat_snippet(&self) -> PathBuf {
+        self.join(FW4_SRCNAT_SNIPPET)
     }
     /// Where releases up to 0.1.0 rendered the snippet; `render` removes it.
     pub fn legacy_firewall_snippet(&self) -> PathBuf {

@@ -126,3 +126,43 @@ fn upgrading_removes_the_snippet_the_previous_release_left_in_fw4s_package_direc
     let again = render(&root, &[]);
     assert!(!again.contains(LEGACY), "{again}");
 }
+
+/// A static WAN adds the srcnat include (and its snippet) beside ours; back to the DHCP
+/// WAN, that include goes again and the admin's lines are as they were.
+#[test]
+fn a_static_wan_adds_the_srcnat_include_and_removing_it_takes_it_back() {
+    let root = root("static", Some(STOCK_FIREWALL));
+    let conf = root.0.join("etc/config/muros_ha");
+    let dhcp_wan = fs::read_to_string(&conf).unwrap();
+    let static_wan = dhcp_wan.replace(
+        "config wan 'wan'\n\toption interface 'wan'\n\toption parent 'eth1'\n\toption macaddr '02:6d:75:72:6f:73'",
+        "config wan 'wan'\n\toption proto 'static'\n\toption interface 'wan'\n\toption ipaddr '203.0.113.10/24'\n\toption gateway '203.0.113.1'",
+    );
+    assert_ne!(static_wan, dhcp_wan, "the example's wan section changed; update this test");
+    fs::write(&conf, &static_wan).unwrap();
+    let net = root.0.join("etc/config/network");
+    let mut network = fs::read_to_string(&net).unwrap();
+    network.push_str("\nconfig interface 'wan'\n\toption device 'eth1'\n\toption proto 'static'\n\toption ipaddr '203.0.113.2/24'\n");
+    fs::write(&net, &network).unwrap();
+
+    let out = render(&root, &[]);
+    let text = fs::read_to_string(root.0.join("etc/config/firewall")).unwrap();
+    assert!(text.starts_with(STOCK_FIREWALL), "{text}");
+    assert!(
+        text.ends_with("\nconfig include 'muros_ha_srcnat'\n\toption type 'nftables'\n\toption path '/etc/muros-ha/fw4-srcnat.nft'\n\toption position 'chain-prepend'\n\toption chain 'srcnat'\n"),
+        "{out}\n{text}"
+    );
+    let nat = fs::read_to_string(root.0.join("etc/muros-ha/fw4-srcnat.nft")).unwrap();
+    assert!(nat.contains("oifname \"eth1\" ip saddr != { 203.0.113.2, 203.0.113.10 } counter snat ip to 203.0.113.10"), "{nat}");
+    if let Some(show) = uci_show_firewall(&root) {
+        assert!(show.lines().any(|l| l == "firewall.muros_ha_srcnat.chain='srcnat'"), "{show}");
+    }
+    let network_after = fs::read_to_string(&net).unwrap();
+    assert!(network_after.ends_with("option ipaddr '203.0.113.2/24'\n"), "the static WAN interface is the admin's: {network_after}");
+
+    fs::write(&conf, &dhcp_wan).unwrap();
+    render(&root, &[]);
+    let back = fs::read_to_string(root.0.join("etc/config/firewall")).unwrap();
+    assert!(!back.contains("muros_ha_srcnat"), "{back}");
+    assert!(back.starts_with(STOCK_FIREWALL) && back.contains("config include 'muros_ha'"), "{back}");
+}

@@ -116,6 +116,30 @@ fn every_golden_firewall_snippet_loads_into_an_fw4_like_input_chain() {
     }
 }
 
+/// The static WAN's srcnat snippet loads into an fw4-like nat chain (and only the
+/// static-WAN golden has one).
+#[test]
+fn the_static_wan_srcnat_snippet_loads_into_an_fw4_like_nat_chain() {
+    if !can_run("nft -c srcnat", &["ip", "nft"]) {
+        return;
+    }
+    let ns = Netns::new();
+    let tmp = TempDir::new();
+    let mut seen = Vec::new();
+    for (name, _, _) in CASES {
+        let snippet = expected_file(name, muros_ha::paths::FW4_SRCNAT_SNIPPET);
+        if !snippet.is_file() {
+            continue;
+        }
+        seen.push(*name);
+        let ruleset = tmp.0.join(format!("{name}-srcnat.nft"));
+        fs::write(&ruleset, firewall::check_srcnat_ruleset(&snippet)).unwrap();
+        let out = ns.exec("nft").args(["-c", "-f"]).arg(&ruleset).output().expect("spawn nft");
+        assert!(out.status.success(), "case {name}: nft -c rejected the srcnat snippet:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(seen, ["static-wan"]);
+}
+
 /// Render `cfg`'s conntrackd.conf under a fresh root, start conntrackd with it in a
 /// namespace holding the sync device and address, and return its `-s` answer.
 fn conntrackd_answers_stats(cfg: &Config) -> String {

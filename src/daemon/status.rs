@@ -104,10 +104,25 @@ fn describe_config(d: &Daemon, cfg: &Config, sys: &RealSystem, addresses: &[(Str
         obj.insert(
             "wan".into(),
             json!({
+                "mode": "dhcp",
                 "interface": w.logical, "device": w.device, "parent": w.parent, "macaddr": w.mac_string(),
                 "up": operstate.as_deref().is_some_and(|s| s == "up" || s == "unknown"),
                 "operstate": operstate,
                 "address": addrs.first(),
+            }),
+        );
+    } else if let Some(v) = cfg.vips.iter().find(|v| v.gateway.is_some()) {
+        // The static WAN: up on this router while it holds the WAN VIP.
+        let vip = v.address.addr.to_string();
+        let held = addresses.iter().any(|(dev, a)| *dev == v.interface.device && a.split('/').next() == Some(vip.as_str()));
+        obj.insert(
+            "wan".into(),
+            json!({
+                "mode": "static",
+                "interface": v.interface.logical, "device": v.interface.device,
+                "vip": v.address.to_string(), "gateway": v.gateway.map(|g| g.to_string()),
+                "up": held,
+                "address": if held { Some(vip) } else { None },
             }),
         );
     } else {

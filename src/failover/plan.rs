@@ -83,7 +83,8 @@ fn lan_vip(c: &Config) -> Option<Ipv4Addr> {
         IpAddr::V6(_) => None,
     };
     let on_lan = c.vips.iter().filter(|v| v.interface.logical == "lan").find_map(|v| v4(&v));
-    on_lan.or_else(|| c.vips.iter().find_map(|v| v4(&v)))
+    // Never the static WAN VIP: it is on the ISP's side.
+    on_lan.or_else(|| c.vips.iter().filter(|v| v.gateway.is_none()).find_map(|v| v4(&v)))
 }
 
 /// A conntrackd client command (`conntrackd -C conf <flag>`).
@@ -429,6 +430,7 @@ mod tests {
                 address: IpNet { addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), prefix: 24 },
                 vrid: 10,
                 peer_address: None,
+                gateway: None,
             }],
             wan: if wan {
                 Some(Wan { logical: "wan".into(), parent: "eth0".into(), device: "wan".into(), macaddr: [2, 0, 0, 0, 0, 1] })
@@ -675,6 +677,7 @@ mod tests {
             address: IpNet { addr: IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)), prefix: 24 },
             vrid: 11,
             peer_address: None,
+            gateway: None,
         };
         c.vips.insert(0, guest.clone());
         assert_eq!(PlanInputs::from(&c).backup_via, Some(via()));

@@ -228,7 +228,23 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
     let sync_interface = sync_draft.interface.as_ref();
     let vip_context = vip::Context { vrrp_version, sync_mode: sync_draft.mode, sync_interface, network: &src.network };
     let vips = vip::vips(&mut c, g, &vip_context);
-    let wan = wan::wan(&mut c, sync_interface);
+    let (wan, static_wan) = match wan::wan(&mut c, sync_interface, sync_draft.mode, &src.network) {
+        Some(wan::WanKind::Dhcp(w)) => (Some(w), None),
+        Some(wan::WanKind::Static(v)) => (None, Some(v)),
+        None => (None, None),
+    };
+    let mut vips = vips;
+    if let Some(v) = static_wan {
+        // The static WAN VIP is an instance like any VIP (sync group, firewall rule,
+        // advert watch, status); `gateway` marks it.
+        if let Some(clash) = vips.iter().find(|x| x.interface.device == v.interface.device && x.vrid == v.vrid) {
+            let (name, vrid) = (clash.name.clone(), v.vrid);
+            if let Some(w) = src.muros.sections_of_type("wan").next() {
+                c.err(w, Some("vrid"), format!("VRID {} is already used by VIP '{}' on the same device", vrid, name), Some("another VRID, 1..255"));
+            }
+        }
+        vips.push(v);
+    }
     let health = health::checks(&mut c);
     let sync = sync_draft.into_link();
     let router_id = router_id(src.system.as_ref(), role);

@@ -135,6 +135,10 @@ pub struct Vip {
     pub vrid: u8,
     /// Peer's address on this interface, required for unicast VRRP.
     pub peer_address: Option<IpAddr>,
+    /// Only for a static WAN VIP (`config wan` with `proto 'static'`): the ISP's gateway.
+    /// The master routes by default via it from the VIP (keepalived `virtual_routes`) and
+    /// NATs LAN traffic to the VIP (fw4 srcnat snippet).
+    pub gateway: Option<Ipv4Addr>,
 }
 
 /// The shared-MAC macvlan WAN.

@@ -90,7 +90,7 @@ fn served_vip(s: &Section, cfg: &Config) -> Option<Ipv4Addr> {
     }
     let iface = s.get("interface")?;
     cfg.vips.iter().find_map(|v| match v.address.addr {
-        IpAddr::V4(a) if v.interface.logical == iface => Some(a),
+        IpAddr::V4(a) if v.interface.logical == iface && v.gateway.is_none() => Some(a),
         _ => None,
     })
 }

@@ -64,6 +64,37 @@ pub fn render(cfg: &Config) -> String {
     t.finish()
 }
 
+/// The static WAN's NAT (`None` without one): bare rules that fw4 includes at the top of
+/// its `srcnat` chain (our second `config include`, `muros_ha_srcnat`), before its
+/// masquerade. LAN traffic leaving by the WAN device takes the VIP as source, so a flow
+/// keeps its public address when the master changes (conntrackd carries the mapping).
+/// The router's own addresses on the WAN and the VIP itself are left alone: the
+/// backup's own traffic must keep the address it owns.
+pub fn render_srcnat(cfg: &Config) -> Option<String> {
+    let vip = cfg.vips.iter().find(|v| v.gateway.is_some())?;
+    let IpAddr::V4(public) = vip.address.addr else { return None };
+    let mut keep: Vec<String> = vip.interface.addresses.iter().filter(|n| n.addr.is_ipv4()).map(|n| n.addr.to_string()).collect();
+    keep.push(public.to_string());
+    let mut t = Text::new();
+    t.line("# Included by fw4 at the top of its srcnat chain: bare rules only.");
+    t.line(format!(
+        "oifname \"{}\" ip saddr != {{ {} }} counter snat ip to {} comment \"muros-ha: static WAN, NAT to the VIP {}\"",
+        vip.interface.device,
+        keep.join(", "),
+        public,
+        comment_safe(&vip.name)
+    ));
+    Some(t.finish())
+}
+
+/// The srcnat snippet inside a nat chain as fw4 has it, for `nft -c -f`.
+pub fn check_srcnat_ruleset(snippet: &Path) -> String {
+    format!(
+        "table inet fw4 {{\n    chain srcnat {{\n        type nat hook postrouting priority srcnat; policy accept;\n        include \"{}\"\n    }}\n}}\n",
+        snippet.display()
+    )
+}
+
 /// A standalone ruleset that includes the snippet at `snippet` the way fw4 does, so
 /// `nft -c -f` can check it before it goes live.
 pub fn check_ruleset(snippet: &Path) -> String {

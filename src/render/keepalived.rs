@@ -36,6 +36,11 @@ const GARP_MASTER_DELAY_S: u32 = 1;
 /// DHCP client lost its flow for that long). One ARP per VIP every 5 s is nothing.
 const GARP_MASTER_REFRESH_S: u32 = 5;
 
+/// Metric of the static WAN's default route: below anything netifd installs for a WAN
+/// with its own gateway (OpenWrt's default metric is 0 only when none is set; README
+/// asks for none on the WAN interface or a metric above this).
+const STATIC_WAN_METRIC: u32 = 1;
+
 /// The whole keepalived.conf.
 pub fn render(cfg: &Config, ctx: &RenderContext<'_>) -> String {
     let mut t = Text::new();
@@ -161,6 +166,14 @@ fn instance(t: &mut Text, cfg: &Config, vip: &Vip, on_sync_link: bool, notify: O
     t.open("virtual_ipaddress");
     t.line(format!("{} dev {}", vip.address, vip.interface.device));
     t.close();
+    if let Some(gw) = vip.gateway {
+        // The static WAN: the master's default route goes from the VIP, so the router's
+        // own traffic and the NATed flows (fw4 srcnat snippet) keep the public address.
+        t.line("# Static WAN: default route from the VIP while MASTER (metric below netifd's own).");
+        t.open("virtual_routes");
+        t.line(format!("src {} to 0.0.0.0/0 via {} dev {} metric {}", vip.address.addr, gw, vip.interface.device, STATIC_WAN_METRIC));
+        t.close();
+    }
     if let Some(wan) = &cfg.wan {
         if wan.parent != vip.interface.device {
             t.line("# WAN cable out: FAULT, so the peer takes over.");

@@ -54,11 +54,16 @@ pub(crate) const HEADER: &str =
 /// is edited, not rendered ([`sysupgrade::with_our_paths`]); keep.d is
 /// [`sysupgrade::keep_d`]. The deploy step adds both.
 pub fn render_all(cfg: &Config, ctx: &RenderContext<'_>) -> Vec<OutputFile> {
-    vec![
+    let mut out = vec![
         OutputFile { path: ctx.paths.keepalived_conf(), contents: keepalived::render(cfg, ctx), mode: 0o600 },
         OutputFile { path: ctx.paths.conntrackd_conf(), contents: conntrackd::render(cfg, ctx.paths), mode: 0o644 },
         OutputFile { path: ctx.paths.firewall_snippet(), contents: firewall::render(cfg), mode: 0o644 },
-    ]
+    ];
+    // Only with a static WAN; without one the include goes and the file is not read.
+    if let Some(nat) = firewall::render_srcnat(cfg) {
+        out.push(OutputFile { path: ctx.paths.srcnat_snippet(), contents: nat, mode: 0o644 });
+    }
+    out
 }
 
 /// The router's own address on an interface of the same family as `like`, skipping

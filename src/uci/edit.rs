@@ -137,6 +137,37 @@ impl Editor {
         Ok(true)
     }
 
+    /// Remove the named section: its `config` line and every statement in it (a blank
+    /// line before it goes too, so removing what [`Editor::ensure_section`] added gives
+    /// the text back). Returns true if it existed. Refused when one of its lines also
+    /// holds a statement of another section (`;`).
+    pub fn delete_section(&mut self, name: &str) -> Result<bool, UciError> {
+        let pkg = &self.parsed.package;
+        let Some(sidx) = (0..pkg.sections.len()).find(|&i| pkg.uci_id(i) == name && pkg.sections[i].name.is_some()) else { return Ok(false) };
+        let mut expected = pkg.clone();
+        expected.sections.remove(sidx);
+        let mut splices: Vec<Splice> = Vec::new();
+        for st in self.parsed.stmts.iter().filter(|s| s.section == sidx && !matches!(s.kind, StmtKind::Package)) {
+            let ln = &self.parsed.lines[st.logical];
+            if ln.commands != 1 {
+                return Err(self.err(ln.first_line, format!("cannot remove section '{name}': line {} holds several statements", ln.first_line)));
+            }
+            if !splices.iter().any(|s| s.start == ln.start) {
+                splices.push(Splice { start: ln.start, end: ln.end, with: String::new() });
+            }
+        }
+        // Lines end with their newline (or the text ends): drop one blank line before.
+        if let Some(first) = splices.iter().map(|s| s.start).min() {
+            let before = &self.text[..first];
+            let blank = if before.ends_with("\n\n") { Some(1) } else if before.ends_with("\n\r\n") { Some(2) } else { None };
+            if let (Some(n), Some(s)) = (blank, splices.iter_mut().find(|s| s.start == first)) {
+                s.start -= n;
+            }
+        }
+        self.apply(splices, &expected, &format!("delete section {name}"))?;
+        Ok(true)
+    }
+
     /// `option NAME 'VALUE'` in the section. An empty value deletes the option, as
     /// `uci set pkg.sec.opt=''` does. Returns true if the text changed.
     pub fn set_option(&mut self, section_ref: &str, name: &str, value: &str) -> Result<bool, UciError> {

@@ -192,6 +192,30 @@ fn ensure_section_then_options_is_idempotent() -> Result<(), UciError> {
     Ok(())
 }
 
+/// What `ensure_section` + options add, `delete_section` takes back byte for byte; the
+/// sections around it, comments and a CRLF file keep their bytes; a section that is not
+/// there is no change.
+#[test]
+fn delete_section_takes_back_what_ensure_section_added() -> Result<(), UciError> {
+    for base in [NETWORK.to_string(), NETWORK.replace('\n', "\r\n")] {
+        let mut ed = Editor::new(&base, "firewall")?;
+        ed.ensure_section("include", "muros_ha_srcnat")?;
+        ed.set_option("muros_ha_srcnat", "path", "/etc/muros-ha/fw4-srcnat.nft")?;
+        ed.set_option("muros_ha_srcnat", "chain", "srcnat")?;
+        let added = ed.finish();
+        assert_ne!(added, base);
+        let mut ed = Editor::new(&added, "firewall")?;
+        assert!(ed.delete_section("muros_ha_srcnat")?);
+        assert_eq!(ed.text(), base);
+        assert!(!ed.delete_section("muros_ha_srcnat")?, "gone already: no change");
+    }
+    let text = "config a x\n\toption k 1\n\n# keep me\nconfig b y\n\toption k 2\n\nconfig c z\n";
+    let mut ed = editor(text);
+    assert!(ed.delete_section("y")?);
+    assert_eq!(ed.text(), "config a x\n\toption k 1\n\n# keep me\n\nconfig c z\n");
+    Ok(())
+}
+
 #[test]
 fn option_spread_over_statements_is_replaced_at_its_first_place() -> Result<(), UciError> {
     let text = "config a b\n\tlist x 1\n\toption y 2\n\tlist x 2\n# c\n";

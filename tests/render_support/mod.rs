@@ -99,7 +99,7 @@ pub fn iface(logical: &str, device: &str, addrs: &[&str]) -> Interface {
 }
 
 pub fn vip(name: &str, interface: Interface, address: &str, vrid: u8, peer: Option<&str>) -> Vip {
-    Vip { name: name.into(), interface, address: net(address), vrid, peer_address: peer.map(|p| p.parse().unwrap()) }
+    Vip { name: name.into(), interface, address: net(address), vrid, peer_address: peer.map(|p| p.parse().unwrap()), gateway: None }
 }
 
 pub fn wan(parent: &str) -> Wan {
@@ -158,6 +158,8 @@ pub const CASES: &[(&str, &str, Option<&str>)] = &[
     ("lan-guest-ipv6-v3", "/", None),
     // Master with AH over unicast VRRP and conntrackd over UDP; no WAN to track.
     ("unicast-ah", "/", None),
+    // Backup, static WAN (seed 001's main case): WAN VIP with its default route, NAT to it.
+    ("static-wan", "/", None),
     // A: br-lan / sync eth1 / WAN eth0 (21.02 syntax); B: eth0.1 / sync eth2 / WAN eth0.2
     // (19.07 syntax), B in maintenance.
     ("asym-a", "/lab/ra", None),

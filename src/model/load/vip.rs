@@ -172,7 +172,7 @@ fn without_conflicts(c: &mut Checker, drafts: Vec<Draft>) -> Vec<Vip> {
         check_unique_name(c, &d, &vips);
         check_unique_vrid(c, &d, &mut seen_vrid);
         if let Draft { name, interface: Some(interface), address: Some(address), vrid: Some(vrid), peer_address, .. } = d {
-            vips.push(Vip { name, interface, address, vrid, peer_address });
+            vips.push(Vip { name, interface, address, vrid, peer_address, gateway: None });
         }
     }
     vips
