@@ -95,8 +95,8 @@ pub fn run(opts: RunOptions) -> i32 {
     let mut socks = open_sockets(cfg.as_ref());
     server.state.watch = cfg.as_ref().map(|c| watch::Watch::new(c));
     adopt_fence(&mut server);
-    // Upstream health rounds run on short-lived threads; results come back through a
-    // channel and wake this loop through `health_wake`.
+    // Upstream health rounds run on short-lived threads; results come back through
+    // `health_done` and wake this loop through `health_wake`.
     let health_wake = match Waker::new() {
         Ok(w) => Arc::new(w),
         Err(e) => {
@@ -104,7 +104,8 @@ pub fn run(opts: RunOptions) -> i32 {
             return 1;
         }
     };
-    let (health_tx, health_rx) = std::sync::mpsc::channel::<super::health::RoundResult>();
+    // Finished rounds, collected by the loop (a Mutex'd Vec: std's mpsc costs ~10 KB).
+    let health_done: Arc<std::sync::Mutex<Vec<super::health::RoundResult>>> = Arc::default();
     server.state.health = cfg.as_ref().map(|c| super::health::Health::new(&c.health));
     adopt_demotion(&mut server);
     let mut was_master = false;
@@ -191,7 +192,7 @@ pub fn run(opts: RunOptions) -> i32 {
         if ready.is_ready(3 + socks.len()) {
             health_wake.drain();
         }
-        health_tick(&mut server, master, &health_rx, &health_tx, &health_wake);
+        health_tick(&mut server, master, &health_done, &health_wake);
         finish_handovers(&mut server);
         if let Some(c) = &cfg {
             watch_tick(&mut server, c, master);
@@ -202,11 +203,12 @@ pub fn run(opts: RunOptions) -> i32 {
 }
 
 /// Collect finished probe rounds, judge them, act, and start the rounds now due.
-fn health_tick(server: &mut Server<Daemon>, master: bool, rx: &std::sync::mpsc::Receiver<super::health::RoundResult>, tx: &std::sync::mpsc::Sender<super::health::RoundResult>, wake: &Arc<Waker>) {
+fn health_tick(server: &mut Server<Daemon>, master: bool, done: &Arc<std::sync::Mutex<Vec<super::health::RoundResult>>>, wake: &Arc<Waker>) {
     use super::health::{Act, PeerUpstream};
     let Some(h) = server.state.health.as_mut() else { return };
-    while let Ok(r) = rx.try_recv() {
-        h.round_done(&r);
+    let finished = std::mem::take(&mut *done.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    for r in &finished {
+        h.round_done(r);
     }
     if h.checks.is_empty() {
         return;
@@ -229,10 +231,10 @@ fn health_tick(server: &mut Server<Daemon>, master: bool, rx: &std::sync::mpsc::
     let checks: Vec<crate::model::HealthCheck> = due.iter().filter_map(|&i| h.checks.get(i).cloned()).collect();
     let wire = h.wire().map(str::to_string);
     for (i, c) in due.into_iter().zip(checks) {
-        let (tx, wake) = (tx.clone(), wake.clone());
+        let (done, wake) = (done.clone(), wake.clone());
         let spawned = std::thread::Builder::new().name("health".into()).spawn(move || {
             let r = super::health::probe_round(i, &c);
-            let _ = tx.send(r);
+            done.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(r);
             wake.wake();
         });
         if let Err(e) = spawned {

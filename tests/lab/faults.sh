@@ -53,7 +53,18 @@ flow_survived() {
 	[ "${now_b:-0}" -gt "$b" ] || bad "no TCP bytes since the fault ($b -> $now_b)"
 	flow_alive main || bad "TCP flow stalled (no reply in the last second)"
 	local l; while IFS= read -r l; do [ -z "$l" ] || bad "$l"; done <<<"$(client_kept_lease)"
+	if [ "$WAN_MODE" = static ]; then
+		# issue 17 §2: the server sees every flow from the WAN VIP, before and after
+		local src; src=$(srv_tcp_sources)
+		[ "$src" = "$WAN_VIP" ] || bad "the internet server sees TCP flows from '$src', not only the WAN VIP $WAN_VIP"
+		note "server sees $src"
+	fi
 	note "gap tcp $(flow_gap_after main tcp "$t") ms udp $(flow_gap_after main udp "$t") ms"
+}
+
+# The source addresses of the TCP connections the internet server holds, sorted, unique.
+srv_tcp_sources() {
+	ip netns exec "$NS_SRV" ss -tnH state established 2>/dev/null | awk '{a=$4; sub(/:[0-9]+$/, "", a); print a}' | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
 
 # backup_reaches_internet R: router R's own TCP connection to the internet server

@@ -57,8 +57,15 @@ SRV_IP=203.0.113.10
 LAN_VIP=192.0.2.1
 LAN_PREFIX=24
 WAN_MAC=02:00:5e:10:00:01
-# muros-ha's default macvlan name for logical `wan` (DSA boards already own `wan`)
+# WAN_MODE=dhcp: the shared-MAC macvlan DHCP WAN (muros-ha's default macvlan name for
+# logical `wan`: DSA boards already own `wan`). WAN_MODE=static (issue 17 §2, seed
+# 001's main case): each router has its own address on the ISP's segment, the WAN VIP
+# moves with the master (keepalived), NAT to the VIP.
+WAN_MODE=${WAN_MODE:-dhcp}
 WAN_DEV=ha-wan
+WAN_VIP=198.51.100.60
+declare -A R_WAN=([ra]=198.51.100.2 [rb]=198.51.100.3)
+[ "$WAN_MODE" = static ] && WAN_DEV=wanp
 VRID=10
 # OpenWrt's default: no renewal (T1 = 6 h) can happen during a lab run, so a client
 # that survives a failover did it with the lease it had
@@ -159,6 +166,11 @@ link_up() { ip -n "${NS[$1]}" -o link show dev "$2" 2>/dev/null | grep -q "state
 has_vip() { link_up "$1" lan0 && ip -n "${NS[$1]}" -4 -o addr show dev lan0 2>/dev/null | grep -q " $LAN_VIP/"; }
 wan_addr() {
 	link_up "$1" "$WAN_DEV" || return 0
+	if [ "$WAN_MODE" = static ]; then
+		# the router's own address is always there; the WAN is "up" where the VIP is
+		ip -n "${NS[$1]}" -4 -o addr show dev "$WAN_DEV" 2>/dev/null | grep -q " $WAN_VIP/" && echo "$WAN_VIP"
+		return 0
+	fi
 	ip -n "${NS[$1]}" -4 -o addr show dev "$WAN_DEV" 2>/dev/null | awk '{split($4,a,"/"); print a[1]; exit}'
 }
 wan_up() { [ -n "$(wan_addr "$1")" ]; }
@@ -217,7 +229,11 @@ lab_topology() {
 		ip -n "$NS_LAN" link add "$lport" type veth peer name lan0 netns "${NS[$r]}"
 		ip -n "$NS_LAN" link set "$lport" master br0 up
 		ip -n "${NS[$r]}" link set wanp up
-		ip -n "${NS[$r]}" link add link wanp name "$WAN_DEV" address "$WAN_MAC" type macvlan mode private
+		if [ "$WAN_MODE" = static ]; then
+			ip -n "${NS[$r]}" addr add "${R_WAN[$r]}/24" dev wanp
+		else
+			ip -n "${NS[$r]}" link add link wanp name "$WAN_DEV" address "$WAN_MAC" type macvlan mode private
+		fi
 		ip -n "${NS[$r]}" addr add "${R_LAN[$r]}/$LAN_PREFIX" dev lan0
 		ip -n "${NS[$r]}" link set lan0 up
 		rx "$r" sysctl -qw net.ipv4.ip_forward=1
@@ -267,10 +283,11 @@ config vip 'lan'
 	option address '$LAN_VIP/$LAN_PREFIX'
 	option vrid '$VRID'
 
-config wan 'wan'
-	option interface 'wan'
-	option parent 'wanp'
-	option macaddr '$WAN_MAC'
+$(if [ "$WAN_MODE" = static ]; then
+	printf "config wan 'wan'\n\toption proto 'static'\n\toption interface 'wan'\n\toption ipaddr '%s/24'\n\toption gateway '%s'\n\toption vrid '%s'\n" "$WAN_VIP" "$ISP_GW" "$((VRID + 5))"
+else
+	printf "config wan 'wan'\n\toption interface 'wan'\n\toption parent 'wanp'\n\toption macaddr '%s'\n" "$WAN_MAC"
+fi)
 EOC
 	if [ "$HEALTH" = 1 ]; then
 		printf "\nconfig health 'upstream'\n\tlist target '%s'\n\toption method 'icmp'\n\toption interval '1'\n\toption fall '3'\n\toption rise '2'\n" \
@@ -315,17 +332,11 @@ config interface 'sync'
 	option ipaddr '${R_SYNC[$r]}'
 	option netmask '255.255.255.252'
 
-config device 'muros_ha_wan'
-	option type 'macvlan'
-	option name '$WAN_DEV'
-	option ifname 'wanp'
-	option macaddr '$WAN_MAC'
-	option mode 'private'
-
-config interface 'wan'
-	option device '$WAN_DEV'
-	option proto 'dhcp'
-	option auto '0'
+$(if [ "$WAN_MODE" = static ]; then
+	printf "config interface 'wan'\n\toption device 'wanp'\n\toption proto 'static'\n\toption ipaddr '%s/24'\n" "${R_WAN[$r]}"
+else
+	printf "config device 'muros_ha_wan'\n\toption type 'macvlan'\n\toption name '%s'\n\toption ifname 'wanp'\n\toption macaddr '%s'\n\toption mode 'private'\n\nconfig interface 'wan'\n\toption device '%s'\n\toption proto 'dhcp'\n\toption auto '0'\n" "$WAN_DEV" "$WAN_MAC" "$WAN_DEV"
+fi)
 EOC
 	cat >"$root/etc/config/system" <<EOC
 config system
@@ -528,6 +539,7 @@ table inet fw4 {
 	}
 	chain srcnat {
 		type nat hook postrouting priority srcnat; policy accept;
+		include "$root/etc/muros-ha/fw4-srcnat.nf[t]"
 		oifname "$WAN_DEV" jump srcnat_wan
 		jump upnp_postrouting
 	}
@@ -822,12 +834,13 @@ lab_power_on() {
 		"$root"/var/run/dnsmasq.*.dhcp
 	ip -n "${NS[$r]}" link set "$WAN_DEV" down
 	ip -n "${NS[$r]}" -4 addr flush dev "$WAN_DEV"
+	[ "$WAN_MODE" = static ] && ip -n "${NS[$r]}" addr add "${R_WAN[$r]}/24" dev wanp
 	ip -n "${NS[$r]}" addr del "$LAN_VIP/$LAN_PREFIX" dev lan0 2>/dev/null
 	rx "$r" conntrack -F >/dev/null 2>&1
 	for dev in wanp lan0 sync0; do ip -n "${NS[$r]}" link set "$dev" up; done
 	rx "$r" nft -f "$root/etc/lab-fw4.nft"
 	# /var/run is a tmpfs on a router: the fence and the last state do not survive
-	rm -f "$root"/var/run/muros-ha/{fence,fence.reason,desired,current}
+	rm -f "$root"/var/run/muros-ha/{fence,fence.reason,upstream,desired,current}
 	start_ubus "$r"
 	start_conntrackd "$r"
 	start_keepalived "$r"

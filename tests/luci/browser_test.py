@@ -469,6 +469,43 @@ def run(d, base, rundir, backend, password):
             k_hc = wait_for(lambda: (lambda t: t if "muros_ha_upstream" in t else None)(read(kconf)), 15)
             check("the daemon rendered the upstream demotion into keepalived.conf", k_hc, read(kconf)[-600:])
 
+    # 3d. WAN mode static (issue 17 §2): the DHCP fields give way to the VIP and the
+    #     gateway, saved to uci; this stack's `wan` is a DHCP interface, so the real
+    #     daemon refuses it next to the Interface field. Then back to DHCP. -----------
+    open_settings()
+    proto = w.until(EC.presence_of_element_located((By.ID, "widget.cbid.muros_ha.wan.proto")))
+    d.execute_script("arguments[0].scrollIntoView({block:'center'})", proto)
+    Select(proto).select_by_value("static")
+    vip_field = wait_for(lambda: [e for e in d.find_elements(By.ID, "widget.cbid.muros_ha.wan.ipaddr") if e.is_displayed()], 5)
+    check("WAN mode static shows the WAN VIP field", vip_field)
+    check("WAN mode static hides the shared MAC field",
+          not [e for e in d.find_elements(By.ID, "widget.cbid.muros_ha.wan.macaddr") if e.is_displayed()])
+    if vip_field:
+        set_text("widget.cbid.muros_ha.wan.ipaddr", "198.51.100.60/24")
+        set_text("widget.cbid.muros_ha.wan.gateway", "198.51.100.1")
+        save_apply()
+        st = wait_for(lambda: (lambda t: t if "option proto 'static'" in t and "option ipaddr '198.51.100.60/24'" in t else None)(read(conf)), 30)
+        check("Save & Apply writes the static WAN to uci (proto, VIP, gateway)", st and opt(st, "gateway") == "198.51.100.1", read(conf))
+        if real:
+            err = wait_for(lambda: d.find_elements(By.ID, "muros-ha-errors") and css("#muros-ha-errors").text, 30)
+            check("the daemon says the static WAN interface needs its own static address",
+                  err and "WAN" in err and "no static IPv4 address" in err, err)
+        else:
+            wait_for(lambda: d.find_elements(By.ID, "muros-ha-applied"), 30)
+        open_settings()
+        proto = w.until(EC.presence_of_element_located((By.ID, "widget.cbid.muros_ha.wan.proto")))
+        d.execute_script("arguments[0].scrollIntoView({block:'center'})", proto)
+        Select(proto).select_by_value("dhcp")
+        wait_for(lambda: [e for e in d.find_elements(By.ID, "widget.cbid.muros_ha.wan.macaddr") if e.is_displayed()], 5)
+        set_text("widget.cbid.muros_ha.wan.parent", "eth0")
+        set_text("widget.cbid.muros_ha.wan.macaddr", "02:00:5e:00:00:01")
+        save_apply()
+        # LuCI leaves a ListValue at its default ('dhcp') out of uci; check reads it so.
+        back = wait_for(lambda: (lambda t: t if opt(t, "proto") in (None, "dhcp") and "option macaddr '02:00:5e:00:00:01'" in t else None)(read(conf)), 30)
+        check("back to DHCP: the shared MAC again, the VIP and the gateway gone", back and "198.51.100.60" not in back and "gateway" not in back, read(conf))
+        check("the daemon applies the DHCP WAN again", wait_for(lambda: d.find_elements(By.ID, "muros-ha-applied"), 30),
+              d.find_elements(By.ID, "muros-ha-daemon") and css("#muros-ha-daemon").text)
+
     # 4. daemon-side error next to its field --------------------------------------
     open_settings()
     sid = vip_sid()

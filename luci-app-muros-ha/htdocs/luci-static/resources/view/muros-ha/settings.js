@@ -89,7 +89,16 @@ const OPTION_LABELS = {
 	vrid: _('VRID'),
 	peer_address: _('Peer address'),
 	parent: _('Parent device'),
-	macaddr: _('Shared MAC address')
+	macaddr: _('Shared MAC address'),
+	proto: _('WAN mode'),
+	ipaddr: _('WAN VIP'),
+	gateway: _('Gateway'),
+	target: _('Targets'),
+	method: _('Method'),
+	port: _('TCP port'),
+	interval: _('Interval'),
+	fall: _('Failures'),
+	rise: _('Successes')
 };
 
 /* A MAC that two routers may share on the WAN must not collide with vendor
@@ -160,6 +169,8 @@ function describeLocation(loc) {
 		where = _('General');
 	else if (loc.section == 'wan')
 		where = _('WAN');
+	else if (type == 'health')
+		where = _('Health check "%s"').format(loc.sid);
 	else
 		where = loc.section || _('Configuration');
 
@@ -390,11 +401,16 @@ return view.extend({
 		o.modalonly = true;
 
 		/* --- shared-MAC WAN ---------------------------------------------- */
-		s = m.section(form.NamedSection, 'wan', 'wan', _('Shared-MAC WAN'),
-			_('A macvlan with the same MAC address on both routers; only the master brings it up, so the ISP sees one host and one DHCP lease.'));
+		s = m.section(form.NamedSection, 'wan', 'wan', _('WAN'),
+			_('DHCP: a macvlan with the same MAC address on both routers; only the master brings it up, so the ISP sees one host and one DHCP lease. Static: a WAN VIP that moves with the master, with the default route and NAT to it; each router keeps its own static address on the WAN interface.'));
 		s.addremove = true;
 
-		o = s.option(form.Value, 'interface', _('Interface'), _('Logical WAN interface (DHCP client).'));
+		o = s.option(form.ListValue, 'proto', _('WAN mode'));
+		o.value('dhcp', _('DHCP (shared-MAC macvlan)'));
+		o.value('static', _('Static (WAN VIP)'));
+		o.default = 'dhcp';
+
+		o = s.option(form.Value, 'interface', _('Interface'), _('Logical WAN interface: the DHCP client, or the static interface carrying this router\'s own WAN address.'));
 		ifaces.forEach(n => o.value(n));
 		o.datatype = 'uciname';
 		o.rmempty = false;
@@ -402,6 +418,7 @@ return view.extend({
 		o = s.option(form.Value, 'parent', _('Parent device'), _('Physical device under the macvlan, e.g. eth0.'));
 		o.datatype = 'network';
 		o.rmempty = false;
+		o.depends('proto', 'dhcp');
 
 		o = s.option(form.Value, 'macaddr', _('Shared MAC address'),
 			_('Locally administered unicast, identical on both routers.'));
@@ -409,11 +426,29 @@ return view.extend({
 		o.placeholder = '02:00:00:00:00:01';
 		o.rmempty = false;
 		o.validate = validateSharedMac;
+		o.depends('proto', 'dhcp');
 
 		o = s.option(form.Value, 'device', _('macvlan device'), _('Name of the macvlan device; default: ha- followed by the interface name.'));
 		o.datatype = 'and(network,maxlength(15))';
 		o.optional = true;
 		o.placeholder = 'ha-wan';
+		o.depends('proto', 'dhcp');
+
+		o = s.option(form.Value, 'ipaddr', _('WAN VIP'), _('The public address with prefix that moves with the master, e.g. 203.0.113.10/24.'));
+		o.datatype = 'cidr4';
+		o.rmempty = false;
+		o.depends('proto', 'static');
+
+		o = s.option(form.Value, 'gateway', _('Gateway'), _('The ISP\'s gateway, in the VIP\'s subnet.'));
+		o.datatype = 'ip4addr("nomask")';
+		o.rmempty = false;
+		o.depends('proto', 'static');
+
+		o = s.option(form.Value, 'vrid', _('VRID'), _('Of the WAN instance; default 10.'));
+		o.datatype = 'and(uinteger,range(1,255))';
+		o.optional = true;
+		o.placeholder = '10';
+		o.depends('proto', 'static');
 
 		/* --- upstream health checks ------------------------------------- */
 		s = m.section(form.TypedSection, 'health', _('Upstream health checks'),
