@@ -91,6 +91,8 @@ put 0755 "$TOP/files/muros-ha.init" /etc/init.d/muros-ha
 put 0600 "$TOP/files/muros_ha.config" /etc/config/muros_ha
 put 0755 "$TOP/files/muros-ha.uci-defaults" /etc/uci-defaults/muros-ha
 put 0644 "$TOP/files/muros-ha.keep" /lib/upgrade/keep.d/muros-ha
+# Not active: copied to /etc/hotplug.d/muros-ha/ by an admin who wants it (README).
+put 0644 "$TOP/files/muros-ha.hotplug-example" /usr/share/muros-ha/50-notify.example
 find "$DATA" -type d -exec chmod 0755 {} +
 
 # Installed-Size in bytes, as OpenWrt's ipkg-build writes it.

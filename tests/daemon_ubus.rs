@@ -379,3 +379,50 @@ fn one_config_change_through_the_reload_trigger_is_applied_exactly_once() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(applies(&lab), 2, "no apply for a disabled HA");
 }
+
+/// Issue 18 §3: `/etc/hotplug.d/muros-ha/` scripts get every transition, in order, with
+/// ACTION and the details in the environment; one that sleeps 30 s holds up no
+/// failover (the hooks all finish, the records are all there) and is killed at its
+/// bound; what each script did is in `history.events`.
+#[test]
+fn hotplug_scripts_see_every_transition_in_order_and_a_slow_one_delays_no_failover() {
+    let Some(lab) = Lab::new("hotplug") else { return };
+    let dir = lab.root().join("etc/hotplug.d/muros-ha");
+    fs::create_dir_all(&dir).unwrap();
+    let record = lab.dir.join("hotplug.log");
+    fs::write(dir.join("10-record"), format!("echo \"$ACTION $FROM>$TO seq=$SEQ\" >> '{}'\n", record.display())).unwrap();
+    fs::write(dir.join("20-slow"), "[ \"$ACTION\" = master ] && sleep 30\nexit 0\n").unwrap();
+    let states = ["MASTER", "BACKUP", "MASTER", "FAULT", "BACKUP"];
+    let t0 = Instant::now();
+    for s in states {
+        let out = Command::new(fs_support::muros_bin())
+            .args(["notify", "--root", lab.root().to_str().unwrap(), "GROUP", "muros_ha", s, "150"])
+            .env("MUROS_HA_LOG", "stderr")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        // one event at a time, as keepalived would send them
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let hooks_done = t0.elapsed();
+    let h = lab.call("history", "{\"limit\":10}");
+    let recorded: Vec<&str> = h["transitions"].as_array().unwrap().iter().map(|t| t["to"].as_str().unwrap()).collect();
+    assert_eq!(recorded, states, "every transition recorded while the slow script sleeps");
+    // Two master events × a 30 s sleep killed at 10 s: the scripts finish about 20 s later.
+    let want = "master >MASTER seq=1\nbackup MASTER>BACKUP seq=2\nmaster BACKUP>MASTER seq=3\nfault MASTER>FAULT seq=4\nbackup FAULT>BACKUP seq=5\n";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut got = String::new();
+    while Instant::now() < deadline {
+        got = fs::read_to_string(&record).unwrap_or_default();
+        if got.lines().count() >= states.len() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(got, want, "the scripts saw every transition, in order");
+    eprintln!("hooks done after {:?}; the scripts caught up after {:?}", hooks_done, t0.elapsed());
+    let events = lab.call("history", "{\"limit\":64}")["events"].clone();
+    let lines: Vec<String> = events.as_array().unwrap().iter().filter(|e| e["kind"] == "hotplug").map(|e| e["message"].as_str().unwrap_or_default().to_string()).collect();
+    assert!(lines.iter().any(|l| l.starts_with("master: 10-record ok") && l.contains("20-slow killed after 10 s")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.starts_with("backup: 10-record ok") && l.contains("20-slow ok")), "{lines:#?}");
+}

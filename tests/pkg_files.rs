@@ -123,7 +123,7 @@ fn build_prepare_copies_the_local_tree_into_the_build_dir() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    for f in ["Cargo.toml", "Cargo.lock", "LICENSE", "src/main.rs", "src/lib.rs", "files/muros-ha.init", "files/muros_ha.config", "files/muros-ha.uci-defaults", "files/muros-ha.keep"] {
+    for f in ["Cargo.toml", "Cargo.lock", "LICENSE", "src/main.rs", "src/lib.rs", "files/muros-ha.init", "files/muros_ha.config", "files/muros-ha.uci-defaults", "files/muros-ha.keep", "files/muros-ha.hotplug-example"] {
         assert_eq!(std::fs::read(build.join(f)).ok(), std::fs::read(repo(f)).ok(), "{f} not copied as is");
     }
     assert!(!build.join("tests").exists() && !build.join("target").exists(), "only what the build reads");
@@ -168,4 +168,35 @@ fn release_sh_writes_a_feed_makefile_with_the_tarballs_hash() {
     assert!(!run(v, "https://x.org/$(shell id)").status.success());
     assert!(!run(v, "ftp://x.org/").status.success());
     let _ = std::fs::remove_dir_all(&out_dir);
+}
+
+/// The shipped hotplug example, sourced the way muros-ha sources hotplug scripts: with
+/// no webhook set it only logs one line per event (logger stubbed on the PATH, so the
+/// host's syslog is never touched), and the values stay data.
+#[test]
+fn the_hotplug_example_logs_each_event_and_sends_nothing_by_default() {
+    let tmp = std::env::temp_dir().join(format!("muros-hotplug-example-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let log = tmp.join("logger.args");
+    let stub = tmp.join("logger");
+    std::fs::write(&stub, format!("#!/bin/sh\nprintf '%s|' \"$@\" >> '{}'\necho >> '{}'\n", log.display(), log.display())).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = |env: &[(&str, &str)]| {
+        let out = std::process::Command::new("/bin/sh")
+            .args(["-c", ". \"$1\"", "x"])
+            .arg(repo("files/muros-ha.hotplug-example"))
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", tmp.display()))
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&[("ACTION", "master"), ("FROM", "BACKUP"), ("TO", "MASTER"), ("REASON", "keepalived GROUP muros_ha MASTER; $(id)")]);
+    run(&[("ACTION", "split_brain"), ("ACTIVE", "1"), ("MESSAGE", "both MASTER")]);
+    let got = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(got, "-t|muros-ha-hotplug|--|master BACKUP->MASTER: keepalived GROUP muros_ha MASTER; $(id)|\n-t|muros-ha-hotplug|--|split_brain raised: both MASTER|\n");
+    let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -143,6 +143,8 @@ expect_file /etc/init.d/muros-ha 755
 expect_file /etc/config/muros_ha 600
 expect_file /etc/uci-defaults/muros-ha 755
 expect_file /lib/upgrade/keep.d/muros-ha 644
+expect_file /usr/share/muros-ha/50-notify.example 644
+check "the hotplug example is not active as installed" test ! -e "$R/etc/hotplug.d/muros-ha/50-notify"
 
 check "the installed binary runs and reports 0.1.0" \
 	test "$("$R/usr/sbin/muros-ha" --version 2>/dev/null)" = "muros-ha 0.1.0"

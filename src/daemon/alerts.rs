@@ -16,6 +16,9 @@ pub struct Alert {
 #[derive(Debug, Default)]
 pub struct Alerts {
     active: Vec<Alert>,
+    /// Raised (`Some(message)`) and cleared (`None`) since the loop last took them, for
+    /// the hotplug scripts.
+    pub changes: Vec<(String, Option<String>)>,
 }
 
 impl Alerts {
@@ -27,6 +30,7 @@ impl Alerts {
             return false;
         }
         log::warn!("ALERT {}: {}", kind, message);
+        self.changes.push((kind.to_string(), Some(message.clone())));
         self.active.push(Alert { kind: kind.to_string(), message, since: crate::failover::state::now_secs() });
         true
     }
@@ -38,6 +42,7 @@ impl Alerts {
         let cleared = self.active.len() != before;
         if cleared {
             log::info!("alert {} cleared", kind);
+            self.changes.push((kind.to_string(), None));
         }
         cleared
     }

@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod apply;
 pub mod handover;
 pub mod health;
+pub mod hotplug;
 pub mod history;
 pub mod maintenance;
 pub mod reload;
@@ -51,11 +52,19 @@ pub struct Daemon {
     pub applies: apply::Record,
     /// Upstream health checks (`None` until a valid config was read).
     pub health: Option<health::Health>,
+    /// `/etc/hotplug.d/muros-ha/` scripts and their worker.
+    pub hotplug: hotplug::Hotplug,
+    /// A transition event arrived: the loop reads the history records after
+    /// `hotplug_seq` and queues them for the scripts.
+    pub transition_seen: bool,
+    pub hotplug_seq: u64,
 }
 
 impl Daemon {
     pub fn new(paths: Paths, hook_binary: String, verify: bool) -> Self {
-        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: None, yielding: None, last_split: None, started: crate::failover::state::now_secs(), peer: None, handovers: Vec::new(), applies: apply::Record::default(), health: None }
+        let hotplug = hotplug::Hotplug::new(paths.join("/etc/hotplug.d/muros-ha"));
+        let hotplug_seq = crate::failover::history::read(&paths, Some(1)).last().map_or(0, |r| r.seq);
+        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: None, yielding: None, last_split: None, started: crate::failover::state::now_secs(), peer: None, handovers: Vec::new(), applies: apply::Record::default(), health: None, hotplug, transition_seen: false, hotplug_seq }
     }
 }
 

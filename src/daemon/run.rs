@@ -82,7 +82,7 @@ pub fn run(opts: RunOptions) -> i32 {
     }
     // A transition (from our own notify hook) may start or stop the split-brain watch;
     // the handler only has to wake the loop, which re-reads the state file.
-    if let Err(e) = server.on_event(failover::notify::TRANSITION_EVENT, |_d: &mut Daemon, _n, _t| {}) {
+    if let Err(e) = server.on_event(failover::notify::TRANSITION_EVENT, |d: &mut Daemon, _n, _t| d.transition_seen = true) {
         log::warn!("cannot listen for {}: {}", failover::notify::TRANSITION_EVENT, e);
     }
     if let Err(e) = server.connect() {
@@ -193,6 +193,7 @@ pub fn run(opts: RunOptions) -> i32 {
             health_wake.drain();
         }
         health_tick(&mut server, master, &health_done, &health_wake);
+        hotplug_tick(&mut server, &health_wake);
         finish_handovers(&mut server);
         if let Some(c) = &cfg {
             watch_tick(&mut server, c, master);
@@ -258,6 +259,27 @@ fn health_tick(server: &mut Server<Daemon>, master: bool, done: &Arc<std::sync::
                 announce(server, &format!("muros_ha.{}", kind), json!({ "message": m }));
             }
         }
+    }
+}
+
+/// Queue the transitions recorded since the last look and the alert changes for the
+/// hotplug scripts; record what the scripts did.
+fn hotplug_tick(server: &mut Server<Daemon>, wake: &Arc<Waker>) {
+    let d = &mut server.state;
+    let w = wake.clone();
+    let wake_fn: Arc<dyn Fn() + Send + Sync> = Arc::new(move || w.wake());
+    if std::mem::take(&mut d.transition_seen) {
+        let fresh: Vec<_> = crate::failover::history::read(&d.paths, None).into_iter().filter(|r| r.seq > d.hotplug_seq).collect();
+        for r in fresh {
+            d.hotplug_seq = r.seq;
+            d.hotplug.push(super::hotplug::transition_job(&r), wake_fn.clone());
+        }
+    }
+    for (kind, message) in std::mem::take(&mut d.alerts.changes) {
+        d.hotplug.push(super::hotplug::alert_job(&kind, message.as_deref()), wake_fn.clone());
+    }
+    for line in d.hotplug.take_results() {
+        crate::failover::history::append_event(&d.paths, "hotplug", &line);
     }
 }
 

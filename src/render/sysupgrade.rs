@@ -9,7 +9,8 @@
 /// listed because a router must come back up as a pair member before `render` runs.
 /// `/etc/muros-ha/` holds the node state and the fw4 snippet
 /// ([`crate::paths::FW4_SNIPPET`]), which fw4 needs at boot, before muros-ha starts.
-pub const KEEP_PATHS: [&str; 4] = ["/etc/config/muros_ha", "/etc/keepalived/", "/etc/conntrackd/", "/etc/muros-ha/"];
+/// `/etc/hotplug.d/muros-ha/` holds the admin's own transition and alert scripts.
+pub const KEEP_PATHS: [&str; 5] = ["/etc/config/muros_ha", "/etc/keepalived/", "/etc/conntrackd/", "/etc/muros-ha/", "/etc/hotplug.d/muros-ha/"];
 
 /// `/lib/upgrade/keep.d/muros-ha`.
 pub fn keep_d() -> String {
