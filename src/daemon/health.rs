@@ -403,21 +403,22 @@ impl Health {
     }
 }
 
-/// One round of check `c`: every target at once; passes when any answers.
+/// One round of check `c`: the targets in turn until one answers (the round passes),
+/// each with its share of the round's time, so a round never outlasts the interval.
 pub fn probe_round(index: usize, c: &HealthCheck) -> RoundResult {
-    let timeout = Duration::from_millis((u64::from(c.interval_s) * 1000).saturating_sub(100).clamp(200, 2000));
-    let results: Vec<Result<Duration, String>> = std::thread::scope(|s| {
-        let handles: Vec<_> = c.targets.iter().map(|&t| s.spawn(move || probe(t, c.method, timeout))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("probe failed".into()))).collect()
-    });
-    let best = results.iter().filter_map(|r| r.as_ref().ok()).min().copied();
-    match best {
-        Some(rtt) => RoundResult { index, ok: true, rtt_ms: Some(u64::try_from(rtt.as_millis()).unwrap_or(u64::MAX)), error: None },
-        None => {
-            let e = results.into_iter().find_map(|r| r.err()).unwrap_or_else(|| "no target".into());
-            RoundResult { index, ok: false, rtt_ms: None, error: Some(e) }
+    let round = Duration::from_millis((u64::from(c.interval_s) * 1000).saturating_sub(100).clamp(200, 2000));
+    let n = u32::try_from(c.targets.len().max(1)).unwrap_or(1);
+    let each = (round / n).max(Duration::from_millis(100));
+    let mut first_error = None;
+    for &t in &c.targets {
+        match probe(t, c.method, each) {
+            Ok(rtt) => return RoundResult { index, ok: true, rtt_ms: Some(u64::try_from(rtt.as_millis()).unwrap_or(u64::MAX)), error: None },
+            Err(e) => {
+                first_error.get_or_insert(format!("{}: {}", t, e));
+            }
         }
     }
+    RoundResult { index, ok: false, rtt_ms: None, error: Some(first_error.unwrap_or_else(|| "no target".into())) }
 }
 
 /// One probe: the round-trip time, or why it failed.

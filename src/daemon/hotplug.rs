@@ -18,7 +18,6 @@
 //! is an argument of a constant shell command, never part of it; nothing the peer
 //! sends names a script (`/etc/hotplug.d` is not replicated).
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -27,8 +26,10 @@ use std::time::{Duration, Instant};
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// Events waiting beyond this are dropped, oldest first (and said so).
 const QUEUE_MAX: usize = 64;
-/// What `hotplug-call` does for each script, with the script as `$1`.
-const SOURCE: &str = "[ -f /lib/functions.sh ] && . /lib/functions.sh; . \"$1\"";
+/// What `hotplug-call` does for each script, with the script as `$1` and the
+/// environment as `NAME=value` words after it: `export "$kv"` assigns the word as it
+/// is (never expanded), and the command text itself is constant.
+const SOURCE: &str = "s=$1; shift; for kv; do export \"$kv\"; done; export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOTPLUG_TYPE=muros-ha; [ -f /lib/functions.sh ] && . /lib/functions.sh; . \"$s\"";
 
 /// One event for the scripts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,9 @@ pub struct Job {
 
 #[derive(Default)]
 struct State {
-    queue: VecDeque<Job>,
+    /// Oldest first; at most [`QUEUE_MAX`] (a Vec: a VecDeque costs more code than
+    /// shifting 64 entries now and then).
+    queue: Vec<Job>,
     dropped: u64,
     /// One line per job that ran a script, for `history.events` (the loop appends).
     results: Vec<String>,
@@ -66,15 +69,15 @@ impl Hotplug {
         {
             let mut st = self.shared.0.lock().unwrap_or_else(PoisonError::into_inner);
             if st.queue.len() >= QUEUE_MAX {
-                st.queue.pop_front();
+                st.queue.remove(0);
                 st.dropped += 1;
             }
-            st.queue.push_back(job);
+            st.queue.push(job);
         }
         self.shared.1.notify_one();
         if !self.worker {
             let (dir, shared) = (self.dir.clone(), self.shared.clone());
-            match std::thread::Builder::new().name("hotplug".into()).spawn(move || work(&dir, &shared, &*wake)) {
+            match crate::spawn_named("hotplug", Box::new(move || work(&dir, &shared, &*wake))) {
                 Ok(_) => self.worker = true,
                 Err(e) => log::warn!("hotplug: cannot start the worker: {}", e),
             }
@@ -90,14 +93,15 @@ impl Hotplug {
 /// The regular files in `dir`, by name, without hidden and backup files.
 fn scripts(dir: &Path) -> Vec<PathBuf> {
     let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut out: Vec<PathBuf> = rd
+    let mut names: Vec<String> = rd
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| !n.starts_with('.') && !n.ends_with('~')))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.') && !n.ends_with('~'))
+        .take(256)
         .collect();
-    out.sort();
-    out
+    crate::sort_small(&mut names, |a, b| a < b);
+    names.into_iter().map(|n| dir.join(n)).collect()
 }
 
 fn work(dir: &Path, shared: &(Mutex<State>, Condvar), wake: &(dyn Fn() + Send + Sync)) {
@@ -108,7 +112,8 @@ fn work(dir: &Path, shared: &(Mutex<State>, Condvar), wake: &(dyn Fn() + Send + 
                 st = shared.1.wait(st).unwrap_or_else(PoisonError::into_inner);
             }
             let dropped = std::mem::take(&mut st.dropped);
-            (st.queue.pop_front(), dropped)
+            let job = if st.queue.is_empty() { None } else { Some(st.queue.remove(0)) };
+            (job, dropped)
         };
         let Some(job) = job else { continue };
         let mut parts: Vec<String> = scripts(dir).iter().map(|s| run_one(s, &job)).collect();
@@ -131,9 +136,10 @@ fn run_one(script: &Path, job: &Job) -> String {
     let name = script.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut cmd = std::process::Command::new("/bin/sh");
     cmd.args(["-c", SOURCE, "muros-ha-hotplug"]).arg(script);
-    cmd.env("ACTION", &job.action).env("HOTPLUG_TYPE", "muros-ha").env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+    // Names are ours (constants); values only ever travel as data.
+    cmd.arg(format!("ACTION={}", job.action));
     for (k, v) in &job.env {
-        cmd.env(k, v);
+        cmd.arg(format!("{}={}", k, v));
     }
     // Its own process group, so a timeout kills what it started too.
     cmd.process_group(0).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
@@ -144,7 +150,7 @@ fn run_one(script: &Path, job: &Job) -> String {
     };
     let pgid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
     let done = crate::proc::finish(&mut child, TIMEOUT, 512);
-    let ms = t0.elapsed().as_millis();
+    let ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
     match done {
         Ok(f) => match f.status {
             Some(st) if st.success() => format!("{} ok ({} ms)", name, ms),

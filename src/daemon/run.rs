@@ -233,11 +233,14 @@ fn health_tick(server: &mut Server<Daemon>, master: bool, done: &Arc<std::sync::
     let wire = h.wire().map(str::to_string);
     for (i, c) in due.into_iter().zip(checks) {
         let (done, wake) = (done.clone(), wake.clone());
-        let spawned = std::thread::Builder::new().name("health".into()).spawn(move || {
-            let r = super::health::probe_round(i, &c);
-            done.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(r);
-            wake.wake();
-        });
+        let spawned = crate::spawn_named(
+            "health",
+            Box::new(move || {
+                let r = super::health::probe_round(i, &c);
+                done.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(r);
+                wake.wake();
+            }),
+        );
         if let Err(e) = spawned {
             log::warn!("health: cannot start a probe round: {}", e);
             if let Some(h) = server.state.health.as_mut() {

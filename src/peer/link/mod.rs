@@ -121,7 +121,7 @@ pub fn start(paths: Paths, main_wake: Arc<Waker>) -> Result<Handle, String> {
     let tx: Queue = Arc::default();
     let rx = tx.clone();
     let mut link = Link::new(paths, shared.clone(), main_wake, rx, wake.clone(), keys);
-    let thread = std::thread::Builder::new().name("peer".into()).spawn(move || link.run()).map_err(|e| format!("starting the peer thread: {}", e))?;
+    let thread = crate::spawn_named("peer", Box::new(move || link.run())).map_err(|e| format!("starting the peer thread: {}", e))?;
     Ok(Handle { shared, tx, wake, thread: Some(thread) })
 }
 

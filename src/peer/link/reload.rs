@@ -46,7 +46,7 @@ impl Link {
         let (wake, shared) = (self.wake.clone(), self.shared.clone());
         // The worker reports each result itself (log, `status.peer.last_error`) and
         // wakes this thread when done, which then starts the next batch.
-        let spawned = std::thread::Builder::new().name("peer-reload".into()).spawn(move || {
+        let spawned = crate::spawn_named("peer-reload", Box::new(move || {
             for (name, script) in jobs {
                 let t0 = Instant::now();
                 match crate::proc::run_capture(&[script.display().to_string(), "reload".to_string()], RELOAD_TIMEOUT) {
@@ -59,7 +59,7 @@ impl Link {
                 }
             }
             wake.wake();
-        });
+        }));
         match spawned {
             Ok(w) => self.reloads.worker = Some(w),
             Err(e) => self.note_error(format!("starting a reload worker: {}", e)),
