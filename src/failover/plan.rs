@@ -415,6 +415,7 @@ mod tests {
             vrrp_version: VrrpVersion::V3,
             advert_ms: 100,
             preempt: true,
+            preempt_delay_s: 0,
             sync: SyncLink {
                 interface: iface("sync", "eth2"),
                 mode,

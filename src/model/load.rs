@@ -222,7 +222,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
     let Some(g) = global::section(&mut c) else {
         return Err(c.errors);
     };
-    let global::Settings { enabled, maintenance, preempt, role, priority, vrrp_version, advert_ms, auth_type, password, backup_route } = global::settings(&mut c, g);
+    let global::Settings { enabled, maintenance, preempt, preempt_delay_s, role, priority, vrrp_version, advert_ms, auth_type, password, backup_route } = global::settings(&mut c, g);
     let sync_draft = sync::link(&mut c, g, &src.network);
     let services = global::services(&mut c, g);
     let sync_interface = sync_draft.interface.as_ref();
@@ -266,6 +266,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
         vrrp_version,
         advert_ms,
         preempt,
+        preempt_delay_s,
         sync,
         services,
         vips,
@@ -353,6 +354,18 @@ mod tests {
             network: crate::uci::parse(network, "/etc/config/network").unwrap(),
             system: None,
             warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn preempt_delay_needs_preempt_and_keepalived_s_range() {
+        assert_eq!(validate(&sources("")).unwrap().preempt_delay_s, 0);
+        assert_eq!(validate(&sources("\toption preempt_delay '30'\n")).unwrap().preempt_delay_s, 30);
+        for (extra, says) in [("\toption preempt_delay '1001'\n", "out of range"), ("\toption preempt '0'\n\toption preempt_delay '30'\n", "without preempt does nothing")] {
+            let errors = validate(&sources(extra)).unwrap_err();
+            assert_eq!(errors.len(), 1, "{errors:#?}");
+            assert_eq!(errors[0].location, "global.preempt_delay");
+            assert!(errors[0].message.contains(says), "{}", errors[0]);
         }
     }
 

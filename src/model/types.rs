@@ -213,6 +213,9 @@ pub struct Config {
     /// Advertisement interval in milliseconds (v2: whole seconds; v3: 10 ms steps).
     pub advert_ms: u32,
     pub preempt: bool,
+    /// `option preempt_delay`: seconds a returning higher-priority router waits before
+    /// it takes the master back (keepalived `preempt_delay`; 0 = at once).
+    pub preempt_delay_s: u32,
     pub sync: SyncLink,
     pub services: Vec<String>,
     pub vips: Vec<Vip>,

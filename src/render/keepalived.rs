@@ -152,6 +152,9 @@ fn instance(t: &mut Text, cfg: &Config, vip: &Vip, on_sync_link: bool, notify: O
     t.line(format!("advert_int {}", advert_int(cfg.advert_ms, v3)));
     if !cfg.preempt {
         t.line("nopreempt");
+    } else if cfg.preempt_delay_s > 0 {
+        t.line("# A returning master waits this long (its conntrack cache fills) before taking over.");
+        t.line(format!("preempt_delay {}", cfg.preempt_delay_s));
     }
     if auth != AuthType::None {
         t.open("authentication");
@@ -213,7 +216,8 @@ fn unicast(t: &mut Text, vip: &Vip) {
 /// BACKUP, keepalived clears `state MASTER` when AH authentication is used, and a node
 /// in maintenance must not grab the VIPs for the moment it takes to hear the peer.
 fn initial_state(cfg: &Config, auth: AuthType) -> &'static str {
-    if cfg.role == Role::Master && cfg.preempt && auth != AuthType::Ah && !cfg.maintenance {
+    // keepalived applies preempt_delay only to an instance that starts as BACKUP.
+    if cfg.role == Role::Master && cfg.preempt && cfg.preempt_delay_s == 0 && auth != AuthType::Ah && !cfg.maintenance {
         "MASTER"
     } else {
         "BACKUP"

@@ -63,7 +63,7 @@ mod tests {
     fn stock_file_gets_our_paths_after_its_own_lines() {
         let out = with_our_paths(STOCK);
         assert!(out.starts_with(STOCK));
-        assert_eq!(&out[STOCK.len()..], "/etc/config/muros_ha\n/etc/keepalived/\n/etc/conntrackd/\n/etc/muros-ha/\n");
+        assert_eq!(&out[STOCK.len()..], "/etc/config/muros_ha\n/etc/keepalived/\n/etc/conntrackd/\n/etc/muros-ha/\n/etc/hotplug.d/muros-ha/\n");
     }
 
     #[test]
@@ -75,7 +75,7 @@ mod tests {
     #[test]
     fn missing_trailing_newline_is_added_before_our_lines() {
         let out = with_our_paths("/etc/foo");
-        assert_eq!(out, "/etc/foo\n/etc/config/muros_ha\n/etc/keepalived/\n/etc/conntrackd/\n/etc/muros-ha/\n");
+        assert_eq!(out, "/etc/foo\n/etc/config/muros_ha\n/etc/keepalived/\n/etc/conntrackd/\n/etc/muros-ha/\n/etc/hotplug.d/muros-ha/\n");
     }
 
     #[test]
@@ -85,7 +85,7 @@ mod tests {
 
     #[test]
     fn a_path_present_without_slash_or_with_blanks_is_not_added_again() {
-        let existing = "  /etc/keepalived  \n/etc/conntrackd\n/etc/muros-ha/\n/etc/config/muros_ha\n";
+        let existing = "  /etc/keepalived  \n/etc/conntrackd\n/etc/muros-ha/\n/etc/config/muros_ha\n/etc/hotplug.d/muros-ha\n";
         assert_eq!(with_our_paths(existing), existing);
     }
 
@@ -99,7 +99,7 @@ mod tests {
     #[test]
     fn only_the_missing_paths_are_appended() {
         let out = with_our_paths("/etc/keepalived/\n/etc/dropbear/\n");
-        assert_eq!(out, "/etc/keepalived/\n/etc/dropbear/\n/etc/config/muros_ha\n/etc/conntrackd/\n/etc/muros-ha/\n");
+        assert_eq!(out, "/etc/keepalived/\n/etc/dropbear/\n/etc/config/muros_ha\n/etc/conntrackd/\n/etc/muros-ha/\n/etc/hotplug.d/muros-ha/\n");
     }
 
     /// Random sysupgrade.conf texts built from pieces that stress the line handling:

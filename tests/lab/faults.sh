@@ -17,7 +17,7 @@
 # Prints PASS/FAIL per case and `N passed, M failed`; exit status 1 when any failed.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-CASES=${CASES:-1 2 3 4 5 6 7 8 9 10 11 12 13 14}
+CASES=${CASES:-1 2 3 4 5 6 7 8 9 10 11 12 13 14 15}
 RUN_ID=$$
 PASSED=0 FAILED=0
 
@@ -496,6 +496,35 @@ upstream_both() {
 	wait_until 3 no_daemon_alert "$m" upstream_down || bad "$m still alerts: [$(daemon_alerts "$m")]"
 	test_only_master "$m" || bad "the master moved when the internet came back: '$(masters)'"
 }
+# Issue 16: `preempt_delay` holds a returning master back for its time (its conntrack
+# cache fills meanwhile). ra (priority 150, preempt on, preempt_delay 6) loses power
+# and comes back: rb stays master for the delay, then ra takes over, flow intact.
+case_15() {
+	[ "$HOOK" = muros ] && [ "$CONFIGS" = render ] || { note "needs HOOK=muros CONFIGS=render"; SKIPPED=1; return; }
+	(
+		# shellcheck disable=SC2034 # read by lib.sh (write_uci)
+		PREEMPT=1 PREEMPT_DELAY=6 LAB_ID=${LAB_ID}d
+		lab_init
+		REASONS=() NOTES=()
+		begin || exit 1
+		event; lab_power_cut ra
+		converged rb "$WAN0"; flow_survived "$T_EV" "$B_EV"
+		local t0; t0=$(now_ms)
+		event; lab_power_on ra
+		sleep 4
+		test_only_master rb || bad "ra took the master back within 4 s of power-on, preempt_delay is 6 s ('$(masters)')"
+		if wait_until 20 test_only_master ra; then
+			note "ra master again $(( $(now_ms) - t0 )) ms after power-on (preempt_delay 6 s)"
+		fi
+		converged ra "$WAN0"; flow_survived "$T_EV" "$B_EV"
+		for r in "${REASONS[@]}"; do echo "REASON $r"; done
+		echo "NOTE ${NOTES[*]}"
+		[ ${#REASONS[@]} -eq 0 ]
+	) >"$CASE_OUT.d" 2>>"$CASE_OUT.err" || bad "preempt_delay case failed"
+	grep -h '^REASON' "$CASE_OUT.d" | sed 's/^REASON //' >>"$CASE_OUT.reasons"
+	note "$(grep -h '^NOTE' "$CASE_OUT.d" | sed 's/^NOTE //')"
+}
+
 # master_changes SECONDS: the single masters seen, in order, sampling every 0.2 s
 master_changes() {
 	local end=$(( $(now_ms) + $1 * 1000 )) seq="" last="" m
@@ -551,6 +580,7 @@ declare -A TITLE=(
 	[12]="IPv6: SLAAC client's default route across failovers"
 	[13]="maintenance moves the master (preempt off, then on), both ways"
 	[14]="upstream health: master's path blackholed, then the ISP down for both"
+	[15]="preempt_delay holds the returning master back"
 )
 
 . "$HERE/lib.sh"
@@ -564,7 +594,7 @@ for c in $CASES; do
 	(
 		LAB_ID=${RUN_ID}c$c
 		REASONS=() NOTES=() SKIPPED=0
-		case $c in 10 | 13 | 14) ;; *) lab_init ;; esac
+		case $c in 10 | 13 | 14 | 15) ;; *) lab_init ;; esac
 		"case_$c" 2>>"$CASE_OUT.err"
 		[ -s "$CASE_OUT.reasons" ] && while read -r l; do REASONS+=("$l"); done <"$CASE_OUT.reasons"
 		{

@@ -270,6 +270,7 @@ config global 'global'
 	option vrrp_version '$VRRP_VERSION'
 	option advert_int '$ADVERT'
 	option preempt '$PREEMPT'
+$([ "${PREEMPT_DELAY:-0}" != 0 ] && printf "\toption preempt_delay '%s'\n" "$PREEMPT_DELAY")
 	option sync_interface 'sync'
 	option sync_mode 'multicast'
 	option sync_port '$SYNC_PORT'

@@ -136,6 +136,7 @@ pub fn base(role: Role) -> Config {
         vrrp_version: VrrpVersion::V2,
         advert_ms: 1000,
         preempt: true,
+        preempt_delay_s: 0,
         sync: sync_link(iface("sync", "eth2", &[&format!("198.51.100.{sync_own}/30")]), SyncMode::Multicast, None),
         services: vec!["dnsmasq".into(), "odhcpd".into()],
         vips: vec![vip("lan", lan, "192.0.2.1/24", 10, None)],

@@ -14,6 +14,7 @@ const GLOBAL_OPTIONS: &[&str] = &[
     "vrrp_version",
     "advert_int",
     "preempt",
+    "preempt_delay",
     "sync_interface",
     "sync_mode",
     "sync_port",
@@ -29,6 +30,7 @@ pub(super) struct Settings<'a> {
     pub enabled: bool,
     pub maintenance: bool,
     pub preempt: bool,
+    pub preempt_delay_s: u32,
     pub role: Role,
     pub priority: u8,
     pub vrrp_version: VrrpVersion,
@@ -69,12 +71,18 @@ pub(super) fn settings<'a>(c: &mut Checker, g: &'a Section) -> Settings<'a> {
     let enabled = c.bool_opt(g, "enabled", true);
     let maintenance = c.bool_opt(g, "maintenance", false);
     let preempt = c.bool_opt(g, "preempt", true);
+    // keepalived's range; a returning master waits this long before it takes over, so
+    // its conntrack cache is full first.
+    let preempt_delay_s = c.int_opt(g, "preempt_delay", 0, 1000).unwrap_or(0);
+    if preempt_delay_s > 0 && !preempt {
+        c.err(g, Some("preempt_delay"), "preempt_delay without preempt does nothing (keepalived nopreempt never takes over)", Some("preempt '1', or no preempt_delay"));
+    }
     let backup_route = c.bool_opt(g, "backup_route", true);
     let (role, priority) = role_and_priority(c, g);
     let vrrp_version = vrrp_version(c, g);
     let advert_ms = advert_ms(c, g, vrrp_version);
     let (auth_type, password) = authentication(c, g, vrrp_version);
-    Settings { enabled, maintenance, preempt, role, priority, vrrp_version, advert_ms, auth_type, password, backup_route }
+    Settings { enabled, maintenance, preempt, preempt_delay_s, role, priority, vrrp_version, advert_ms, auth_type, password, backup_route }
 }
 
 fn role_and_priority(c: &mut Checker, g: &Section) -> (Role, u8) {
