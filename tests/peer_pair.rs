@@ -170,3 +170,33 @@ fn a_mispasted_key_is_refused_and_both_sides_say_why() {
         assert_eq!(r.peer()["connected"], false);
     }
 }
+
+/// Issue 18 §1: each router's HA settings (VRRP version, advert interval, auth type, a
+/// digest of the password, VIPs and VRIDs) go to the peer in the heartbeat; a
+/// difference is an alert on both routers, named, with neither password in sight, and
+/// it clears when the settings agree again.
+#[test]
+fn differing_ha_settings_are_an_alert_on_both_routers_until_they_agree() {
+    let Some(mut lab) = Lab::new("s") else { return };
+    lab.start_paired();
+    let (a, b) = (&lab.a, &lab.b);
+    for r in [a, b] {
+        assert!(r.wait(Duration::from_secs(8), |r| r.peer()["settings_match"] == true), "settings_match: {}\n{}", r.peer(), r.log());
+        assert!(!alert_kinds(r).contains(&"settings_mismatch".to_string()), "{:?}", alert_kinds(r));
+    }
+    let pw_a = uci_get(a, "muros_ha", "global", "password").unwrap_or_default();
+    b.set_global("advert_int", "3");
+    b.set_global("password", "0ther-pw");
+    for r in [a, b] {
+        assert!(r.wait(Duration::from_secs(8), |r| alert_kinds(r).contains(&"settings_mismatch".to_string())), "{} has no settings_mismatch: {}", r.root.display(), r.status()["alerts"]);
+        assert_eq!(r.peer()["settings_match"], false);
+    }
+    let text = a.status().to_string();
+    assert!(text.contains("advert_ms: 1000 here, 3000 on the peer") && text.contains("password_digest: "), "{text}");
+    assert!(!text.contains("0ther-pw") && (pw_a.is_empty() || !text.contains(&pw_a)), "a password in status: {text}");
+    b.set_global("advert_int", "1");
+    b.set_global("password", &pw_a);
+    for r in [a, b] {
+        assert!(r.wait(Duration::from_secs(8), |r| !alert_kinds(r).contains(&"settings_mismatch".to_string())), "still: {}", r.status()["alerts"]);
+    }
+}

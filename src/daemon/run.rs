@@ -357,9 +357,14 @@ fn finish_handovers(server: &mut Server<Daemon>) {
 /// Raise or clear the drift alert from the peer thread's view (its split-brain news is
 /// read by [`watch_tick`]).
 fn peer_alerts(server: &mut Server<Daemon>) {
-    let Some(drift) = server.state.peer.as_ref().map(|p| p.shared.lock().drift.clone()) else {
+    let Some((drift, ha)) = server.state.peer.as_ref().map(|p| {
+        let v = p.shared.lock();
+        (v.drift.clone(), v.ha_mismatch.clone())
+    }) else {
         return;
     };
+    let ha = ha.map(|m| format!("the two routers' HA settings differ: {} (fix them before they cause a split brain)", m));
+    set_alert(server, "settings_mismatch", "muros_ha.settings_mismatch", ha);
     if drift.is_empty() {
         if server.state.alerts.clear("drift") {
             announce(server, "muros_ha.drift", json!({ "active": false }));

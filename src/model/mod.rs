@@ -50,6 +50,27 @@ mod tests {
     /// In `validate`/`apply` replies as the previous release had them: keys sorted (the
     /// reply is a `Value`), `allowed` only when there is something to say.
     #[test]
+    fn ha_summaries_compare_key_by_key_and_never_carry_the_password() {
+        let a = tests_support::minimal_config();
+        let s = a.ha_summary();
+        assert!(s.starts_with("version=2 advert_ms=1000 auth=pass password_digest="), "{s}");
+        assert!(s.ends_with(" vip.lan=10/192.0.2.1/24"), "{s}");
+        assert!(!s.contains(a.password.expose()), "{s}");
+        assert_eq!(ha_mismatch(&s, &s), None);
+        let mut b = a.clone();
+        b.advert_ms = 100;
+        b.password = Secret::new("other-pw");
+        b.vips[0].vrid = 11;
+        let m = ha_mismatch(&s, &b.ha_summary()).unwrap();
+        assert!(m.starts_with("advert_ms: 1000 here, 100 on the peer; password_digest: "), "{m}");
+        assert!(m.ends_with("vip.lan: 10/192.0.2.1/24 here, 11/192.0.2.1/24 on the peer"), "{m}");
+        assert!(!m.contains("other-pw") && !m.contains("s3cret-pw"), "{m}");
+        // A VIP only one side has.
+        let m = ha_mismatch("version=3 vip.lan=10/192.0.2.1/24", "version=3").unwrap();
+        assert_eq!(m, "vip.lan: 10/192.0.2.1/24 here, none on the peer");
+    }
+
+    #[test]
     fn config_errors_keep_their_reply_shape() {
         let mut e = ConfigError { file: "/etc/config/muros_ha".into(), line: 7, location: "@vip[0].vrid".into(), message: "not a number".into(), allowed: None };
         let reply = |e: &ConfigError| serde_json::json!({ "errors": [e] }).to_string();

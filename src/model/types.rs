@@ -245,3 +245,56 @@ impl Config {
     /// The name of the sync group in keepalived.conf.
     pub const GROUP_NAME: &'static str = "muros_ha";
 }
+
+impl Config {
+    /// What both routers of a pair must agree on, as `key=value` words in a fixed order
+    /// (issue 18 §1): VRRP version, advert interval, authentication and a digest of the
+    /// password (never the password), each instance's name, VRID and VIP. Sent to the
+    /// peer in the heartbeat and compared with [`ha_mismatch`].
+    pub fn ha_summary(&self) -> String {
+        use blake2::{Blake2s256, Digest};
+        let auth = match self.auth_type {
+            AuthType::Ah => "ah",
+            AuthType::Pass => "pass",
+            AuthType::None => "none",
+        };
+        let version = match self.vrrp_version {
+            VrrpVersion::V2 => 2,
+            VrrpVersion::V3 => 3,
+        };
+        let mut s = format!("version={} advert_ms={} auth={}", version, self.advert_ms, auth);
+        if self.auth_type != AuthType::None {
+            let d = Blake2s256::new().chain_update(b"muros-ha vrrp password\0").chain_update(self.password.expose().as_bytes()).finalize();
+            s.push_str(" password_digest=");
+            for b in &d[..6] {
+                s.push_str(&format!("{:02x}", b));
+            }
+        }
+        for v in &self.vips {
+            s.push_str(&format!(" vip.{}={}/{}", v.name, v.vrid, v.address));
+        }
+        s
+    }
+}
+
+/// The differences between our [`Config::ha_summary`] and the peer's, in words
+/// (`None` when they agree). Keys only one side has count too (a VIP missing on one).
+pub fn ha_mismatch(local: &str, peer: &str) -> Option<String> {
+    let split = |s: &str| -> Vec<(String, String)> { s.split_ascii_whitespace().filter_map(|w| w.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect() };
+    let (mine, theirs) = (split(local), split(peer));
+    let find = |list: &[(String, String)], k: &str| list.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+    let mut keys: Vec<&str> = mine.iter().map(|(k, _)| k.as_str()).collect();
+    for (k, _) in &theirs {
+        if !keys.contains(&k.as_str()) {
+            keys.push(k);
+        }
+    }
+    let diffs: Vec<String> = keys
+        .into_iter()
+        .filter_map(|k| {
+            let (a, b) = (find(&mine, k), find(&theirs, k));
+            (a != b).then(|| format!("{}: {} here, {} on the peer", k, a.as_deref().unwrap_or("none"), b.as_deref().unwrap_or("none")))
+        })
+        .collect();
+    (!diffs.is_empty()).then(|| diffs.join("; "))
+}

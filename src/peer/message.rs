@@ -32,7 +32,14 @@ pub struct Heartbeat {
     /// `starting`); left out without health checks, and by releases before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
+    /// The sender's HA settings summary (`Config::ha_summary`: no password, a digest);
+    /// left out by releases before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha: Option<String>,
 }
+
+/// Longest `Heartbeat::ha` believed (a summary of 64 VIPs fits easily).
+pub const HA_SUMMARY_MAX: usize = 4096;
 
 /// The values [`Heartbeat::upstream`] may carry; anything else is dropped on receipt.
 pub const UPSTREAM_WORDS: &[&str] = &["ok", "down", "down_both", "demoted", "idle", "starting"];
@@ -169,6 +176,7 @@ mod tests {
             config_digest: "9f86d081".into(),
             conntrack,
             upstream: None,
+            ha: None,
         };
         vec![
             (

@@ -56,6 +56,8 @@ pub struct PeerView {
     pub split_brain: Option<String>,
     /// Replicated packages changed locally on the following node.
     pub drift: Vec<String>,
+    /// Our HA settings differ from the peer's heartbeat (`model::ha_mismatch`).
+    pub ha_mismatch: Option<String>,
     /// Packages applied from the peer since start.
     pub applied: u64,
     pub last_applied: Option<u64>,
@@ -130,6 +132,7 @@ impl PeerView {
             "leases_dropped": self.leases_dropped,
             "refused": self.refused,
             "upstream": r.and_then(|h| h.upstream.clone()),
+            "settings_match": r.and_then(|h| h.ha.as_ref()).map(|_| self.ha_mismatch.is_none()),
         })
     }
 }
@@ -159,9 +162,9 @@ mod tests {
         let mut v = PeerView { configured: true, connected: true, local_key: "k".into(), local_digest: "d".into(), ..Default::default() };
         assert_eq!(
             v.to_json().to_string(),
-            r#"{"applied":0,"config_digest_match":null,"connected":true,"connected_since":null,"conntrack":null,"drift":[],"handshake_ms":null,"handshakes":0,"last_applied":null,"last_error":null,"last_seen":null,"leases_dropped":0,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":null,"priority":null,"refused":[],"role":null,"rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":0,"throttled":0,"unauthenticated":0,"unsolicited":0},"split_brain":false,"state":"unknown","upstream":null,"vrrp_state":null}"#
+            r#"{"applied":0,"config_digest_match":null,"connected":true,"connected_since":null,"conntrack":null,"drift":[],"handshake_ms":null,"handshakes":0,"last_applied":null,"last_error":null,"last_seen":null,"leases_dropped":0,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":null,"priority":null,"refused":[],"role":null,"rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":0,"throttled":0,"unauthenticated":0,"unsolicited":0},"settings_match":null,"split_brain":false,"state":"unknown","upstream":null,"vrrp_state":null}"#
         );
-        v.remote = Some(Heartbeat { seq: 1, state: "BACKUP".into(), role: "backup".into(), priority: 100, maintenance: true, config_digest: "d".into(), conntrack: None, upstream: None });
+        v.remote = Some(Heartbeat { seq: 1, state: "BACKUP".into(), role: "backup".into(), priority: 100, maintenance: true, config_digest: "d".into(), conntrack: None, upstream: None, ha: None });
         v.connected_since = Some(1764150000);
         v.handshake_ms = Some(3);
         v.last_error = Some("refused".into());
@@ -170,7 +173,7 @@ mod tests {
         v.rx_rejected.tampered = 2;
         assert_eq!(
             v.to_json().to_string(),
-            r#"{"applied":0,"config_digest_match":true,"connected":true,"connected_since":1764150000,"conntrack":null,"drift":["firewall"],"handshake_ms":3,"handshakes":0,"last_applied":null,"last_error":"refused","last_seen":null,"leases_dropped":0,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":true,"priority":100,"refused":[],"role":"backup","rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":2,"throttled":0,"unauthenticated":0,"unsolicited":0},"split_brain":true,"state":"drift","upstream":null,"vrrp_state":"BACKUP"}"#
+            r#"{"applied":0,"config_digest_match":true,"connected":true,"connected_since":1764150000,"conntrack":null,"drift":["firewall"],"handshake_ms":3,"handshakes":0,"last_applied":null,"last_error":"refused","last_seen":null,"leases_dropped":0,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":true,"priority":100,"refused":[],"role":"backup","rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":2,"throttled":0,"unauthenticated":0,"unsolicited":0},"settings_match":null,"split_brain":true,"state":"drift","upstream":null,"vrrp_state":"BACKUP"}"#
         );
     }
 }

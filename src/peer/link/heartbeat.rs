@@ -42,13 +42,13 @@ impl Link {
         self.next_heartbeat = Instant::now() + HEARTBEAT;
         let Some(s) = &self.settings else { return };
         self.seq += 1;
-        let (role, priority, maintenance) = (s.role.clone(), s.priority, s.maintenance);
+        let (role, priority, maintenance, ha) = (s.role.clone(), s.priority, s.maintenance, Some(s.ha.clone()));
         let local_state = self.local_state();
         // Kept current by inotify (and by our own writes), not re-hashed every second.
         let digest = self.shared.lock().local_digest.clone();
         let conntrack = self.conntrack_counters();
         let upstream = self.shared.lock().local_upstream.clone();
-        let hb = Heartbeat { seq: self.seq, state: local_state.clone(), role, priority, maintenance, config_digest: digest, conntrack, upstream };
+        let hb = Heartbeat { seq: self.seq, state: local_state.clone(), role, priority, maintenance, config_digest: digest, conntrack, upstream, ha };
         self.shared.lock().local_state = local_state;
         self.send(&Message::Heartbeat(hb));
         self.check_split_brain();
@@ -60,6 +60,24 @@ impl Link {
         // Data, not text to show: only the words we know are kept.
         if hb.upstream.as_deref().is_some_and(|u| !crate::peer::message::UPSTREAM_WORDS.contains(&u)) {
             hb.upstream = None;
+        }
+        if hb.ha.as_deref().is_some_and(|h| h.len() > crate::peer::message::HA_SUMMARY_MAX || !h.bytes().all(|b| b.is_ascii_graphic() || b == b' ')) {
+            hb.ha = None;
+        }
+        // Our settings against the peer's (issue 18 §1): a mismatch is an alert before
+        // it becomes a split brain. A peer that sends none (older release) is not judged.
+        let mismatch = match (&self.settings, hb.ha.as_deref()) {
+            (Some(s), Some(theirs)) => crate::model::ha_mismatch(&s.ha, theirs),
+            _ => None,
+        };
+        let changed = {
+            let mut v = self.shared.lock();
+            let changed = v.ha_mismatch != mismatch;
+            v.ha_mismatch = mismatch;
+            changed
+        };
+        if changed {
+            self.main_wake.wake();
         }
         let leader_resync = {
             let mut v = self.shared.lock();

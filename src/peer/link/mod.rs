@@ -134,6 +134,8 @@ struct Settings {
     role: String,
     priority: u8,
     maintenance: bool,
+    /// [`crate::model::Config::ha_summary`]: sent in the heartbeat, compared with the peer's.
+    ha: String,
     link: PeerLink,
 }
 
@@ -152,6 +154,7 @@ fn settings(paths: &Paths) -> Result<Option<Settings>, String> {
         role: cfg.role.as_str().to_string(),
         priority: cfg.effective_priority(),
         maintenance: cfg.maintenance,
+        ha: cfg.ha_summary(),
         link,
     }))
 }
