@@ -62,7 +62,9 @@ mod tests {
         b.password = Secret::new("other-pw");
         b.vips[0].vrid = 11;
         let m = ha_mismatch(&s, &b.ha_summary()).unwrap();
-        assert!(m.starts_with("advert_ms: 1000 here, 100 on the peer; password_digest: "), "{m}");
+        assert!(m.starts_with("advert_ms: 1000 here, 100 on the peer; the VRRP passwords differ; vip.lan"), "{m}");
+        let digest = s.split_ascii_whitespace().find_map(|w| w.strip_prefix("password_digest=")).unwrap();
+        assert!(!m.contains(digest), "{m}");
         assert!(m.ends_with("vip.lan: 10/192.0.2.1/24 here, 11/192.0.2.1/24 on the peer"), "{m}");
         assert!(!m.contains("other-pw") && !m.contains("s3cret-pw"), "{m}");
         // A VIP only one side has.
