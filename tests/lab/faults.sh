@@ -335,28 +335,19 @@ v6_gap_after() {
 case_13() {
 	[ "$HOOK" = muros ] && [ "$CONFIGS" = render ] || { note "needs HOOK=muros CONFIGS=render"; SKIPPED=1; return; }
 	local p
-	for p in 0 1; do
-		(
-			PREEMPT=$p LAB_ID=${LAB_ID}m$p
-			lab_init
-			REASONS=() NOTES=()
-			begin || exit 1
-			maint_moves ra rb "maintenance on ra"
-			maintenance ra false
-			sleep 3
-			if [ "$p" = 1 ]; then converged ra "$WAN0"; else converged rb "$WAN0"; fi
-			if [ "$p" = 1 ]; then maint_moves ra rb "maintenance on ra again"; maintenance ra false; fi
-			# now rb is master either way (preempt 1: ra back in maintenance just now)
-			converged rb "$WAN0"
-			maint_moves rb ra "maintenance on rb"
-			maintenance rb false
-			for r in "${REASONS[@]}"; do echo "REASON preempt=$p: $r"; done
-			echo "NOTE preempt=$p: ${NOTES[*]}"
-			[ ${#REASONS[@]} -eq 0 ]
-		) >"$CASE_OUT.m$p" 2>>"$CASE_OUT.err" || bad "preempt=$p failed"
-		grep -h '^REASON' "$CASE_OUT.m$p" | sed 's/^REASON //' >>"$CASE_OUT.reasons"
-		note "$(grep -h '^NOTE' "$CASE_OUT.m$p" | sed 's/^NOTE //')"
-	done
+	for p in 0 1; do PREEMPT=$p sub_run "m$p" "preempt=$p" maintenance_both_ways; done
+}
+maintenance_both_ways() {
+	begin || exit 1
+	maint_moves ra rb "maintenance on ra"
+	maintenance ra false
+	sleep 3
+	if [ "$PREEMPT" = 1 ]; then converged ra "$WAN0"; else converged rb "$WAN0"; fi
+	if [ "$PREEMPT" = 1 ]; then maint_moves ra rb "maintenance on ra again"; maintenance ra false; fi
+	# now rb is master either way (preempt 1: ra back in maintenance just now)
+	converged rb "$WAN0"
+	maint_moves rb ra "maintenance on rb"
+	maintenance rb false
 }
 # maintenance R true|false: what LuCI's button and scripts call
 maintenance() {
@@ -409,28 +400,36 @@ set_vrrp_password() {
 	[ -n "${DPID[$r]:-}" ] && kill -HUP "${DPID[$r]}" 2>/dev/null
 	return 0
 }
+# sub_run TAG TITLE FUNCTION: FUNCTION on a fresh pair of its own (a subshell with its
+# own LAB_ID, REASONS and NOTES; variables set before the call, such as PREEMPT, reach
+# lab_init); its reasons and notes join the case's, prefixed with TITLE.
+sub_run() {
+	local tag=$1 title=$2 body=$3
+	(
+		LAB_ID=${LAB_ID}$tag
+		lab_init
+		REASONS=() NOTES=()
+		"$body"
+		for r in "${REASONS[@]}"; do echo "REASON $title: $r"; done
+		echo "NOTE $title: ${NOTES[*]}"
+		[ ${#REASONS[@]} -eq 0 ]
+	) >"$CASE_OUT.$tag" 2>>"$CASE_OUT.err" || bad "$title failed"
+	grep -h '^REASON' "$CASE_OUT.$tag" | sed 's/^REASON //' >>"$CASE_OUT.reasons"
+	note "$(grep -h '^NOTE' "$CASE_OUT.$tag" | sed 's/^NOTE //')"
+}
+
 case_10() {  # old master returns, preempt on and off
 	local p
-	for p in 1 0; do
-		(
-			PREEMPT=$p LAB_ID=${LAB_ID}p$p
-			lab_init
-			REASONS=() NOTES=()
-			begin || exit 1
-			event; lab_power_cut ra
-			converged rb "$WAN0"; flow_survived "$T_EV" "$B_EV"
-			event; lab_power_on ra
-			sleep 5
-			if [ "$p" = 1 ]; then converged ra "$WAN0"; else converged rb "$WAN0"; fi
-			flow_survived "$T_EV" "$B_EV"
-			for r in "${REASONS[@]}"; do echo "REASON preempt=$p: $r"; done
-			echo "NOTE preempt=$p: ${NOTES[*]}"
-			[ ${#REASONS[@]} -eq 0 ]
-		) >"$CASE_OUT.p$p" 2>>"$CASE_OUT.err" || bad "preempt=$p failed"
-		grep -h '^REASON' "$CASE_OUT.p$p" | sed 's/^REASON //' | while read -r l; do echo "$l"; done >>"$CASE_OUT.reasons"
-		note "$(grep -h '^NOTE' "$CASE_OUT.p$p" | sed 's/^NOTE //')"
-	done
-
+	for p in 1 0; do PREEMPT=$p sub_run "p$p" "preempt=$p" old_master_returns; done
+}
+old_master_returns() {
+	begin || exit 1
+	event; lab_power_cut ra
+	converged rb "$WAN0"; flow_survived "$T_EV" "$B_EV"
+	event; lab_power_on ra
+	sleep 5
+	if [ "$PREEMPT" = 1 ]; then converged ra "$WAN0"; else converged rb "$WAN0"; fi
+	flow_survived "$T_EV" "$B_EV"
 }
 
 # Issue 17 §1: upstream health checks (ICMP to the internet server, 1 s, fall 3, rise
@@ -442,27 +441,19 @@ case_10() {  # old master returns, preempt on and off
 #     "upstream down on both" in status and history; the alert clears when it is back.
 case_14() {
 	[ "$HOOK" = muros ] && [ "$CONFIGS" = render ] || { note "needs HOOK=muros CONFIGS=render"; SKIPPED=1; return; }
-	local part
-	for part in a b; do
-		(
-			# shellcheck disable=SC2034 # read by lib.sh (write_uci)
-			HEALTH=1 LAB_ID=${LAB_ID}h$part
-			lab_init
-			REASONS=() NOTES=()
-			begin || exit 1
-			pair_daemons || exit 1
-			wait_until 10 health_is ra ok || bad "ra's upstream check never passed: $(health_of ra)"
-			if [ "$part" = a ]; then upstream_master_only; else upstream_both; fi
-			for r in "${REASONS[@]}"; do echo "REASON $part: $r"; done
-			echo "NOTE $part: ${NOTES[*]}"
-			[ ${#REASONS[@]} -eq 0 ]
-		) >"$CASE_OUT.h$part" 2>>"$CASE_OUT.err" || bad "part $part failed"
-		grep -h '^REASON' "$CASE_OUT.h$part" | sed 's/^REASON //' >>"$CASE_OUT.reasons"
-		note "$(grep -h '^NOTE' "$CASE_OUT.h$part" | sed 's/^NOTE //')"
-	done
+	# HEALTH is read by lib.sh (write_uci)
+	HEALTH=1 sub_run ha a upstream_master_only
+	HEALTH=1 sub_run hb b upstream_both
+}
+# begin, pair the routers, wait for ra's first passing upstream round
+health_pair() {
+	begin || exit 1
+	pair_daemons || exit 1
+	wait_until 10 health_is ra ok || bad "ra's upstream check never passed: $(health_of ra)"
 }
 upstream_master_only() {
 	local t0 took
+	health_pair
 	event; t0=$(now_ms)
 	lab_isp_drop_port wa
 	if wait_until 20 test_only_master rb; then
@@ -481,6 +472,7 @@ upstream_master_only() {
 }
 upstream_both() {
 	local changes
+	health_pair
 	event
 	lab_isp_blackhole_internet on
 	changes=$(master_changes 25)
@@ -501,28 +493,22 @@ upstream_both() {
 # and comes back: rb stays master for the delay, then ra takes over, flow intact.
 case_15() {
 	[ "$HOOK" = muros ] && [ "$CONFIGS" = render ] || { note "needs HOOK=muros CONFIGS=render"; SKIPPED=1; return; }
-	(
-		# shellcheck disable=SC2034 # read by lib.sh (write_uci)
-		PREEMPT=1 PREEMPT_DELAY=6 LAB_ID=${LAB_ID}d
-		lab_init
-		REASONS=() NOTES=()
-		begin || exit 1
-		event; lab_power_cut ra
-		converged rb "$WAN0"; flow_survived "$T_EV" "$B_EV"
-		local t0; t0=$(now_ms)
-		event; lab_power_on ra
-		sleep 4
-		test_only_master rb || bad "ra took the master back within 4 s of power-on, preempt_delay is 6 s ('$(masters)')"
-		if wait_until 20 test_only_master ra; then
-			note "ra master again $(( $(now_ms) - t0 )) ms after power-on (preempt_delay 6 s)"
-		fi
-		converged ra "$WAN0"; flow_survived "$T_EV" "$B_EV"
-		for r in "${REASONS[@]}"; do echo "REASON $r"; done
-		echo "NOTE ${NOTES[*]}"
-		[ ${#REASONS[@]} -eq 0 ]
-	) >"$CASE_OUT.d" 2>>"$CASE_OUT.err" || bad "preempt_delay case failed"
-	grep -h '^REASON' "$CASE_OUT.d" | sed 's/^REASON //' >>"$CASE_OUT.reasons"
-	note "$(grep -h '^NOTE' "$CASE_OUT.d" | sed 's/^NOTE //')"
+	# PREEMPT_DELAY is read by lib.sh (write_uci)
+	PREEMPT=1 PREEMPT_DELAY=6 sub_run d preempt_delay delayed_return
+}
+delayed_return() {
+	local t0
+	begin || exit 1
+	event; lab_power_cut ra
+	converged rb "$WAN0"; flow_survived "$T_EV" "$B_EV"
+	t0=$(now_ms)
+	event; lab_power_on ra
+	sleep 4
+	test_only_master rb || bad "ra took the master back within 4 s of power-on, preempt_delay is 6 s ('$(masters)')"
+	if wait_until 20 test_only_master ra; then
+		note "ra master again $(( $(now_ms) - t0 )) ms after power-on (preempt_delay 6 s)"
+	fi
+	converged ra "$WAN0"; flow_survived "$T_EV" "$B_EV"
 }
 
 # master_changes SECONDS: the single masters seen, in order, sampling every 0.2 s
