@@ -210,14 +210,14 @@ pub fn firewall_with_include(paths: &Paths, static_wan: bool, warnings: &mut Vec
     for (k, v) in [("type", "nftables"), ("path", FW4_SNIPPET), ("position", "chain-prepend"), ("chain", "input")] {
         ed.set_option(FW4_INCLUDE_SECTION, k, v).map_err(bad)?;
     }
-    // The static WAN's NAT to the VIP, ahead of fw4's masquerade; gone without one.
-    let has_srcnat = ed.package().sections.iter().any(|s| s.stype == "include" && s.name.as_deref() == Some(FW4_SRCNAT_SECTION));
+    // The static WAN's NAT to the VIP, ahead of fw4's masquerade; gone without one
+    // (deleting a section that is not there changes nothing).
     if static_wan {
         ed.ensure_section("include", FW4_SRCNAT_SECTION).map_err(bad)?;
         for (k, v) in [("type", "nftables"), ("path", FW4_SRCNAT_SNIPPET), ("position", "chain-prepend"), ("chain", "srcnat")] {
             ed.set_option(FW4_SRCNAT_SECTION, k, v).map_err(bad)?;
         }
-    } else if has_srcnat {
+    } else {
         ed.delete_section(FW4_SRCNAT_SECTION).map_err(bad)?;
     }
     let out = ed.finish();
@@ -282,8 +282,7 @@ pub fn apply(paths: &Paths, opts: &DeployOptions) -> Result<DeployReport, Deploy
         open_peer_port(&mut files, paths, &cfg, peer.port);
     }
     files.extend(network_with_wan(&cfg, paths)?);
-    let static_wan = cfg.vips.iter().any(|v| v.gateway.is_some());
-    files.extend(firewall_with_include(paths, static_wan, &mut report.warnings)?);
+    files.extend(firewall_with_include(paths, cfg.static_wan().is_some(), &mut report.warnings)?);
     files.extend(dhcp_with_vip_gateway(&cfg, paths, &mut report.warnings));
     let mut staged: Vec<Staged> = Vec::new();
     let result = (|| {

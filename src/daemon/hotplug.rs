@@ -111,11 +111,9 @@ fn work(dir: &Path, shared: &(Mutex<State>, Condvar), wake: &(dyn Fn() + Send + 
             while st.queue.is_empty() {
                 st = shared.1.wait(st).unwrap_or_else(PoisonError::into_inner);
             }
-            let dropped = std::mem::take(&mut st.dropped);
-            let job = if st.queue.is_empty() { None } else { Some(st.queue.remove(0)) };
-            (job, dropped)
+            // Not empty: the wait above ends only then.
+            (st.queue.remove(0), std::mem::take(&mut st.dropped))
         };
-        let Some(job) = job else { continue };
         let mut parts: Vec<String> = scripts(dir).iter().map(|s| run_one(s, &job)).collect();
         if parts.is_empty() {
             continue;

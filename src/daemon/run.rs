@@ -108,6 +108,11 @@ pub fn run(opts: RunOptions) -> i32 {
     let health_done: Arc<std::sync::Mutex<Vec<super::health::RoundResult>>> = Arc::default();
     server.state.health = cfg.as_ref().map(|c| super::health::Health::new(&c.health));
     adopt_demotion(&mut server);
+    // What the hotplug worker calls when a script's result is ready: the same pipe.
+    let hotplug_wake: Arc<dyn Fn() + Send + Sync> = {
+        let w = health_wake.clone();
+        Arc::new(move || w.wake())
+    };
     let mut was_master = false;
     loop {
         // keepalived's newest wish, recorded by the notify hook before its plan runs:
@@ -193,7 +198,7 @@ pub fn run(opts: RunOptions) -> i32 {
             health_wake.drain();
         }
         health_tick(&mut server, master, &health_done, &health_wake);
-        hotplug_tick(&mut server, &health_wake);
+        hotplug_tick(&mut server, &hotplug_wake);
         finish_handovers(&mut server);
         if let Some(c) = &cfg {
             watch_tick(&mut server, c, master);
@@ -267,10 +272,8 @@ fn health_tick(server: &mut Server<Daemon>, master: bool, done: &Arc<std::sync::
 
 /// Queue the transitions recorded since the last look and the alert changes for the
 /// hotplug scripts; record what the scripts did.
-fn hotplug_tick(server: &mut Server<Daemon>, wake: &Arc<Waker>) {
+fn hotplug_tick(server: &mut Server<Daemon>, wake_fn: &Arc<dyn Fn() + Send + Sync>) {
     let d = &mut server.state;
-    let w = wake.clone();
-    let wake_fn: Arc<dyn Fn() + Send + Sync> = Arc::new(move || w.wake());
     if std::mem::take(&mut d.transition_seen) {
         let fresh: Vec<_> = crate::failover::history::read(&d.paths, None).into_iter().filter(|r| r.seq > d.hotplug_seq).collect();
         for r in fresh {

@@ -111,7 +111,7 @@ fn describe_config(d: &Daemon, cfg: &Config, sys: &RealSystem, addresses: &[(Str
                 "address": addrs.first(),
             }),
         );
-    } else if let Some(v) = cfg.vips.iter().find(|v| v.gateway.is_some()) {
+    } else if let Some(v) = cfg.static_wan() {
         // The static WAN: up on this router while it holds the WAN VIP.
         let vip = v.address.addr.to_string();
         let held = addresses.iter().any(|(dev, a)| *dev == v.interface.device && a.split('/').next() == Some(vip.as_str()));

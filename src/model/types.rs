@@ -242,6 +242,12 @@ impl Config {
         }
     }
 
+    /// The static WAN VIP (`config wan` with `proto 'static'`), if there is one: the
+    /// one instance with a gateway.
+    pub fn static_wan(&self) -> Option<&Vip> {
+        self.vips.iter().find(|v| v.gateway.is_some())
+    }
+
     /// The name of the sync group in keepalived.conf.
     pub const GROUP_NAME: &'static str = "muros_ha";
 }

@@ -71,7 +71,7 @@ pub fn render(cfg: &Config) -> String {
 /// The router's own addresses on the WAN and the VIP itself are left alone: the
 /// backup's own traffic must keep the address it owns.
 pub fn render_srcnat(cfg: &Config) -> Option<String> {
-    let vip = cfg.vips.iter().find(|v| v.gateway.is_some())?;
+    let vip = cfg.static_wan()?;
     let IpAddr::V4(public) = vip.address.addr else { return None };
     let mut keep: Vec<String> = vip.interface.addresses.iter().filter(|n| n.addr.is_ipv4()).map(|n| n.addr.to_string()).collect();
     keep.push(public.to_string());

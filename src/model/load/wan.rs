@@ -140,8 +140,7 @@ fn static_wan(c: &mut Checker, w: &Section, sync_interface: Option<&Interface>, 
         (None, SyncMode::Multicast) => None,
     };
     let name = w.name.as_deref().filter(|n| is_plain_name(n, 32)).unwrap_or("wan").to_string();
-    Some(Vip { name, interface: interface?, address: address?, vrid: vrid?, peer_address, gateway })
-        .filter(|v| v.gateway.is_some())
+    Some(Vip { name, interface: interface?, address: address?, vrid: vrid?, peer_address, gateway: Some(gateway?) })
 }
 
 fn logical(c: &mut Checker, w: &Section) -> Option<String> {
