@@ -99,6 +99,33 @@ pub(crate) fn spawn_named(name: &str, f: Box<dyn FnOnce() + Send>) -> std::io::R
     std::thread::Builder::new().name(name.to_string()).spawn(f)
 }
 
+/// musl's `pthread_setname_np`, as std calls it (on the thread being named, from
+/// `spawn_named`), without musl's own: that one formats a `/proc/self/task/N/comm` path
+/// with `snprintf` for the case of naming *another* thread, and that one call links all
+/// of musl's printf (its float formatting and the 128-bit float helpers with it, about
+/// 12 KB on aarch64; nothing else in the binary uses printf). A symbol we define wins
+/// over the archive member at static link time. The current thread is named with
+/// `prctl(PR_SET_NAME)`, exactly what musl does for it; any other thread gets ENOTSUP,
+/// which std never asks for.
+#[cfg(all(target_env = "musl", target_os = "linux"))]
+#[allow(unsafe_code)]
+#[no_mangle]
+pub extern "C" fn pthread_setname_np(thread: usize, name: *const std::ffi::c_char) -> i32 {
+    extern "C" {
+        fn pthread_self() -> usize;
+    }
+    // SAFETY: pthread_self has no preconditions; `name` is the NUL-terminated string the
+    // caller (std's Thread::set_name) passes, valid for the call, as POSIX requires.
+    let (me, name) = unsafe { (pthread_self(), std::ffi::CStr::from_ptr(name)) };
+    if thread != me {
+        return nix::errno::Errno::ENOTSUP as i32;
+    }
+    match nix::sys::prctl::set_name(name) {
+        Ok(()) => 0,
+        Err(e) => e as i32,
+    }
+}
+
 /// A stable insertion sort for the short lists we order (config errors, edits, file and
 /// package names): a few instructions per element type, where `slice::sort` compiles a
 /// merge sort of ~0.6 KB for each (MIPS). Quadratic: only for lists of at most a few

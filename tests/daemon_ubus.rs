@@ -405,6 +405,15 @@ fn hotplug_scripts_see_every_transition_in_order_and_a_slow_one_delays_no_failov
         std::thread::sleep(Duration::from_millis(300));
     }
     let hooks_done = t0.elapsed();
+    // The worker is a named thread while the slow script sleeps: names are set through
+    // our own pthread_setname_np on musl (src/lib.rs), std's on glibc; both must work.
+    let pid = lab.daemon.as_ref().unwrap().id();
+    let comms: Vec<String> = fs::read_dir(format!("/proc/{}/task", pid))
+        .unwrap()
+        .filter_map(|t| fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|c| c.trim().to_string())
+        .collect();
+    assert!(comms.iter().any(|c| c == "hotplug"), "daemon threads: {comms:?}");
     let h = lab.call("history", "{\"limit\":10}");
     let recorded: Vec<&str> = h["transitions"].as_array().unwrap().iter().map(|t| t["to"].as_str().unwrap()).collect();
     assert_eq!(recorded, states, "every transition recorded while the slow script sleeps");
