@@ -93,7 +93,7 @@ pub fn run(opts: RunOptions) -> i32 {
     // it judges by, and one raw socket per VIP device. Both follow SIGHUP.
     let mut cfg = crate::model::load(&server.state.paths).ok();
     let mut socks = open_sockets(cfg.as_ref());
-    server.state.watch = cfg.as_ref().map(|c| watch::Watch::new(c));
+    server.state.watch = cfg.as_ref().map(watch::Watch::new);
     adopt_fence(&mut server);
     // Upstream health rounds run on short-lived threads; results come back through
     // `health_done` and wake this loop through `health_wake`.

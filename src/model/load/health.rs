@@ -2,12 +2,12 @@
 //!
 //! ```text
 //! config health 'upstream'
-//! 	list target '203.0.113.2'
-//! 	option method 'icmp'      # icmp | tcp
-//! 	option port ''            # tcp only
-//! 	option interval '1'       # seconds
-//! 	option fall '3'           # failed rounds before down
-//! 	option rise '2'           # passed rounds before up
+//!     list target '203.0.113.2'
+//!     option method 'icmp'      # icmp | tcp
+//!     option port ''            # tcp only
+//!     option interval '1'       # seconds
+//!     option fall '3'           # failed rounds before down
+//!     option rise '2'           # passed rounds before up
 //! ```
 
 use super::{is_plain_name, Checker};
