@@ -93,6 +93,9 @@ put 0755 "$TOP/files/muros-ha.uci-defaults" /etc/uci-defaults/muros-ha
 put 0644 "$TOP/files/muros-ha.keep" /lib/upgrade/keep.d/muros-ha
 # Not active: copied to /etc/hotplug.d/muros-ha/ by an admin who wants it (README).
 put 0644 "$TOP/files/muros-ha.hotplug-example" /usr/share/muros-ha/50-notify.example
+# The WAN proto that starts a takeover from the cached lease (issue 16).
+put 0755 "$TOP/files/muros_dhcp.proto" /lib/netifd/proto/muros_dhcp.sh
+put 0755 "$TOP/files/muros_dhcp.script" /lib/netifd/muros_dhcp.script
 find "$DATA" -type d -exec chmod 0755 {} +
 
 # Installed-Size in bytes, as OpenWrt's ipkg-build writes it.

@@ -116,7 +116,9 @@ net.netfilter.nf_conntrack_tcp_be_liberal = 1
 
 /// `/etc/config/network` with the shared-MAC WAN declared the way netifd needs it:
 /// a `device` of type macvlan (same MAC on both routers) and the logical interface on
-/// top of it with DHCP and `auto 0` — the failover engine brings it up on MASTER only.
+/// top of it with `auto 0` — the failover engine brings it up on MASTER only — and proto
+/// `muros_dhcp` (our netifd proto, files/muros_dhcp.proto: DHCP that starts from the
+/// cached lease on a takeover).
 /// Every other line of the file is kept. `None` when nothing must change.
 pub fn network_with_wan(cfg: &Config, paths: &Paths) -> Result<Option<OutputFile>, DeployError> {
     let Some(w) = &cfg.wan else { return Ok(None) };
@@ -169,7 +171,7 @@ pub fn network_with_wan(cfg: &Config, paths: &Paths) -> Result<Option<OutputFile
         ed.set_option(&dev_ref, k, v).map_err(bad)?;
     }
     ed.ensure_section("interface", &w.logical).map_err(bad)?;
-    for (k, v) in [("device", w.device.as_str()), ("proto", "dhcp"), ("auto", "0")] {
+    for (k, v) in [("device", w.device.as_str()), ("proto", "muros_dhcp"), ("auto", "0")] {
         ed.set_option(&w.logical, k, v).map_err(bad)?;
     }
     // An old-style `ifname` would win over `device` on 19.07 and bring up the parent.

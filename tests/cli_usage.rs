@@ -23,7 +23,7 @@ fn pinned(name: &str, args: &[&str]) {
 #[test]
 fn usage_texts_are_pinned() {
     pinned("help", &["--help"]);
-    for cmd in ["check", "render", "notify", "plan", "daemon"] {
+    for cmd in ["check", "render", "notify", "plan", "daemon", "wan-cached"] {
         pinned(cmd, &[cmd, "--help"]);
     }
 }

@@ -258,9 +258,12 @@ fn the_plan_comes_from_the_uci_config() {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(o.stderr.is_empty(), "the example config should validate: {}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8(o.stdout).unwrap();
-    assert!(out.contains("3     ip -4 route del default via 192.0.2.1 metric 4096 protocol static\n"), "{out}");
-    assert!(out.contains("4     link "), "{out}");
-    assert!(out.contains("5     ubus call network.interface.wan up"), "{out}");
+    assert!(out.contains("2     link "), "{out}");
+    // the WAN device from /etc/config/muros_ha, guarded while the commit runs beside it
+    assert!(out.contains("3     set /sys/class/net/ha-wan/netdev_group to 28008"), "{out}");
+    assert!(out.contains("4     ubus call network.interface.wan up"), "{out}");
+    assert!(out.contains("5a    wait for network.interface.wan status to say up"), "{out}");
+    assert!(out.contains("5b    ip -4 route del default via 192.0.2.1 metric 4096 protocol static\n"), "{out}");
     for svc in ["dnsmasq", "odhcpd", "miniupnpd"] {
         assert!(out.contains(&format!("/etc/init.d/{svc} start")), "{svc} missing:\n{out}");
     }
@@ -323,7 +326,9 @@ fn the_backup_reaches_the_internet_through_the_lan_vip_until_it_becomes_master()
     let rec = r.history().pop().unwrap();
     let names: Vec<&str> = rec["actions"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
     let at = |n: &str| names.iter().position(|a| a.contains(n)).unwrap_or_else(|| panic!("{n} not in {names:#?}"));
-    assert!(at("route del") < at("network.interface.wan up") && at("resolv.conf") < at("dnsmasq start"), "{names:#?}");
+    // the resolver before the WAN and dnsmasq; the route (metric 4096) beside the WAN
+    assert!(at("resolv.conf") < at("network.interface.wan up") && at("resolv.conf") < at("dnsmasq start"), "{names:#?}");
+    assert!(at("network.interface.wan up") < at("route del"), "{names:#?}");
 
     // Turned off: the hook leaves routes and the resolver alone.
     let text = fs::read_to_string(r.dir.join("etc/config/muros_ha")).unwrap();

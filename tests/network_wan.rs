@@ -58,7 +58,7 @@ fn the_macvlan_wan_is_added_once_and_comments_survive() {
             "network.muros_ha_wan.ifname='eth1'",
             "network.muros_ha_wan.macaddr='02:6d:75:72:6f:73'",
             "network.wan.device='ha-wan'",
-            "network.wan.proto='dhcp'",
+            "network.wan.proto='muros_dhcp'",
             "network.wan.auto='0'",
         ] {
             assert!(show.contains(line), "missing {} in\n{}", line, show);
@@ -79,6 +79,8 @@ fn an_existing_dhcp_wan_is_moved_onto_the_macvlan() {
     let rest = &text[start + 1..];
     let wan = &text[start..start + 1 + rest.find("\nconfig ").unwrap_or(rest.len())];
     assert!(wan.contains("option device 'ha-wan'") && wan.contains("option auto '0'"), "{}", wan);
+    // plain DHCP becomes our proto: DHCP that starts a takeover from the cached lease
+    assert!(wan.contains("option proto 'muros_dhcp'") && !wan.contains("'dhcp'"), "{}", wan);
     assert!(!wan.contains("option ifname"), "the old ifname would bring the parent up: {}", wan);
     assert!(wan.contains("option peerdns '0'"), "unrelated options are kept: {}", wan);
 }

@@ -32,7 +32,7 @@ fn read_frame(s: &mut TcpStream, r: &mut FrameReader) -> Option<Vec<u8>> {
 }
 
 fn heartbeat_frame(t: &mut Transport, seq: u64, state: &str) -> Vec<u8> {
-    let m = Message::Heartbeat(Heartbeat { seq, state: state.into(), role: "backup".into(), priority: 100, maintenance: false, config_digest: "x".into(), conntrack: None, upstream: None, ha: None });
+    let m = Message::Heartbeat(Heartbeat { seq, state: state.into(), role: "backup".into(), priority: 100, maintenance: false, config_digest: "x".into(), conntrack: None, upstream: None, ha: None, wan_lease: None });
     let mut out = Vec::new();
     for p in m.to_chunks().unwrap() {
         out.extend(frame::encode(&t.seal(&p).unwrap()));

@@ -168,6 +168,49 @@ fn a_handover_is_decided_only_by_the_answer_to_the_random_id_asked() {
     });
 }
 
+/// Issue 16: a MASTER peer's WAN lease becomes this backup's cache, in its own clock;
+/// a garbled one, or one from a peer that is not MASTER, changes nothing, and while this
+/// router is MASTER itself its own lease is the one kept.
+#[test]
+fn the_masters_wan_lease_is_cached_by_the_backup_and_garbage_is_not() {
+    let Some((lab, b_priv, a_pub)) = a_with_fake_b("w") else { return };
+    let a = &lab.a;
+    let cache = a.root.join("var/run/muros-ha/wan-lease");
+    let hb = |p: &mut FakePeer, state: &str, lease: &str| {
+        let mut m = p.heartbeat_msg(state);
+        if let Message::Heartbeat(h) = &mut m {
+            h.wan_lease = Some(lease.to_string());
+        }
+        p.send(&m).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    in_netns(&lab.b.ns.clone(), || {
+        let mut p = FakePeer::connect(&b_priv, &a_pub).expect("handshake");
+        p.heartbeat().unwrap();
+        assert!(a.wait(Duration::from_secs(2), |r| r.peer()["connected"] == true), "{}", a.peer());
+        hb(&mut p, "BACKUP", "198.51.100.23/24 198.51.100.1 600");
+        assert!(!cache.exists(), "a backup's lease is not believed");
+        for bad in ["198.51.100.23/24 203.0.113.1 600", "../../etc/passwd", "198.51.100.23/24 198.51.100.1 600 x"] {
+            hb(&mut p, "MASTER", bad);
+            assert!(!cache.exists(), "{bad:?} was cached");
+        }
+        assert!(a.status()["peer"]["connected"] == true, "garbage ends no session");
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        hb(&mut p, "MASTER", "198.51.100.23/24 198.51.100.1 600 198.51.100.1");
+        let line = fs::read_to_string(&cache).expect("the master's lease cached");
+        let w: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!((w[0], w[1], w[3]), ("198.51.100.23/24", "198.51.100.1", "198.51.100.1"), "{line}");
+        let until: u64 = w[2].parse().unwrap();
+        assert!(until >= t + 599 && until <= t + 602, "600 s from now in our clock: {line}");
+        let events = a.ubus(&["call", "muros_ha", "history", "{\"limit\":64}"]).1;
+        assert!(events.contains("the peer's WAN lease 198.51.100.23/24 via 198.51.100.1 is cached"), "{events}");
+        // MASTER here too (a split brain): our own lease counts, the peer's is ignored.
+        a.set_vrrp_state("MASTER");
+        hb(&mut p, "MASTER", "198.51.100.77/24 198.51.100.1 600");
+        assert_eq!(fs::read_to_string(&cache).unwrap(), line, "a MASTER keeps its own lease");
+    });
+}
+
 const FIREWALL: &str = "config defaults\n\toption input 'ACCEPT'\n\nconfig zone 'lan'\n\toption name 'lan'\n\toption input 'ACCEPT'\n";
 
 #[test]

@@ -123,7 +123,7 @@ fn build_prepare_copies_the_local_tree_into_the_build_dir() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    for f in ["Cargo.toml", "Cargo.lock", "LICENSE", "src/main.rs", "src/lib.rs", "files/muros-ha.init", "files/muros_ha.config", "files/muros-ha.uci-defaults", "files/muros-ha.keep", "files/muros-ha.hotplug-example"] {
+    for f in ["Cargo.toml", "Cargo.lock", "LICENSE", "src/main.rs", "src/lib.rs", "files/muros-ha.init", "files/muros_ha.config", "files/muros-ha.uci-defaults", "files/muros-ha.keep", "files/muros-ha.hotplug-example", "files/muros_dhcp.proto", "files/muros_dhcp.script"] {
         assert_eq!(std::fs::read(build.join(f)).ok(), std::fs::read(repo(f)).ok(), "{f} not copied as is");
     }
     assert!(!build.join("tests").exists() && !build.join("target").exists(), "only what the build reads");

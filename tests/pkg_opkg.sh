@@ -144,6 +144,8 @@ expect_file /etc/config/muros_ha 600
 expect_file /etc/uci-defaults/muros-ha 755
 expect_file /lib/upgrade/keep.d/muros-ha 644
 expect_file /usr/share/muros-ha/50-notify.example 644
+expect_file /lib/netifd/proto/muros_dhcp.sh 755
+expect_file /lib/netifd/muros_dhcp.script 755
 check "the hotplug example is not active as installed" test ! -e "$R/etc/hotplug.d/muros-ha/50-notify"
 
 check "the installed binary runs and reports 0.1.0" \

@@ -26,6 +26,20 @@ pub enum Command {
     Notify(NotifyCmd),
     Plan(PlanCmd),
     Daemon(DaemonCmd),
+    WanCached(WanCachedCmd),
+}
+
+/// netifd proto handler step: bring the WAN up from the cached DHCP lease (MASTER only)
+#[derive(FromArgs)]
+#[cfg_attr(test, derive(Debug, PartialEq))]
+#[argh(subcommand, name = "wan-cached")]
+pub struct WanCachedCmd {
+    /// root directory prefixed to every path (default /)
+    #[argh(option, default = "String::from(\"/\")")]
+    pub root: String,
+    /// the logical WAN interface (network.interface.<name>)
+    #[argh(positional)]
+    pub interface: String,
 }
 
 /// Validate /etc/config/muros_ha (with network and system); list every error.
@@ -149,6 +163,7 @@ pub fn main() -> i32 {
         Some(Command::Render(c)) => render(c),
         Some(Command::Notify(n)) => crate::failover::notify::command(&Paths::new(n.root), &n.args),
         Some(Command::Plan(p)) => crate::failover::show_plan::command(&Paths::new(p.root), &p.state),
+        Some(Command::WanCached(w)) => crate::failover::lease::command(&Paths::new(w.root), &w.interface),
         Some(Command::Daemon(d)) => {
             let paths = Paths::new(d.root);
             let socket = d.socket.map(std::path::PathBuf::from).unwrap_or_else(|| paths.ubus_socket());

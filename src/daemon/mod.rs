@@ -58,13 +58,15 @@ pub struct Daemon {
     /// `hotplug_seq` and queues them for the scripts.
     pub transition_seen: bool,
     pub hotplug_seq: u64,
+    /// When the MASTER last asked netifd for its WAN lease (`run::lease_tick`).
+    pub lease_polled: Option<std::time::Instant>,
 }
 
 impl Daemon {
     pub fn new(paths: Paths, hook_binary: String, verify: bool) -> Self {
         let hotplug = hotplug::Hotplug::new(paths.join("/etc/hotplug.d/muros-ha"));
         let hotplug_seq = crate::failover::history::read(&paths, Some(1)).last().map_or(0, |r| r.seq);
-        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: None, yielding: None, last_split: None, started: crate::failover::state::now_secs(), peer: None, handovers: Vec::new(), applies: apply::Record::default(), health: None, hotplug, transition_seen: false, hotplug_seq }
+        Daemon { paths, hook_binary, verify, alerts: alerts::Alerts::default(), watch: None, yielding: None, last_split: None, started: crate::failover::state::now_secs(), peer: None, handovers: Vec::new(), applies: apply::Record::default(), health: None, hotplug, transition_seen: false, hotplug_seq, lease_polled: None }
     }
 }
 

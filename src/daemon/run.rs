@@ -202,9 +202,53 @@ pub fn run(opts: RunOptions) -> i32 {
         finish_handovers(&mut server);
         if let Some(c) = &cfg {
             watch_tick(&mut server, c, master);
+            lease_tick(&mut server, c, master);
         }
         yield_tick(&mut server);
         leave_maintenance_if_asked(&mut server);
+    }
+}
+
+/// How often a MASTER asks netifd for its WAN lease; the loop ticks every second there.
+const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(900);
+
+/// The MASTER keeps its DHCP WAN's lease (netifd's view of it) in the lease cache and
+/// in its heartbeats, for the peer's next takeover (issue 16). A lease other than the
+/// one cached is news: the DHCP server did not confirm the address a takeover used.
+fn lease_tick(server: &mut Server<Daemon>, cfg: &crate::model::Config, master: bool) {
+    let Some(w) = &cfg.wan else { return };
+    let d = &mut server.state;
+    let now = Instant::now();
+    if !master || d.lease_polled.is_some_and(|t| now < t + LEASE_POLL) {
+        if !master {
+            if let Some(p) = &d.peer {
+                p.shared.lock().local_wan_lease = None;
+            }
+        }
+        return;
+    }
+    d.lease_polled = Some(now);
+    let secs = crate::failover::state::now_secs();
+    let object = format!("network.interface.{}", w.logical);
+    let status = crate::ubus::client::call_timeout(d.paths.ubus_socket(), &object, "status", &json!({}), std::time::Duration::from_millis(500));
+    let lease = status.ok().and_then(|v| v.into_iter().next()).and_then(|v| crate::failover::lease::WanLease::from_netifd(&v, secs));
+    if let Some(p) = &d.peer {
+        p.shared.lock().local_wan_lease = lease.clone();
+    }
+    let Some(l) = lease else { return };
+    let (kind, m) = match crate::failover::lease::store(&d.paths, &l) {
+        Ok(Some(Some(old))) if old.address != l.address => (
+            "wan_lease_changed",
+            format!("the DHCP server gave {}/{} instead of the cached {}: NATed sessions of the old address are lost", l.address, l.prefix, old.address),
+        ),
+        Ok(Some(_)) => ("wan_lease", format!("WAN lease {}/{} via {} cached for the peer", l.address, l.prefix, l.gateway)),
+        Ok(None) => return,
+        Err(e) => return log::warn!("cannot cache the WAN lease: {}", e),
+    };
+    log::info!("{}", m);
+    crate::failover::history::append_event(&d.paths, kind, &m);
+    if kind == "wan_lease_changed" {
+        announce(server, "muros_ha.wan_lease_changed", json!({ "message": m }));
     }
 }
 

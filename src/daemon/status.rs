@@ -23,7 +23,10 @@ pub fn report(d: &Daemon) -> Value {
     let sys = RealSystem::new(d.paths.ubus_socket());
     let loaded = crate::model::load(&d.paths);
     let current = state::read_current(&d.paths);
-    let last = history::read(&d.paths, Some(1)).pop();
+    let records = history::read(&d.paths, None);
+    let last = records.last().cloned();
+    // The newest takeover, with its per-step figures (issue 16).
+    let failover = records.into_iter().rev().find(|r| r.to == crate::failover::GroupState::Master);
     let addresses = sys.addresses().unwrap_or_default();
 
     let mut out = json!({
@@ -32,6 +35,7 @@ pub fn report(d: &Daemon) -> Value {
         "last_transition": last.map(|r| json!({
             "time": r.time, "from": r.from, "to": r.to, "reason": r.reason, "ok": r.ok, "ms": r.ms,
         })),
+        "last_failover": failover.map(|r| json!({ "time": r.time, "from": r.from, "ms": r.ms, "ok": r.ok, "steps": r.steps })),
         "alerts": d.alerts.list(),
         "daemon_started": d.started,
         // peer branch: the authenticated peer link's view, plus VRRP's split-brain watch.
@@ -109,6 +113,8 @@ fn describe_config(d: &Daemon, cfg: &Config, sys: &RealSystem, addresses: &[(Str
                 "up": operstate.as_deref().is_some_and(|s| s == "up" || s == "unknown"),
                 "operstate": operstate,
                 "address": addrs.first(),
+                // The lease a takeover starts from (own DHCP or the peer's), if valid.
+                "cached_lease": crate::failover::lease::load(&d.paths, state::now_secs()).map(|l| l.to_json(state::now_secs())),
             }),
         );
     } else if let Some(v) = cfg.static_wan() {

@@ -18,6 +18,9 @@ pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 pub const UBUS_TIMEOUT: Duration = Duration::from_secs(5);
 /// `ip route` answers at once; this only bounds a hung one.
 pub const ROUTE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a new master watches its WAN come up (DHCP included), and how often.
+pub const WAN_WAIT: Duration = Duration::from_secs(5);
+const WAN_POLL: Duration = Duration::from_millis(2);
 /// How long a freshly started conntrackd may take to open its control socket.
 const CONNTRACKD_START_POLLS: u32 = 50;
 const CONNTRACKD_START_POLL: Duration = Duration::from_millis(20);
@@ -34,6 +37,38 @@ pub struct ActionResult {
     /// Missing or `null` in a line read back: `None`, as the previous reader had it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// When it ended, in ms from the start of the plan (not stored: see [`Steps`]).
+    #[serde(skip)]
+    pub at_ms: u64,
+}
+
+/// How long after the VRRP event (the hook's start) a new master reached each point:
+/// `{"wan_ms","services_ms","conntrack_ms"}`, `null` for a step it does not have or that
+/// did not succeed. In `history` and `status.last_failover`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Steps {
+    /// netifd said the WAN is up (cached lease or DHCP).
+    pub wan_ms: Option<u64>,
+    /// The last service confirmed running.
+    pub services_ms: Option<u64>,
+    /// conntrackd's commit of the peer's flows returned.
+    pub conntrack_ms: Option<u64>,
+}
+
+/// [`Steps`] of an executed MASTER plan; `offset_ms` is the hook's time before the plan.
+pub fn steps(plan: &[Action], results: &[ActionResult], offset_ms: u64) -> Steps {
+    let mut st = Steps { wan_ms: None, services_ms: None, conntrack_ms: None };
+    let leaves = super::plan::leaves(plan).into_iter().filter(|a| **a != Action::Announce);
+    for (a, r) in leaves.zip(results).filter(|(_, r)| r.ok) {
+        let at = Some(r.at_ms + offset_ms);
+        match a {
+            Action::WaitWan(_) => st.wan_ms = at,
+            Action::Conntrackd(super::plan::ConntrackdOp::Commit) => st.conntrack_ms = at,
+            Action::ExpectService { running: true, .. } => st.services_ms = st.services_ms.max(at),
+            _ => {}
+        }
+    }
+    st
 }
 
 fn ms_since(t: Instant) -> u64 {
@@ -44,16 +79,17 @@ fn ms_since(t: Instant) -> u64 {
 /// once the outcome is recorded). Results come back in plan order.
 pub fn execute(plan: &[Action], paths: &Paths, sys: &dyn System) -> Vec<ActionResult> {
     let mut out = Vec::new();
+    let start = Instant::now();
     for a in plan {
-        run_action(a, paths, sys, &mut out);
+        run_action(a, paths, sys, &mut out, start);
     }
     out
 }
 
-fn run_action(a: &Action, paths: &Paths, sys: &dyn System, out: &mut Vec<ActionResult>) {
+fn run_action(a: &Action, paths: &Paths, sys: &dyn System, out: &mut Vec<ActionResult>, start: Instant) {
     match a {
-        Action::Sequence(v) => v.iter().for_each(|c| run_action(c, paths, sys, out)),
-        Action::Parallel(v) => out.extend(parallel(v, paths, sys)),
+        Action::Sequence(v) => v.iter().for_each(|c| run_action(c, paths, sys, out, start)),
+        Action::Parallel(v) => out.extend(parallel(v, paths, sys, start)),
         Action::Announce => {}
         leaf => {
             let t0 = Instant::now();
@@ -63,6 +99,7 @@ fn run_action(a: &Action, paths: &Paths, sys: &dyn System, out: &mut Vec<ActionR
                 ok,
                 ms: ms_since(t0),
                 detail: if detail.is_empty() { None } else { Some(detail) },
+                at_ms: ms_since(start),
             });
         }
     }
@@ -71,10 +108,10 @@ fn run_action(a: &Action, paths: &Paths, sys: &dyn System, out: &mut Vec<ActionR
 /// Each action on its own scoped thread, all joined before this returns; results in
 /// plan order. An action whose thread cannot be created runs on this thread instead:
 /// slower, never lost.
-fn parallel(v: &[Action], paths: &Paths, sys: &dyn System) -> Vec<ActionResult> {
+fn parallel(v: &[Action], paths: &Paths, sys: &dyn System, start: Instant) -> Vec<ActionResult> {
     let job = |c: &Action| {
         let mut r = Vec::new();
-        run_action(c, paths, sys, &mut r);
+        run_action(c, paths, sys, &mut r, start);
         r
     };
     let job = &job;
@@ -100,6 +137,17 @@ fn run_leaf(a: &Action, paths: &Paths, sys: &dyn System) -> (bool, String) {
             let method = if matches!(a, Action::WanUp(_)) { "up" } else { "down" };
             match sys.ubus_call(&format!("network.interface.{}", l), method, &json!({}), UBUS_TIMEOUT) {
                 Ok(_) => (true, String::new()),
+                Err(e) => (false, e),
+            }
+        }
+        Action::WaitWan(l) => wait_wan(paths, sys, l),
+        Action::WanGuard { device, on } => {
+            let group = if *on { crate::render::firewall::WAN_GUARD_GROUP } else { 0 };
+            let path = std::path::PathBuf::from(format!("/sys/class/net/{}/netdev_group", device));
+            match sys.write_in_place(&path, group.to_string().as_bytes()) {
+                Ok(()) => (true, String::new()),
+                // No device, no guard to lift (a WAN not created yet).
+                Err(e) if !on && !sys.path_exists(&path) => (true, e),
                 Err(e) => (false, e),
             }
         }
@@ -141,6 +189,33 @@ fn run_leaf(a: &Action, paths: &Paths, sys: &dyn System) -> (bool, String) {
         }
         Action::BackupResolver { install: false, .. } => restore_resolver(paths, sys),
         Action::Parallel(_) | Action::Sequence(_) | Action::Announce => (true, String::new()),
+    }
+}
+
+/// netifd's word on the WAN, asked every [`WAN_POLL`] for at most [`WAN_WAIT`]: up
+/// (with its address) or not yet. A failed call ends the wait at once, and so does a
+/// newer keepalived event that is not MASTER: the next transition must not queue
+/// behind a slow DHCP server.
+fn wait_wan(paths: &Paths, sys: &dyn System, wan: &str) -> (bool, String) {
+    let object = format!("network.interface.{}", wan);
+    let t0 = Instant::now();
+    loop {
+        let reply = match sys.ubus_call(&object, "status", &json!({}), UBUS_TIMEOUT) {
+            Ok(r) => r,
+            Err(e) => return (false, e),
+        };
+        let st: Value = serde_json::from_str(reply.lines().next().unwrap_or_default()).unwrap_or_default();
+        if st.get("up") == Some(&Value::Bool(true)) {
+            let a = &st["ipv4-address"][0];
+            return (true, format!("up {}/{}", a["address"].as_str().unwrap_or("?"), a["mask"]));
+        }
+        if !st.is_object() || t0.elapsed() >= WAN_WAIT {
+            return (false, format!("not up after {} ms", ms_since(t0)));
+        }
+        if super::state::read_desired(paths).is_some_and(|d| d.state != super::GroupState::Master) {
+            return (false, "not up; a newer state is wanted".to_string());
+        }
+        std::thread::sleep(WAN_POLL);
     }
 }
 
@@ -245,6 +320,7 @@ mod tests {
         PlanInputs {
             enabled: true,
             wan: Some("wan".into()),
+            wan_device: Some("wan".into()),
             services: vec!["dnsmasq".into(), "odhcpd".into()],
             vips: vec![],
             backup_via: None,
@@ -275,8 +351,10 @@ mod tests {
         let paths = Paths::new("/r");
         let r = execute(&plan_for(&Transition::to(GroupState::Master), &inputs()), &paths, &sys);
         let log = sys.log();
-        assert_eq!(log[0], "conntrackd /r/var/run/conntrackd.ctl -c");
-        assert!(idx(&log, "network.interface.wan up") > 0);
+        assert_eq!(log[0], "sysfs /sys/class/net/wan/netdev_group \"28008\"");
+        assert_eq!(log[1], "ubus call network.interface.wan up {}");
+        // the guard holds until the commit is done, and only until then
+        assert_eq!(idx(&log, "conntrackd.ctl -c") + 1, idx(&log, "netdev_group \"0\""), "{log:#?}");
         assert!(idx(&log, "conntrackd.ctl -f internal") < idx(&log, "conntrackd.ctl -R"));
         assert!(idx(&log, "conntrackd.ctl -R") < idx(&log, "conntrackd.ctl -B"));
         assert!(idx(&log, "conntrackd.ctl -B") < idx(&log, "conntrackd.ctl -f external"));
@@ -284,8 +362,20 @@ mod tests {
         assert!(r.iter().all(|x| x.ok), "{r:#?}");
         // results come back in plan order whatever order the threads finished in
         let names: Vec<&str> = r.iter().map(|x| x.action.as_str()).collect();
-        assert!(names[2].contains("wan up") && names[3].contains("dnsmasq start") && names[4].contains("odhcpd start"));
+        assert!(names[2].contains("wan up") && names[3].contains("status to say up") && names[4].contains("dnsmasq start"), "{names:#?}");
+        assert_eq!(r[3].detail.as_deref(), Some("up 198.51.100.23/24"));
         assert!(idx(&log, "network.interface.wan up") < idx(&log, "dnsmasq start"));
+        // every step's end is known, from the plan's start
+        let st = steps(&plan_for(&Transition::to(GroupState::Master), &inputs()), &r, 7);
+        assert_eq!(st.wan_ms, Some(r[3].at_ms + 7));
+        assert!(st.conntrack_ms.is_some() && st.services_ms >= st.wan_ms.min(st.services_ms), "{st:?}");
+        // a WAN netifd never reports up: no figure, and the step failed
+        let sys = RecordingSystem::new();
+        sys.set_ubus_reply("network.interface.wan", "");
+        let r = execute(&plan_for(&Transition::to(GroupState::Master), &inputs()), &paths, &sys);
+        let w = r.iter().find(|x| x.action.contains("status to say up")).unwrap();
+        assert!(!w.ok, "{w:?}");
+        assert_eq!(steps(&plan_for(&Transition::to(GroupState::Master), &inputs()), &r, 0).wan_ms, None);
     }
 
     #[test]
@@ -412,7 +502,7 @@ mod tests {
         let log = sys2.log();
         let del = idx(&log, ROUTE_DEL);
         let link = idx(&log, "link /r/tmp/resolv.conf -> resolv.conf.d/resolv.conf.auto");
-        assert!(idx(&log, "conntrackd.ctl -c") < del && del < link, "{log:#?}");
+        assert!(link < idx(&log, "netdev_group") && idx(&log, "network.interface.wan up") < del, "{log:#?}");
         assert!(link < idx(&log, "network.interface.wan up"), "{log:#?}");
         assert!(link < idx(&log, "dnsmasq start"), "{log:#?}");
     }

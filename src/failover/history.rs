@@ -35,6 +35,10 @@ pub struct HistoryRecord {
     pub ms: u64,
     pub seq: u64,
     pub actions: Vec<ActionRecord>,
+    /// MASTER only: VRRP event → WAN up, services running, conntrack committed.
+    /// Left out otherwise, and missing in lines from before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<super::exec::Steps>,
 }
 
 impl HistoryRecord {
@@ -131,7 +135,8 @@ mod tests {
             ok: true,
             ms: 3,
             seq,
-            actions: vec![ActionRecord { action: "conntrackd -c".into(), ok: true, ms: 1, detail: None }],
+            actions: vec![ActionRecord { action: "conntrackd -c".into(), ok: true, ms: 1, detail: None, at_ms: 0 }],
+            steps: None,
         }
     }
 
@@ -196,7 +201,7 @@ mod tests {
             r#"{"time":1764150001,"from":"BACKUP","to":"MASTER","reason":"test 1","ok":true,"ms":3,"seq":1,"actions":[{"action":"conntrackd -c","ok":true,"ms":1}]}"#
         );
         r.from = None;
-        r.actions.push(ActionRecord { action: "/etc/init.d/dnsmasq start".into(), ok: false, ms: 30000, detail: Some("timed out \"x\"".into()) });
+        r.actions.push(ActionRecord { action: "/etc/init.d/dnsmasq start".into(), ok: false, ms: 30000, detail: Some("timed out \"x\"".into()), at_ms: 0 });
         let line = r#"{"time":1764150001,"from":null,"to":"MASTER","reason":"test 1","ok":true,"ms":3,"seq":1,"actions":[{"action":"conntrackd -c","ok":true,"ms":1},{"action":"/etc/init.d/dnsmasq start","ok":false,"ms":30000,"detail":"timed out \"x\""}]}"#;
         assert_eq!(r.to_line().unwrap(), line);
         assert_eq!(HistoryRecord::parse(line).unwrap(), r);

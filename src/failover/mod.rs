@@ -23,6 +23,7 @@
 
 pub mod exec;
 pub mod history;
+pub mod lease;
 pub mod notify;
 pub mod plan;
 pub mod show_plan;

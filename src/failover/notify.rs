@@ -174,6 +174,8 @@ fn fence_reason(paths: &Paths) -> Option<String> {
 pub fn run_transition(paths: &Paths, sys: &dyn System, to: GroupState, reason: &str) -> io::Result<Outcome> {
     // Record the wish before queueing on the lock: whoever holds the lock now, or
     // queues with us, can see that a newer state is wanted.
+    // The VRRP event, as near as the hook can tell: keepalived forks it at the change.
+    let event = Instant::now();
     let mine = state::claim_desired(paths, to)?;
     let _lock = state::lock_exclusive(&paths.transition_lock())?;
     if let Some(newer) = state::read_desired(paths) {
@@ -186,8 +188,10 @@ pub fn run_transition(paths: &Paths, sys: &dyn System, to: GroupState, reason: &
     let (inputs, note) = load_inputs(paths, true);
     let from = state::read_current(paths).map(|c| c.state);
     let plan = plan_for(&Transition { from, to }, &inputs);
+    let offset = u64::try_from(event.elapsed().as_millis()).unwrap_or(0);
     let actions = execute(&plan, paths, sys);
     let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let steps = (to == GroupState::Master).then(|| super::exec::steps(&plan, &actions, offset));
     let ok = actions.iter().all(|a| a.ok);
     let mut reason = match note {
         Some(n) => format!("{}; {}", reason, n),
@@ -198,7 +202,7 @@ pub fn run_transition(paths: &Paths, sys: &dyn System, to: GroupState, reason: &
             reason = format!("{}; {}", reason, why);
         }
     }
-    let rec = HistoryRecord { time, from, to, reason: reason.clone(), ok, ms, seq: mine.seq, actions };
+    let rec = HistoryRecord { time, from, to, reason: reason.clone(), ok, ms, seq: mine.seq, actions, steps };
     state::write_current(
         paths,
         &Current { state: to, time: state::now_secs(), from, reason: reason.clone(), ok, seq: mine.seq },

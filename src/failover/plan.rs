@@ -20,6 +20,9 @@ pub struct PlanInputs {
     /// when there is none, and missing reads as `None`, as it always did.
     #[serde(default)]
     pub wan: Option<String>,
+    /// The WAN's device (the macvlan), for the guard; missing in older caches: no guard.
+    #[serde(default)]
+    pub wan_device: Option<String>,
     /// Services started on MASTER and stopped otherwise, in configured order.
     pub services: Vec<String>,
     /// Where keepalived puts the VIPs; `converge` looks for them.
@@ -41,7 +44,7 @@ pub struct VipRef {
 impl Default for PlanInputs {
     /// Nothing known: conntrackd only (its paths come from the root, not the config).
     fn default() -> Self {
-        PlanInputs { enabled: true, wan: None, services: Vec::new(), vips: Vec::new(), backup_via: None }
+        PlanInputs { enabled: true, wan: None, wan_device: None, services: Vec::new(), vips: Vec::new(), backup_via: None }
     }
 }
 
@@ -62,6 +65,7 @@ impl From<&Config> for PlanInputs {
         PlanInputs {
             enabled: c.enabled,
             wan: c.wan.as_ref().map(|w| w.logical.clone()),
+            wan_device: c.wan.as_ref().map(|w| w.device.clone()),
             services: c.services.clone(),
             vips: c
                 .vips
@@ -148,6 +152,12 @@ pub enum Action {
     WanUp(String),
     /// `ubus call network.interface.<wan> down`
     WanDown(String),
+    /// Put the WAN device in (or take it out of) the guard group: see
+    /// [`crate::render::firewall::WAN_GUARD_GROUP`].
+    WanGuard { device: String, on: bool },
+    /// Ask netifd (`network.interface.<wan> status`) until the WAN says up, from the
+    /// cached lease or DHCP: the "VRRP event → WAN usable" figure. Changes nothing.
+    WaitWan(String),
     ServiceStart(String),
     ServiceStop(String),
     /// `<init.d>/<svc> running` must say `running` (exit 0 = running).
@@ -214,6 +224,13 @@ impl Action {
             Action::Conntrackd(op) => conntrackd_argv(paths, *op).join(" "),
             Action::WanUp(l) => format!("ubus call network.interface.{} up", l),
             Action::WanDown(l) => format!("ubus call network.interface.{} down", l),
+            Action::WaitWan(l) => format!("wait for network.interface.{} status to say up", l),
+            Action::WanGuard { device, on } => format!(
+                "set /sys/class/net/{}/netdev_group to {} ({})",
+                device,
+                if *on { crate::render::firewall::WAN_GUARD_GROUP } else { 0 },
+                if *on { "new flows from the WAN dropped until the commit is done" } else { "guard off" }
+            ),
             Action::ServiceStart(s) => service_argv(paths, s, "start").join(" "),
             Action::ServiceStop(s) => service_argv(paths, s, "stop").join(" "),
             Action::ExpectService { name, running } => format!(
@@ -260,33 +277,59 @@ pub fn plan_for(t: &Transition, inp: &PlanInputs) -> Vec<Action> {
     let mut p = vec![Action::EnsureConntrackd];
     match t.to {
         GroupState::Master => {
-            // The peer's flows must be in our kernel table before traffic reaches us,
-            // so the commit comes first and alone.
-            p.push(Action::Conntrackd(ConntrackdOp::Commit));
-            // The backup route goes before the WAN comes up: the VIP is ours now, so a
-            // default route via it points at ourselves, and until DHCP answers it would
-            // be the only default route. Removing it is one short fork.
-            p.extend(backup_internet(inp, false));
-            // The WAN next, alone: DHCP behind it is the longest part of the takeover
-            // (pitfall 9), netifd's `up` returns at once, and a fork storm running beside
-            // it measurably delays it (bench: event→WAN up).
+            // The peer's flows must be in our kernel table before their replies reach
+            // us. With a WAN, the commit (about 17 µs a flow: 0.85 s at 50k) runs beside
+            // the WAN coming up, under the guard: until it is done, packets from the WAN
+            // that start no known flow are dropped, not rejected, and their senders
+            // retry. Without a WAN nothing waits on it, and without the WAN's device
+            // (plan inputs cached by an older release) there is no guard: then it
+            // comes first and alone.
+            let wan_device = inp.wan.as_ref().and(inp.wan_device.as_ref());
+            let guard = |on| wan_device.map(|d| Action::WanGuard { device: d.clone(), on });
+            let mut commit = vec![Action::Conntrackd(ConntrackdOp::Commit)];
+            commit.extend(guard(false));
+            if wan_device.is_none() {
+                p.append(&mut commit);
+            }
+            // The backup route (a default route via the VIP, our own address now) goes,
+            // and the resolver is handed back before dnsmasq starts (a rename, no
+            // fork). Without a WAN the route goes first: it would be the only default
+            // route. With one it goes beside the WAN coming up: its metric 4096 loses
+            // to the WAN's default route the moment that exists, and its fork must not
+            // delay the WAN.
+            let (route, resolver): (Vec<Action>, Vec<Action>) =
+                backup_internet(inp, false).into_iter().partition(|a| matches!(a, Action::BackupRoute { .. }));
+            let mut beside = Vec::new();
+            if wan_device.is_some() {
+                beside = route;
+            } else {
+                p.extend(route);
+            }
+            p.extend(resolver);
+            // The WAN next: netifd's `up` returns at once; our proto handler gives netifd
+            // the cached lease (failover::lease) and DHCP confirms in the background.
             if let Some(w) = &inp.wan {
+                p.extend(guard(true));
                 p.push(Action::WanUp(w.clone()));
             }
-            // Then everything independent at once: the services, and conntrackd's own
-            // cache housekeeping: refill the internal cache from the kernel, send it all to
-            // the peer, drop the committed external cache. Not a plain `-f`: after a
-            // `-c`, conntrackd 1.4.7 refuses `-f` and `-f external` ("commit still in
+            // Then everything independent at once: the commit (with a WAN), watching the
+            // WAN come up, the services, and conntrackd's own cache housekeeping after the
+            // commit: refill the internal cache from the kernel, send it all to the peer,
+            // drop the committed external cache. Not a plain `-f`: after a `-c`,
+            // conntrackd 1.4.7 refuses `-f` and `-f external` ("commit still in
             // progress", exit code still 0; seen here even long after an empty commit).
             // `-f internal` is never refused, so our own cache is always rebuilt; the
             // external flush is best effort and comes last.
-            let mut g: Vec<Action> = inp.services.iter().map(|s| Action::ServiceStart(s.clone())).collect();
-            g.push(Action::Sequence(vec![
+            let mut g: Vec<Action> = inp.wan.iter().map(|w| Action::WaitWan(w.clone())).collect();
+            g.append(&mut beside);
+            g.extend(inp.services.iter().map(|s| Action::ServiceStart(s.clone())));
+            commit.extend([
                 Action::Conntrackd(ConntrackdOp::FlushInternal),
                 Action::Conntrackd(ConntrackdOp::Resync),
                 Action::Conntrackd(ConntrackdOp::BulkSend),
                 Action::Conntrackd(ConntrackdOp::FlushExternal),
-            ]));
+            ]);
+            g.push(Action::Sequence(commit));
             p.extend(together(g));
             p.extend(together(
                 inp.services.iter().map(|s| Action::ExpectService { name: s.clone(), running: true }).collect(),
@@ -303,6 +346,8 @@ pub fn plan_for(t: &Transition, inp: &PlanInputs) -> Vec<Action> {
             if let Some(w) = &inp.wan {
                 g.push(Action::WanDown(w.clone()));
             }
+            // A guard left on by a takeover cut short (the hook killed mid-plan) ends here.
+            g.extend(inp.wan_device.as_ref().map(|d| Action::WanGuard { device: d.clone(), on: false }));
             g.extend(inp.services.iter().map(|s| Action::ServiceStop(s.clone())));
             p.extend(together(g));
             // Flows we no longer route go after PurgeTimeout instead of lingering; conntrackd
@@ -454,28 +499,41 @@ mod tests {
     }
 
     #[test]
-    fn master_commits_before_the_wan_comes_up_then_flushes_resyncs_and_bulk_sends() {
+    fn master_guards_the_wan_commits_beside_it_then_flushes_resyncs_and_bulk_sends() {
         let l = lines(GroupState::Master, &config(true, &["dnsmasq", "odhcpd"], SyncMode::Multicast));
         assert!(l[0].starts_with("ensure conntrackd"));
-        assert_eq!(l[1], "conntrackd -C /r/etc/conntrackd/conntrackd.conf -c");
-        assert!(pos(&l, " -c") < pos(&l, "network.interface.wan up"));
+        let on = pos(&l, "/sys/class/net/wan/netdev_group to 28008");
+        let off = pos(&l, "/sys/class/net/wan/netdev_group to 0");
+        // guard on, WAN up, then the commit (in the parallel group), guard off after it
+        assert!(on < pos(&l, "network.interface.wan up") && pos(&l, "network.interface.wan up") < pos(&l, " -c"), "{l:#?}");
+        assert_eq!(off, pos(&l, " -c") + 1, "{l:#?}");
+        assert!(off < pos(&l, " -f internal"), "{l:#?}");
         assert!(pos(&l, " -f internal") < pos(&l, " -R") && pos(&l, " -R") < pos(&l, " -B"));
         assert!(pos(&l, " -B") < pos(&l, " -f external"));
         assert!(pos(&l, "dnsmasq start") < pos(&l, "dnsmasq running"));
         assert!(pos(&l, "odhcpd start") < pos(&l, "odhcpd running"));
         assert!(l.last().is_some_and(|x| x.starts_with("ubus send muros_ha.transition")));
         assert!(!l.iter().any(|x| x.contains("stop") || x.contains("down")));
+        // Without a WAN the commit has nothing to run beside: first and alone, no guard.
+        let mut c = config(false, &["dnsmasq"], SyncMode::Multicast);
+        c.wan = None;
+        let l = lines(GroupState::Master, &c);
+        assert_eq!(l[1], "conntrackd -C /r/etc/conntrackd/conntrackd.conf -c", "{l:#?}");
+        assert!(!l.iter().any(|x| x.contains("netdev_group")), "{l:#?}");
     }
 
     #[test]
-    fn master_raises_the_wan_alone_then_services_and_cache_housekeeping_in_parallel() {
+    fn master_raises_the_wan_alone_then_commit_wan_watch_and_services_in_parallel() {
         let p = plan(&Transition::to(GroupState::Master), &config(true, &["dnsmasq", "odhcpd"], SyncMode::Multicast));
-        assert_eq!(p[4], Action::WanUp("wan".into()));
-        let Action::Parallel(g) = &p[5] else { panic!("step 6 is not parallel: {p:#?}") };
-        assert_eq!(g.len(), 3);
-        assert_eq!(g[0], Action::ServiceStart("dnsmasq".into()));
-        assert!(matches!(&g[2], Action::Sequence(s) if s.len() == 4));
-        let Action::Parallel(checks) = &p[6] else { panic!("checks are not parallel: {p:#?}") };
+        assert_eq!(p[2], Action::WanGuard { device: "wan".into(), on: true });
+        assert_eq!(p[3], Action::WanUp("wan".into()));
+        let Action::Parallel(g) = &p[4] else { panic!("step 5 is not parallel: {p:#?}") };
+        assert_eq!(g.len(), 5);
+        assert_eq!(g[0], Action::WaitWan("wan".into()));
+        assert!(matches!(g[1], Action::BackupRoute { install: false, .. }));
+        assert_eq!(g[2], Action::ServiceStart("dnsmasq".into()));
+        assert!(matches!(&g[4], Action::Sequence(s) if s.len() == 6 && s[0] == Action::Conntrackd(ConntrackdOp::Commit)));
+        let Action::Parallel(checks) = &p[5] else { panic!("checks are not parallel: {p:#?}") };
         assert_eq!(checks.len(), 2);
     }
 
@@ -567,12 +625,14 @@ mod tests {
         let p = plan(&Transition::to(GroupState::Master), &config(true, &["dnsmasq"], SyncMode::Multicast));
         let l = render_lines(&p, &paths);
         assert!(l[0].starts_with("1 "));
-        assert!(l[1].starts_with("2     conntrackd -C /etc/conntrackd/conntrackd.conf -c"), "{l:#?}");
-        assert_eq!(l[2], "3     ip -4 route del default via 192.0.2.1 metric 4096 protocol static", "{l:#?}");
-        assert_eq!(l[3], "4     link /tmp/resolv.conf -> resolv.conf.d/resolv.conf.auto if it is still ours", "{l:#?}");
-        assert!(l[4].starts_with("5     ubus call network.interface.wan up"), "{l:#?}");
-        assert!(l[5].starts_with("6a    /etc/init.d/dnsmasq start"), "{l:#?}");
-        assert!(l[6].starts_with("6b1   conntrackd"), "{l:#?}");
+        assert_eq!(l[1], "2     link /tmp/resolv.conf -> resolv.conf.d/resolv.conf.auto if it is still ours", "{l:#?}");
+        assert!(l[2].starts_with("3     set /sys/class/net/wan/netdev_group to 28008"), "{l:#?}");
+        assert!(l[3].starts_with("4     ubus call network.interface.wan up"), "{l:#?}");
+        assert_eq!(l[4], "5a    wait for network.interface.wan status to say up", "{l:#?}");
+        assert_eq!(l[5], "5b    ip -4 route del default via 192.0.2.1 metric 4096 protocol static", "{l:#?}");
+        assert!(l[6].starts_with("5c    /etc/init.d/dnsmasq start"), "{l:#?}");
+        assert!(l[7].starts_with("5d1   conntrackd -C /etc/conntrackd/conntrackd.conf -c"), "{l:#?}");
+        assert!(l[8].starts_with("5d2   set /sys/class/net/wan/netdev_group to 0"), "{l:#?}");
         assert!(l.last().is_some_and(|x| x.contains("muros_ha.transition")));
     }
 
@@ -588,12 +648,13 @@ mod tests {
     #[test]
     fn plan_inputs_keep_the_previous_format() {
         let mut i = PlanInputs::from(&config(true, &["dnsmasq"], SyncMode::Multicast));
-        let text = r#"{"enabled":true,"wan":"wan","services":["dnsmasq"],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}],"backup_via":"192.0.2.1"}"#;
+        let text = r#"{"enabled":true,"wan":"wan","wan_device":"wan","services":["dnsmasq"],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}],"backup_via":"192.0.2.1"}"#;
         assert_eq!(i.to_json_bytes().unwrap(), text.as_bytes());
         i.wan = None;
+        i.wan_device = None;
         i.services.clear();
         i.backup_via = None;
-        let text = r#"{"enabled":true,"wan":null,"services":[],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}],"backup_via":null}"#;
+        let text = r#"{"enabled":true,"wan":null,"wan_device":null,"services":[],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}],"backup_via":null}"#;
         assert_eq!(i.to_json_bytes().unwrap(), text.as_bytes());
         assert_eq!(PlanInputs::parse(text.as_bytes()).unwrap(), i);
         let old = r#"{"enabled":true,"services":[],"vips":[{"device":"br-lan","address":"192.0.2.1/24"}]}"#;
@@ -610,8 +671,13 @@ mod tests {
         let l = lines(GroupState::Master, &config(true, &["dnsmasq"], SyncMode::Multicast));
         let del = pos(&l, "ip -4 route del default via 192.0.2.1 metric 4096 protocol static");
         let relink = pos(&l, "link /r/tmp/resolv.conf -> resolv.conf.d/resolv.conf.auto");
-        assert!(pos(&l, " -c") < del, "the commit stays first: {l:#?}");
-        assert!(del < relink && relink < pos(&l, "network.interface.wan up"), "{l:#?}");
+        // the resolver before the WAN and dnsmasq; the route beside the WAN coming up
+        assert!(relink < pos(&l, "netdev_group") && relink < pos(&l, "network.interface.wan up"), "{l:#?}");
+        assert!(pos(&l, "network.interface.wan up") < del && del < pos(&l, "dnsmasq start"), "{l:#?}");
+        let mut c = config(true, &["dnsmasq"], SyncMode::Multicast);
+        c.wan = None;
+        let l = lines(GroupState::Master, &c);
+        assert!(pos(&l, " -c") < pos(&l, "route del") && pos(&l, "route del") < pos(&l, "dnsmasq start"), "no WAN: commit, route, then the rest: {l:#?}");
         assert!(relink < pos(&l, "dnsmasq start"), "{l:#?}");
         assert!(!l.iter().any(|x| x.contains("route replace") || x.starts_with("write ")), "{l:#?}");
     }
@@ -692,7 +758,8 @@ mod tests {
         let paths = Paths::new("/");
         let p = plan(&Transition::to(GroupState::Backup), &config(true, &["dnsmasq"], SyncMode::Multicast));
         let l = render_lines(&p, &paths);
-        let tail: Vec<&str> = l[4..].iter().map(String::as_str).collect();
+        assert_eq!(l[3], "3b    set /sys/class/net/wan/netdev_group to 0 (guard off)", "{l:#?}");
+        let tail: Vec<&str> = l[5..].iter().map(String::as_str).collect();
         assert_eq!(
             tail,
             [

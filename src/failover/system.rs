@@ -59,6 +59,8 @@ pub trait System: Sync {
     /// Replace `path` (a symlink itself, not its target) by a file holding `bytes`, by
     /// rename: readers see the old file or the new one, never half of one.
     fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<(), String>;
+    /// Write `bytes` into an existing file as it is (a sysfs attribute), no rename.
+    fn write_in_place(&self, path: &Path, bytes: &[u8]) -> Result<(), String>;
     /// Replace `link` by a symlink to `target`, by rename as well.
     fn symlink(&self, target: &Path, link: &Path) -> Result<(), String>;
     /// `(device, "addr/prefix")` of every address in our network namespace.
@@ -277,6 +279,10 @@ impl System for RealSystem {
         crate::fsutil::read(path).ok()
     }
 
+    fn write_in_place(&self, path: &Path, bytes: &[u8]) -> Result<(), String> {
+        std::fs::OpenOptions::new().write(true).open(path).and_then(|mut f| std::io::Write::write_all(&mut f, bytes)).map_err(|e| format!("write {}: {}", path.display(), e))
+    }
+
     fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<(), String> {
         // tmpfs: no fsync (state::replace_quick), the rename is what matters.
         super::state::replace_quick(path, bytes).map_err(|e| format!("write {}: {}", path.display(), e))
@@ -394,9 +400,12 @@ pub struct RecordingSystem {
 }
 
 impl RecordingSystem {
+    /// conntrackd answers, and netifd says the WAN `wan` is up (`set_ubus_reply` to
+    /// change that).
     pub fn new() -> Self {
         let s = RecordingSystem::default();
         s.conntrackd_up.store(true, Ordering::SeqCst);
+        s.set_ubus_reply("network.interface.wan", r#"{"up":true,"ipv4-address":[{"address":"198.51.100.23","mask":24}]}"#);
         s
     }
     /// Everything done so far, one line per side effect, in order.
@@ -542,6 +551,14 @@ impl System for RecordingSystem {
 
     fn read_file(&self, path: &Path) -> Option<Vec<u8>> {
         self.contents.lock().ok().and_then(|c| c.get(path).cloned())
+    }
+
+    fn write_in_place(&self, path: &Path, bytes: &[u8]) -> Result<(), String> {
+        if self.record(format!("sysfs {} {:?}", path.display(), String::from_utf8_lossy(bytes))) {
+            Ok(())
+        } else {
+            Err("recorded failure".into())
+        }
     }
 
     fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<(), String> {

@@ -41,6 +41,11 @@ pub fn resolve_interface(network: &Package, logical: &str) -> Result<Interface, 
         if device.len() > MAX_IFNAME {
             return Err(format!("device name '{}' is longer than {} characters", device, MAX_IFNAME));
         }
+        // The kernel's own rule (dev_valid_name); it also keeps /sys/class/net/<device> a
+        // path inside that directory.
+        if device == "." || device == ".." || device.contains(['/', ':']) {
+            return Err(format!("device name '{}' is not a valid Linux interface name", device));
+        }
         let addresses = addresses_of(section);
         return Ok(Interface { logical: logical.to_string(), device, addresses });
     }

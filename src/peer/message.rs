@@ -36,6 +36,10 @@ pub struct Heartbeat {
     /// left out by releases before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ha: Option<String>,
+    /// A MASTER's WAN lease (`failover::lease` wire form: seconds left, not a time);
+    /// left out without one, and by releases before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wan_lease: Option<String>,
 }
 
 /// Longest `Heartbeat::ha` believed (a summary of 64 VIPs fits easily).
@@ -177,6 +181,7 @@ mod tests {
             conntrack,
             upstream: None,
             ha: None,
+            wan_lease: None,
         };
         vec![
             (
@@ -192,6 +197,10 @@ mod tests {
             (
                 Message::Heartbeat(Heartbeat { upstream: Some("demoted".into()), ..hb(None) }),
                 r#"{"heartbeat":{"seq":7,"state":"MASTER","role":"master","priority":150,"maintenance":false,"config_digest":"9f86d081","conntrack":null,"upstream":"demoted"}}"#,
+            ),
+            (
+                Message::Heartbeat(Heartbeat { wan_lease: Some("198.51.100.23/24 198.51.100.1 600".into()), ..hb(None) }),
+                r#"{"heartbeat":{"seq":7,"state":"MASTER","role":"master","priority":150,"maintenance":false,"config_digest":"9f86d081","conntrack":null,"wan_lease":"198.51.100.23/24 198.51.100.1 600"}}"#,
             ),
             (
                 Message::Package { name: "firewall".into(), text: "config rule 'r'\n\toption name \"a\\b\" # é/\u{1}\u{7f}\r\n".into() },

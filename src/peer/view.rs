@@ -47,6 +47,8 @@ pub struct PeerView {
     pub local_state: String,
     /// This router's upstream health word for the heartbeat (`daemon::health`).
     pub local_upstream: Option<String>,
+    /// This router's WAN lease while MASTER (`daemon::run::lease_tick`).
+    pub local_wan_lease: Option<crate::failover::lease::WanLease>,
     pub local_digest: String,
     pub rx_rejected: Rejected,
     pub handshakes: u64,
@@ -164,7 +166,7 @@ mod tests {
             v.to_json().to_string(),
             r#"{"applied":0,"config_digest_match":null,"connected":true,"connected_since":null,"conntrack":null,"drift":[],"handshake_ms":null,"handshakes":0,"last_applied":null,"last_error":null,"last_seen":null,"leases_dropped":0,"leases_received":0,"local_digest":"d","local_key":"k","maintenance":null,"priority":null,"refused":[],"role":null,"rx_rejected":{"foreign":0,"malformed":0,"oversized":0,"replayed":0,"tampered":0,"throttled":0,"unauthenticated":0,"unsolicited":0},"settings_match":null,"split_brain":false,"state":"unknown","upstream":null,"vrrp_state":null}"#
         );
-        v.remote = Some(Heartbeat { seq: 1, state: "BACKUP".into(), role: "backup".into(), priority: 100, maintenance: true, config_digest: "d".into(), conntrack: None, upstream: None, ha: None });
+        v.remote = Some(Heartbeat { seq: 1, state: "BACKUP".into(), role: "backup".into(), priority: 100, maintenance: true, config_digest: "d".into(), conntrack: None, upstream: None, ha: None, wan_lease: None });
         v.connected_since = Some(1764150000);
         v.handshake_ms = Some(3);
         v.last_error = Some("refused".into());

@@ -61,8 +61,22 @@ pub fn render(cfg: &Config) -> String {
         )),
         (SyncMode::Unicast, None) => t.line("# No sync peer_ip: no conntrackd rule."),
     }
+    if cfg.wan.is_some() {
+        // The takeover brings the WAN up while conntrackd still commits the peer's flows
+        // (a big table takes a second): a reply of a flow not committed yet looks new
+        // and would get fw4's WAN reject (a TCP reset that ends the session). While the
+        // hook holds the WAN in this device group, such packets are dropped instead, so
+        // the sender retries after the commit. DHCP replies (port 68) always pass.
+        t.line(format!(
+            "iifgroup {} ct state new meta l4proto {{ tcp, udp }} th dport != 68 counter drop comment \"muros-ha: WAN guard while conntrack commits\"",
+            WAN_GUARD_GROUP
+        ));
+    }
     t.finish()
 }
+
+/// The network device group (`netdev_group`) the WAN is in while the guard holds.
+pub const WAN_GUARD_GROUP: u32 = 28008;
 
 /// The static WAN's NAT (`None` without one): bare rules that fw4 includes at the top of
 /// its `srcnat` chain (our second `config include`, `muros_ha_srcnat`), before its

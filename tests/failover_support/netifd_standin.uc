@@ -1,5 +1,6 @@
 // Test stand-in for netifd's ubus object network.interface.<NETIF_NAME>: records every
-// `up`/`down` call, and every muros_ha.transition event, one line each in NETIF_LOG.
+// `up`/`down` call, and every muros_ha.transition event, one line each in NETIF_LOG;
+// `status` says up (with a documentation address) between an `up` and a `down`.
 // NETIF_DOWN_CMD (a JSON argv array), if set, runs on `down`: what the kernel does when
 // the WAN goes down (masquerade deletes that interface's conntrack entries).
 // PROCD_FLAGS_DIR, if set, also publishes procd's `service` object: `list {name}` says
@@ -25,10 +26,15 @@ function rec(line) {
 	f.write(line + '\n');
 	f.close();
 }
+let is_up = false;
 let obj = conn.publish('network.interface.' + getenv('NETIF_NAME'), {
-	up: { call: function(req) { rec('up'); return 0; }, args: {} },
+	up: { call: function(req) { rec('up'); is_up = true; return 0; }, args: {} },
+	status: { call: function(req) {
+		return is_up ? { up: true, 'ipv4-address': [ { address: '198.51.100.23', mask: 24 } ] } : { up: false, pending: false };
+	}, args: {} },
 	down: { call: function(req) {
 		rec('down');
+		is_up = false;
 		let cmd = getenv('NETIF_DOWN_CMD');
 		if (cmd)
 			system(json(cmd));

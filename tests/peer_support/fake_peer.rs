@@ -73,7 +73,7 @@ impl FakePeer {
 
     pub fn heartbeat_msg(&mut self, state: &str) -> Message {
         self.seq += 1;
-        Message::Heartbeat(Heartbeat { seq: self.seq, state: state.into(), role: "backup".into(), priority: 100, maintenance: false, config_digest: "x".into(), conntrack: None, upstream: None, ha: None })
+        Message::Heartbeat(Heartbeat { seq: self.seq, state: state.into(), role: "backup".into(), priority: 100, maintenance: false, config_digest: "x".into(), conntrack: None, upstream: None, ha: None, wan_lease: None })
     }
 
     pub fn heartbeat(&mut self) -> std::io::Result<()> {

@@ -47,8 +47,11 @@ impl Link {
         // Kept current by inotify (and by our own writes), not re-hashed every second.
         let digest = self.shared.lock().local_digest.clone();
         let conntrack = self.conntrack_counters();
-        let upstream = self.shared.lock().local_upstream.clone();
-        let hb = Heartbeat { seq: self.seq, state: local_state.clone(), role, priority, maintenance, config_digest: digest, conntrack, upstream, ha };
+        let (upstream, wan_lease) = {
+            let v = self.shared.lock();
+            (v.local_upstream.clone(), v.local_wan_lease.as_ref().map(|l| l.to_wire(crate::failover::state::now_secs())))
+        };
+        let hb = Heartbeat { seq: self.seq, state: local_state.clone(), role, priority, maintenance, config_digest: digest, conntrack, upstream, ha, wan_lease };
         self.shared.lock().local_state = local_state;
         self.send(&Message::Heartbeat(hb));
         self.check_split_brain();
@@ -63,6 +66,9 @@ impl Link {
         }
         if hb.ha.as_deref().is_some_and(|h| h.len() > crate::peer::message::HA_SUMMARY_MAX || !h.bytes().all(|b| b.is_ascii_graphic() || b == b' ')) {
             hb.ha = None;
+        }
+        if let Some(line) = hb.wan_lease.take() {
+            self.keep_peer_lease(&hb.state, &line);
         }
         // Our settings against the peer's (issue 18 §1): a mismatch is an alert before
         // it becomes a split brain. A peer that sends none (older release) is not judged.
@@ -206,5 +212,30 @@ mod tests {
         }
         assert!(!a.answer(100, at(200)) && !a.answer(101, at(200)));
         assert!((102..110).all(|id| a.answer(id, at(200))));
+    }
+}
+
+impl Link {
+    /// The MASTER peer's WAN lease becomes ours to start from (issue 16), unless we are
+    /// MASTER ourselves: then our own lease is the one that counts. Data only: parsed
+    /// into addresses and a number of seconds, written to our own fixed path.
+    fn keep_peer_lease(&mut self, peer_state: &str, line: &str) {
+        if peer_state != "MASTER" || self.local_state() == "MASTER" {
+            return;
+        }
+        let now = crate::failover::state::now_secs();
+        let lease = match crate::failover::lease::WanLease::from_wire(line, now) {
+            Ok(l) => l,
+            Err(e) => return log::warn!("peer heartbeat: {}", e),
+        };
+        match crate::failover::lease::store(&self.paths, &lease) {
+            Ok(Some(_)) => {
+                let m = format!("the peer's WAN lease {}/{} via {} is cached for a takeover", lease.address, lease.prefix, lease.gateway);
+                log::info!("{}", m);
+                crate::failover::history::append_event(&self.paths, "wan_lease", &m);
+            }
+            Ok(None) => {}
+            Err(e) => log::warn!("cannot keep the peer's WAN lease: {}", e),
+        }
     }
 }
