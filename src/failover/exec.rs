@@ -42,33 +42,26 @@ pub struct ActionResult {
     pub at_ms: u64,
 }
 
-/// How long after the VRRP event (the hook's start) a new master reached each point:
-/// `{"wan_ms","services_ms","conntrack_ms"}`, `null` for a step it does not have or that
-/// did not succeed. In `history` and `status.last_failover`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Steps {
-    /// netifd said the WAN is up (cached lease or DHCP).
-    pub wan_ms: Option<u64>,
-    /// The last service confirmed running.
-    pub services_ms: Option<u64>,
-    /// conntrackd's commit of the peer's flows returned.
-    pub conntrack_ms: Option<u64>,
-}
-
-/// [`Steps`] of an executed MASTER plan; `offset_ms` is the hook's time before the plan.
-pub fn steps(plan: &[Action], results: &[ActionResult], offset_ms: u64) -> Steps {
-    let mut st = Steps { wan_ms: None, services_ms: None, conntrack_ms: None };
+/// How long after the VRRP event (the hook's start) a new master reached each point,
+/// in `history` and `status.last_failover`: `{"wan_ms","services_ms","conntrack_ms"}`
+/// (keys sorted), `null` for a step it does not have or that did not succeed: netifd
+/// said the WAN is up (cached lease or DHCP); the last service was confirmed running;
+/// conntrackd's commit of the peer's flows returned. A JSON value rather than a
+/// derived record: nothing reads it back but JSON consumers (saves the deserializer).
+/// `offset_ms` is the hook's time before the plan.
+pub fn steps(plan: &[Action], results: &[ActionResult], offset_ms: u64) -> Value {
+    let (mut wan, mut services, mut conntrack) = (None, None, None);
     let leaves = super::plan::leaves(plan).into_iter().filter(|a| **a != Action::Announce);
     for (a, r) in leaves.zip(results).filter(|(_, r)| r.ok) {
         let at = Some(r.at_ms + offset_ms);
         match a {
-            Action::WaitWan(_) => st.wan_ms = at,
-            Action::Conntrackd(super::plan::ConntrackdOp::Commit) => st.conntrack_ms = at,
-            Action::ExpectService { running: true, .. } => st.services_ms = st.services_ms.max(at),
+            Action::WaitWan(_) => wan = at,
+            Action::Conntrackd(super::plan::ConntrackdOp::Commit) => conntrack = at,
+            Action::ExpectService { running: true, .. } => services = services.max(at),
             _ => {}
         }
     }
-    st
+    json!({ "wan_ms": wan, "services_ms": services, "conntrack_ms": conntrack })
 }
 
 fn ms_since(t: Instant) -> u64 {
@@ -204,7 +197,8 @@ fn wait_wan(paths: &Paths, sys: &dyn System, wan: &str) -> (bool, String) {
             Ok(r) => r,
             Err(e) => return (false, e),
         };
-        let st: Value = serde_json::from_str(reply.lines().next().unwrap_or_default()).unwrap_or_default();
+        // from_slice, as everywhere: a from_str would compile a second JSON reader (~4 KB)
+        let st: Value = serde_json::from_slice(reply.lines().next().unwrap_or_default().as_bytes()).unwrap_or_default();
         if st.get("up") == Some(&Value::Bool(true)) {
             let a = &st["ipv4-address"][0];
             return (true, format!("up {}/{}", a["address"].as_str().unwrap_or("?"), a["mask"]));
@@ -367,15 +361,15 @@ mod tests {
         assert!(idx(&log, "network.interface.wan up") < idx(&log, "dnsmasq start"));
         // every step's end is known, from the plan's start
         let st = steps(&plan_for(&Transition::to(GroupState::Master), &inputs()), &r, 7);
-        assert_eq!(st.wan_ms, Some(r[3].at_ms + 7));
-        assert!(st.conntrack_ms.is_some() && st.services_ms >= st.wan_ms.min(st.services_ms), "{st:?}");
+        assert_eq!(st["wan_ms"], r[3].at_ms + 7, "{st}");
+        assert!(st["conntrack_ms"].is_u64() && st["services_ms"].is_u64(), "{st}");
         // a WAN netifd never reports up: no figure, and the step failed
         let sys = RecordingSystem::new();
         sys.set_ubus_reply("network.interface.wan", "");
         let r = execute(&plan_for(&Transition::to(GroupState::Master), &inputs()), &paths, &sys);
         let w = r.iter().find(|x| x.action.contains("status to say up")).unwrap();
         assert!(!w.ok, "{w:?}");
-        assert_eq!(steps(&plan_for(&Transition::to(GroupState::Master), &inputs()), &r, 0).wan_ms, None);
+        assert_eq!(steps(&plan_for(&Transition::to(GroupState::Master), &inputs()), &r, 0)["wan_ms"], Value::Null);
     }
 
     #[test]

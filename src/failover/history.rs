@@ -38,7 +38,7 @@ pub struct HistoryRecord {
     /// MASTER only: VRRP event → WAN up, services running, conntrack committed.
     /// Left out otherwise, and missing in lines from before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub steps: Option<super::exec::Steps>,
+    pub steps: Option<serde_json::Value>,
 }
 
 impl HistoryRecord {

@@ -42,14 +42,18 @@ pub fn lease_path(paths: &Paths) -> PathBuf {
 impl WanLease {
     /// One line of the file or the wire; `third` is `VALID_UNTIL` or the seconds left.
     fn parse_with(line: &str, third: impl Fn(u64) -> u64) -> Result<Self, String> {
-        let bad = || format!("not a WAN lease: {:?}", line.chars().take(80).collect::<String>());
+        // The text is not echoed: it may come from the peer.
+        let bad = || "not a WAN lease (ADDRESS/PREFIX GATEWAY SECONDS [DNS...])".to_string();
         let mut w = line.split_ascii_whitespace();
         let (a, p) = w.next().and_then(|s| s.split_once('/')).ok_or_else(bad)?;
         let address: Ipv4Addr = a.parse().map_err(|_| bad())?;
         let prefix: u8 = p.parse().ok().filter(|p| (1..=32).contains(p)).ok_or_else(bad)?;
         let gateway: Ipv4Addr = w.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?;
         let valid_until = third(w.next().and_then(|s| s.parse().ok()).ok_or_else(bad)?);
-        let dns = w.map(|s| s.parse().map_err(|_| bad())).collect::<Result<Vec<Ipv4Addr>, _>>()?;
+        let mut dns = Vec::new();
+        for s in w {
+            dns.push(s.parse::<Ipv4Addr>().map_err(|_| bad())?);
+        }
         let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
         let same_net = u32::from(address) & mask == u32::from(gateway) & mask;
         if !same_net || address == gateway || dns.len() > DNS_MAX || address.is_unspecified() {
