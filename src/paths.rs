@@ -128,6 +128,11 @@ impl Paths {
     pub fn upstream_file(&self) -> PathBuf {
         self.state_dir().join("upstream")
     }
+    /// The handover boost (issue 16): the points that lift this router to priority 254
+    /// while it takes over a planned handover, 0 otherwise.
+    pub fn boost_file(&self) -> PathBuf {
+        self.state_dir().join("boost")
+    }
     /// Why the fence is up (one line), for the notify hook's history record.
     pub fn fence_reason(&self) -> PathBuf {
         self.state_dir().join("fence.reason")

@@ -168,6 +168,36 @@ fn a_handover_is_decided_only_by_the_answer_to_the_random_id_asked() {
     });
 }
 
+/// Issue 16: asked to take over a planned handover, a ready router lifts itself to
+/// priority 254 (the boost file keepalived tracks) before it says yes, and lowers it
+/// again once it is MASTER.
+#[test]
+fn a_router_that_takes_over_a_handover_is_boosted_until_it_is_master() {
+    let Some((lab, b_priv, a_pub)) = a_with_fake_b("b") else { return };
+    let a = &lab.a;
+    let boost = a.root.join("var/run/muros-ha/boost");
+    let prio = a.status()["priority"].as_u64().unwrap();
+    let digest = a.peer()["local_digest"].as_str().unwrap().to_string();
+    in_netns(&lab.b.ns.clone(), || {
+        let mut p = FakePeer::connect(&b_priv, &a_pub).expect("handshake");
+        p.heartbeat().unwrap();
+        assert!(a.wait(Duration::from_secs(2), |r| r.peer()["connected"] == true), "{}", a.peer());
+        p.send(&Message::HandoverQuery { id: 77, config_digest: digest.clone() }).unwrap();
+        let reply = (0..20).find_map(|_| match p.recv(Duration::from_millis(500)) {
+            Some(Message::HandoverReply { id: 77, ready, reason }) => Some((ready, reason)),
+            _ => None,
+        });
+        let (ready, reason) = reply.expect("A answers the handover question");
+        assert!(ready, "A is ready: {reason}");
+        assert!(reason.contains("no WAN lease cached"), "{reason}");
+        // written before the answer left
+        assert_eq!(fs::read_to_string(&boost).unwrap().trim(), (254 - prio).to_string(), "boost to 254 from {prio}");
+        a.set_vrrp_state("MASTER");
+        std::fs::write(a.root.join("var/run/muros-ha/desired"), r#"{"seq":2,"state":"MASTER","pid":1,"time":0}"#).unwrap();
+        assert!(a.wait(Duration::from_secs(3), |r| fs::read_to_string(r.root.join("var/run/muros-ha/boost")).unwrap_or_default().trim() == "0"), "boost lowered once MASTER");
+    });
+}
+
 /// Issue 16: a MASTER peer's WAN lease becomes this backup's cache, in its own clock;
 /// a garbled one, or one from a peer that is not MASTER, changes nothing, and while this
 /// router is MASTER itself its own lease is the one kept.

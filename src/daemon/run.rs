@@ -127,7 +127,8 @@ pub fn run(opts: RunOptions) -> i32 {
             }
         }
         was_master = master;
-        let busy = master || server.state.yielding.is_some() || server.state.watch.as_ref().is_some_and(|w| w.busy(Instant::now()));
+        let boosted = server.state.peer.as_ref().is_some_and(|p| p.shared.lock().boost_since.is_some());
+        let busy = master || boosted || server.state.yielding.is_some() || server.state.watch.as_ref().is_some_and(|w| w.busy(Instant::now()));
         let mut timeout = if busy { Some(watch::TICK) } else { None };
         if let Some(due) = server.state.health.as_ref().and_then(|h| h.next_due()) {
             let until = due.saturating_duration_since(Instant::now()).max(std::time::Duration::from_millis(5));
@@ -206,6 +207,7 @@ pub fn run(opts: RunOptions) -> i32 {
         }
         yield_tick(&mut server);
         leave_maintenance_if_asked(&mut server);
+        lower_boost(&mut server, master);
     }
 }
 
@@ -424,6 +426,22 @@ fn peer_alerts(server: &mut Server<Daemon>) {
         }
     }
 }
+
+/// The handover boost goes back to 0 once this router is MASTER (it has won), or 10 s
+/// after it was raised (the peer never resigned): it must not outlive the handover.
+fn lower_boost(server: &mut Server<Daemon>, master: bool) {
+    let Some(p) = &server.state.peer else { return };
+    let since = p.shared.lock().boost_since;
+    let Some(t) = since else { return };
+    if !master && t.elapsed() < BOOST_FOR {
+        return;
+    }
+    p.shared.lock().boost_since = None;
+    if let Err(e) = crate::failover::state::replace_quick(&server.state.paths.boost_file(), b"0\n") {
+        log::error!("handover: cannot lower the boost: {}", e);
+    }
+}
+const BOOST_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The peer asked to hand over to us while we are in maintenance: leave it, so we can
 /// be master again (a handover works back and forth).

@@ -72,6 +72,9 @@ pub struct PeerView {
     /// The peer asked to hand over to us while we are in maintenance: the ubus loop
     /// leaves maintenance (and clears this).
     pub leave_maintenance: bool,
+    /// When the handover boost was raised for the peer's handover (the ubus loop lowers
+    /// it once we are MASTER, or after 10 s).
+    pub boost_since: Option<std::time::Instant>,
     /// Answers to our handover questions, for the ubus loop (at most 8 kept).
     pub handover_replies: Vec<HandoverReply>,
 }

@@ -49,6 +49,7 @@ pub fn render(cfg: &Config, ctx: &RenderContext<'_>) -> String {
 
     global_defs(&mut t, cfg, ctx);
     fence(&mut t, ctx);
+    boost(&mut t, ctx);
     if !cfg.health.is_empty() {
         upstream(&mut t, ctx);
     }
@@ -63,10 +64,8 @@ pub fn render(cfg: &Config, ctx: &RenderContext<'_>) -> String {
         }
         t.close();
         t.line(format!("notify {}", quote(&notify)));
-        if !cfg.health.is_empty() {
-            t.line("# The upstream demotion lowers every member's priority together.");
-            t.line("sync_group_tracking_weight");
-        }
+        t.line("# The handover boost (and the upstream demotion) move every member's priority together.");
+        t.line("sync_group_tracking_weight");
         t.close();
     }
 
@@ -101,6 +100,24 @@ fn global_defs(t: &mut Text, cfg: &Config, ctx: &RenderContext<'_>) {
 
 /// Name of the `track_file` every instance follows.
 pub const FENCE_TRACK: &str = "muros_ha_fence";
+
+/// Name of the `track_file` that lifts a router taking over a planned handover.
+pub const BOOST_TRACK: &str = "muros_ha_boost";
+
+/// The handover boost (src/peer/link/heartbeat.rs): while this router takes over a
+/// planned handover it holds 254 minus its priority, so it advertises 254 and the
+/// peer's priority-0 resignation makes it master after a skew time of ~1/256 of the
+/// advert interval instead of (256 - priority)/256 of it (39 ms at priority 100 and
+/// 0.1 s). The daemon writes 0 again once it is MASTER, or after 10 s.
+fn boost(t: &mut Text, ctx: &RenderContext<'_>) {
+    t.blank();
+    t.line("# Handover boost: muros-ha writes 254 minus the priority while this router takes over a planned handover, 0 otherwise.");
+    t.open(format!("track_file {}", BOOST_TRACK));
+    t.line(format!("file {}", quote(&ctx.paths.boost_file().display().to_string())));
+    t.line("weight 1");
+    t.line("init_file 0");
+    t.close();
+}
 
 /// Name of the `track_file` that demotes this router after an upstream failure.
 pub const UPSTREAM_TRACK: &str = "muros_ha_upstream";
@@ -187,6 +204,7 @@ fn instance(t: &mut Text, cfg: &Config, vip: &Vip, on_sync_link: bool, notify: O
     }
     t.open("track_file");
     t.line(FENCE_TRACK);
+    t.line(BOOST_TRACK);
     if !cfg.health.is_empty() {
         t.line(UPSTREAM_TRACK);
     }

@@ -113,12 +113,15 @@ function status() {
 		effective_priority: maintenance ? 1 : prio,
 		maintenance, state, instances,
 		wan: w ? { interface: w.interface, device: w.interface, up: state == 'MASTER',
-		           address: state == 'MASTER' ? '198.51.100.10' : null } : null,
+		           address: state == 'MASTER' ? '198.51.100.10' : null,
+		           cached_lease: { address: '198.51.100.10/24', gateway: '198.51.100.1', dns: [], valid_s: 300 } } : null,
 		services,
 		sync: { interface: g.sync_interface, device: c.get('network', g.sync_interface ?? '', 'device') ?? g.sync_interface,
 		        mode: g.sync_mode ?? 'multicast', conntrackd_running: true, stats: {} },
 		peer: { role: state == 'MASTER' ? 'BACKUP' : 'MASTER', last_seen: time() - 1, state: 'in_sync' },
 		last_transition: { time: last.time, from: last.from, to: last.to, reason: last.reason },
+		last_failover: { time: last.time, from: last.from, ms: 180, ok: true,
+		                 steps: { wan_ms: 37, services_ms: 141, conntrack_ms: 10 } },
 		alerts: [],
 		applies
 	};

@@ -145,6 +145,19 @@ impl Link {
             self.shared.lock().leave_maintenance = true;
             self.main_wake.wake();
         }
+        // Issue 16: lifted to priority 254 before saying yes, so the peer's resignation
+        // that follows makes us master after ~1/256 of an advert interval. keepalived
+        // sees the file change at once (inotify); the ubus loop lowers it again.
+        if let (true, Some(s)) = (ready, &self.settings) {
+            let boost = 254u8.saturating_sub(s.priority);
+            match crate::failover::state::replace_quick(&self.paths.boost_file(), format!("{}\n", boost).as_bytes()) {
+                Ok(()) => {
+                    self.shared.lock().boost_since = Some(Instant::now());
+                    self.main_wake.wake();
+                }
+                Err(e) => log::warn!("handover: cannot raise the boost: {}", e),
+            }
+        }
         self.send(&Message::HandoverReply { id, ready, reason });
     }
 
@@ -184,7 +197,8 @@ impl Link {
                 return (false, "conntrackd is not running on the peer: flows would be lost".into());
             }
         }
-        (true, "in sync: config digests match, no drift, conntrack state held".into())
+        let lease = crate::failover::lease::load(&self.paths, crate::failover::state::now_secs()).is_some();
+        (true, format!("in sync: config digests match, no drift, conntrack state held; {}", if lease { "WAN lease cached" } else { "no WAN lease cached" }))
     }
 }
 

@@ -106,6 +106,9 @@ return view.extend({
 
 		const peer = st.peer ?? {};
 		const tr = st.last_transition;
+		const fo = st.last_failover;
+		const steps = fo?.steps ?? {};
+		const ms = (v) => (v == null) ? '-' : _('%d ms').format(v);
 		const sync = st.sync ?? {};
 		const wan = st.wan;
 		const services = Array.isArray(st.services) ? st.services : [];
@@ -124,6 +127,10 @@ return view.extend({
 			row(_('Last failover'), tr
 				? '%s: %s → %s — %s'.format(fmtTime(tr.time), tr.from ?? _('start'), tr.to ?? '?', tr.reason ?? '')
 				: E('em', {}, _('none recorded')), 'last-transition'),
+			row(_('Last takeover'), fo
+				? _('%s: WAN up after %s, services after %s, conntrack committed after %s (from the VRRP event)').format(
+					fmtTime(fo.time), ms(steps.wan_ms), ms(steps.services_ms), ms(steps.conntrack_ms))
+				: E('em', {}, _('none recorded')), 'last-failover'),
 			row(_('Sync'), E([], [
 				'%s (%s), %s, '.format(sync.interface ?? '-', sync.device ?? '-', sync.mode ?? '-'),
 				'conntrackd ', yesNo(sync.conntrackd_running, _('running'), _('stopped'))
@@ -131,7 +138,9 @@ return view.extend({
 			row(_('WAN'), wan
 				? E([], [ '%s (%s) '.format(wan.interface ?? '-', wan.device ?? '-'),
 				          yesNo(wan.up, _('up'), _('down')),
-				          wan.address ? ' ' + wan.address : '' ])
+				          wan.address ? ' ' + wan.address : '',
+				          wan.cached_lease ? ', ' + _('lease cached for a takeover: %s via %s').format(
+				              wan.cached_lease.address, wan.cached_lease.gateway) : '' ])
 				: E('em', {}, _('no shared-MAC WAN configured')), 'wan'),
 			row(_('Services'), services.length
 				? E([], services.map((s, i) => E('span', { 'style': 'margin-right:1em' }, [
