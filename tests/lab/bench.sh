@@ -1,60 +1,115 @@
 #!/usr/bin/env bash
-# Benchmark: seed shell hook vs `muros-ha notify`, side by side, for VRRPv2/1 s and
-# VRRPv3/0.1 s. For every failover: hook duration per transition, time from the VRRP
-# transition (hook start on the new master) to a usable WAN (DHCP lease bound,
-# SNAT + default route installed), and the longest TCP and UDP gap the client saw.
-# Prints min/median/max; it asserts nothing about timing.
+# Benchmark: seed shell hook vs `muros-ha notify`, side by side, for each kind of
+# failover. Per failover: the new master's hook duration, VRRP event (hook start on the
+# new master) -> usable WAN (the netifd stand-in applied the cached lease, or udhcpc
+# bound one: address, default route), and the longest TCP and UDP gap the LAN client
+# saw. Prints min/median/max; it asserts nothing about timing.
 #
-#   sudo tests/lab/bench.sh                    # 10 failovers per column
-#   sudo FAILOVERS=20 BENCH_FAULT=powercut tests/lab/bench.sh
-#   sudo HOOKS="seed" SETTINGS="3/0.1" tests/lab/bench.sh
+#   sudo tests/lab/bench.sh                          # 20 of each, VRRPv2/1 s and v3/0.1 s
+#   sudo FAILOVERS=5 BENCH_FAULTS="powercut handover" SETTINGS="3/0.1" tests/lab/bench.sh
+#   sudo HOOKS="muros" LEASE_CACHE=0 tests/lab/bench.sh   # muros-ha without the lease cache
 #
-# BENCH_FAULT=stop (default): planned takeover, the master's keepalived is stopped
-# gracefully. BENCH_FAULT=powercut: the master loses power and boots again.
-# PREEMPT is 0 in the bench so that every failover is one transition, not two.
+# BENCH_FAULTS (default "stop powercut handover preempt"):
+#   stop      planned takeover: the master's keepalived is stopped gracefully;
+#   powercut  the master loses power (and boots again before the next one);
+#   handover  `ubus call muros_ha handover` on the master (muros-ha only: the shell
+#             hook has none), the next one hands back;
+#   preempt   preempt on: the master stops, and the figure is its return, when it
+#             takes the master back from the peer.
+# stop, powercut and handover run with preempt off, so every failover is one transition.
+# With HOOK=muros the daemons run and are paired over the peer link, as on a router:
+# that is how the backup learns the master's WAN lease.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-FAILOVERS=${FAILOVERS:-10}
+FAILOVERS=${FAILOVERS:-20}
 HOOKS=${HOOKS:-seed muros}
 SETTINGS=${SETTINGS:-2/1 3/0.1}
-BENCH_FAULT=${BENCH_FAULT:-stop}
+BENCH_FAULTS=${BENCH_FAULTS:-stop powercut handover preempt}
+# shellcheck disable=SC1091 # the lab library, beside this file
 . "$HERE/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "bench.sh needs root"; [ "${CI:-}" = true ] && exit 1; exit 0; }
 WORK=$(mktemp -d /tmp/muros-bench-$$.XXXX)
 [ "${BENCH_KEEP:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
 
 test_one_master() { [ "$(master_count)" = 1 ]; }
+test_one_master_is() { [ "$(masters)" = "$1" ]; }
 backup_hook_done() { [ -n "$(hook_line_after "$1" BACKUP "$2")" ]; }
 
-bench_one() {  # bench_one HOOK VERSION ADVERT OUTDIR
-	local hook=$1 ver=$2 adv=$3 out=$4
+master_hook_done() { [ -n "$(hook_line_after "$1" MASTER "$2")" ]; }
+handover_on() {
+	rx "$1" "$UBUS" -s "$(root_of "$1")/var/run/ubus/ubus.sock" -t 10 call muros_ha handover >/dev/null 2>&1
+}
+
+# one_failover FAULT M: make the other router master; echo it. Returns 1 on failure
+# (the reason in $out/error).
+one_failover() {
+	local fault=$1 m=$2 o t; o=$(other "$m")
+	case $fault in
+	stop) stop_keepalived "$m" ;;
+	powercut) lab_power_cut "$m" ;;
+	handover) handover_on "$m" || { echo "handover on $m refused" >>"$out/error"; return 1; } ;;
+	esac
+	lab_wait_master "$o" 15 || { echo "$fault: $o never master" >>"$out/error"; return 1; }
+	lab_wait_wan "$o" 10 || { echo "$fault: no WAN on $o" >>"$out/error"; return 1; }
+	wait_until 10 flow_alive main
+	sleep 0.5
+	# the old master comes back and settles as BACKUP before the next one
+	t=$(now_ms)
+	case $fault in
+	stop) start_keepalived "$m" ;;
+	powercut) lab_power_on "$m" ;;
+	esac
+	[ "$fault" = handover ] || wait_until 10 backup_hook_done "$m" "$t"
+	sleep 1
+}
+
+bench_one() {  # bench_one HOOK VERSION ADVERT FAULT OUTDIR
+	local hook=$1 ver=$2 adv=$3 fault=$4 out=$5 preempt=0
+	[ "$fault" = preempt ] && preempt=1
 	mkdir -p "$out"
 	(
-		HOOK=$hook VRRP_VERSION=$ver ADVERT=$adv PREEMPT=0 LAB_ID=$$b${hook}${ver}
+		# shellcheck disable=SC2034 # read by lib.sh
+		HOOK=$hook VRRP_VERSION=$ver ADVERT=$adv PREEMPT=$preempt LAB_ID=$$b${hook:0:1}$ver${fault:0:2}
 		lab_init
 		lab_up
 		# with nopreempt whichever router's timer ran out first is master: find it
 		wait_until 15 test_one_master || { echo "pair did not elect a master" >"$out/error"; exit 1; }
 		m=$(masters)
 		lab_wait_wan "$m" 10 || { echo "pair did not come up" >"$out/error"; exit 1; }
+		if [ "$hook" = muros ] && [ "$CONFIGS" = render ]; then
+			{ start_daemons && pair_daemons; } || { echo "the daemons did not pair" >"$out/error"; exit 1; }
+		fi
 		sleep 1
 		flow_start main || { echo "flow did not start" >"$out/error"; exit 1; }
 		sleep 1
-		local i o events=()
+		local i o t events=()
 		T_BENCH=$(now_ms)
 		for i in $(seq 1 "$FAILOVERS"); do
 			o=$(other "$m")
+			if [ "$fault" = preempt ]; then
+				# ra (priority 150) stops, rb takes over, ra returns and preempts: the
+				# measured failover is the return
+				m=ra o=rb
+				test_one_master_is ra || { echo "preempt $i: ra is not master" >>"$out/error"; break; }
+				stop_keepalived ra
+				lab_wait_master rb 15 || { echo "preempt $i: rb never master" >>"$out/error"; break; }
+				lab_wait_wan rb 10
+				wait_until 10 flow_alive main
+				sleep 1
+				t=$(now_ms)
+				events+=("$t ra")
+				start_keepalived ra
+				wait_until 15 master_hook_done ra "$t" || { echo "preempt $i: ra did not take the master back" >>"$out/error"; break; }
+				lab_wait_wan ra 10
+				wait_until 10 backup_hook_done rb "$t"
+				wait_until 10 flow_alive main
+				sleep 1
+				# the window of this return ends here: the next stop is not part of it
+				events+=("$(now_ms) -")
+				continue
+			fi
 			events+=("$(now_ms) $o")
-			if [ "$BENCH_FAULT" = powercut ]; then lab_power_cut "$m"; else stop_keepalived "$m"; fi
-			lab_wait_master "$o" 15 || { echo "failover $i: $o never master" >>"$out/error"; break; }
-			lab_wait_wan "$o" 10 || { echo "failover $i: no WAN on $o" >>"$out/error"; break; }
-			wait_until 10 flow_alive main
-			sleep 0.5
-			if [ "$BENCH_FAULT" = powercut ]; then lab_power_on "$m"; else start_keepalived "$m"; fi
-			# the returning router must settle as BACKUP before the next failover
-			t=$(now_ms)
-			wait_until 10 backup_hook_done "$m" "$t"
-			sleep 1
+			one_failover "$fault" "$m" || break
 			m=$o
 		done
 		events+=("$(now_ms) end")
@@ -64,28 +119,36 @@ bench_one() {  # bench_one HOOK VERSION ADVERT OUTDIR
 		for r in ra rb; do
 			awk -v t="$T_BENCH" -v r="$r" '$1>=t {print r, $0}' "$(root_of "$r")/var/log/hooks.log"
 		done >"$out/hooks"
+		# the WAN usable: the cached lease applied, or a DHCP lease bound
 		for r in ra rb; do
-			awk -v r="$r" '$2=="udhcpc" && ($3=="bound"||$3=="renew") {printf "%s %.0f\n", r, $1*1000}' \
+			awk -v r="$r" '($2=="udhcpc" && ($3=="bound"||$3=="renew")) || ($2=="notify_proto" && $3=="applied") {printf "%s %.0f\n", r, $1*1000}' \
 				"$(root_of "$r")/var/log/netifd-wan.log"
 		done >"$out/bound"
 	) >"$out/log" 2>&1
 }
 
+T_ALL=$(now_ms)
 for s in $SETTINGS; do
 	ver=${s%/*} adv=${s#*/}
-	for h in $HOOKS; do
-		d="$WORK/$h-$ver"
-		if [ "$h" = muros ] && [ ! -x "$MUROS_HA" ]; then
-			mkdir -p "$d"; echo "muros-ha binary not found at $MUROS_HA" >"$d/error"; continue
-		fi
-		echo "running: HOOK=$h VRRPv$ver advert ${adv}s, $FAILOVERS failovers ($BENCH_FAULT)" >&2
-		bench_one "$h" "$ver" "$adv" "$d"
+	for f in $BENCH_FAULTS; do
+		for h in $HOOKS; do
+			d="$WORK/$h-$ver-$f"
+			[ "$f" = handover ] && [ "$h" != muros ] && continue
+			if [ "$h" = muros ] && [ ! -x "$MUROS_HA" ]; then
+				mkdir -p "$d"; echo "muros-ha binary not found at $MUROS_HA" >"$d/error"; continue
+			fi
+			t=$(now_ms)
+			echo "running: HOOK=$h VRRPv$ver advert ${adv}s, $FAILOVERS x $f" >&2
+			bench_one "$h" "$ver" "$adv" "$f" "$d"
+			echo "  took $(( ($(now_ms) - t) / 1000 )) s" >&2
+		done
 	done
 done
+echo "bench total: $(( ($(now_ms) - T_ALL) / 1000 )) s" >&2
 
-python3 - "$WORK" "$SETTINGS" "$HOOKS" "$BENCH_FAULT" <<'PY'
+python3 - "$WORK" "$SETTINGS" "$HOOKS" "$BENCH_FAULTS" <<'PY'
 import json, os, statistics, sys
-work, settings, hooks, fault = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4]
+work, settings, hooks, faults = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4].split()
 
 def load(d):
     if not os.path.exists(os.path.join(d, "events")):
@@ -96,23 +159,23 @@ def load(d):
     hooks = [l.split() for l in open(os.path.join(d, "hooks")) if l.strip()]
     bound = [l.split() for l in open(os.path.join(d, "bound")) if l.strip()]
     flow = json.load(open(os.path.join(d, "flow.json")))
-    m = {"hook MASTER ms": [], "hook BACKUP/STOP ms": [], "VRRP->WAN usable ms": [],
-         "TCP gap ms": [], "UDP gap ms": []}
-    for h in hooks:
-        r, s, e, rc, typ, name, state = h[:7]
-        key = "hook MASTER ms" if state == "MASTER" else "hook BACKUP/STOP ms"
-        m[key].append(int(e) - int(s))
+    m = {"hook MASTER ms": [], "VRRP->WAN usable ms": [], "TCP gap ms": [], "UDP gap ms": []}
     for i in range(len(ev) - 1):
         t0, r = ev[i]; t1 = ev[i + 1][0]
-        ms = [int(h[1]) for h in hooks if h[0] == r and h[6] == "MASTER" and t0 <= int(h[1]) < t1]
-        bs = [int(b[1]) for b in bound if b[0] == r and t0 <= int(b[1]) < t1]
-        if ms and bs:
-            m["VRRP->WAN usable ms"].append(min(bs) - min(ms))
+        if r == "-":
+            continue
+        hs = [h for h in hooks if h[0] == r and h[6] == "MASTER" and t0 <= int(h[1]) < t1]
+        if hs:
+            start = min(int(h[1]) for h in hs)
+            m["hook MASTER ms"].append(int(hs[0][2]) - int(hs[0][1]))
+            bs = [int(b[1]) for b in bound if b[0] == r and start <= int(b[1]) < t1]
+            if bs:
+                m["VRRP->WAN usable ms"].append(min(bs) - start)
         for proto, key in (("tcp", "TCP gap ms"), ("udp", "UDP gap ms")):
             g = [x["ms"] for x in flow["gaps"] if x["proto"] == proto and t0 / 1000 - 0.05 <= x["start"] < t1 / 1000]
             m[key].append(max(g) if g else 0.0)
     m["TCP resets"] = 1 if flow["tcp_reset"] else 0
-    m["failovers"] = len(ev) - 1
+    m["failovers"] = len([e for e in ev[:-1] if e[1] != "-"])
     err = open(os.path.join(d, "error")).read().strip() if os.path.exists(os.path.join(d, "error")) else ""
     return m, err
 
@@ -123,24 +186,30 @@ def fmt(v):
         return "-"
     return "%.0f / %.0f / %.0f" % (min(v), statistics.median(v), max(v))
 
-rows = ["failovers", "hook MASTER ms", "hook BACKUP/STOP ms", "VRRP->WAN usable ms", "TCP gap ms", "UDP gap ms", "TCP resets"]
+rows = ["failovers", "hook MASTER ms", "VRRP->WAN usable ms", "TCP gap ms", "UDP gap ms", "TCP resets"]
+names = {"stop": "graceful stop", "powercut": "power cut", "handover": "planned handover (ubus handover)",
+         "preempt": "preempt back (the old master returns)"}
 print()
-print("muros-ha lab benchmark (%s); figures are min / median / max over the failovers;" % fault)
+print("muros-ha lab benchmark; figures are min / median / max over the failovers;")
 print("a gap of 0 means no gap above 50 ms (5 send intervals)")
 for s in settings:
     ver, adv = s.split("/")
-    print()
-    print("VRRPv%s, advert %s s" % (ver, adv))
-    data = {h: load(os.path.join(work, "%s-%s" % (h, ver))) for h in hooks}
-    print("  %-22s" % "" + "".join("%-26s" % ("HOOK=" + h) for h in hooks))
-    for row in rows:
-        cells = []
-        for h in hooks:
+    for f in faults:
+        cols = [h for h in hooks if not (f == "handover" and h != "muros")]
+        if not cols:
+            continue
+        print()
+        print("VRRPv%s, advert %s s: %s" % (ver, adv, names.get(f, f)))
+        data = {h: load(os.path.join(work, "%s-%s-%s" % (h, ver, f))) for h in cols}
+        print("  %-22s" % "" + "".join("%-26s" % ("HOOK=" + h) for h in cols))
+        for row in rows:
+            cells = []
+            for h in cols:
+                m, err = data[h]
+                cells.append("n/a" if m is None else fmt(m[row]))
+            print("  %-22s" % row + "".join("%-26s" % c for c in cells))
+        for h in cols:
             m, err = data[h]
-            cells.append("n/a" if m is None else fmt(m[row]))
-        print("  %-22s" % row + "".join("%-26s" % c for c in cells))
-    for h in hooks:
-        m, err = data[h]
-        if err:
-            print("  note (%s): %s" % (h, err.replace("\n", "; ")))
+            if err:
+                print("  note (%s): %s" % (h, err.replace("\n", "; ")))
 PY

@@ -17,7 +17,7 @@
 # Prints PASS/FAIL per case and `N passed, M failed`; exit status 1 when any failed.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-CASES=${CASES:-1 2 3 4 5 6 7 8 9 10 11 12 13 14 15}
+CASES=${CASES:-1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16}
 RUN_ID=$$
 PASSED=0 FAILED=0
 
@@ -87,7 +87,7 @@ begin() {  # build the pair, wait for ra as master with a lease, start traffic
 	fi
 	# The product's daemon runs on both routers, as on a router (the split-brain watch,
 	# the fence, the IPv6 route withdrawal are its work).
-	if [ "$HOOK" = muros ] && [ "$CONFIGS" = render ] && [ "${NO_DAEMONS:-0}" != 1 ]; then start_daemons; fi
+	if [ "$HOOK" = muros ] && [ "$CONFIGS" = render ] && [ "${NO_DAEMONS:-0}" != 1 ]; then start_daemons || bad "the daemons did not start"; fi
 	WAN0=$(wan_addr ra)
 	flow_start main || { bad "flow did not start"; return 1; }
 	sleep 1
@@ -212,7 +212,7 @@ case_9() {  # VRRP auth mismatch: split brain must be visible, repair converges
 	# drops ra's adverts, claims MASTER after the master-down interval, and the router
 	# VRRP would make backup (rb, priority 100) fences itself at once: VIP released, WAN
 	# down, services stopped. Both report it and the client's flow lives on.
-	start_daemons
+	start_daemons || bad "the daemons did not start"
 	event
 	set_vrrp_password rb wrong99
 	local t0; t0=$(now_ms)
@@ -367,21 +367,9 @@ maint_moves() {
 }
 collision_reported() { daemon_alert ra vrid_collision || daemon_alert rb vrid_collision; }
 
-# The muros-ha daemon on both routers, as procd runs it; stopped by lab_down.
-start_daemons() {
-	local r
-	# shellcheck disable=SC2034 # read by lib.sh (lab_power_on restarts the daemon)
-	LAB_DAEMONS=1
-	for r in ra rb; do start_daemon "$r"; done
-	for r in ra rb; do wait_until 10 daemon_answers "$r" || bad "daemon on $r does not answer"; done
-}
-daemon_status() {
-	rx "$1" "$UBUS" -s "$(root_of "$1")/var/run/ubus/ubus.sock" -t 2 call muros_ha status 2>/dev/null
-}
 split_brain_recorded() {
 	daemon_status "$1" | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("last_split_brain") else 1)' 2>/dev/null
 }
-daemon_answers() { daemon_status "$1" | grep -q '"version"'; }
 daemon_fenced() {
 	daemon_status "$1" | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("fence") else 1)' 2>/dev/null
 }
@@ -448,7 +436,7 @@ case_14() {
 # begin, pair the routers, wait for ra's first passing upstream round
 health_pair() {
 	begin || exit 1
-	pair_daemons || exit 1
+	pair_daemons || { bad "pairing the daemons failed"; exit 1; }
 	wait_until 10 health_is ra ok || bad "ra's upstream check never passed: $(health_of ra)"
 }
 upstream_master_only() {
@@ -511,6 +499,51 @@ delayed_return() {
 	converged ra "$WAN0"; flow_survived "$T_EV" "$B_EV"
 }
 
+# Issue 16: the lease cache. The routers are paired; rb keeps ra's WAN lease from its
+# heartbeats, and a power cut of ra brings rb's WAN up from it (our proto handler's
+# notify_proto to netifd) before DHCP confirms. ra comes back as backup (preempt off)
+# and learns rb's lease. Then the ISP's DHCP server renumbers: the takeover back to ra
+# starts from the cached address, the server hands out another, ra's WAN moves to it,
+# says so in its history (wan_lease_changed), and both routers cache the new lease.
+case_16() {
+	[ "$HOOK" = muros ] && [ "$CONFIGS" = render ] && [ "$WAN_MODE" = dhcp ] && [ "$LEASE_CACHE" = 1 ] \
+		|| { note "needs HOOK=muros CONFIGS=render WAN_MODE=dhcp LEASE_CACHE=1"; SKIPPED=1; return; }
+	PREEMPT=0 sub_run c lease_cache lease_cache_takeovers
+}
+cached_on() { cut -d' ' -f1 "$(root_of "$1")/var/run/muros-ha/wan-lease" 2>/dev/null | cut -d/ -f1; }
+cache_is() { [ "$(cached_on "$1")" = "$2" ]; }
+from_cache() { grep -q "notify_proto cached lease $2/" "$(root_of "$1")/var/log/netifd-wan.log"; }
+wan_moved() { local a; a=$(wan_addr "$1"); [ -n "$a" ] && [ "$a" != "$2" ]; }
+last_steps() {
+	daemon_status "$1" | python3 -c 'import json,sys; f=json.load(sys.stdin).get("last_failover") or {}; print(json.dumps(f.get("steps")))' 2>/dev/null
+}
+lease_cache_takeovers() {
+	local new
+	begin || exit 1
+	pair_daemons || { bad "pairing the daemons failed"; exit 1; }
+	wait_until 10 cache_is rb "$WAN0" || { bad "rb never cached ra's lease $WAN0 (rb has '$(cached_on rb)')"; exit 1; }
+	event; lab_power_cut ra
+	converged rb "$WAN0"; flow_survived "$T_EV" "$B_EV"
+	from_cache rb "$WAN0" || bad "rb's WAN did not come up from the cached lease"
+	note "rb up from the cache, steps $(last_steps rb)"
+	lab_power_on ra
+	wait_until 20 cache_is ra "$WAN0" || bad "ra (back, BACKUP) did not cache rb's lease (ra has '$(cached_on ra)')"
+	lab_isp_renumber
+	event; stop_keepalived rb
+	wait_until 15 test_only_master ra || bad "ra did not take over: '$(masters)'"
+	from_cache ra "$WAN0" || bad "ra's takeover did not start from the cached lease"
+	wait_until 20 wan_moved ra "$WAN0" || bad "ra's WAN did not move to the new range: '$(wan_addr ra)'"
+	new=$(wan_addr ra)
+	note "renumbered $WAN0 -> $new; ra steps $(last_steps ra)"
+	wait_until 10 history_mentions ra "instead of the cached $WAN0" || bad "ra's history has no wan_lease_changed"
+	wait_until 10 cache_is rb "$new" || bad "rb did not cache the new lease $new (rb has '$(cached_on rb)')"
+	test_no_wan rb || bad "WAN still up on rb"
+	# the old address's NAT bindings are gone with it; new flows use the new one
+	flow_start after || bad "no flow after the renumbering"
+	wait_until 5 flow_alive after || bad "the flow after the renumbering does not run"
+	start_keepalived rb
+}
+
 # master_changes SECONDS: the single masters seen, in order, sampling every 0.2 s
 master_changes() {
 	local end=$(( $(now_ms) + $1 * 1000 )) seq="" last="" m
@@ -530,26 +563,6 @@ health_is() {
 ra_demoted() {
 	daemon_status ra | python3 -c 'import json,sys; h=json.load(sys.stdin).get("health") or {}; sys.exit(0 if h.get("demoted") else 1)' 2>/dev/null
 }
-peer_connected() {
-	daemon_status "$1" | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["peer"]["connected"] else 1)' 2>/dev/null
-}
-local_key() {
-	daemon_status "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["peer"]["local_key"])' 2>/dev/null
-}
-# pair_daemons: each router's peer_key is the other's public key (what the LuCI
-# pairing form will write), a package of no consequence is replicated, SIGHUP.
-pair_daemons() {
-	local ka kb r
-	ka=$(local_key ra) kb=$(local_key rb)
-	[ ${#ka} = 44 ] && [ ${#kb} = 44 ] || { bad "no local keys ('$ka' '$kb')"; return 1; }
-	for r in ra rb; do
-		local k=$ka; [ "$r" = ra ] && k=$kb
-		sed -i "/^config global/a\\\\toption peer_key '$k'\n\tlist replicate 'labpair'" "$(root_of "$r")/etc/config/muros_ha"
-		printf "config note 'lab'\n\toption text 'same on both'\n" >"$(root_of "$r")/etc/config/labpair"
-		kill -HUP "${DPID[$r]}"
-	done
-	for r in ra rb; do wait_until 15 peer_connected "$r" || { bad "peer link on $r did not come up"; return 1; }; done
-}
 
 declare -A TITLE=(
 	[1]="graceful keepalived stop on master"
@@ -567,6 +580,7 @@ declare -A TITLE=(
 	[13]="maintenance moves the master (preempt off, then on), both ways"
 	[14]="upstream health: master's path blackholed, then the ISP down for both"
 	[15]="preempt_delay holds the returning master back"
+	[16]="lease cache: takeover from the peer's lease, then the ISP renumbers"
 )
 
 . "$HERE/lib.sh"

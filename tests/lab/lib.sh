@@ -48,10 +48,15 @@ CONNTRACKD=${CONNTRACKD:-1}
 # masquerade: as OpenWrt's fw4 does, so the product's own cure (conntrackd's internal
 # cache flushed before the WAN goes down) is what keeps the flows.
 NAT=${NAT:-snat}
+# LEASE_CACHE=1 (HOOK=muros): the WAN's proto is muros-ha's muros_dhcp, which starts a
+# takeover from the cached lease (issue 16); 0: plain DHCP, as with the seed hook.
+LEASE_CACHE=${LEASE_CACHE:-1}
 
 # Addresses: documentation/benchmark ranges only.
 ISP_GW=198.51.100.1
 ISP_RANGE=198.51.100.10,198.51.100.50,255.255.255.0,10m
+# The range the ISP renumbers to (lab_isp_renumber; issue 16's changed lease).
+ISP_RANGE2=198.51.100.70,198.51.100.90,255.255.255.0,10m
 SRV_NET_GW=203.0.113.1
 SRV_IP=203.0.113.10
 LAN_VIP=192.0.2.1
@@ -522,6 +527,8 @@ table inet fw4 {
 		iifname "sync0" accept
 		iifname "$WAN_DEV" udp dport 68 accept
 		ip protocol icmp accept
+		iifname "$WAN_DEV" meta l4proto tcp reject with tcp reset
+		iifname "$WAN_DEV" reject
 	}
 	chain forward {
 		type filter hook forward priority filter; policy drop;
@@ -589,14 +596,28 @@ EOC
 
 # ---------------------------------------------------------------- daemons
 start_isp() {
-	in_ns "$NS_ISP" dnsmasq --conf-file=/dev/null --pid-file="$LAB_DIR/isp-dnsmasq.pid" \
-		--dhcp-leasefile="$LAB_DIR/isp-dnsmasq.leases" --log-facility="$LAB_DIR/isp-dnsmasq.log" \
-		--interface=br0 --bind-interfaces --except-interface=lo --port=0 --no-ping \
-		--dhcp-range="$ISP_RANGE" --dhcp-option=option:router,"$ISP_GW" --dhcp-authoritative \
-		--user=root --group=root || lab_die "isp dnsmasq"
+	start_isp_dhcp "$ISP_RANGE"
 	in_ns "$NS_SRV" python3 "$LAB_HERE/flowtool.py" server --bind "$SRV_IP" \
 		>"$LAB_DIR/flowtool-server.log" 2>&1 &
 	LAB_PIDS+=($!); disown $! 2>/dev/null
+}
+
+start_isp_dhcp() {
+	in_ns "$NS_ISP" dnsmasq --conf-file=/dev/null --pid-file="$LAB_DIR/isp-dnsmasq.pid" \
+		--dhcp-leasefile="$LAB_DIR/isp-dnsmasq.leases" --log-facility="$LAB_DIR/isp-dnsmasq.log" \
+		--interface=br0 --bind-interfaces --except-interface=lo --port=0 --no-ping \
+		--dhcp-range="$1" --dhcp-option=option:router,"$ISP_GW" --dhcp-authoritative \
+		--user=root --group=root || lab_die "isp dnsmasq"
+}
+
+# lab_isp_renumber: the ISP's DHCP server restarts with ISP_RANGE2 and forgets its
+# leases, as after an ISP-side change: the shared lease is no longer confirmed.
+lab_isp_renumber() {
+	local p; p=$(cat "$LAB_DIR/isp-dnsmasq.pid" 2>/dev/null)
+	[ -n "$p" ] && kill "$p" 2>/dev/null
+	wait_until 5 sh -c "! kill -0 $p 2>/dev/null"
+	rm -f "$LAB_DIR/isp-dnsmasq.leases"
+	start_isp_dhcp "$ISP_RANGE2"
 }
 
 # ubus_accepts SOCK: a client can connect and list (quietly).
@@ -617,6 +638,7 @@ start_ubus() {
 	wait_until 5 ubus_accepts "$root/var/run/ubus/ubus.sock" || lab_die "$r: ubusd socket"
 	rx "$r" "$UCODE" -L "$UCODE_LIB" -D SOCK="$root/var/run/ubus/ubus.sock" -D ROOT="$root" \
 		-D IFACE=wan -D DEVICE="$WAN_DEV" -D SCRIPT="$LAB_HERE/udhcpc-script.sh" \
+		-D MUROS="$( [ "$HOOK" = muros ] && [ "$LEASE_CACHE" = 1 ] && echo "$MUROS_HA")" \
 		"$LAB_HERE/netifd-wan.uc" </dev/null >>"$root/var/log/netifd-wan.err" 2>&1 &
 	LAB_PIDS+=($!); disown $! 2>/dev/null
 	"$UBUS" -s "$root/var/run/ubus/ubus.sock" -t 5 wait_for network.interface.wan \
@@ -841,7 +863,7 @@ lab_power_on() {
 	for dev in wanp lan0 sync0; do ip -n "${NS[$r]}" link set "$dev" up; done
 	rx "$r" nft -f "$root/etc/lab-fw4.nft"
 	# /var/run is a tmpfs on a router: the fence and the last state do not survive
-	rm -f "$root"/var/run/muros-ha/{fence,fence.reason,upstream,desired,current}
+	rm -f "$root"/var/run/muros-ha/{fence,fence.reason,upstream,desired,current,wan-lease}
 	start_ubus "$r"
 	start_conntrackd "$r"
 	start_keepalived "$r"
@@ -860,6 +882,40 @@ start_daemon() {
 	# shellcheck disable=SC2034 # read by faults.sh (set_vrrp_password's SIGHUP)
 	DPID[$r]=$!
 	LAB_PIDS+=($!); disown $! 2>/dev/null
+}
+
+# ---------------------------------------------------------------- the daemons
+# The muros-ha daemon on both routers, as procd runs it; stopped by lab_down.
+start_daemons() {
+	local r
+	# shellcheck disable=SC2034 # read by lib.sh (lab_power_on restarts the daemon)
+	LAB_DAEMONS=1
+	for r in ra rb; do start_daemon "$r"; done
+	for r in ra rb; do wait_until 10 daemon_answers "$r" || { lab_log "daemon on $r does not answer"; return 1; }; done
+}
+daemon_status() {
+	rx "$1" "$UBUS" -s "$(root_of "$1")/var/run/ubus/ubus.sock" -t 2 call muros_ha status 2>/dev/null
+}
+daemon_answers() { daemon_status "$1" | grep -q '"version"'; }
+peer_connected() {
+	daemon_status "$1" | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["peer"]["connected"] else 1)' 2>/dev/null
+}
+local_key() {
+	daemon_status "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["peer"]["local_key"])' 2>/dev/null
+}
+# pair_daemons: each router's peer_key is the other's public key (what the LuCI
+# pairing form will write), a package of no consequence is replicated, SIGHUP.
+pair_daemons() {
+	local ka kb r
+	ka=$(local_key ra) kb=$(local_key rb)
+	[ ${#ka} = 44 ] && [ ${#kb} = 44 ] || { lab_log "no local keys ('$ka' '$kb')"; return 1; }
+	for r in ra rb; do
+		local k=$ka; [ "$r" = ra ] && k=$kb
+		sed -i "/^config global/a\\\\toption peer_key '$k'\n\tlist replicate 'labpair'" "$(root_of "$r")/etc/config/muros_ha"
+		printf "config note 'lab'\n\toption text 'same on both'\n" >"$(root_of "$r")/etc/config/labpair"
+		kill -HUP "${DPID[$r]}"
+	done
+	for r in ra rb; do wait_until 15 peer_connected "$r" || { lab_log "peer link on $r did not come up"; return 1; }; done
 }
 
 # lab_isp_drop_port PORT: the ISP drops every IPv4 packet but DHCP arriving on its

@@ -4,7 +4,13 @@
 //
 // Run inside the router's network namespace:
 //   ucode -L <ucode-lib> -D SOCK=<ubus.sock> -D ROOT=<router dir> -D IFACE=wan \
-//         -D DEVICE=<macvlan> -D SCRIPT=<udhcpc script> netifd-wan.uc
+//         -D DEVICE=<macvlan> -D SCRIPT=<udhcpc script> [-D MUROS=<muros-ha>] netifd-wan.uc
+//
+// With MUROS set the interface's proto is muros-ha's `muros_dhcp` (files/muros_dhcp.sh),
+// whose setup runs `muros-ha wan-cached` (it hands us the cached lease through
+// `notify_proto`, as a proto handler talks to netifd) and then udhcpc, whose first
+// `deconfig` is skipped so it does not undo the cached address. `notify_proto` follows
+// netifd's rules for a shell proto: accepted only between `up` and `down`.
 //
 // Like netifd, `up` returns at once and the lease arrives asynchronously; `status`
 // reports `up` and the address the way `ifstatus` would ("ipv4-address").
@@ -19,6 +25,7 @@ const UDHCPC = "/usr/sbin/udhcpc";
 const KILL = "/bin/kill";
 
 let dhcp = null;          // the uloop.process of the running udhcpc, if any
+let proto_setup = null;   // the running `muros-ha wan-cached`, if any
 let wanted_up = false;
 let pending_down = [];    // deferred `down` replies waiting for udhcpc to exit
 let log_path = ROOT + "/var/log/netifd-wan.log";
@@ -50,14 +57,17 @@ function remembered_address() {
 	return m ? m[1] : null;
 }
 
-// The udhcpc hook writes "address/prefix" when a lease is bound and removes the
-// file on deconfig, so reading it needs no subprocess.
-function current_address() {
+// The udhcpc hook writes "address/prefix router leasetime dns..." when a lease is
+// bound and removes the file on deconfig, so reading it needs no subprocess.
+function current_lease() {
 	let s = fs.readfile(ROOT + "/var/run/udhcpc-" + IFACE + ".bound");
 	if (!s)
 		return null;
-	let m = match(trim(s), /^([0-9.]+)\/([0-9]+)$/);
-	return m ? { address: m[1], mask: +m[2] } : null;
+	let w = split(trim(s), " ");
+	let m = match(w[0], /^([0-9.]+)\/([0-9]+)$/);
+	if (!m)
+		return null;
+	return { address: m[1], mask: +m[2], router: w[1], leasetime: +(w[2] || 0), dns: slice(w, 3) };
 }
 
 // Declared before start_dhcp: ucode resolves a name when the closure is compiled.
@@ -70,9 +80,12 @@ function finish_down(req) {
 	});
 }
 
-function start_dhcp() {
+// cached: the WAN is up from the cached lease, so udhcpc's first deconfig is skipped.
+function start_dhcp(cached) {
 	if (dhcp)
 		return;
+	// A new udhcpc's first deconfig is the one the muros_dhcp script skips.
+	fs.unlink(ROOT + "/var/run/udhcpc-" + IFACE + ".started");
 	let argv = [ UDHCPC, "-f", "-R", "-i", DEVICE, "-s", SCRIPT,
 		"-p", ROOT + "/var/run/udhcpc-" + IFACE + ".pid",
 		"-t", "20", "-T", "1", "-A", "1", "-S" ];
@@ -81,7 +94,8 @@ function start_dhcp() {
 		push(argv, "-r", last);
 	log("spawn udhcpc" + (last ? " requesting " + last : ""));
 	dhcp = uloop.process(UDHCPC, slice(argv, 1),
-		{ PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LAB_ROOT: ROOT, LAB_IFACE: IFACE },
+		{ PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LAB_ROOT: ROOT, LAB_IFACE: IFACE,
+		  LAB_SKIP_FIRST_DECONFIG: cached ? "1" : "" },
 		function(code) {
 			log("udhcpc exited " + code);
 			dhcp = null;
@@ -96,11 +110,34 @@ let methods = {
 		call: function(req) {
 			wanted_up = true;
 			log("up requested");
+			if (!MUROS) {
+				run([ IP, "link", "set", "dev", DEVICE, "up" ], function(code) {
+					log("link up rc=" + code);
+					if (wanted_up)
+						start_dhcp();
+				});
+				return 0;
+			}
+			// muros_dhcp setup: netifd raises the link itself (netlink, no wait) and
+			// runs the proto script at once: the cached lease first, then DHCP, which
+			// needs the link up, so it waits for both.
+			let pending = 2, cached = false;
+			let next = function() {
+				if (--pending == 0 && wanted_up)
+					start_dhcp(cached);
+			};
 			run([ IP, "link", "set", "dev", DEVICE, "up" ], function(code) {
 				log("link up rc=" + code);
-				if (wanted_up)
-					start_dhcp();
+				next();
 			});
+			proto_setup = uloop.process(MUROS, [ "wan-cached", "--root", ROOT, IFACE ],
+				{ PATH: "/usr/sbin:/usr/bin:/sbin:/bin", MUROS_HA_LOG: "stderr" },
+				function(rc) {
+					log("wan-cached exited " + rc);
+					proto_setup = null;
+					cached = rc == 0;
+					next();
+				});
 			return 0;
 		},
 		args: {}
@@ -121,9 +158,53 @@ let methods = {
 		},
 		args: {}
 	},
+	// What a proto handler sends netifd (netifd-proto.sh's proto_send_update): here
+	// only `muros-ha wan-cached` does. Applied the way the udhcpc hook applies a lease.
+	notify_proto: {
+		call: function(req) {
+			let a = req.args;
+			if (!wanted_up)
+				return 4;	// UBUS_STATUS_PERMISSION_DENIED: not in setup
+			if (a.action != 0 || !a["link-up"] || !a.ipaddr || !length(a.ipaddr))
+				return 2;	// UBUS_STATUS_INVALID_ARGUMENT
+			let gw = null;
+			for (let r in a.routes || [])
+				if (r.target == "0.0.0.0" && r.netmask == "0")
+					gw = r.gateway;
+			let env = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LAB_ROOT: ROOT, LAB_IFACE: IFACE,
+				interface: DEVICE, ip: a.ipaddr[0].ipaddr, mask: a.ipaddr[0].mask,
+				router: gw || "", dns: join(" ", a.dns || []),
+				lease: "" + ((a.data && a.data.leasetime) || 0) };
+			log("notify_proto cached lease " + env.ip + "/" + env.mask + " via " + env.router);
+			req.defer();
+			let done = function(code) {
+				log("notify_proto applied rc=" + code);
+				req.reply({}, code == 0 ? 0 : 2);
+			};
+			if (!fs.access(ROOT + "/etc/lab-nat-masquerade")) {
+				// NAT=snat: the SNAT rule goes first; the udhcpc hook knows how
+				uloop.process(SCRIPT, [ "bound" ], env, done);
+				return;
+			}
+			// As netifd applies an update in-process: link, address, default route in
+			// one go (one `ip -batch`), then the state `status` reports.
+			let batch = ROOT + "/var/run/netifd-wan.batch";
+			fs.writefile(batch, sprintf("link set dev %s up\naddr replace %s/%s dev %s\n", DEVICE, env.ip, env.mask, DEVICE)
+				+ (gw ? sprintf("route replace default via %s dev %s\n", gw, DEVICE) : ""));
+			run([ IP, "-4", "-batch", batch ], function(code) {
+				if (code == 0) {
+					fs.writefile(ROOT + "/var/run/udhcpc-" + IFACE + ".lease", env.ip + "\n");
+					fs.writefile(ROOT + "/var/run/udhcpc-" + IFACE + ".bound",
+						sprintf("%s/%s %s %s %s\n", env.ip, env.mask, env.router, env.lease, env.dns));
+				}
+				done(code);
+			});
+		},
+		args: { action: 0, "link-up": true, ipaddr: [], routes: [], dns: [], data: {} }
+	},
 	status: {
 		call: function(req) {
-			let a = current_address();
+			let a = current_lease();
 			let carrier = trim(fs.readfile("/sys/class/net/" + DEVICE + "/operstate") || "");
 			return {
 				up: wanted_up && a != null,
@@ -131,10 +212,13 @@ let methods = {
 				available: true,
 				l3_device: DEVICE,
 				device: DEVICE,
-				proto: "dhcp",
+				proto: MUROS ? "muros_dhcp" : "dhcp",
 				link_state: carrier,
 				dhcp_pid: dhcp ? dhcp.pid() : 0,
-				"ipv4-address": a ? [ a ] : []
+				"ipv4-address": a ? [ { address: a.address, mask: a.mask } ] : [],
+				route: (a && a.router) ? [ { target: "0.0.0.0", mask: 0, nexthop: a.router, source: a.address + "/32" } ] : [],
+				"dns-server": a ? a.dns : [],
+				data: (a && a.leasetime) ? { leasetime: a.leasetime } : {}
 			};
 		},
 		args: {}
