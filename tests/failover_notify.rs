@@ -262,7 +262,7 @@ fn the_plan_comes_from_the_uci_config() {
     // the WAN device from /etc/config/muros_ha, guarded while the commit runs beside it
     assert!(out.contains("3     set /sys/class/net/ha-wan/netdev_group to 28008"), "{out}");
     assert!(out.contains("4     ubus call network.interface.wan up"), "{out}");
-    assert!(out.contains("5a    wait for network.interface.wan status to say up"), "{out}");
+    assert!(out.contains("5a1   wait for network.interface.wan status to say up"), "{out}");
     assert!(out.contains("5b    ip -4 route del default via 192.0.2.1 metric 4096 protocol static\n"), "{out}");
     for svc in ["dnsmasq", "odhcpd", "miniupnpd"] {
         assert!(out.contains(&format!("/etc/init.d/{svc} start")), "{svc} missing:\n{out}");

@@ -195,6 +195,27 @@ fn a_router_that_takes_over_a_handover_is_boosted_until_it_is_master() {
         a.set_vrrp_state("MASTER");
         std::fs::write(a.root.join("var/run/muros-ha/desired"), r#"{"seq":2,"state":"MASTER","pid":1,"time":0}"#).unwrap();
         assert!(a.wait(Duration::from_secs(3), |r| fs::read_to_string(r.root.join("var/run/muros-ha/boost")).unwrap_or_default().trim() == "0"), "boost lowered once MASTER");
+
+        // Handed back while in maintenance (priority 1): boosted from 1, and maintenance
+        // is left only once MASTER (a keepalived reload before would restart the timers).
+        std::fs::write(a.root.join("var/run/muros-ha/desired"), r#"{"seq":3,"state":"BACKUP","pid":1,"time":0}"#).unwrap();
+        a.set_vrrp_state("BACKUP");
+        a.set_global("maintenance", "1");
+        assert!(a.wait(Duration::from_secs(5), |r| r.peer()["local_digest"].as_str() != Some(digest.as_str()) || r.status()["maintenance"] == true), "{}", a.status());
+        std::thread::sleep(Duration::from_millis(500));
+        let digest = a.peer()["local_digest"].as_str().unwrap().to_string();
+        p.send(&Message::HandoverQuery { id: 78, config_digest: digest }).unwrap();
+        let reply = (0..20).find_map(|_| match p.recv(Duration::from_millis(500)) {
+            Some(Message::HandoverReply { id: 78, ready, reason }) => Some((ready, reason)),
+            _ => None,
+        });
+        assert!(reply.as_ref().is_some_and(|r| r.0), "{reply:?}");
+        assert_eq!(fs::read_to_string(&boost).unwrap().trim(), "253", "from maintenance's priority 1 to 254");
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(a.status()["maintenance"], true, "not left before the takeover");
+        std::fs::write(a.root.join("var/run/muros-ha/desired"), r#"{"seq":4,"state":"MASTER","pid":1,"time":0}"#).unwrap();
+        assert!(a.wait(Duration::from_secs(5), |r| r.status()["maintenance"] == false), "left once MASTER: {}", a.status());
+        assert!(a.wait(Duration::from_secs(3), |r| fs::read_to_string(r.root.join("var/run/muros-ha/boost")).unwrap_or_default().trim() == "0"), "boost lowered");
     });
 }
 

@@ -47,7 +47,7 @@ pub fn complete(d: &mut Daemon, ready: bool, reason: &str) -> Reply {
     }
     maintenance::set_flag(d, true).map_err(internal)?;
     log::info!("handover: the peer is ready ({}); entering maintenance so it takes over", reason);
-    let applied = apply::apply(d, false).map_err(internal)?;
-    maintenance::yield_now(d, "handover");
+    // Yield first; maintenance's priority is applied once the peer took over.
+    let applied = if maintenance::yield_now(d, "handover", true) { json!("after the peer took over") } else { apply::apply(d, false).map_err(internal)? };
     reply_json(json!({ "handover": true, "peer": reason, "maintenance": true, "apply": applied }))
 }

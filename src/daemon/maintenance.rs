@@ -26,27 +26,31 @@ pub const YIELD_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct Yield {
     pub since: std::time::Instant,
     pub reason: String,
+    /// Apply the config (maintenance's priority 1) when the yield ends, while still
+    /// fenced: a keepalived reload before the peer took over restarted the instances
+    /// and the peer then waited a whole master-down interval (~300 ms at 0.1 s) instead
+    /// of its skew time.
+    pub apply_after: bool,
 }
 
-/// If this node is MASTER, yield to the peer now (see the module doc).
-pub(crate) fn yield_now(d: &mut Daemon, why: &str) {
+/// If this node is MASTER, yield to the peer now (see the module doc). True if it did.
+pub(crate) fn yield_now(d: &mut Daemon, why: &str, apply_after: bool) -> bool {
     let master = crate::failover::state::read_desired(&d.paths).map(|x| x.state).or_else(|| crate::failover::state::read_current(&d.paths).map(|c| c.state)) == Some(crate::failover::GroupState::Master);
     if !master {
-        return;
+        return false;
     }
     log::info!("{}: yielding so the peer takes over now (preempt or not)", why);
-    d.yielding = Some(Yield { since: std::time::Instant::now(), reason: format!("{}: yielding to the peer", why) });
+    d.yielding = Some(Yield { since: std::time::Instant::now(), reason: format!("{}: yielding to the peer", why), apply_after });
     super::run::sync_fault_file(d, why);
+    true
 }
 
 pub fn call(d: &mut Daemon, req: &Request<'_>) -> Reply {
     let enable = req.args.bool("enable").unwrap_or(false);
     set_flag(d, enable).map_err(internal)?;
     log::info!("maintenance {}", if enable { "on: lowering priority so the peer takes over" } else { "off: priority restored" });
-    let applied = apply::apply(d, false).map_err(internal)?;
-    if enable {
-        yield_now(d, "maintenance");
-    }
+    // A MASTER yields first and takes its new priority once the peer took over.
+    let applied = if enable && yield_now(d, "maintenance", true) { json!("after the peer took over") } else { apply::apply(d, false).map_err(internal)? };
     let cfg = crate::model::load(&d.paths).ok();
     reply_json(json!({
         "maintenance": enable,

@@ -320,9 +320,21 @@ pub fn plan_for(t: &Transition, inp: &PlanInputs) -> Vec<Action> {
             // progress", exit code still 0; seen here even long after an empty commit).
             // `-f internal` is never refused, so our own cache is always rebuilt; the
             // external flush is best effort and comes last.
-            let mut g: Vec<Action> = inp.wan.iter().map(|w| Action::WaitWan(w.clone())).collect();
+            // With a WAN the services start once netifd says it is up (or gave up): the
+            // WAN is what every flow waits for, and on two cores the init scripts' forks
+            // beside it delayed it by tens of ms (lab, bench.sh); dnsmasq's upstream DNS
+            // and miniupnpd's external address need it anyway.
+            let starts: Vec<Action> = inp.services.iter().map(|s| Action::ServiceStart(s.clone())).collect();
+            let mut g: Vec<Action> = Vec::new();
+            match &inp.wan {
+                Some(w) => {
+                    let mut first = vec![Action::WaitWan(w.clone())];
+                    first.extend(together(starts));
+                    g.push(Action::Sequence(first));
+                }
+                None => g = starts,
+            }
             g.append(&mut beside);
-            g.extend(inp.services.iter().map(|s| Action::ServiceStart(s.clone())));
             commit.extend([
                 Action::Conntrackd(ConntrackdOp::FlushInternal),
                 Action::Conntrackd(ConntrackdOp::Resync),
@@ -528,11 +540,13 @@ mod tests {
         assert_eq!(p[2], Action::WanGuard { device: "wan".into(), on: true });
         assert_eq!(p[3], Action::WanUp("wan".into()));
         let Action::Parallel(g) = &p[4] else { panic!("step 5 is not parallel: {p:#?}") };
-        assert_eq!(g.len(), 5);
-        assert_eq!(g[0], Action::WaitWan("wan".into()));
+        assert_eq!(g.len(), 3);
+        // the services start once netifd says the WAN is up
+        let Action::Sequence(first) = &g[0] else { panic!("{g:#?}") };
+        assert_eq!(first[0], Action::WaitWan("wan".into()));
+        assert!(matches!(&first[1], Action::Parallel(s) if s[0] == Action::ServiceStart("dnsmasq".into()) && s.len() == 2), "{first:#?}");
         assert!(matches!(g[1], Action::BackupRoute { install: false, .. }));
-        assert_eq!(g[2], Action::ServiceStart("dnsmasq".into()));
-        assert!(matches!(&g[4], Action::Sequence(s) if s.len() == 6 && s[0] == Action::Conntrackd(ConntrackdOp::Commit)));
+        assert!(matches!(&g[2], Action::Sequence(s) if s.len() == 6 && s[0] == Action::Conntrackd(ConntrackdOp::Commit)));
         let Action::Parallel(checks) = &p[5] else { panic!("checks are not parallel: {p:#?}") };
         assert_eq!(checks.len(), 2);
     }
@@ -628,11 +642,11 @@ mod tests {
         assert_eq!(l[1], "2     link /tmp/resolv.conf -> resolv.conf.d/resolv.conf.auto if it is still ours", "{l:#?}");
         assert!(l[2].starts_with("3     set /sys/class/net/wan/netdev_group to 28008"), "{l:#?}");
         assert!(l[3].starts_with("4     ubus call network.interface.wan up"), "{l:#?}");
-        assert_eq!(l[4], "5a    wait for network.interface.wan status to say up", "{l:#?}");
-        assert_eq!(l[5], "5b    ip -4 route del default via 192.0.2.1 metric 4096 protocol static", "{l:#?}");
-        assert!(l[6].starts_with("5c    /etc/init.d/dnsmasq start"), "{l:#?}");
-        assert!(l[7].starts_with("5d1   conntrackd -C /etc/conntrackd/conntrackd.conf -c"), "{l:#?}");
-        assert!(l[8].starts_with("5d2   set /sys/class/net/wan/netdev_group to 0"), "{l:#?}");
+        assert_eq!(l[4], "5a1   wait for network.interface.wan status to say up", "{l:#?}");
+        assert!(l[5].starts_with("5a2   /etc/init.d/dnsmasq start"), "{l:#?}");
+        assert_eq!(l[6], "5b    ip -4 route del default via 192.0.2.1 metric 4096 protocol static", "{l:#?}");
+        assert!(l[7].starts_with("5c1   conntrackd -C /etc/conntrackd/conntrackd.conf -c"), "{l:#?}");
+        assert!(l[8].starts_with("5c2   set /sys/class/net/wan/netdev_group to 0"), "{l:#?}");
         assert!(l.last().is_some_and(|x| x.contains("muros_ha.transition")));
     }
 
@@ -673,7 +687,7 @@ mod tests {
         let relink = pos(&l, "link /r/tmp/resolv.conf -> resolv.conf.d/resolv.conf.auto");
         // the resolver before the WAN and dnsmasq; the route beside the WAN coming up
         assert!(relink < pos(&l, "netdev_group") && relink < pos(&l, "network.interface.wan up"), "{l:#?}");
-        assert!(pos(&l, "network.interface.wan up") < del && del < pos(&l, "dnsmasq start"), "{l:#?}");
+        assert!(pos(&l, "network.interface.wan up") < del, "{l:#?}");
         let mut c = config(true, &["dnsmasq"], SyncMode::Multicast);
         c.wan = None;
         let l = lines(GroupState::Master, &c);

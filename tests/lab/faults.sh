@@ -331,7 +331,9 @@ v6_gap_after() {
 # maintenance on the master lowers its priority and yields (a moment of FAULT, so
 # keepalived sends a priority-0 advert): the peer takes over at once, nopreempt or not,
 # and the flow survives. Leaving maintenance moves the master back only with preempt.
-# Then the other way round, so it works in both directions.
+# Then the other way round, so it works in both directions. Then, paired, ten planned
+# handovers back and forth (`ubus call muros_ha handover`): each must move the master,
+# with the flow alive after each.
 case_13() {
 	[ "$HOOK" = muros ] && [ "$CONFIGS" = render ] || { note "needs HOOK=muros CONFIGS=render"; SKIPPED=1; return; }
 	local p
@@ -348,6 +350,30 @@ maintenance_both_ways() {
 	converged rb "$WAN0"
 	maint_moves rb ra "maintenance on rb"
 	maintenance rb false
+	sleep 2
+	pair_daemons || { bad "pairing the daemons failed"; exit 1; }
+	handovers_back_and_forth 10
+}
+handover_call() {
+	rx "$1" "$UBUS" -s "$(root_of "$1")/var/run/ubus/ubus.sock" -t 10 call muros_ha handover >/dev/null 2>&1
+}
+# handovers_back_and_forth N: N handovers, each from the master to the other router
+handovers_back_and_forth() {
+	local i m o t0 took=""
+	for i in $(seq 1 "$1"); do
+		m=$(masters)
+		case "$m" in ra|rb) ;; *) bad "handover $i: no single master ('$m')"; return ;; esac
+		o=$(other "$m")
+		t0=$(now_ms)
+		handover_call "$m" || { bad "handover $i: the call on $m failed"; return; }
+		wait_until 5 test_only_master "$o" || { bad "handover $i: $o is not master ('$(masters)')"; return; }
+		took="$took $(( $(now_ms) - t0 ))"
+		wait_until 10 test_wan_is "$o" "$WAN0" || bad "handover $i: WAN on $o is '$(wan_addr "$o")'"
+		wait_until 5 flow_alive main || bad "handover $i: the flow is not alive"
+		sleep 0.5
+	done
+	[ "$(flow_get main tcp_reset)" = false ] || bad "TCP flow reset during the handovers"
+	note "$1 handovers, each moved the master; call -> other master (ms):$took"
 }
 # maintenance R true|false: what LuCI's button and scripts call
 maintenance() {

@@ -139,24 +139,23 @@ impl Link {
     pub(super) fn on_handover_query(&mut self, id: u64, config_digest: &str) {
         let (ready, reason) = self.handover_readiness(config_digest);
         log::info!("peer link: the peer asks to hand over to us: {}", reason);
-        // A router in maintenance cannot be the one that takes over: leave it (the ubus
-        // loop applies that), so a handover works back and forth.
-        if ready && self.settings.as_ref().is_some_and(|s| s.maintenance) {
-            self.shared.lock().leave_maintenance = true;
-            self.main_wake.wake();
-        }
         // Issue 16: lifted to priority 254 before saying yes, so the peer's resignation
         // that follows makes us master after ~1/256 of an advert interval. keepalived
         // sees the file change at once (inotify); the ubus loop lowers it again.
         if let (true, Some(s)) = (ready, &self.settings) {
-            let boost = 254u8.saturating_sub(s.priority);
+            // From where keepalived has us now: maintenance advertises priority 1.
+            let boost = 254u8.saturating_sub(if s.maintenance { 1 } else { s.priority });
             match crate::failover::state::replace_quick(&self.paths.boost_file(), format!("{}\n", boost).as_bytes()) {
-                Ok(()) => {
-                    self.shared.lock().boost_since = Some(Instant::now());
-                    self.main_wake.wake();
-                }
+                Ok(()) => self.shared.lock().boost_since = Some(Instant::now()),
                 Err(e) => log::warn!("handover: cannot raise the boost: {}", e),
             }
+            // A router in maintenance cannot stay there once it takes over: the ubus
+            // loop leaves it (after the takeover, while boosted), so a handover works
+            // back and forth. Set after the boost: the loop must see both together.
+            if s.maintenance {
+                self.shared.lock().leave_maintenance = true;
+            }
+            self.main_wake.wake();
         }
         self.send(&Message::HandoverReply { id, ready, reason });
     }
