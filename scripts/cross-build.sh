@@ -53,6 +53,12 @@
 #                                          must lie within 1 MiB of each other (they
 #                                          span ~0.5 MiB); past that the link fails
 #                                          with a relocation overflow, loudly
+#   aarch64: -Ctarget-feature=-outline-atomics
+#                                          atomics as inline LL/SC (ARMv8.0, what the
+#                                          Cortex-A53 of most aarch64 routers has)
+#                                          instead of calls to helpers that test for
+#                                          ARMv8.1 LSE at start (-2.5 KB); LL/SC works on
+#                                          every ARMv8 core
 #   armv7: -Ctarget-feature=+thumb-mode    Thumb-2 instead of A32 (every ARMv7-A core
 #                                          has it; interworks with the A32 musl)
 #   armv7: -Clink-arg=-Wl,-z,max-page-size=4096
@@ -108,7 +114,7 @@ fi
 # Per-target flags (see the header).
 extra_rustflags() {
 	case "$1" in
-	aarch64-*) echo "-Ccode-model=tiny" ;;
+	aarch64-*) echo "-Ccode-model=tiny -Ctarget-feature=-outline-atomics" ;;
 	armv7-*) echo "-Ctarget-feature=+thumb-mode -Clink-arg=-Wl,-z,max-page-size=4096" ;;
 	mipsel-* | mips-*) echo "-Crelocation-model=static" ;;
 	*) echo "" ;;
