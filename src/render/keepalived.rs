@@ -110,13 +110,8 @@ pub const BOOST_TRACK: &str = "muros_ha_boost";
 /// advert interval instead of (256 - priority)/256 of it (39 ms at priority 100 and
 /// 0.1 s). The daemon writes 0 again once it is MASTER, or after 10 s.
 fn boost(t: &mut Text, ctx: &RenderContext<'_>) {
-    t.blank();
-    t.line("# Handover boost: muros-ha writes 254 minus the priority while this router takes over a planned handover, 0 otherwise.");
-    t.open(format!("track_file {}", BOOST_TRACK));
-    t.line(format!("file {}", quote(&ctx.paths.boost_file().display().to_string())));
-    t.line("weight 1");
-    t.line("init_file 0");
-    t.close();
+    let c = "# Handover boost: muros-ha writes 254 minus the priority while this router takes over a planned handover, 0 otherwise.";
+    track_file(t, c, BOOST_TRACK, &ctx.paths.boost_file(), 1);
 }
 
 /// Name of the `track_file` that demotes this router after an upstream failure.
@@ -129,25 +124,25 @@ const UPSTREAM_WEIGHT: i32 = -253;
 /// so that it advertises priority 1 and never preempts the peer back; it can still
 /// take over if the peer fails. The move itself is a yield through the fence file.
 fn upstream(t: &mut Text, ctx: &RenderContext<'_>) {
-    t.blank();
-    t.line("# Upstream demotion: muros-ha writes 1 after this router's upstream checks failed (priority 1), 0 when they may pass again.");
-    t.open(format!("track_file {}", UPSTREAM_TRACK));
-    t.line(format!("file {}", quote(&ctx.paths.upstream_file().display().to_string())));
-    t.line(format!("weight {}", UPSTREAM_WEIGHT));
-    t.line("init_file 0");
-    t.close();
+    let c = "# Upstream demotion: muros-ha writes 1 after this router's upstream checks failed (priority 1), 0 when they may pass again.";
+    track_file(t, c, UPSTREAM_TRACK, &ctx.paths.upstream_file(), UPSTREAM_WEIGHT);
 }
 
 /// The fence: the daemon writes 1 here when this router must yield in a certain split
 /// brain (src/daemon/watch.rs); keepalived then puts every instance into FAULT at once.
-/// `init_file` creates it with 0 when missing (boot: /var/run is a tmpfs) and never
-/// overwrites a fence a running daemon has raised.
 fn fence(t: &mut Text, ctx: &RenderContext<'_>) {
+    let c = "# Split-brain fence: muros-ha writes 1 to release the VIPs (FAULT), 0 to let VRRP decide.";
+    track_file(t, c, FENCE_TRACK, &ctx.paths.fence_file(), 0);
+}
+
+/// One `track_file` block the daemon drives. `init_file 0` creates the file with 0 when
+/// missing (boot: /var/run is a tmpfs) and never overwrites what a running daemon wrote.
+fn track_file(t: &mut Text, comment: &str, name: &str, file: &std::path::Path, weight: i32) {
     t.blank();
-    t.line("# Split-brain fence: muros-ha writes 1 to release the VIPs (FAULT), 0 to let VRRP decide.");
-    t.open(format!("track_file {}", FENCE_TRACK));
-    t.line(format!("file {}", quote(&ctx.paths.fence_file().display().to_string())));
-    t.line("weight 0");
+    t.line(comment);
+    t.open(format!("track_file {}", name));
+    t.line(format!("file {}", quote(&file.display().to_string())));
+    t.line(format!("weight {}", weight));
     t.line("init_file 0");
     t.close();
 }
