@@ -180,6 +180,13 @@ pub fn command(paths: &Paths, iface: &str) -> i32 {
     match crate::ubus::client::call_timeout(paths.ubus_socket(), &object, "notify_proto", &l.notify_proto(now), std::time::Duration::from_secs(2)) {
         Ok(_) => {
             outln!("muros-ha: {} up from the cached lease {}/{} via {}; DHCP confirms", iface, l.address, l.prefix, l.gateway);
+            // The WAN's device, as the hook that raised it recorded it.
+            let dev = crate::fsutil::read(super::notify::inputs_cache(paths)).ok().and_then(|b| super::PlanInputs::parse(&b).ok()).and_then(|i| i.wan_device);
+            if let Some(dev) = dev {
+                if let Err(e) = announce(&dev, l.address) {
+                    errln!("muros-ha: no gratuitous ARP for {} on {}: {}", l.address, dev, e);
+                }
+            }
             0
         }
         Err(e) => {
@@ -187,6 +194,41 @@ pub fn command(paths: &Paths, iface: &str) -> i32 {
             1
         }
     }
+}
+
+/// One gratuitous ARP request (sender = target = `addr`) from `dev`'s MAC, the shared
+/// one: switches between us and the ISP learn at once that the MAC moved to this
+/// router's port, before any flow's first packet would teach them. (The ISP's ARP entry
+/// for the address already names that MAC: it never changes.)
+#[allow(unsafe_code)]
+pub fn announce(dev: &str, addr: Ipv4Addr) -> Result<(), String> {
+    use nix::libc;
+    use nix::sys::socket::{sendto, socket, AddressFamily, LinkAddr, MsgFlags, SockFlag, SockType, SockaddrLike};
+    let text = crate::fsutil::read_to_string(format!("/sys/class/net/{}/address", dev)).map_err(|e| e.to_string())?;
+    let mac = crate::model::parse_mac(text.trim_ascii())?;
+    let ifindex = nix::net::if_::if_nametoindex(dev).map_err(|e| e.to_string())?;
+    let mut ll = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as u16,
+        sll_protocol: (libc::ETH_P_ARP as u16).to_be(),
+        sll_ifindex: ifindex as i32,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 6,
+        sll_addr: [0; 8],
+    };
+    ll.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+    // SAFETY: `ll` is a fully initialised sockaddr_ll and the length given is its size.
+    let to = unsafe { LinkAddr::from_raw((&ll as *const libc::sockaddr_ll).cast(), Some(std::mem::size_of::<libc::sockaddr_ll>() as u32)) }
+        .ok_or("bad link address")?;
+    // Protocol 0: this socket receives nothing; the kernel adds the Ethernet header.
+    let fd = socket(AddressFamily::Packet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None).map_err(|e| e.to_string())?;
+    let ip = addr.octets();
+    let mut arp = vec![0, 1, 8, 0, 6, 4, 0, 1];
+    arp.extend_from_slice(&mac);
+    arp.extend_from_slice(&ip);
+    arp.extend_from_slice(&[0; 6]);
+    arp.extend_from_slice(&ip);
+    sendto(std::os::fd::AsRawFd::as_raw_fd(&fd), &arp, &to, MsgFlags::empty()).map(|_| ()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

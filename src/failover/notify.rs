@@ -116,7 +116,7 @@ fn o_ok(o: &Outcome) -> bool {
     }
 }
 
-fn inputs_cache(paths: &Paths) -> PathBuf {
+pub(crate) fn inputs_cache(paths: &Paths) -> PathBuf {
     paths.state_dir().join("plan-inputs.json")
 }
 

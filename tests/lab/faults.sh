@@ -548,9 +548,11 @@ lease_cache_takeovers() {
 	begin || exit 1
 	pair_daemons || { bad "pairing the daemons failed"; exit 1; }
 	wait_until 10 cache_is rb "$WAN0" || { bad "rb never cached ra's lease $WAN0 (rb has '$(cached_on rb)')"; exit 1; }
+	local garp; garp=$(lab_isp_garp_count "$WAN0")
 	event; lab_power_cut ra
 	converged rb "$WAN0"; flow_survived "$T_EV" "$B_EV"
 	from_cache rb "$WAN0" || bad "rb's WAN did not come up from the cached lease"
+	wait_until 3 test "$(lab_isp_garp_count "$WAN0")" -gt "${garp:-0}" || bad "no gratuitous ARP for $WAN0 reached the ISP"
 	note "rb up from the cache, steps $(last_steps rb)"
 	lab_power_on ra
 	wait_until 20 cache_is ra "$WAN0" || bad "ra (back, BACKUP) did not cache rb's lease (ra has '$(cached_on ra)')"

@@ -620,6 +620,22 @@ lab_isp_renumber() {
 	start_isp_dhcp "$ISP_RANGE2"
 }
 
+# lab_isp_garp_count ADDR: gratuitous ARP requests (sender = target = ADDR) the ISP's
+# host has seen since the first call (which installs the counter, in the ISP's namespace).
+lab_isp_garp_count() {
+	if ! in_ns "$NS_ISP" nft list table arp lab_garp >/dev/null 2>&1; then
+		in_ns "$NS_ISP" nft -f - <<EON || return 1
+table arp lab_garp {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		arp operation request arp saddr ip $1 arp daddr ip $1 counter
+	}
+}
+EON
+	fi
+	in_ns "$NS_ISP" nft list table arp lab_garp 2>/dev/null | awk '/counter packets/ {for (i = 1; i <= NF; i++) if ($i == "packets") print $(i + 1)}'
+}
+
 # ubus_accepts SOCK: a client can connect and list (quietly).
 ubus_accepts() {
 	"$UBUS" -s "$1" list >/dev/null 2>&1
