@@ -31,7 +31,15 @@ pub struct Yield {
     /// and the peer then waited a whole master-down interval (~300 ms at 0.1 s) instead
     /// of its skew time.
     pub apply_after: bool,
+    /// When the peer was seen MASTER.
+    pub taken_at: Option<std::time::Instant>,
 }
+
+/// How long a yield that applies maintenance afterwards stays fenced once the peer took
+/// over: the first, WAN part of its takeover runs without our render and keepalived
+/// reload competing for the CPU (two cores: the handover's VRRP → WAN doubled). Short:
+/// while fenced this router cannot take a handover back.
+pub const SETTLE: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// If this node is MASTER, yield to the peer now (see the module doc). True if it did.
 pub(crate) fn yield_now(d: &mut Daemon, why: &str, apply_after: bool) -> bool {
@@ -40,7 +48,7 @@ pub(crate) fn yield_now(d: &mut Daemon, why: &str, apply_after: bool) -> bool {
         return false;
     }
     log::info!("{}: yielding so the peer takes over now (preempt or not)", why);
-    d.yielding = Some(Yield { since: std::time::Instant::now(), reason: format!("{}: yielding to the peer", why), apply_after });
+    d.yielding = Some(Yield { since: std::time::Instant::now(), reason: format!("{}: yielding to the peer", why), apply_after, taken_at: None });
     super::run::sync_fault_file(d, why);
     true
 }

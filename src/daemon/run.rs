@@ -134,6 +134,11 @@ pub fn run(opts: RunOptions) -> i32 {
             let until = due.saturating_duration_since(Instant::now()).max(std::time::Duration::from_millis(5));
             timeout = Some(timeout.map_or(until, |t| t.min(until)));
         }
+        if let Some(t) = server.state.yielding.as_ref().and_then(|y| y.taken_at) {
+            // the settle after the peer's takeover ends on time, not at the next tick
+            let until = super::maintenance::SETTLE.saturating_sub(t.elapsed()).max(std::time::Duration::from_millis(5));
+            timeout = Some(timeout.map_or(until, |x| x.min(until)));
+        }
         if !server.state.handovers.is_empty() {
             // A handover waits for the peer: wake to give up after its timeout.
             timeout = Some(timeout.map_or(HANDOVER_CHECK, |t| t.min(HANDOVER_CHECK)));
@@ -536,30 +541,33 @@ pub(super) fn sync_fault_file(d: &Daemon, reason: &str) {
 /// A maintenance yield in progress: end it once the peer advertises as MASTER (its
 /// adverts accepted), or give up after [`YIELD_MAX`] and let VRRP decide, loudly.
 fn yield_tick(server: &mut Server<Daemon>) {
-    let Some(y) = &server.state.yielding else { return };
-    let (since, apply_after) = (y.since, y.apply_after);
-    let taken = server.state.watch.as_ref().is_some_and(|w| w.peer_took_over(since));
-    let late = since.elapsed() > super::maintenance::YIELD_MAX;
-    if !taken && !late {
+    let d = &mut server.state;
+    let Some(y) = d.yielding.as_mut() else { return };
+    let ms = |t: Instant| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if y.taken_at.is_none() && d.watch.as_ref().is_some_and(|w| w.peer_took_over(y.since)) {
+        y.taken_at = Some(Instant::now());
+        log::info!("maintenance: the peer took over {} ms after this router yielded", ms(y.since));
+        d.alerts.clear("handover_failed");
+    }
+    let settled = y.taken_at.is_some_and(|t| !y.apply_after || t.elapsed() >= super::maintenance::SETTLE);
+    let late = y.taken_at.is_none() && y.since.elapsed() > super::maintenance::YIELD_MAX;
+    if !settled && !late {
         return;
     }
-    server.state.yielding = None;
-    let ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX);
-    if taken {
-        log::info!("maintenance: the peer took over {} ms after this router yielded", ms);
-        server.state.alerts.clear("handover_failed");
-    } else {
-        let m = format!("maintenance: the peer did not take over within {} ms of this router yielding; VRRP decides again (is the peer up and in BACKUP?)", ms);
+    let apply_after = y.apply_after;
+    if late {
+        let m = format!("maintenance: the peer did not take over within {} ms of this router yielding; VRRP decides again (is the peer up and in BACKUP?)", ms(y.since));
         log::warn!("{}", m);
-        server.state.alerts.raise("handover_failed", m);
+        d.alerts.raise("handover_failed", m);
     }
+    d.yielding = None;
     if apply_after {
-        match apply::apply(&server.state, false) {
+        match apply::apply(d, false) {
             Ok(v) => log::info!("maintenance applied: valid={} changed={}", v["valid"], v["changed"]),
             Err(e) => log::error!("maintenance: apply failed: {}", e),
         }
     }
-    sync_fault_file(&server.state, "yield over");
+    sync_fault_file(d, "yield over");
 }
 
 /// Raise (with the newest message) or clear one alert, with its event on each change.
