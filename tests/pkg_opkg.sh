@@ -65,10 +65,12 @@ status_entry() { # name version
 	printf 'Package: %s\nVersion: %s\nStatus: install user installed\nArchitecture: %s\n\n' "$1" "$2" "$3"
 }
 new_root() { # dir arch [with-deps]
-	# The directories OpenWrt's base-files always has: opkg never removes
-	# directories, so a root without them would show them as "left over".
+	# The directories OpenWrt's base-files (and netifd: /lib/netifd/proto, where our
+	# muros_dhcp proto goes) always has: opkg never removes directories, so a root
+	# without them would show them as "left over".
 	mkdir -p "$1/usr/lib/opkg/info" "$1/var/lock" "$1/var/opkg-lists" "$1/etc/config" \
-		"$1/etc/init.d" "$1/etc/rc.d" "$1/etc/uci-defaults" "$1/lib/upgrade/keep.d" "$1/usr/sbin" "$1/usr/share"
+		"$1/etc/init.d" "$1/etc/rc.d" "$1/etc/uci-defaults" "$1/lib/upgrade/keep.d" "$1/usr/sbin" "$1/usr/share" \
+		"$1/lib/netifd/proto"
 	{
 		status_entry libc 1.2.5-r4 "$2"
 		if [ "${3:-deps}" = deps ]; then
