@@ -130,18 +130,21 @@ pub fn run(opts: RunOptions) -> i32 {
         let boosted = server.state.peer.as_ref().is_some_and(|p| p.shared.lock().boost_since.is_some());
         let busy = master || boosted || server.state.yielding.is_some() || server.state.watch.as_ref().is_some_and(|w| w.busy(Instant::now()));
         let mut timeout = if busy { Some(watch::TICK) } else { None };
+        // Wake no later than `d` from now (at least 5 ms on).
+        let mut by = |d: std::time::Duration| {
+            let d = d.max(std::time::Duration::from_millis(5));
+            timeout = Some(timeout.map_or(d, |t| t.min(d)));
+        };
         if let Some(due) = server.state.health.as_ref().and_then(|h| h.next_due()) {
-            let until = due.saturating_duration_since(Instant::now()).max(std::time::Duration::from_millis(5));
-            timeout = Some(timeout.map_or(until, |t| t.min(until)));
+            by(due.saturating_duration_since(Instant::now()));
         }
         if let Some(t) = server.state.yielding.as_ref().and_then(|y| y.taken_at) {
             // the settle after the peer's takeover ends on time, not at the next tick
-            let until = super::maintenance::SETTLE.saturating_sub(t.elapsed()).max(std::time::Duration::from_millis(5));
-            timeout = Some(timeout.map_or(until, |x| x.min(until)));
+            by(super::maintenance::SETTLE.saturating_sub(t.elapsed()));
         }
         if !server.state.handovers.is_empty() {
             // A handover waits for the peer: wake to give up after its timeout.
-            timeout = Some(timeout.map_or(HANDOVER_CHECK, |t| t.min(HANDOVER_CHECK)));
+            by(HANDOVER_CHECK);
         }
         let ready = {
             let mut fds = vec![hup.fd(), term.fd(), peer_wake.fd()];
@@ -225,13 +228,14 @@ const LEASE_POLL: std::time::Duration = std::time::Duration::from_millis(900);
 fn lease_tick(server: &mut Server<Daemon>, cfg: &crate::model::Config, master: bool) {
     let Some(w) = &cfg.wan else { return };
     let d = &mut server.state;
-    let now = Instant::now();
-    if !master || d.lease_polled.is_some_and(|t| now < t + LEASE_POLL) {
-        if !master {
-            if let Some(p) = &d.peer {
-                p.shared.lock().local_wan_lease = None;
-            }
+    if !master {
+        if let Some(p) = &d.peer {
+            p.shared.lock().local_wan_lease = None;
         }
+        return;
+    }
+    let now = Instant::now();
+    if d.lease_polled.is_some_and(|t| now < t + LEASE_POLL) {
         return;
     }
     d.lease_polled = Some(now);

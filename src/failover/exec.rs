@@ -37,7 +37,7 @@ pub struct ActionResult {
     /// Missing or `null` in a line read back: `None`, as the previous reader had it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// When it ended, in ms from the start of the plan (not stored: see [`Steps`]).
+    /// When it ended, in ms from the start of the plan (not stored: see [`steps`]).
     #[serde(skip)]
     pub at_ms: u64,
 }

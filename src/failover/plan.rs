@@ -299,12 +299,7 @@ pub fn plan_for(t: &Transition, inp: &PlanInputs) -> Vec<Action> {
             // delay the WAN.
             let (route, resolver): (Vec<Action>, Vec<Action>) =
                 backup_internet(inp, false).into_iter().partition(|a| matches!(a, Action::BackupRoute { .. }));
-            let mut beside = Vec::new();
-            if wan_device.is_some() {
-                beside = route;
-            } else {
-                p.extend(route);
-            }
+            let mut beside = if wan_device.is_some() { route } else { p.extend(route); Vec::new() };
             p.extend(resolver);
             // The WAN next: netifd's `up` returns at once; our proto handler gives netifd
             // the cached lease (failover::lease) and DHCP confirms in the background.

@@ -199,6 +199,29 @@ impl Link {
         let lease = crate::failover::lease::load(&self.paths, crate::failover::state::now_secs()).is_some();
         (true, format!("in sync: config digests match, no drift, conntrack state held; {}", if lease { "WAN lease cached" } else { "no WAN lease cached" }))
     }
+
+    /// The MASTER peer's WAN lease becomes ours to start from (issue 16), unless we are
+    /// MASTER ourselves: then our own lease is the one that counts. Data only: parsed
+    /// into addresses and a number of seconds, written to our own fixed path.
+    fn keep_peer_lease(&mut self, peer_state: &str, line: &str) {
+        if peer_state != "MASTER" || self.local_state() == "MASTER" {
+            return;
+        }
+        let now = crate::failover::state::now_secs();
+        let lease = match crate::failover::lease::WanLease::from_wire(line, now) {
+            Ok(l) => l,
+            Err(e) => return log::warn!("peer heartbeat: {}", e),
+        };
+        match crate::failover::lease::store(&self.paths, &lease) {
+            Ok(Some(_)) => {
+                let m = format!("the peer's WAN lease {}/{} via {} is cached for a takeover", lease.address, lease.prefix, lease.gateway);
+                log::info!("{}", m);
+                crate::failover::history::append_event(&self.paths, "wan_lease", &m);
+            }
+            Ok(None) => {}
+            Err(e) => log::warn!("cannot keep the peer's WAN lease: {}", e),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -225,30 +248,5 @@ mod tests {
         }
         assert!(!a.answer(100, at(200)) && !a.answer(101, at(200)));
         assert!((102..110).all(|id| a.answer(id, at(200))));
-    }
-}
-
-impl Link {
-    /// The MASTER peer's WAN lease becomes ours to start from (issue 16), unless we are
-    /// MASTER ourselves: then our own lease is the one that counts. Data only: parsed
-    /// into addresses and a number of seconds, written to our own fixed path.
-    fn keep_peer_lease(&mut self, peer_state: &str, line: &str) {
-        if peer_state != "MASTER" || self.local_state() == "MASTER" {
-            return;
-        }
-        let now = crate::failover::state::now_secs();
-        let lease = match crate::failover::lease::WanLease::from_wire(line, now) {
-            Ok(l) => l,
-            Err(e) => return log::warn!("peer heartbeat: {}", e),
-        };
-        match crate::failover::lease::store(&self.paths, &lease) {
-            Ok(Some(_)) => {
-                let m = format!("the peer's WAN lease {}/{} via {} is cached for a takeover", lease.address, lease.prefix, lease.gateway);
-                log::info!("{}", m);
-                crate::failover::history::append_event(&self.paths, "wan_lease", &m);
-            }
-            Ok(None) => {}
-            Err(e) => log::warn!("cannot keep the peer's WAN lease: {}", e),
-        }
     }
 }
