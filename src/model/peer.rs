@@ -214,6 +214,35 @@ mod tests {
         assert_eq!(decode_key(&base64_encode(&public)), Ok(public));
     }
 
+    /// The LuCI Pairing section refuses low-order keys before they reach the daemon,
+    /// from its own list: every entry (top bit clear or set) is one the daemon refuses,
+    /// a neighbour of each is not, and the list is the whole set of seven.
+    #[test]
+    fn luci_low_order_list_matches_the_daemon() {
+        let js = include_str!("../../luci-app-muros-ha/htdocs/luci-static/resources/view/muros-ha/settings.js");
+        let start = js.find("const LOW_ORDER_POINTS = [").expect("list in settings.js");
+        let list = &js[start..start + js[start..].find("];").unwrap()];
+        let points: Vec<&str> = list.split('\'').filter(|s| s.len() == 64).collect();
+        assert_eq!(points.len(), 7, "{}", list);
+        for p in &points {
+            assert!(decode_key(p).unwrap_err().contains("small order"), "{}", p);
+            let mut bytes = decode_key_bytes(p);
+            bytes[31] |= 0x80;
+            assert!(decode_key(&base64_encode(&bytes)).is_err(), "{} with the top bit", p);
+            let mut near = decode_key_bytes(p);
+            near[5] ^= 1;
+            assert!(decode_key(&base64_encode(&near)).is_ok(), "{} with one bit flipped", p);
+        }
+    }
+
+    fn decode_key_bytes(hex: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+        }
+        out
+    }
+
     #[test]
     fn exclusions_name_a_section_or_an_option() {
         let e = parse_exclusion("dhcp.@dnsmasq[0].interface").unwrap();

@@ -29,6 +29,7 @@ chromium + chromium-driver (apt), selenium (pip). Without them it fails under
 CI=true and skips otherwise. KEEP=1 keeps the run directory for inspection
 (it is also kept when a check fails).
 """
+import base64
 import hashlib
 import json
 import os
@@ -49,6 +50,7 @@ sys.path.insert(0, HERE)
 import owweb  # noqa: E402
 
 CI = os.environ.get("CI") == "true"
+TOOLS = os.environ.get("OPENWRT_TOOLS_DIR", os.path.join(owweb.SHARED_DIR, "openwrt-tools"))
 PID = os.getpid()
 passed = 0
 failed = 0
@@ -133,8 +135,10 @@ class Backend:
         self.split_file = os.path.join(workdir, "standin-split.json")
         self.out = os.path.join(workdir, "backend.out")
         self.procd = None
+        self.binary = None
 
     def start(self, binary=None):
+        self.binary = binary
         sock = self.env["UBUS_SOCKET"]
         if self.kind == "standin":
             ucode = os.path.join(self.stack, "rootfs", "bin", "ucode")
@@ -251,6 +255,76 @@ class Backend:
         return found
 
 
+class PeerRouter:
+    """Router B for the pairing step (issue 18): a second real daemon with its own
+    ubusd and root, in its own netns, on the other end of the LuCI daemon's sync link
+    (the veth peer `vp2` of its eth2 moves over and becomes B's eth2, 198.18.0.2)."""
+
+    def __init__(self, binary, a_netns, workdir):
+        self.binary = binary
+        self.a_netns = a_netns
+        self.ns = "mlucib%d" % PID
+        self.root = os.path.join(workdir, "peer-b")
+        self.sock = os.path.join(self.root, "var/run/ubus/ubus.sock")
+        self.ubusd = None
+        self.proc = None
+
+    def start(self):
+        for sub in ("etc/config", "var/run/ubus", "tmp"):
+            os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+        # The HA settings the LuCI router has after the steps above (VIP lan, VRID 42).
+        with open(os.path.join(self.root, "etc/config/muros_ha"), "w") as f:
+            f.write("config global 'global'\n\toption enabled '1'\n\toption role 'backup'\n\toption auth_type 'pass'\n"
+                    "\toption password 'n3wPw8ch'\n\toption sync_interface 'sync'\n\toption peer_ip '198.18.0.1'\n"
+                    "\toption vrrp_version '2'\n\toption advert_int '1'\n\tlist service 'dnsmasq'\n\n"
+                    "config vip 'lan'\n\toption interface 'lan'\n\toption address '192.0.2.1/24'\n\toption vrid '42'\n")
+        net = read(os.path.join(SEED, "etc/config/network")).replace("'198.18.0.1'", "'198.18.0.2'").replace("'192.0.2.2'", "'192.0.2.3'")
+        with open(os.path.join(self.root, "etc/config/network"), "w") as f:
+            f.write(net)
+        subprocess.run(["ip", "netns", "add", self.ns], check=True)
+        subprocess.run(["ip", "-n", self.a_netns, "link", "set", "vp2", "netns", self.ns], check=True)
+        for cmd in (["link", "set", "vp2", "name", "eth2"], ["addr", "add", "198.18.0.2/30", "dev", "eth2"],
+                    ["link", "set", "eth2", "up"], ["link", "set", "lo", "up"]):
+            subprocess.run(["ip", "-n", self.ns, *cmd], check=True)
+        self.ubusd = subprocess.Popen([os.path.join(TOOLS, "bin", "ubusd"), "-s", self.sock],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_for(lambda: os.path.exists(self.sock), 5)
+        with open(os.path.join(self.root, "daemon.log"), "w") as log:
+            self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, self.binary, "daemon", "--root", self.root,
+                                          "--socket", self.sock, "--no-verify", "--no-converge", "--hook", "/usr/sbin/muros-ha"],
+                                         env=dict(os.environ, MUROS_HA_LOG="stderr"), stdout=subprocess.DEVNULL,
+                                         stderr=log, start_new_session=True)
+        if not wait_for(lambda: self.status() is not None, 15):
+            raise RuntimeError("router B's daemon did not register muros_ha:\n" + self.log()[-2000:])
+
+    def log(self):
+        return read(os.path.join(self.root, "daemon.log"))
+
+    def status(self):
+        r = subprocess.run([os.path.join(TOOLS, "bin", "ubus"), "-s", self.sock, "call", "muros_ha", "status"],
+                           capture_output=True, text=True, timeout=15)
+        return json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else None
+
+    def pin(self, key):
+        """B pins A's key with the real uci, then reloads as its init script would (SIGHUP)."""
+        subprocess.run([os.path.join(TOOLS, "bin", "uci"), "-c", os.path.join(self.root, "etc/config"),
+                        "set", "muros_ha.global.peer_key=" + key], check=True)
+        subprocess.run([os.path.join(TOOLS, "bin", "uci"), "-c", os.path.join(self.root, "etc/config"),
+                        "commit", "muros_ha"], check=True)
+        os.kill(self.proc.pid, signal.SIGHUP)
+
+    def stop(self):
+        for p in (self.proc, self.ubusd):
+            if p and p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait(timeout=5)
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+
+
 # ---------------------------------------------------------------- the browser
 
 def make_driver(profile):
@@ -283,7 +357,10 @@ def run(d, base, rundir, backend, password):
         return d.find_element(By.CSS_SELECTOR, sel)
 
     def tab(name):
-        d.find_element(By.CSS_SELECTOR, "ul.cbi-tabmenu li[data-tab='%s'] a" % name).click()
+        # centred first: the page's fixed header covers whatever sits at the very top
+        a = d.find_element(By.CSS_SELECTOR, "ul.cbi-tabmenu li[data-tab='%s'] a" % name)
+        d.execute_script("arguments[0].scrollIntoView({block:'center'})", a)
+        a.click()
 
     def open_settings():
         d.get(settings)
@@ -623,6 +700,94 @@ def run(d, base, rundir, backend, password):
     css("#muros-ha-maintenance-toggle").click()
     off = wait_for(lambda: css("#muros-ha-maintenance-toggle").get_attribute("data-enabled") == "false", 10)
     check("the maintenance toggle turns maintenance off again", off)
+
+    # 7. pairing (issue 18 §1): this router's key and a copy button, the peer's key
+    #    checked in the browser (low order, own key), the packages kept per router,
+    #    then (real daemon) a second daemon on the sync link and the link's live state.
+    open_settings()
+    shown = wait_for(lambda: css("#muros-ha-local-key").text, 15)
+    st = backend.ubus("call", "muros_ha", "status") or {}
+    own = (st.get("peer") or {}).get("local_key")
+    check("Pairing shows this router's key as `status` has it", shown and shown == own, (shown, own))
+    copy = css("#muros-ha-copy-key")
+    d.execute_script("arguments[0].scrollIntoView({block:'center'})", copy)
+    # headless Chromium: the clipboard is this profile's own; reading it back needs the grant
+    d.execute_cdp_cmd("Browser.grantPermissions", {"origin": base, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    copy.click()
+    note = wait_for(lambda: css("#muros-ha-copy-note").text, 5)
+    check("the Copy button confirms the copy", note == "Copied", note)
+    pasted = d.execute_script("return navigator.clipboard.readText().catch(e => 'ERR ' + e)")
+    check("the clipboard holds this router's key", pasted == own, pasted)
+
+    saved = digest(conf)
+    low = base64.b64encode(bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")).decode()
+    pk = set_text("widget.cbid.muros_ha.global.peer_key", low)
+    check("a low-order key is marked invalid", wait_for(lambda: "cbi-input-invalid" in cls(pk), 5), cls(pk))
+    refusal = wait_for(lambda: css("#muros-ha-peer-key-note").text, 5)
+    check("the refusal is spelled out next to the key field", refusal and "small order" in refusal, refusal)
+    save_apply()
+    modal = wait_for(lambda: d.find_elements(By.CSS_SELECTOR, ".modal") and css(".modal").text, 10)
+    check("Save & Apply with a low-order key shows an error", modal and "Peer key" in modal, modal)
+    time.sleep(2)
+    check("the low-order key is never written to uci", digest(conf) == saved and "peer_key" not in read(conf), read(conf))
+
+    open_settings()
+    pk = set_text("widget.cbid.muros_ha.global.peer_key", own)
+    check("this router's own key is refused as the peer's",
+          wait_for(lambda: "own key" in (css("#muros-ha-peer-key-note").text or ""), 5), css("#muros-ha-peer-key-note").text)
+    pk = set_text("widget.cbid.muros_ha.global.peer_key", "not-a-key")
+    check("a mangled key is refused with what a key looks like",
+          wait_for(lambda: "44 base64" in (css("#muros-ha-peer-key-note").text or ""), 5), css("#muros-ha-peer-key-note").text)
+
+    peer = None
+    try:
+        if real:
+            peer = PeerRouter(backend.binary, backend.netns, backend.workdir)
+            peer.start()
+            kb = peer.status()["peer"]["local_key"]
+            peer.pin(own)
+        else:
+            kb = base64.b64encode(bytes(range(1, 33))).decode()
+        pk = set_text("widget.cbid.muros_ha.global.peer_key", kb)
+        check("the other router's key is accepted", wait_for(lambda: "cbi-input-invalid" not in cls(pk), 5)
+              and not css("#muros-ha-peer-key-note").text, cls(pk))
+        ex = w.until(EC.presence_of_element_located((By.ID, "widget.cbid.muros_ha.global.replicate_exclude")))
+        d.execute_script("arguments[0].scrollIntoView({block:'center'})", ex)
+        ex.send_keys("network.lan", Keys.TAB)
+        check("an exclusion of a package that is not replicated is marked invalid",
+              wait_for(lambda: "cbi-input-invalid" in cls(ex), 5), cls(ex))
+        ex.clear()
+        ex.send_keys("dhcp.@dnsmasq[0].interface", Keys.ENTER)
+        rep = css("#widget\\.cbid\\.muros_ha\\.global\\.replicate")
+        rep.send_keys("system", Keys.TAB)
+        check("replicating `system` is marked invalid", wait_for(lambda: "cbi-input-invalid" in cls(rep), 5), cls(rep))
+        rep.clear()
+        rep.send_keys(Keys.TAB)
+        t0 = time.time()
+        save_apply()
+        paired = wait_for(lambda: (lambda t: t if opt(t, "peer_key") == kb else None)(read(conf)), 30)
+        check("Save & Apply writes the peer's key to uci", paired, read(conf))
+        check("... and the exclusion", paired and "list replicate_exclude 'dhcp.@dnsmasq[0].interface'" in paired, paired)
+        check("the daemon applies the paired config", wait_for(lambda: d.find_elements(By.ID, "muros-ha-applied"), 30),
+              d.find_elements(By.ID, "muros-ha-daemon") and css("#muros-ha-daemon").text)
+        link = wait_for(lambda: (lambda t: t if t.startswith("Connected") else None)(css("#muros-ha-link-state").text), 30)
+        check("the link comes up and the Pairing section says so", link, css("#muros-ha-link-box").text)
+        if link:
+            print("# pairing: Save & Apply clicked → 'Connected' on the page in %.1f s" % (time.time() - t0))
+        seen = css("#muros-ha-link-seen").text
+        check("the last heartbeat is shown", seen and "ago" in seen, seen)
+        if real:
+            pb = (peer.status() or {}).get("peer") or {}
+            check("router B's daemon has the link up too", pb.get("connected") is True, pb)
+            role_b = wait_for(lambda: css("#muros-ha-link-role").text, 10)
+            check("the Pairing section shows B's role from its heartbeat", role_b and "backup" in role_b, role_b)
+        d.execute_script("document.getElementById('cbi-muros_ha-global') && document.getElementById('muros-ha-link-box').scrollIntoView({block:'center'})")
+        d.save_screenshot(os.path.join(DOCS, "luci-pairing.png"))
+    finally:
+        if peer:
+            if failed:
+                print("# router B's log:\n" + peer.log()[-3000:])
+            peer.stop()
 
 
 def main():

@@ -4,6 +4,7 @@
 'require uci';
 'require rpc';
 'require ui';
+'require poll';
 
 /*
  * The MurOS "High availability" form on top of /etc/config/muros_ha.
@@ -120,6 +121,162 @@ function validateSharedMac(section_id, value) {
 	return true;
 }
 
+/* --- pairing ------------------------------------------------------------ */
+
+/* X25519 u-coordinates of small order, as 32 little-endian bytes in hex (X25519
+ * ignores the top bit, so it is cleared before comparing). A "key" equal to one of
+ * them makes every handshake's secret known to anyone; the daemon refuses them too
+ * (model::peer::decode_key), and a cargo test checks this list against it. */
+const LOW_ORDER_POINTS = [
+	'0000000000000000000000000000000000000000000000000000000000000000',
+	'0100000000000000000000000000000000000000000000000000000000000000',
+	'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+	'5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157',
+	'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+	'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+	'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f'
+];
+
+/* Packages that are per router by nature; the daemon refuses them as well. */
+const NEVER_REPLICATED = [ 'muros_ha', 'network', 'system' ];
+
+/* A public key as the daemon prints it (44 base64 characters) or in hex (64):
+ * its 32 bytes, or null. */
+function decodeKey(text) {
+	const s = String(text ?? '').trim();
+	let bytes = [];
+
+	if (/^[0-9A-Fa-f]{64}$/.test(s)) {
+		for (let i = 0; i < 64; i += 2)
+			bytes.push(parseInt(s.substring(i, i + 2), 16));
+	}
+	else if (/^[A-Za-z0-9+/]{43}=$/.test(s)) {
+		try {
+			bytes = Array.from(atob(s), c => c.charCodeAt(0));
+		}
+		catch (e) {
+			return null;
+		}
+	}
+	else {
+		return null;
+	}
+
+	return bytes.length == 32 ? bytes : null;
+}
+
+function isLowOrder(bytes) {
+	const masked = bytes.slice();
+
+	masked[31] &= 0x7f;
+
+	return LOW_ORDER_POINTS.indexOf(masked.map(b => ('0' + b.toString(16)).slice(-2)).join('')) >= 0;
+}
+
+/* `localKey`: this router's own key, which pasted here would pair it with itself. */
+function checkPeerKey(localKey, value) {
+	if (value == null || String(value).trim() === '')
+		return true;
+
+	const bytes = decodeKey(value);
+
+	if (!bytes)
+		return _('Expecting the other router\'s public key: 44 base64 characters (or 64 hex), as its Pairing section shows it');
+	if (isLowOrder(bytes))
+		return _('Refused: this is a point of small order, never a real router\'s key (anyone could read a link built on it)');
+	if (localKey && decodeKey(localKey)?.join(',') == bytes.join(','))
+		return _('This is this router\'s own key: paste the other router\'s');
+
+	return true;
+}
+
+/* LuCI shows a validation message only as a hover tooltip; a refused key is also
+ * spelled out under the field, where the admin just pasted it. */
+function validatePeerKey(localKey, section_id, value) {
+	const res = checkPeerKey(localKey, value);
+	const input = document.getElementById('widget.cbid.muros_ha.%s.peer_key'.format(section_id));
+	const field = input?.closest('.cbi-value-field');
+
+	if (field) {
+		let note = field.querySelector('.muros-ha-key-note');
+
+		if (!note)
+			note = field.appendChild(E('div', { 'class': 'cbi-value-description muros-ha-key-note', 'id': 'muros-ha-peer-key-note', 'style': 'color:#c00;font-weight:bold' }));
+		note.textContent = res === true ? '' : res;
+	}
+
+	return res;
+}
+
+function validateReplicate(section_id, value) {
+	if (value == null || value === '')
+		return true;
+	if (!/^[A-Za-z0-9_-]+$/.test(value))
+		return _('Expecting a UCI package name, e.g. firewall');
+	if (NEVER_REPLICATED.indexOf(value) >= 0)
+		return _('%s is per router and cannot be replicated').format(value);
+
+	return true;
+}
+
+function ago(unix) {
+	const s = Math.max(0, Math.round(Date.now() / 1000 - unix));
+
+	return s < 120 ? _('%d s ago').format(s) : _('%d min ago').format(Math.round(s / 60));
+}
+
+/* The peer link's live state from `status.peer` (refreshed by a poll). */
+function renderLinkState(peer) {
+	const rows = [];
+	const row = (label, value, id) => rows.push(E('tr', { 'class': 'tr' }, [
+		E('td', { 'class': 'td left', 'width': '33%' }, label),
+		E('td', { 'class': 'td left', 'id': id }, value)
+	]));
+
+	if (!peer || !peer.local_key)
+		return E('em', {}, _('The muros-ha daemon did not answer: the link state is unknown.'));
+
+	const state = {
+		in_sync: _('Connected, in sync'),
+		drift: _('Connected, configurations differ'),
+		unreachable: _('Not connected'),
+		unknown: peer.connected ? _('Connected') : _('Not paired: paste the other router\'s key and save')
+	}[peer.state] ?? peer.state;
+
+	row(_('Link'), E('strong', { 'style': peer.connected ? 'color:#080' : 'color:#c00' }, state), 'muros-ha-link-state');
+	row(_('Last heartbeat'), peer.last_seen ? ago(peer.last_seen) : '—', 'muros-ha-link-seen');
+	if (peer.role)
+		row(_('Peer role'), '%s (%s)'.format(peer.role, peer.vrrp_state ?? '?'), 'muros-ha-link-role');
+	row(_('Replicated packages'), peer.drift?.length
+		? _('changed here on the backup: %s').format(peer.drift.join(', '))
+		: (peer.config_digest_match === false ? _('differ (the master pushes its copy)') : (peer.config_digest_match ? _('in sync') : '—')), 'muros-ha-link-drift');
+	if (peer.settings_match != null)
+		row(_('HA settings'), peer.settings_match ? _('the same on both routers')
+			: E('strong', { 'style': 'color:#c00' }, _('differ: see Cluster status')), 'muros-ha-link-settings');
+	row(_('Refused changes'), peer.refused?.length ? peer.refused.join(', ') : _('none'), 'muros-ha-link-refused');
+	if (peer.last_error)
+		row(_('Last error'), peer.last_error, 'muros-ha-link-error');
+
+	return E('table', { 'class': 'table', 'id': 'muros-ha-link' }, rows);
+}
+
+/* Copies `text`; `navigator.clipboard` needs a secure context (https or localhost),
+ * elsewhere a selected textarea and execCommand do. */
+function copyText(text) {
+	if (navigator.clipboard && window.isSecureContext)
+		return navigator.clipboard.writeText(text);
+
+	return new Promise((resolve, reject) => {
+		const ta = E('textarea', { 'style': 'position:fixed;opacity:0' }, text);
+
+		document.body.appendChild(ta);
+		ta.select();
+		const ok = document.execCommand('copy');
+		document.body.removeChild(ta);
+		ok ? resolve() : reject(new Error('copy refused'));
+	});
+}
+
 /* Logical interfaces from /etc/config/network, for the interface pickers. */
 function networkInterfaces() {
 	return uci.sections('network', 'interface')
@@ -194,7 +351,8 @@ return view.extend({
 			!isNaN(before)
 				? waitForApply(before, Date.now() + APPLY_WAIT_MS)
 				: callValidate().then(res => ({ kind: 'validate', res }), err => ({ kind: 'validate', err })),
-			uci.load('muros_ha')
+			uci.load('muros_ha'),
+			callStatus().catch(() => null)
 		]);
 	},
 
@@ -327,6 +485,68 @@ return view.extend({
 			_('Leave empty to derive it from the role.'));
 		o.datatype = 'range(1,254)';
 		o.optional = true;
+
+		/* --- pairing ------------------------------------------------------ */
+		const peer = data[3]?.peer;
+		const localKey = peer?.local_key ?? null;
+
+		s = m.section(form.NamedSection, 'global', 'global', _('Pairing'),
+			_('The two routers trust each other by public key: copy this router\'s key into the other router\'s Pairing section, and paste the other router\'s key here. The link then carries heartbeats, the conntrack state summary, and the master\'s copies of the replicated packages.'));
+		s.addremove = false;
+
+		o = s.option(form.DummyValue, '_local_key', _('This router\'s key'));
+		o.renderWidget = function() {
+			if (!localKey)
+				return E('em', {}, _('unknown (the daemon did not answer)'));
+
+			const note = E('span', { 'id': 'muros-ha-copy-note', 'style': 'margin-left:.5em' });
+
+			return E('div', {}, [
+				E('code', { 'id': 'muros-ha-local-key', 'style': 'user-select:all' }, localKey), ' ',
+				E('button', {
+					'class': 'cbi-button cbi-button-action',
+					'id': 'muros-ha-copy-key',
+					'click': ui.createHandlerFn(this, () => copyText(localKey).then(
+						() => { note.textContent = _('Copied'); },
+						() => { note.textContent = _('Select the key and copy it by hand'); }))
+				}, _('Copy')),
+				note
+			]);
+		};
+
+		o = s.option(form.Value, 'peer_key', _('Peer key'),
+			_('The other router\'s key, from its Pairing section (or `ubus call muros_ha status`, peer.local_key). Also set the peer management IP (Synchronisation tab).'));
+		o.placeholder = _('44 base64 characters');
+		o.validate = (section_id, value) => validatePeerKey(localKey, section_id, value);
+
+		o = s.option(form.DynamicList, 'replicate', _('Replicated packages'),
+			_('UCI packages the master pushes to the backup. Empty: firewall and dhcp.'));
+		o.placeholder = 'firewall';
+		o.validate = validateReplicate;
+
+		o = s.option(form.DynamicList, 'replicate_exclude', _('Kept per router'),
+			_('package.section or package.section.option of a replicated package that each router keeps its own, e.g. dhcp.@dnsmasq[0].interface.'));
+		o.placeholder = 'dhcp.@dnsmasq[0].interface';
+		o.validate = function(section_id, value) {
+			if (value == null || value === '')
+				return true;
+
+			const m2 = /^([A-Za-z0-9_-]+)\.(@[A-Za-z0-9_]+\[-?\d+\]|[A-Za-z0-9_]+)(\.[A-Za-z0-9_]+)?$/.exec(value);
+
+			if (!m2)
+				return _('Expecting package.section or package.section.option');
+
+			const listed = L.toArray(this.section.formvalue(section_id, 'replicate'));
+			const replicated = listed.length ? listed : [ 'firewall', 'dhcp' ];
+
+			if (replicated.indexOf(m2[1]) < 0)
+				return _('%s is not a replicated package').format(m2[1]);
+
+			return true;
+		};
+
+		o = s.option(form.DummyValue, '_link', _('Link'));
+		o.renderWidget = () => E('div', { 'id': 'muros-ha-link-box' }, renderLinkState(peer));
 
 		/* --- VIPs --------------------------------------------------------- */
 		s = m.section(form.GridSection, 'vip', _('Virtual IPs'),
@@ -485,6 +705,14 @@ return view.extend({
 		o.datatype = 'range(1,20)';
 		o.placeholder = '2';
 		o.optional = true;
+
+		/* The link's live state follows the daemon every 3 s. */
+		poll.add(() => callStatus().then(st => {
+			const box = document.getElementById('muros-ha-link-box');
+
+			if (box)
+				box.replaceChildren(renderLinkState(st?.peer));
+		}).catch(() => null), 3);
 
 		return m.render().then(node => {
 			this.map = m;
