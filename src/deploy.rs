@@ -118,10 +118,12 @@ net.netfilter.nf_conntrack_tcp_be_liberal = 1
 /// a `device` of type macvlan (same MAC on both routers) and the logical interface on
 /// top of it with `auto 0` — the failover engine brings it up on MASTER only — and proto
 /// `muros_dhcp` (our netifd proto, files/muros_dhcp.proto: DHCP that starts from the
-/// cached lease on a takeover).
+/// cached lease on a takeover); and `auto 0` on every `list vpn` interface.
 /// Every other line of the file is kept. `None` when nothing must change.
-pub fn network_with_wan(cfg: &Config, paths: &Paths) -> Result<Option<OutputFile>, DeployError> {
-    let Some(w) = &cfg.wan else { return Ok(None) };
+pub fn network_for_failover(cfg: &Config, paths: &Paths) -> Result<Option<OutputFile>, DeployError> {
+    if cfg.wan.is_none() && cfg.vpns.is_empty() {
+        return Ok(None);
+    }
     let path = paths.uci_file("network");
     let label = path.display().to_string();
     let text = crate::fsutil::read_to_string(&path).map_err(|error| DeployError::Io { path: path.clone(), error })?;
@@ -131,51 +133,58 @@ pub fn network_with_wan(cfg: &Config, paths: &Paths) -> Result<Option<OutputFile
     };
     let bad = |e: crate::uci::UciError| DeployError::Verify { file: path.clone(), message: e.to_string() };
     let mut ed = crate::uci::Editor::new(&text, &label).map_err(bad)?;
-    // Two macvlans with the shared MAC on one parent would fight over the lease:
-    // refuse, and say which `device` to set instead of adding a second one.
-    {
-        let pkg = ed.package();
-        let mac = w.mac_string();
-        for (i, s) in pkg.sections.iter().enumerate() {
-            let same = s.stype == "device"
-                && s.get("type") == Some("macvlan")
-                && s.get("ifname") == Some(w.parent.as_str())
-                && s.get("macaddr").is_some_and(|m| m.eq_ignore_ascii_case(&mac))
-                && s.get("name") != Some(w.device.as_str());
-            if same {
-                let other = s.get("name").unwrap_or("?").to_string();
-                return Err(DeployError::Invalid(vec![crate::model::ConfigError {
-                    file: label.clone(),
-                    line: s.line,
-                    location: format!("network.{}", pkg.display_name(i)),
-                    message: format!("a macvlan '{}' with the shared MAC already sits on {}; muros-ha would add a second one named '{}'", other, w.parent, w.device),
-                    allowed: Some(format!("set option device '{}' in the wan section of /etc/config/muros_ha, or remove that device", other)),
-                }]));
+    if let Some(w) = &cfg.wan {
+        // Two macvlans with the shared MAC on one parent would fight over the lease:
+        // refuse, and say which `device` to set instead of adding a second one.
+        {
+            let pkg = ed.package();
+            let mac = w.mac_string();
+            for (i, s) in pkg.sections.iter().enumerate() {
+                let same = s.stype == "device"
+                    && s.get("type") == Some("macvlan")
+                    && s.get("ifname") == Some(w.parent.as_str())
+                    && s.get("macaddr").is_some_and(|m| m.eq_ignore_ascii_case(&mac))
+                    && s.get("name") != Some(w.device.as_str());
+                if same {
+                    let other = s.get("name").unwrap_or("?").to_string();
+                    return Err(DeployError::Invalid(vec![crate::model::ConfigError {
+                        file: label.clone(),
+                        line: s.line,
+                        location: format!("network.{}", pkg.display_name(i)),
+                        message: format!("a macvlan '{}' with the shared MAC already sits on {}; muros-ha would add a second one named '{}'", other, w.parent, w.device),
+                        allowed: Some(format!("set option device '{}' in the wan section of /etc/config/muros_ha, or remove that device", other)),
+                    }]));
+                }
             }
         }
-    }
-    // Reuse a device section that already names our macvlan, else add our own.
-    let existing = {
-        let pkg = ed.package();
-        pkg.sections.iter().position(|s| s.stype == "device" && s.get("name") == Some(w.device.as_str())).map(|i| pkg.display_name(i))
-    };
-    let dev_ref = match existing {
-        Some(r) => r,
-        None => {
-            let name = format!("muros_{}", w.device.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
-            ed.ensure_section("device", &name).map_err(bad)?;
-            name
+        // Reuse a device section that already names our macvlan, else add our own.
+        let existing = {
+            let pkg = ed.package();
+            pkg.sections.iter().position(|s| s.stype == "device" && s.get("name") == Some(w.device.as_str())).map(|i| pkg.display_name(i))
+        };
+        let dev_ref = match existing {
+            Some(r) => r,
+            None => {
+                let name = format!("muros_{}", w.device.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+                ed.ensure_section("device", &name).map_err(bad)?;
+                name
+            }
+        };
+        for (k, v) in [("type", "macvlan"), ("name", w.device.as_str()), ("ifname", w.parent.as_str()), ("macaddr", w.mac_string().as_str()), ("mode", "private")] {
+            ed.set_option(&dev_ref, k, v).map_err(bad)?;
         }
-    };
-    for (k, v) in [("type", "macvlan"), ("name", w.device.as_str()), ("ifname", w.parent.as_str()), ("macaddr", w.mac_string().as_str()), ("mode", "private")] {
-        ed.set_option(&dev_ref, k, v).map_err(bad)?;
+        ed.ensure_section("interface", &w.logical).map_err(bad)?;
+        for (k, v) in [("device", w.device.as_str()), ("proto", "muros_dhcp"), ("auto", "0")] {
+            ed.set_option(&w.logical, k, v).map_err(bad)?;
+        }
+        // An old-style `ifname` would win over `device` on 19.07 and bring up the parent.
+        ed.delete_option(&w.logical, "ifname").map_err(bad)?;
     }
-    ed.ensure_section("interface", &w.logical).map_err(bad)?;
-    for (k, v) in [("device", w.device.as_str()), ("proto", "muros_dhcp"), ("auto", "0")] {
-        ed.set_option(&w.logical, k, v).map_err(bad)?;
+    // The `list vpn` tunnels too: the failover engine brings them up on MASTER only, so
+    // netifd must not at boot (or when a replicated change makes it reload).
+    for v in &cfg.vpns {
+        ed.set_option(v, "auto", "0").map_err(bad)?;
     }
-    // An old-style `ifname` would win over `device` on 19.07 and bring up the parent.
-    ed.delete_option(&w.logical, "ifname").map_err(bad)?;
     let out = ed.finish();
     if out == text {
         return Ok(None);
@@ -283,7 +292,7 @@ pub fn apply(paths: &Paths, opts: &DeployOptions) -> Result<DeployReport, Deploy
         let (peer, _) = crate::model::peer::parse(g);
         open_peer_port(&mut files, paths, &cfg, peer.port);
     }
-    files.extend(network_with_wan(&cfg, paths)?);
+    files.extend(network_for_failover(&cfg, paths)?);
     files.extend(firewall_with_include(paths, cfg.static_wan().is_some(), &mut report.warnings)?);
     files.extend(dhcp_with_vip_gateway(&cfg, paths, &mut report.warnings));
     let mut staged: Vec<Staged> = Vec::new();

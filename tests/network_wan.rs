@@ -96,3 +96,23 @@ fn a_second_macvlan_with_the_shared_mac_is_refused_not_added() {
     assert_eq!(fs::read(root.0.join("etc/config/network")).unwrap(), before);
     assert!(!root.0.join("etc/keepalived/keepalived.conf").exists(), "nothing is installed on a refused render");
 }
+
+/// Issue 18: a `list vpn` tunnel gets `auto '0'` (the failover engine brings it up on
+/// MASTER only); its keys and peers are left as they are, and a second render is a no-op.
+#[test]
+fn a_vpn_interface_is_left_to_the_failover_engine() {
+    let root = root_with_network("vpn", "\nconfig interface 'wg0'\n\toption proto 'wireguard'\n\toption private_key 'kept'\n\toption listen_port '51820'\n\nconfig wireguard_wg0\n\toption public_key 'peer'\n\tlist allowed_ips '198.19.77.2/32'\n");
+    let conf = root.0.join("etc/config/muros_ha");
+    let text = fs::read_to_string(&conf).unwrap().replacen("config global 'global'\n", "config global 'global'\n\tlist vpn 'wg0'\n", 1);
+    fs::write(&conf, text).unwrap();
+    render(&root);
+    if let Some(show) = uci_show(&root) {
+        for line in ["network.wg0.auto='0'", "network.wg0.private_key='kept'", "network.@wireguard_wg0[0].public_key='peer'"] {
+            assert!(show.contains(line), "missing {} in\n{}", line, show);
+        }
+    }
+    let before = fs::read(root.0.join("etc/config/network")).unwrap();
+    let stdout = render(&root);
+    assert!(!stdout.contains("wrote"), "second render changed something: {}", stdout);
+    assert_eq!(fs::read(root.0.join("etc/config/network")).unwrap(), before);
+}

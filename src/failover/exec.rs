@@ -126,8 +126,8 @@ fn run_leaf(a: &Action, paths: &Paths, sys: &dyn System) -> (bool, String) {
             Ok(reply) => (true, reply),
             Err(e) => (false, e),
         },
-        Action::WanUp(l) | Action::WanDown(l) => {
-            let method = if matches!(a, Action::WanUp(_)) { "up" } else { "down" };
+        Action::IfUp(l) | Action::IfDown(l) => {
+            let method = if matches!(a, Action::IfUp(_)) { "up" } else { "down" };
             match sys.ubus_call(&format!("network.interface.{}", l), method, &json!({}), UBUS_TIMEOUT) {
                 Ok(_) => (true, String::new()),
                 Err(e) => (false, e),
@@ -318,6 +318,7 @@ mod tests {
             services: vec!["dnsmasq".into(), "odhcpd".into()],
             vips: vec![],
             backup_via: None,
+            vpns: vec![],
         }
     }
 

@@ -12,7 +12,8 @@ use std::net::{IpAddr, Ipv4Addr};
 /// cache the last good copy (`state_dir/plan-inputs.json`) and still fail over when the
 /// UCI config is broken mid-edit: keepalived does not wait for the operator.
 /// JSON: `{"enabled","wan","services":[…],"vips":[{"device","address"}],"backup_via"}`,
-/// in this order.
+/// in this order, then `"vpns":[…]` only when there are any (so a cache without VPNs
+/// reads and writes as the previous release's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanInputs {
     pub enabled: bool,
@@ -32,6 +33,9 @@ pub struct PlanInputs {
     /// (a cache from before the option) reads as `None`: no route, as then.
     #[serde(default)]
     pub backup_via: Option<Ipv4Addr>,
+    /// `list vpn`: interfaces up on MASTER, down otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vpns: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,7 +48,7 @@ pub struct VipRef {
 impl Default for PlanInputs {
     /// Nothing known: conntrackd only (its paths come from the root, not the config).
     fn default() -> Self {
-        PlanInputs { enabled: true, wan: None, wan_device: None, services: Vec::new(), vips: Vec::new(), backup_via: None }
+        PlanInputs { enabled: true, wan: None, wan_device: None, services: Vec::new(), vips: Vec::new(), backup_via: None, vpns: Vec::new() }
     }
 }
 
@@ -73,6 +77,7 @@ impl From<&Config> for PlanInputs {
                 .map(|v| VipRef { device: v.interface.device.clone(), address: v.address.to_string() })
                 .collect(),
             backup_via: if c.backup_route { lan_vip(c) } else { None },
+            vpns: c.vpns.clone(),
         }
     }
 }
@@ -148,10 +153,10 @@ pub enum Action {
     /// (pitfall 6) and start it.
     EnsureConntrackd,
     Conntrackd(ConntrackdOp),
-    /// `ubus call network.interface.<wan> up`
-    WanUp(String),
-    /// `ubus call network.interface.<wan> down`
-    WanDown(String),
+    /// `ubus call network.interface.<name> up`: the WAN, or a `list vpn` interface.
+    IfUp(String),
+    /// `ubus call network.interface.<name> down`
+    IfDown(String),
     /// Put the WAN device in (or take it out of) the guard group: see
     /// [`crate::render::firewall::WAN_GUARD_GROUP`].
     WanGuard { device: String, on: bool },
@@ -222,8 +227,8 @@ impl Action {
                 format!("ensure conntrackd answers on {} (else clear stale lock, start it)", paths.conntrackd_ctl().display())
             }
             Action::Conntrackd(op) => conntrackd_argv(paths, *op).join(" "),
-            Action::WanUp(l) => format!("ubus call network.interface.{} up", l),
-            Action::WanDown(l) => format!("ubus call network.interface.{} down", l),
+            Action::IfUp(l) => format!("ubus call network.interface.{} up", l),
+            Action::IfDown(l) => format!("ubus call network.interface.{} down", l),
             Action::WaitWan(l) => format!("wait for network.interface.{} status to say up", l),
             Action::WanGuard { device, on } => format!(
                 "set /sys/class/net/{}/netdev_group to {} ({})",
@@ -305,7 +310,7 @@ pub fn plan_for(t: &Transition, inp: &PlanInputs) -> Vec<Action> {
             // the cached lease (failover::lease) and DHCP confirms in the background.
             if let Some(w) = &inp.wan {
                 p.extend(guard(true));
-                p.push(Action::WanUp(w.clone()));
+                p.push(Action::IfUp(w.clone()));
             }
             // Then everything independent at once: the commit (with a WAN), watching the
             // WAN come up, the services, and conntrackd's own cache housekeeping after the
@@ -319,7 +324,14 @@ pub fn plan_for(t: &Transition, inp: &PlanInputs) -> Vec<Action> {
             // WAN is what every flow waits for, and on two cores the init scripts' forks
             // beside it delayed it by tens of ms (lab, bench.sh); dnsmasq's upstream DNS
             // and miniupnpd's external address need it anyway.
-            let starts: Vec<Action> = inp.services.iter().map(|s| Action::ServiceStart(s.clone())).collect();
+            // The VPN tunnels (`list vpn`) with them: a tunnel's endpoint is reached over
+            // the WAN, and the far side sees the same public address as before.
+            let starts: Vec<Action> = inp
+                .services
+                .iter()
+                .map(|s| Action::ServiceStart(s.clone()))
+                .chain(inp.vpns.iter().map(|v| Action::IfUp(v.clone())))
+                .collect();
             let mut g: Vec<Action> = Vec::new();
             match &inp.wan {
                 Some(w) => {
@@ -351,11 +363,13 @@ pub fn plan_for(t: &Transition, inp: &PlanInputs) -> Vec<Action> {
             p.push(Action::Conntrackd(ConntrackdOp::FlushInternal));
             let mut g = Vec::new();
             if let Some(w) = &inp.wan {
-                g.push(Action::WanDown(w.clone()));
+                g.push(Action::IfDown(w.clone()));
             }
             // A guard left on by a takeover cut short (the hook killed mid-plan) ends here.
             g.extend(inp.wan_device.as_ref().map(|d| Action::WanGuard { device: d.clone(), on: false }));
             g.extend(inp.services.iter().map(|s| Action::ServiceStop(s.clone())));
+            // Both routers must never answer the tunnel's far side: ours goes down.
+            g.extend(inp.vpns.iter().map(|v| Action::IfDown(v.clone())));
             p.extend(together(g));
             // Flows we no longer route go after PurgeTimeout instead of lingering; conntrackd
             // empties its internal cache when that flush fires, so it replicates nothing.
@@ -477,6 +491,7 @@ mod tests {
                 peer_ip: if mode == SyncMode::Unicast { Some(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2))) } else { None },
             },
             services: services.iter().map(|s| s.to_string()).collect(),
+            vpns: vec![],
             vips: vec![Vip {
                 name: "lan".into(),
                 interface: iface("lan", "br-lan"),
@@ -529,11 +544,43 @@ mod tests {
         assert!(!l.iter().any(|x| x.contains("netdev_group")), "{l:#?}");
     }
 
+    /// Issue 18: a `list vpn` tunnel comes up with the services, after netifd says the
+    /// WAN is up (its endpoint is reached over it), and goes down with the WAN on every
+    /// other state, so the two routers never both answer the far side.
+    #[test]
+    fn vpn_interfaces_follow_the_master() {
+        let mut c = config(true, &["dnsmasq"], SyncMode::Multicast);
+        c.vpns = vec!["wg0".into(), "wg1".into()];
+        let p = plan(&Transition::to(GroupState::Master), &c);
+        let Action::Parallel(g) = &p[4] else { panic!("{p:#?}") };
+        let Action::Sequence(first) = &g[0] else { panic!("{g:#?}") };
+        assert_eq!(first[0], Action::WaitWan("wan".into()));
+        assert_eq!(
+            first[1],
+            Action::Parallel(vec![Action::ServiceStart("dnsmasq".into()), Action::IfUp("wg0".into()), Action::IfUp("wg1".into())])
+        );
+        for to in [GroupState::Backup, GroupState::Fault, GroupState::Stop] {
+            let l = lines(to, &c);
+            assert!(pos(&l, "network.interface.wg0 down") < pos(&l, " -t"), "{to:?}: {l:#?}");
+            assert!(l.iter().any(|x| x == "ubus call network.interface.wg1 down"), "{l:#?}");
+            assert!(!l.iter().any(|x| x.contains(" up")), "{l:#?}");
+        }
+        // No WAN: beside the services at once.
+        c.wan = None;
+        let l = lines(GroupState::Master, &c);
+        assert!(pos(&l, "network.interface.wg0 up") < pos(&l, "dnsmasq running"), "{l:#?}");
+        // The cache: `vpns` only when there are any, so older caches read the same.
+        let mut inp = PlanInputs::from(&c);
+        assert!(String::from_utf8(inp.to_json_bytes().unwrap()).unwrap().ends_with(r#""vpns":["wg0","wg1"]}"#));
+        inp.vpns.clear();
+        assert!(!String::from_utf8(inp.to_json_bytes().unwrap()).unwrap().contains("vpns"));
+    }
+
     #[test]
     fn master_raises_the_wan_alone_then_commit_wan_watch_and_services_in_parallel() {
         let p = plan(&Transition::to(GroupState::Master), &config(true, &["dnsmasq", "odhcpd"], SyncMode::Multicast));
         assert_eq!(p[2], Action::WanGuard { device: "wan".into(), on: true });
-        assert_eq!(p[3], Action::WanUp("wan".into()));
+        assert_eq!(p[3], Action::IfUp("wan".into()));
         let Action::Parallel(g) = &p[4] else { panic!("step 5 is not parallel: {p:#?}") };
         assert_eq!(g.len(), 3);
         // the services start once netifd says the WAN is up

@@ -225,6 +225,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
     let global::Settings { enabled, maintenance, preempt, preempt_delay_s, role, priority, vrrp_version, advert_ms, auth_type, password, backup_route } = global::settings(&mut c, g);
     let sync_draft = sync::link(&mut c, g, &src.network);
     let services = global::services(&mut c, g);
+    let vpns = global::vpns(&mut c, g, &src.network);
     let sync_interface = sync_draft.interface.as_ref();
     let vip_context = vip::Context { vrrp_version, sync_mode: sync_draft.mode, sync_interface, network: &src.network };
     let vips = vip::vips(&mut c, g, &vip_context);
@@ -244,6 +245,21 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
             }
         }
         vips.push(v);
+    }
+    // A VPN interface comes and goes with the master; these must not.
+    for v in &vpns {
+        let taken = if sync_interface.is_some_and(|s| &s.logical == v) {
+            Some("the sync link")
+        } else if vips.iter().any(|x| &x.interface.logical == v) {
+            Some("a VIP's interface")
+        } else if wan.as_ref().is_some_and(|w| &w.logical == v) {
+            Some("the WAN")
+        } else {
+            None
+        };
+        if let Some(what) = taken {
+            c.err(g, Some("vpn"), format!("'{}' is {}, which must not go down with the master", v, what), Some("a tunnel interface such as wg0"));
+        }
     }
     let health = health::checks(&mut c);
     let sync = sync_draft.into_link();
@@ -269,6 +285,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
         preempt_delay_s,
         sync,
         services,
+        vpns,
         vips,
         wan,
         router_id,
@@ -348,12 +365,24 @@ mod tests {
         let muros = format!(
             "config global 'global'\n\toption role 'master'\n\toption sync_interface 'sync'\n{global_extra}\nconfig vip 'lan'\n\toption interface 'lan'\n\toption address '192.0.2.1/24'\n"
         );
-        let network = "config interface 'lan'\n\toption device 'br-lan'\n\toption proto 'static'\n\toption ipaddr '192.0.2.2/24'\n\nconfig interface 'sync'\n\toption device 'eth2'\n\toption proto 'static'\n\toption ipaddr '198.18.0.1/30'\n";
+        let network = "config interface 'lan'\n\toption device 'br-lan'\n\toption proto 'static'\n\toption ipaddr '192.0.2.2/24'\n\nconfig interface 'sync'\n\toption device 'eth2'\n\toption proto 'static'\n\toption ipaddr '198.18.0.1/30'\n\nconfig interface 'wg0'\n\toption proto 'wireguard'\n\nconfig wireguard_wg0\n\toption public_key 'x'\n";
         Sources {
             muros: crate::uci::parse(&muros, "/etc/config/muros_ha").unwrap(),
             network: crate::uci::parse(network, "/etc/config/network").unwrap(),
             system: None,
             warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn vpn_interfaces_exist_and_are_none_of_the_pair_s_own() {
+        assert_eq!(validate(&sources("\tlist vpn 'wg0'\n\tlist vpn 'wg0'\n")).unwrap().vpns, ["wg0"]);
+        assert!(validate(&sources("")).unwrap().vpns.is_empty());
+        for (vpn, says) in [("nosuch", "no interface 'nosuch'"), ("lan", "a VIP's interface"), ("sync", "the sync link"), ("wireguard_wg0", "no interface"), ("a/b", "not an interface name")] {
+            let errors = validate(&sources(&format!("\tlist vpn '{vpn}'\n"))).unwrap_err();
+            assert_eq!(errors.len(), 1, "{errors:#?}");
+            assert_eq!(errors[0].location, "global.vpn");
+            assert!(errors[0].message.contains(says), "{vpn}: {}", errors[0].message);
         }
     }
 

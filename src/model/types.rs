@@ -218,6 +218,9 @@ pub struct Config {
     pub preempt_delay_s: u32,
     pub sync: SyncLink,
     pub services: Vec<String>,
+    /// `list vpn` (issue 18): logical network interfaces (a WireGuard tunnel whose keys
+    /// both routers share) brought up on MASTER and down otherwise, like the WAN.
+    pub vpns: Vec<String>,
     pub vips: Vec<Vip>,
     pub wan: Option<Wan>,
     /// keepalived `router_id` (hostname from `/etc/config/system`, else `muros-<role>`).

@@ -21,6 +21,7 @@ const GLOBAL_OPTIONS: &[&str] = &[
     "sync_group",
     "peer_ip",
     "service",
+    "vpn",
     "maintenance",
     "backup_route",
 ];
@@ -175,6 +176,28 @@ fn check_password(c: &mut Checker, g: &Section, password: &str) {
     } else if !password_charset_ok(password) {
         c.err(g, Some("password"), "password contains blanks, quotes, '\\', '#' or '!'", Some("printable ASCII without those"));
     }
+}
+
+/// At most this many `list vpn` interfaces (each is one ubus call per transition).
+const MAX_VPNS: usize = 8;
+
+/// `list vpn`: logical interfaces of `/etc/config/network` that follow the master.
+/// Which interfaces they must not be (WAN, sync link, a VIP's) is checked by the caller,
+/// which knows those.
+pub(super) fn vpns(c: &mut Checker, g: &Section, network: &crate::uci::Package) -> Vec<String> {
+    let mut vpns: Vec<String> = Vec::new();
+    for v in g.list("vpn") {
+        if !crate::uci::is_valid_name(v) {
+            c.err(g, Some("vpn"), format!("'{}' is not an interface name", v), Some("a logical interface of /etc/config/network, e.g. wg0"));
+        } else if network.section(v).is_none_or(|s| s.stype != "interface") {
+            c.err(g, Some("vpn"), format!("no interface '{}' in /etc/config/network", v), Some("a logical interface of /etc/config/network, e.g. wg0"));
+        } else if vpns.len() == MAX_VPNS {
+            c.err(g, Some("vpn"), format!("more than {} VPN interfaces", MAX_VPNS), None);
+        } else if !vpns.iter().any(|x| x == v) {
+            vpns.push(v.to_string());
+        }
+    }
+    vpns
 }
 
 /// Names become `/etc/init.d/<name>` paths, so no slashes or dots games.

@@ -83,6 +83,7 @@ const OPTION_LABELS = {
 	advert_int: _('Advertisement interval'),
 	preempt: _('Preempt'),
 	service: _('Services'),
+	vpn: _('VPN interfaces'),
 	sync_group: _('Multicast group'),
 	device: _('macvlan device'),
 	interface: _('Interface'),
@@ -423,6 +424,14 @@ return view.extend({
 		o.value('dnsmasq');
 		o.value('odhcpd');
 		o.value('miniupnpd');
+		o.value('openvpn');
+
+		o = s.taboption('general', form.DynamicList, 'vpn', _('VPN interfaces'),
+			_('Tunnels whose keys both routers share (e.g. WireGuard wg0): up on the master, down on the backup, so the far side keeps the same endpoint after a failover.'));
+		uci.sections('network', 'interface')
+			.filter(i => i.proto == 'wireguard')
+			.forEach(i => o.value(i['.name']));
+		o.datatype = 'uciname';
 
 		o = s.taboption('sync', form.Value, 'sync_interface', _('Sync interface'),
 			_('Logical interface of the direct link used by conntrackd for state replication.'));
