@@ -200,3 +200,56 @@ fn differing_ha_settings_are_an_alert_on_both_routers_until_they_agree() {
         assert!(r.wait(Duration::from_secs(8), |r| !alert_kinds(r).contains(&"settings_mismatch".to_string())), "still: {}", r.status()["alerts"]);
     }
 }
+
+/// Issue 18 §2: with `list replicate 'network'` and `list vpn 'wg0'`, the master's
+/// WireGuard tunnel (interface and peers, private key included) reaches the backup
+/// over the peer link; the backup's own interfaces stay as they were; the file that now
+/// holds a private key is 0600; a key change on the master follows.
+#[test]
+fn the_vpn_tunnel_is_replicated_and_nothing_else_of_network() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(mut lab) = Lab::new("w") else { return };
+    let tunnel = "\nconfig interface 'wg0'\n\toption proto 'wireguard'\n\toption private_key 'cGFpcmVkLXR1bm5lbC1rZXktb25lLTMyYnl0ZXM9PQ=='\n\toption listen_port '51820'\n\tlist addresses '198.19.77.1/24'\n\nconfig wireguard_wg0\n\toption public_key 'ZmFyLXNpZGUta2V5LWZvci10aGUtdGVzdC0zMmJ5dGU='\n\toption endpoint_host '203.0.113.10'\n\toption endpoint_port '51820'\n\tlist allowed_ips '198.19.77.2/32'\n";
+    let net_a = fs::read_to_string(lab.a.config("network")).unwrap();
+    fs::write(lab.a.config("network"), format!("{net_a}{tunnel}")).unwrap();
+    let net_b = fs::read_to_string(lab.b.config("network")).unwrap();
+    fs::set_permissions(lab.b.config("network"), fs::Permissions::from_mode(0o644)).unwrap();
+    for r in [&lab.a, &lab.b] {
+        r.add_global_line("list vpn 'wg0'");
+        r.add_global_line("list replicate 'network'");
+    }
+    lab.start_paired();
+    let (a, b) = (&lab.a, &lab.b);
+    assert!(b.wait(Duration::from_secs(10), |_| uci_get(b, "network", "wg0", "listen_port").as_deref() == Some("51820")), "tunnel not replicated: {}\nB log:\n{}", b.peer(), b.log());
+    assert!(b.wait(Duration::from_secs(3), |r| r.peer()["state"] == "in_sync"), "{}", b.peer());
+    assert_eq!(uci_get(b, "network", "@wireguard_wg0[0]", "endpoint_host").as_deref(), Some("203.0.113.10"));
+    // B's own interfaces: every one of them as before (the LAN address is B's, not A's).
+    let now_b = fs::read_to_string(b.config("network")).unwrap();
+    assert!(now_b.starts_with(net_b.lines().next().unwrap()), "B's own comment kept:\n{now_b}");
+    for section in net_b.split("\nconfig ").skip(1) {
+        let head = section.lines().next().unwrap();
+        assert!(now_b.contains(&format!("config {head}")), "B lost {head}:\n{now_b}");
+    }
+    assert_eq!(uci_get(b, "network", "lan", "ipaddr"), uci_get_text(&net_b, "lan", "ipaddr"));
+    assert_ne!(uci_get(b, "network", "lan", "ipaddr"), uci_get(a, "network", "lan", "ipaddr"));
+    let mode = fs::metadata(b.config("network")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the file holding the tunnel's key");
+    assert!(b.peer()["refused"].as_array().is_some_and(|r| r.is_empty()), "{}", b.peer());
+    // A new key on the master follows; B's LAN still does not.
+    let rekeyed = fs::read_to_string(a.config("network")).unwrap().replace("cGFpcmVkLXR1bm5lbC1rZXktb25lLTMyYnl0ZXM9PQ==", "bmV3LXR1bm5lbC1rZXktZm9yLXRoZS10ZXN0LTMyYj0=");
+    write_atomic(&a.config("network"), &rekeyed);
+    assert!(b.wait(Duration::from_secs(3), |_| uci_get(b, "network", "wg0", "private_key").as_deref() == Some("bmV3LXR1bm5lbC1rZXktZm9yLXRoZS10ZXN0LTMyYj0=")), "re-key not replicated:\n{}", b.log());
+    assert_ne!(uci_get(b, "network", "lan", "ipaddr"), uci_get(a, "network", "lan", "ipaddr"));
+    // The key never shows in either router's status.
+    for r in [a, b] {
+        assert!(!r.status().to_string().contains("bmV3LXR1bm5lbC1rZXkt"), "a tunnel key in status");
+    }
+}
+
+/// `option NAME` of a named section in UCI text (the first one).
+fn uci_get_text(text: &str, section: &str, option: &str) -> Option<String> {
+    let start = text.find(&format!("config interface '{section}'"))?;
+    let body = &text[start..];
+    let body = &body[..body[1..].find("\nconfig ").map_or(body.len(), |i| i + 1)];
+    body.lines().find_map(|l| l.trim().strip_prefix(&format!("option {option} ")).map(|v| v.trim_matches('\'').to_string()))
+}

@@ -384,6 +384,8 @@ mod tests {
             assert_eq!(errors[0].location, "global.vpn");
             assert!(errors[0].message.contains(says), "{vpn}: {}", errors[0].message);
         }
+        // Not here yet, but network is replicated: the master's copy brings it.
+        assert_eq!(validate(&sources("\tlist vpn 'wg9'\n\tlist replicate 'network'\n")).unwrap().vpns, ["wg9"]);
     }
 
     #[test]

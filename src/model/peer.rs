@@ -43,11 +43,13 @@ pub struct PeerLink {
     pub key: Option<[u8; 32]>,
     pub replicate: Vec<String>,
     pub exclude: Vec<Exclusion>,
+    /// `list vpn` (validated by the loader): what of `network` is replicated, if it is.
+    pub vpns: Vec<String>,
 }
 
 impl Default for PeerLink {
     fn default() -> Self {
-        PeerLink { port: DEFAULT_PEER_PORT, key: None, replicate: DEFAULT_REPLICATE.iter().map(|s| s.to_string()).collect(), exclude: Vec::new() }
+        PeerLink { port: DEFAULT_PEER_PORT, key: None, replicate: DEFAULT_REPLICATE.iter().map(|s| s.to_string()).collect(), exclude: Vec::new(), vpns: Vec::new() }
     }
 }
 
@@ -78,13 +80,15 @@ pub fn parse(g: &Section) -> (PeerLink, Vec<Problem>) {
     if g.option("replicate").is_some() {
         out.replicate.clear();
         for p in g.list("replicate") {
-            if !crate::uci::is_valid_package(p) || p == crate::paths::UCI_PACKAGE || p == "network" || p == "system" {
-                problems.push(("replicate", format!("'{}' cannot be replicated", p), "UCI packages that must match on both routers, e.g. firewall, dhcp (never muros_ha, network, system)"));
+            // `network` is per router, but for the `list vpn` tunnels (peer::policy::in_scope).
+            if !crate::uci::is_valid_package(p) || p == crate::paths::UCI_PACKAGE || p == "system" {
+                problems.push(("replicate", format!("'{}' cannot be replicated", p), "UCI packages that must match on both routers, e.g. firewall, dhcp, network (its list vpn tunnels only); never muros_ha, system"));
             } else if !out.replicate.iter().any(|x| x == p) {
                 out.replicate.push(p.to_string());
             }
         }
     }
+    out.vpns = g.list("vpn").into_iter().filter(|v| crate::uci::is_valid_name(v)).map(str::to_string).collect();
     for x in g.list("replicate_exclude") {
         match parse_exclusion(x) {
             Ok(e) if out.replicate.contains(&e.package) => out.exclude.push(e),
@@ -257,10 +261,12 @@ mod tests {
 
     #[test]
     fn replicating_our_own_package_is_refused() {
-        let pkg = crate::uci::parse("config global\n\tlist replicate 'muros_ha'\n\tlist replicate 'firewall'\n\tlist replicate_exclude 'dhcp.lan.start'\n\toption peer_port '0'\n", "t").unwrap();
+        let pkg = crate::uci::parse("config global\n\tlist replicate 'muros_ha'\n\tlist replicate 'system'\n\tlist replicate 'firewall'\n\tlist replicate 'network'\n\tlist vpn 'wg0'\n\tlist replicate_exclude 'dhcp.lan.start'\n\toption peer_port '0'\n", "t").unwrap();
         let (p, problems) = parse(&pkg.sections[0]);
-        assert_eq!(p.replicate, vec!["firewall"]);
+        // network: its `list vpn` tunnels only (peer::policy::in_scope)
+        assert_eq!(p.replicate, vec!["firewall", "network"]);
+        assert_eq!(p.vpns, vec!["wg0"]);
         let opts: Vec<&str> = problems.iter().map(|p| p.0).collect();
-        assert_eq!(opts, vec!["peer_port", "replicate", "replicate_exclude"]);
+        assert_eq!(opts, vec!["peer_port", "replicate", "replicate", "replicate_exclude"]);
     }
 }

@@ -18,6 +18,11 @@
 //!   directive (`dhcp-script=…`);
 //! - section types and options not listed (new or unknown ones): refused until listed.
 //!
+//! `network` is replicated only in part (issue 18): the `list vpn` interfaces and
+//! their WireGuard peers (`config wireguard_<vpn>`), which both routers must hold alike
+//! for the far side to see one endpoint. Every other section (LAN, WAN, sync, devices)
+//! is this router's own, out of scope: neither taken, nor refused, nor in the digest.
+//!
 //! A refused item keeps this node's own value (or its absence) and is reported
 //! (`status.peer.refused`, the log). Refused items are also left out of the replication
 //! digest, like `replicate_exclude` entries: they are per node by definition, so a
@@ -66,7 +71,25 @@ const ALLOWED: &[(&str, &str, &str)] = &[
          userclass circuitid remoteid subscriberid match filename servername serveraddress \
          local_addr server_addr maindhcp loglevel legacy table table_family ",
     ),
+    (
+        "network",
+        " interface ",
+        " proto private_key listen_port addresses mtu fwmark nohostroute ip6prefix public_key \
+         preshared_key allowed_ips route_allowed_ips endpoint_host endpoint_port \
+         persistent_keepalive description disabled ",
+    ),
 ];
+
+/// The sections of `package` replication is about: all of them, but for `network`,
+/// where only the `list vpn` interfaces (`vpns`) and their WireGuard peers are.
+pub fn in_scope(package: &str, s: &Section, vpns: &[String]) -> bool {
+    let listed = |name: &str| vpns.iter().any(|v| v == name);
+    package != "network"
+        || match s.stype.strip_prefix("wireguard_") {
+            Some(iface) => listed(iface),
+            None => s.stype == "interface" && s.name.as_deref().is_some_and(listed),
+        }
+}
 
 fn lists(package: &str) -> Option<(&'static str, &'static str)> {
     ALLOWED.iter().find(|(p, _, _)| *p == package).map(|&(_, t, o)| (t, o))
@@ -80,7 +103,7 @@ fn listed(list: &str, word: &str) -> bool {
 /// The peer may set sections of this type in `package`. Packages without a list (a
 /// `replicate` entry other than firewall and dhcp) are taken whole, as before.
 pub fn section_allowed(package: &str, stype: &str) -> bool {
-    lists(package).is_none_or(|(types, _)| listed(types, stype))
+    lists(package).is_none_or(|(types, _)| listed(types, stype) || (package == "network" && stype.starts_with("wireguard_")))
 }
 
 /// The peer may set this option to this value.
@@ -105,7 +128,7 @@ fn counterpart<'a>(pkg: Option<&'a Package>, display: &str, stype: &str) -> Opti
     p.resolve(display).map(|i| &p.sections[i]).filter(|s| s.stype == stype)
 }
 
-fn same_section(a: &Section, b: &Section) -> bool {
+pub(crate) fn same_section(a: &Section, b: &Section) -> bool {
     a.stype == b.stype && a.name == b.name && a.options.len() == b.options.len() && a.options.iter().zip(&b.options).all(|(x, y)| x.name == y.name && x.value == y.value)
 }
 
@@ -113,16 +136,23 @@ fn same_section(a: &Section, b: &Section) -> bool {
 /// this node's own values for everything refused. Also returns the refused items where
 /// the two differ (`pkg.section` or `pkg.section.option`; an item both hold alike, such
 /// as muros-ha's own `firewall.muros_ha` include, was not refused anything).
-pub fn filter(package: &str, leader: &Package, local: Option<&Package>) -> (Package, Vec<String>) {
+///
+/// Out-of-scope sections ([`in_scope`]) are the leader's or this node's own business:
+/// the leader's are left out, this node's kept first, in their order, without a word.
+pub fn filter(package: &str, leader: &Package, local: Option<&Package>, vpns: &[String]) -> (Package, Vec<String>) {
     let mut refused: Vec<String> = Vec::new();
     let mut note = |item: String| {
         if !refused.contains(&item) {
             refused.push(item);
         }
     };
-    let local_kept: Vec<&Section> = local.map(|p| p.sections.iter().filter(|s| !section_allowed(package, &s.stype)).collect()).unwrap_or_default();
+    let out_of_scope = |s: &Section| !in_scope(package, s, vpns);
+    let local_kept: Vec<&Section> = local.map(|p| p.sections.iter().filter(|s| !section_allowed(package, &s.stype) || out_of_scope(s)).collect()).unwrap_or_default();
     let mut out = Package { name: leader.name.clone(), file: leader.file.clone(), sections: Vec::new() };
     for (i, s) in leader.sections.iter().enumerate() {
+        if out_of_scope(s) {
+            continue;
+        }
         let display = leader.display_name(i);
         let clash = s.name.is_some() && local_kept.iter().any(|k| k.name == s.name);
         if !section_allowed(package, &s.stype) || clash {
@@ -149,8 +179,13 @@ pub fn filter(package: &str, leader: &Package, local: Option<&Package>) -> (Pack
         }
         out.sections.push(kept);
     }
+    let taken = out.sections.len();
     if let Some(lp) = local {
         for (i, s) in lp.sections.iter().enumerate() {
+            if out_of_scope(s) {
+                out.sections.push(s.clone());
+                continue;
+            }
             if section_allowed(package, &s.stype) {
                 continue;
             }
@@ -160,6 +195,10 @@ pub fn filter(package: &str, leader: &Package, local: Option<&Package>) -> (Pack
             }
             out.sections.push(s.clone());
         }
+    }
+    // This node's own sections first: its file keeps its shape, the tunnels follow.
+    if package == "network" {
+        out.sections.rotate_left(taken);
     }
     (out, refused)
 }
@@ -177,14 +216,14 @@ mod tests {
     #[test]
     fn a_firewall_include_from_the_peer_is_refused_and_ours_is_kept() {
         let leader = format!("{FW_LOCAL}\nconfig include\n\toption type 'script'\n\toption path '/tmp/evil.sh'\n\nconfig rule 'ssh'\n\toption dest_port '22'\n\toption target 'ACCEPT'\n");
-        let (out, refused) = filter("firewall", &parse(&leader, "firewall"), Some(&parse(FW_LOCAL, "firewall")));
+        let (out, refused) = filter("firewall", &parse(&leader, "firewall"), Some(&parse(FW_LOCAL, "firewall")), &[]);
         assert_eq!(refused, ["firewall.@include[1]"]);
         assert!(out.section("ssh").is_some(), "the rule is taken");
         let includes: Vec<_> = out.sections_of_type("include").collect();
         assert_eq!(includes.len(), 1, "only our own include");
         assert_eq!(includes[0].get("path"), Some("/etc/muros-ha/fw4-input.nft"));
         // The same include on both sides (muros-ha's own) is nothing refused.
-        let (_, refused) = filter("firewall", &parse(FW_LOCAL, "firewall"), Some(&parse(FW_LOCAL, "firewall")));
+        let (_, refused) = filter("firewall", &parse(FW_LOCAL, "firewall"), Some(&parse(FW_LOCAL, "firewall")), &[]);
         assert!(refused.is_empty(), "{:?}", refused);
     }
 
@@ -192,7 +231,7 @@ mod tests {
     fn a_dhcpscript_leasefile_and_injected_newline_are_refused_and_the_local_values_kept() {
         let local = "config dnsmasq\n\toption domain 'lan'\n\toption leasefile '/tmp/dhcp.leases'\n\nconfig dhcp 'lan'\n\toption start '100'\n";
         let leader = "config dnsmasq\n\toption domain 'lan2'\n\toption dhcpscript '/tmp/evil.sh'\n\toption leasefile '/etc/dropbear/authorized_keys'\n\toption local '/x/\ndhcp-script=/tmp/evil.sh'\n\nconfig dhcp 'lan'\n\toption start '120'\n\nconfig weird\n\toption x 'y'\n";
-        let (out, refused) = filter("dhcp", &parse(leader, "dhcp"), Some(&parse(local, "dhcp")));
+        let (out, refused) = filter("dhcp", &parse(leader, "dhcp"), Some(&parse(local, "dhcp")), &[]);
         assert_eq!(refused, ["dhcp.@dnsmasq[0].dhcpscript", "dhcp.@dnsmasq[0].leasefile", "dhcp.@dnsmasq[0].local", "dhcp.@weird[0]"]);
         let d = &out.sections[0];
         assert_eq!(d.get("domain"), Some("lan2"));
@@ -209,7 +248,7 @@ mod tests {
     #[test]
     fn a_local_only_refused_item_stays_and_is_reported_once() {
         let local = "config dnsmasq\n\toption dhcpscript '/usr/local/mine.sh'\n\nconfig include 'x'\n\toption path '/etc/x.nft'\n";
-        let (out, refused) = filter("dhcp", &parse("config dnsmasq\n", "dhcp"), Some(&parse(local, "dhcp")));
+        let (out, refused) = filter("dhcp", &parse("config dnsmasq\n", "dhcp"), Some(&parse(local, "dhcp")), &[]);
         assert_eq!(refused, ["dhcp.@dnsmasq[0].dhcpscript", "dhcp.x"]);
         assert_eq!(out.sections[0].get("dhcpscript"), Some("/usr/local/mine.sh"));
         assert_eq!(out.section("x").unwrap().get("path"), Some("/etc/x.nft"));
@@ -217,12 +256,50 @@ mod tests {
 
     #[test]
     fn a_package_without_a_list_is_taken_whole_but_control_characters_never() {
-        assert!(section_allowed("network", "interface"));
-        assert!(option_allowed("network", "anything", &Value::Single("x".into())));
-        assert!(!option_allowed("network", "anything", &Value::List(vec!["a".into(), "b\nc".into()])));
+        assert!(section_allowed("upnpd", "upnpd"));
+        assert!(option_allowed("upnpd", "anything", &Value::Single("x".into())));
+        assert!(!option_allowed("upnpd", "anything", &Value::List(vec!["a".into(), "b\nc".into()])));
         assert!(!section_allowed("firewall", "include"));
         assert!(!option_allowed("firewall", "extra_src", &Value::Single("x".into())));
         assert!(!option_allowed("firewall", "loadfile", &Value::Single("/etc/shadow".into())));
         assert!(option_allowed("firewall", "dest_port", &Value::Single("22".into())));
+    }
+
+    const NET_LEADER: &str = "config interface 'lan'\n\toption device 'br-lan'\n\toption ipaddr '192.0.2.2'\n\n\
+        config interface 'wg0'\n\toption proto 'wireguard'\n\toption private_key 'NEW'\n\toption listen_port '51820'\n\tlist addresses '198.19.77.1/24'\n\toption auto '0'\n\n\
+        config wireguard_wg0\n\toption public_key 'FAR'\n\toption endpoint_host '203.0.113.10'\n\tlist allowed_ips '198.19.77.2/32'\n\n\
+        config interface 'mgmt'\n\toption proto 'wireguard'\n\toption private_key 'LEADERS-OWN'\n\n\
+        config wireguard_mgmt\n\toption public_key 'X'\n";
+    const NET_LOCAL: &str = "config interface 'lan'\n\toption device 'br-lan'\n\toption ipaddr '192.0.2.3'\n\n\
+        config interface 'wg0'\n\toption proto 'wireguard'\n\toption private_key 'OLD'\n\toption auto '1'\n\n\
+        config interface 'mgmt'\n\toption proto 'wireguard'\n\toption private_key 'MINE'\n\n\
+        config device\n\toption name 'br-lan'\n";
+
+    /// Issue 18: of `network` only the `list vpn` tunnel and its peers come from the
+    /// leader; this router's LAN, its own tunnel and devices stay, first and untouched,
+    /// and are no refusal. A per-node option (`auto`) keeps the local value, reported.
+    #[test]
+    fn network_is_replicated_only_for_the_vpn_tunnels() {
+        let vpns = ["wg0".to_string()];
+        let (out, refused) = filter("network", &parse(NET_LEADER, "network"), Some(&parse(NET_LOCAL, "network")), &vpns);
+        assert_eq!(refused, ["network.wg0.auto"]);
+        let names: Vec<String> = (0..out.sections.len()).map(|i| out.display_name(i)).collect();
+        assert_eq!(names, ["lan", "mgmt", "@device[0]", "wg0", "@wireguard_wg0[0]"]);
+        assert_eq!(out.section("lan").unwrap().get("ipaddr"), Some("192.0.2.3"));
+        assert_eq!(out.section("mgmt").unwrap().get("private_key"), Some("MINE"));
+        let wg = out.section("wg0").unwrap();
+        assert_eq!((wg.get("private_key"), wg.get("listen_port"), wg.get("auto")), (Some("NEW"), Some("51820"), Some("1")));
+        assert_eq!(out.sections[4].get("endpoint_host"), Some("203.0.113.10"));
+        assert!(!out.sections.iter().any(|s| s.stype == "wireguard_mgmt"), "the leader's own tunnel's peers stay there");
+        // Without `list vpn` nothing of network is the peer's.
+        let (out, refused) = filter("network", &parse(NET_LEADER, "network"), Some(&parse(NET_LOCAL, "network")), &[]);
+        assert!(refused.is_empty());
+        assert_eq!(out.sections.len(), 4);
+        assert_eq!(out.section("wg0").unwrap().get("private_key"), Some("OLD"));
+        // A section of ours that shares the tunnel's name is never replaced.
+        let clash = "config device 'wg0'\n\toption name 'x'\n";
+        let (out, refused) = filter("network", &parse(NET_LEADER, "network"), Some(&parse(clash, "network")), &vpns);
+        assert_eq!(refused, ["network.wg0"]);
+        assert_eq!(out.section("wg0").unwrap().stype, "device");
     }
 }

@@ -183,13 +183,16 @@ const MAX_VPNS: usize = 8;
 
 /// `list vpn`: logical interfaces of `/etc/config/network` that follow the master.
 /// Which interfaces they must not be (WAN, sync link, a VIP's) is checked by the caller,
-/// which knows those.
+/// which knows those. A tunnel not (yet) in this router's network is fine when `network`
+/// is replicated: the master's copy brings it.
 pub(super) fn vpns(c: &mut Checker, g: &Section, network: &crate::uci::Package) -> Vec<String> {
     let mut vpns: Vec<String> = Vec::new();
+    let replicated = g.list("replicate").contains(&"network");
     for v in g.list("vpn") {
+        let section = network.section(v);
         if !crate::uci::is_valid_name(v) {
             c.err(g, Some("vpn"), format!("'{}' is not an interface name", v), Some("a logical interface of /etc/config/network, e.g. wg0"));
-        } else if network.section(v).is_none_or(|s| s.stype != "interface") {
+        } else if section.is_some_and(|s| s.stype != "interface") || (section.is_none() && !replicated) {
             c.err(g, Some("vpn"), format!("no interface '{}' in /etc/config/network", v), Some("a logical interface of /etc/config/network, e.g. wg0"));
         } else if vpns.len() == MAX_VPNS {
             c.err(g, Some("vpn"), format!("more than {} VPN interfaces", MAX_VPNS), None);

@@ -92,7 +92,8 @@ impl Link {
 
     fn package_digest(&self, name: &str) -> String {
         let excl = self.settings.as_ref().map(|s| replicate::for_package(name, &s.link.exclude)).unwrap_or_default();
-        replicate::package_digest(self.package_text(name).as_deref(), name, &excl)
+        let vpns = self.settings.as_ref().map(|s| s.link.vpns.as_slice()).unwrap_or_default();
+        replicate::package_digest(self.package_text(name).as_deref(), name, &excl, vpns)
     }
 
     pub(super) fn local_digest(&self) -> String {
@@ -141,8 +142,9 @@ impl Link {
         let excl = replicate::for_package(name, &s.link.exclude);
         let path = self.paths.uci_file(name);
         let local = self.package_text(name);
-        let local_digest = replicate::package_digest(local.as_deref(), name, &excl);
-        let merged = match replicate::merge(text, local.as_deref(), name, &excl) {
+        let vpns = &s.link.vpns;
+        let local_digest = replicate::package_digest(local.as_deref(), name, &excl, vpns);
+        let merged = match replicate::merge(text, local.as_deref(), name, &excl, vpns) {
             Ok(m) => m,
             Err(e) => {
                 self.shared.lock().rx_rejected.malformed += 1;
@@ -151,13 +153,15 @@ impl Link {
         };
         self.set_refused(name, merged.refused);
         let merged = merged.text;
-        let incoming = replicate::package_digest(Some(&merged), name, &excl);
+        let incoming = replicate::package_digest(Some(&merged), name, &excl, vpns);
         let drifted = self.applied.get(name).is_some_and(|d| d != local_digest) && local_digest != incoming;
         if drifted {
             self.set_drift(name, true);
             return log::warn!("peer link: {} was changed on this node since the last replication; not overwriting it (revert the local change or make it on the master)", name);
         }
         let mode = std::fs::metadata(&path).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777).unwrap_or(0o644);
+        // What comes of `network` is a tunnel's private key: root's alone from now on.
+        let mode = if name == "network" { mode & 0o600 } else { mode };
         match crate::fsutil::replace_if_changed(&path, merged.as_bytes(), mode) {
             Ok(outcome) => {
                 self.applied.insert(name.to_string(), incoming);

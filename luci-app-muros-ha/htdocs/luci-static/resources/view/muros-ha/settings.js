@@ -138,8 +138,9 @@ const LOW_ORDER_POINTS = [
 	'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f'
 ];
 
-/* Packages that are per router by nature; the daemon refuses them as well. */
-const NEVER_REPLICATED = [ 'muros_ha', 'network', 'system' ];
+/* Packages that are per router by nature; the daemon refuses them as well
+ * (`network` is replicated only for the VPN interfaces of the General tab). */
+const NEVER_REPLICATED = [ 'muros_ha', 'system' ];
 
 /* A public key as the daemon prints it (44 base64 characters) or in hex (64):
  * its 32 bytes, or null. */
@@ -529,7 +530,7 @@ return view.extend({
 		o.validate = (section_id, value) => validatePeerKey(localKey, section_id, value);
 
 		o = s.option(form.DynamicList, 'replicate', _('Replicated packages'),
-			_('UCI packages the master pushes to the backup. Empty: firewall and dhcp.'));
+			_('UCI packages the master pushes to the backup. Empty: firewall and dhcp. network: only the VPN interfaces (General tab) and their WireGuard peers.'));
 		o.placeholder = 'firewall';
 		o.validate = validateReplicate;
 
