@@ -148,7 +148,8 @@ pub fn filter(package: &str, leader: &Package, local: Option<&Package>, vpns: &[
     };
     let out_of_scope = |s: &Section| !in_scope(package, s, vpns);
     let local_kept: Vec<&Section> = local.map(|p| p.sections.iter().filter(|s| !section_allowed(package, &s.stype) || out_of_scope(s)).collect()).unwrap_or_default();
-    let mut out = Package { name: leader.name.clone(), file: leader.file.clone(), sections: Vec::new() };
+    // This node's own sections first: its file keeps its shape, the tunnels follow.
+    let mut out = Package { name: leader.name.clone(), file: leader.file.clone(), sections: local_kept.iter().filter(|s| out_of_scope(s)).map(|s| (*s).clone()).collect() };
     for (i, s) in leader.sections.iter().enumerate() {
         if out_of_scope(s) {
             continue;
@@ -179,14 +180,9 @@ pub fn filter(package: &str, leader: &Package, local: Option<&Package>, vpns: &[
         }
         out.sections.push(kept);
     }
-    let taken = out.sections.len();
     if let Some(lp) = local {
         for (i, s) in lp.sections.iter().enumerate() {
-            if out_of_scope(s) {
-                out.sections.push(s.clone());
-                continue;
-            }
-            if section_allowed(package, &s.stype) {
+            if section_allowed(package, &s.stype) || out_of_scope(s) {
                 continue;
             }
             let display = lp.display_name(i);
@@ -195,10 +191,6 @@ pub fn filter(package: &str, leader: &Package, local: Option<&Package>, vpns: &[
             }
             out.sections.push(s.clone());
         }
-    }
-    // This node's own sections first: its file keeps its shape, the tunnels follow.
-    if package == "network" {
-        out.sections.rotate_left(taken);
     }
     (out, refused)
 }
