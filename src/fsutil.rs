@@ -110,6 +110,19 @@ fn open_regular(path: &Path) -> Option<File> {
     f.metadata().ok()?.is_file().then_some(f)
 }
 
+/// A regular file (never through a symlink) of at most `limit` bytes: its bytes,
+/// permission bits, owner and group; `None` for anything else.
+pub fn read_regular(path: &Path, limit: usize) -> Option<(Vec<u8>, u32, u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let f = open_regular(path)?;
+    let m = f.metadata().ok()?;
+    if m.len() > limit as u64 {
+        return None;
+    }
+    let bytes = read_all(f.as_fd(), limit + 1).ok().filter(|b| b.len() <= limit)?;
+    Some((bytes, m.mode() & 0o7777, m.uid(), m.gid()))
+}
+
 /// Bytes and permission bits of `path` when it is a regular file (a symlink is not).
 fn current(path: &Path) -> Option<(File, Vec<u8>, u32)> {
     let f = open_regular(path)?;

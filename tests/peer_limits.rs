@@ -316,3 +316,40 @@ fn a_slow_firewall_reload_on_the_backup_keeps_the_link_up_and_reloads_run_one_at
     assert!(times[2].1 >= times[1].1, "the second reload started after the first ended: {}", text);
     assert!(b.log().contains("firewall reloaded ("), "reported: {}", b.log());
 }
+
+/// Issue 18 §2: a file from the peer is data. Only a path in this router's own
+/// `replicate_file` list is written; any other path (outside the VPN directories, or
+/// inside them but not listed), set-id bits and broken base64 change nothing, and the
+/// session lives on.
+#[test]
+fn a_file_from_the_peer_lands_only_where_our_own_list_says() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some((lab, b_priv, a_pub)) = a_with_fake_b("r") else { return };
+    let a = &lab.a;
+    a.add_global_line("list replicate_file '/etc/openvpn/ta.key'");
+    a.set_vrrp_state("BACKUP");
+    std::thread::sleep(Duration::from_millis(500));
+    let file = |path: &str, mode: u32, data: &str| Message::File { path: path.into(), mode, uid: 0, gid: 0, data: data.into() };
+    in_netns(&lab.b.ns.clone(), || {
+        let mut p = FakePeer::connect(&b_priv, &a_pub).expect("handshake");
+        p.heartbeat().unwrap();
+        assert!(a.wait(Duration::from_secs(2), |r| r.peer()["connected"] == true), "{}", a.peer());
+        for (path, data) in [("/etc/dropbear/authorized_keys", "c3NoLXJzYSBldmls"), ("/etc/openvpn/other.key", "a2V5"), ("/etc/openvpn/../shadow", "a2V5")] {
+            p.send(&file(path, 0o644, data)).unwrap();
+        }
+        p.send(&file("/etc/openvpn/ta.key", 0o4755, "not base64!")).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        for path in ["etc/dropbear/authorized_keys", "etc/openvpn/other.key", "etc/shadow", "etc/openvpn/ta.key"] {
+            assert!(!a.root.join(path).exists(), "{path} was written");
+        }
+        let peer = a.peer();
+        assert!(peer["refused"].to_string().contains("file /etc/dropbear/authorized_keys"), "{peer}");
+        assert_eq!(rejected(&peer, "malformed"), 1, "{peer}");
+        // The listed one is written, without the set-uid bit.
+        p.send(&file("/etc/openvpn/ta.key", 0o4755, "a2V5")).unwrap();
+        let ta = a.root.join("etc/openvpn/ta.key");
+        assert!(a.wait(Duration::from_secs(5), |_| fs::read(&ta).ok().as_deref() == Some(b"key")), "listed file not written:\n{}", a.log());
+        assert_eq!(fs::metadata(&ta).unwrap().permissions().mode() & 0o7777, 0o755);
+        assert!(a.peer()["connected"] == true, "garbage ends no session");
+    });
+}

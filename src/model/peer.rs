@@ -5,6 +5,7 @@
 //! option peer_key  '<base64 or hex>'      # the peer's Noise static public key (pinned)
 //! list replicate 'firewall'               # UCI packages the master pushes (default firewall, dhcp)
 //! list replicate_exclude 'dhcp.@dnsmasq[0].interface'   # pkg.section[.option] kept per node
+//! list replicate_file '/etc/openvpn/server.key'         # files a service needs, from FILE_DIRS
 //! ```
 //!
 //! Kept apart from [`super::Config`] so render/failover (and their test fixtures) do not
@@ -15,7 +16,26 @@ use crate::uci::Section;
 pub const DEFAULT_PEER_PORT: u16 = 3781;
 pub const DEFAULT_REPLICATE: &[&str] = &["firewall", "dhcp"];
 /// Options of `config global` this module owns (added to the known list by the loader).
-pub const OPTIONS: &[&str] = &["peer_port", "peer_key", "replicate", "replicate_exclude"];
+pub const OPTIONS: &[&str] = &["peer_port", "peer_key", "replicate", "replicate_exclude", "replicate_file"];
+
+/// The directories a `replicate_file` may lie in: where OpenVPN, strongSwan and
+/// WireGuard keep keys and certificates, and where LuCI puts uploaded ones. Nothing that
+/// runs (`/etc/init.d`, `/etc/hotplug.d`, `/usr`) or that holds the router's own trust
+/// (`/etc/dropbear`, `/etc/muros-ha`, `/etc/shadow`).
+pub const FILE_DIRS: &[&str] = &["/etc/openvpn/", "/etc/swanctl/", "/etc/ipsec.d/", "/etc/wireguard/", "/etc/luci-uploads/"];
+/// At most this many files, each at most [`MAX_FILE`] bytes.
+pub const MAX_FILES: usize = 32;
+pub const MAX_FILE: usize = 64 * 1024;
+
+/// `path` is a plain absolute path inside one of [`FILE_DIRS`]: no `.`/`..` or empty
+/// component, no characters outside letters, digits and `._-+@/`.
+pub fn file_allowed(path: &str) -> bool {
+    FILE_DIRS.iter().any(|d| path.strip_prefix(d).is_some_and(|rest| !rest.is_empty() && rest.split('/').all(|c| !c.is_empty() && c != "." && c != "..")))
+        && path.len() <= 200
+        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+@/".contains(&b))
+        // Keys and certificates, never a config or script that could name a program.
+        && ![".conf", ".ovpn", ".sh"].iter().any(|x| path.ends_with(x))
+}
 
 /// One exclusion: a whole section (`firewall.guest_rule`) or one option of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,11 +65,13 @@ pub struct PeerLink {
     pub exclude: Vec<Exclusion>,
     /// `list vpn` (validated by the loader): what of `network` is replicated, if it is.
     pub vpns: Vec<String>,
+    /// `list replicate_file`: checked paths ([`file_allowed`]), at most [`MAX_FILES`].
+    pub files: Vec<String>,
 }
 
 impl Default for PeerLink {
     fn default() -> Self {
-        PeerLink { port: DEFAULT_PEER_PORT, key: None, replicate: DEFAULT_REPLICATE.iter().map(|s| s.to_string()).collect(), exclude: Vec::new(), vpns: Vec::new() }
+        PeerLink { port: DEFAULT_PEER_PORT, key: None, replicate: DEFAULT_REPLICATE.iter().map(|s| s.to_string()).collect(), exclude: Vec::new(), vpns: Vec::new(), files: Vec::new() }
     }
 }
 
@@ -89,6 +111,15 @@ pub fn parse(g: &Section) -> (PeerLink, Vec<Problem>) {
         }
     }
     out.vpns = g.list("vpn").into_iter().filter(|v| crate::uci::is_valid_name(v)).map(str::to_string).collect();
+    for f in g.list("replicate_file") {
+        if !file_allowed(f) {
+            problems.push(("replicate_file", format!("'{}' cannot be replicated", f), "a file under /etc/openvpn/, /etc/swanctl/, /etc/ipsec.d/, /etc/wireguard/ or /etc/luci-uploads/"));
+        } else if out.files.len() == MAX_FILES {
+            problems.push(("replicate_file", format!("more than {} files", MAX_FILES), "at most 32 files"));
+        } else if !out.files.iter().any(|x| x == f) {
+            out.files.push(f.to_string());
+        }
+    }
     for x in g.list("replicate_exclude") {
         match parse_exclusion(x) {
             Ok(e) if out.replicate.contains(&e.package) => out.exclude.push(e),
@@ -257,6 +288,21 @@ mod tests {
         for bad in ["dhcp", "dhcp.", "dhcp.@dnsmasq", "dhcp.@dnsmasq[x]", "dhcp.a b", "dhcp.lan.opt-ion!"] {
             assert!(parse_exclusion(bad).is_err(), "{}", bad);
         }
+    }
+
+    #[test]
+    fn only_files_in_the_vpn_directories_are_replicated() {
+        for ok in ["/etc/openvpn/server.key", "/etc/openvpn/pki/ca.crt", "/etc/swanctl/x509/gw.pem", "/etc/luci-uploads/cbid.openvpn.x.ca"] {
+            assert!(file_allowed(ok), "{ok}");
+        }
+        for bad in ["/etc/openvpn/server.conf", "/etc/openvpn/client.ovpn", "/etc/openvpn/up.sh", "/etc/openvpn/", "/etc/openvpn/../shadow", "/etc/openvpn//k", "/etc/openvpn/./k", "/etc/init.d/openvpn", "/etc/dropbear/authorized_keys", "etc/openvpn/k", "/etc/openvpnx/k", "/etc/openvpn/a b", "/etc/openvpn/k\n"] {
+            assert!(!file_allowed(bad), "{bad:?}");
+        }
+        let pkg = crate::uci::parse("config global\n\tlist replicate_file '/etc/openvpn/ta.key'\n\tlist replicate_file '/etc/passwd'\n", "t").unwrap();
+        let (p, problems) = parse(&pkg.sections[0]);
+        assert_eq!(p.files, ["/etc/openvpn/ta.key"]);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].1.contains("/etc/passwd"));
     }
 
     #[test]

@@ -57,6 +57,9 @@ impl Body<'_> {
     fn u64(&self, key: &str) -> Result<u64, String> {
         self.get(key)?.as_u64().ok_or_else(|| Self::wrong(key, "an unsigned integer"))
     }
+    fn u32(&self, key: &str) -> Result<u32, String> {
+        u32::try_from(self.u64(key)?).map_err(|_| Self::wrong(key, "a 32-bit unsigned integer"))
+    }
     fn bool(&self, key: &str) -> Result<bool, String> {
         self.get(key)?.as_bool().ok_or_else(|| Self::wrong(key, "a boolean"))
     }
@@ -90,6 +93,9 @@ pub enum Message {
     /// "May I hand over to you?" with the asker's config digest.
     HandoverQuery { id: u64, config_digest: String },
     HandoverReply { id: u64, ready: bool, reason: String },
+    /// A `replicate_file` from the leading node: base64 bytes, permission bits, owner
+    /// and group. The follower writes it only to a path of its own list.
+    File { path: String, mode: u32, uid: u32, gid: u32, data: String },
 }
 
 impl Message {
@@ -127,6 +133,7 @@ impl Message {
             "leases" => Message::Leases { text: b.string("text")? },
             "handover_query" => Message::HandoverQuery { id: b.u64("id")?, config_digest: b.string("config_digest")? },
             "handover_reply" => Message::HandoverReply { id: b.u64("id")?, ready: b.bool("ready")?, reason: b.string("reason")? },
+            "file" => Message::File { path: b.string("path")?, mode: b.u32("mode")?, uid: b.u32("uid")?, gid: b.u32("gid")?, data: b.string("data")? },
             other => return Err(format!("unknown message kind '{}'", other)),
         })
     }
@@ -264,6 +271,10 @@ mod tests {
             (Message::Leases { text: "1700000000 02:00:00:00:00:01 192.0.2.10 host *\n".into() }, r#"{"leases":{"text":"1700000000 02:00:00:00:00:01 192.0.2.10 host *\n"}}"#),
             (Message::HandoverQuery { id: 18446744073709551615, config_digest: "".into() }, r#"{"handover_query":{"id":18446744073709551615,"config_digest":""}}"#),
             (Message::HandoverReply { id: 3, ready: false, reason: "maintenance".into() }, r#"{"handover_reply":{"id":3,"ready":false,"reason":"maintenance"}}"#),
+            (
+                Message::File { path: "/etc/openvpn/ta.key".into(), mode: 0o600, uid: 0, gid: 0, data: "a2V5".into() },
+                r#"{"file":{"path":"/etc/openvpn/ta.key","mode":384,"uid":0,"gid":0,"data":"a2V5"}}"#,
+            ),
         ]
     }
 
@@ -300,6 +311,7 @@ mod tests {
             br#"{"heartbeat":{"seq":1.5,"state":"B","role":"b","priority":1,"maintenance":true,"config_digest":"d"}}"#,
             br#"{"heartbeat":{"seq":1,"state":"B","role":"b","priority":1,"maintenance":"yes","config_digest":"d"}}"#,
             br#"{"package":{"name":1,"text":"t"}}"#,
+            br#"{"file":{"path":"/etc/openvpn/k","mode":4294967296,"uid":0,"gid":0,"data":""}}"#,
             br#"{"heartbeat":[]}"#,
             br#"{}"#,
             br#"[]"#,

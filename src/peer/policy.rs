@@ -72,6 +72,18 @@ const ALLOWED: &[(&str, &str, &str)] = &[
          local_addr server_addr maindhcp loglevel legacy table table_family ",
     ),
     (
+        "openvpn",
+        " openvpn ",
+        " enabled port lport local proto dev dev_type server server_ipv6 server_bridge topology \
+         keepalive persist_key persist_tun cipher data_ciphers data_ciphers_fallback ncp_ciphers \
+         auth tls_server tls_client tls_version_min tls_cipher remote_cert_tls verify_x509_name \
+         key_direction verb mute client_to_client duplicate_cn push route route_ipv6 comp_lzo \
+         compress max_clients mode float fragment mssfix tun_mtu reneg_sec hand_window \
+         tran_window explicit_exit_notify ifconfig ifconfig_ipv6 ifconfig_pool txqueuelen \
+         sndbuf rcvbuf fast_io multihome nobind user group \
+         ca cert key dh tls_auth tls_crypt tls_crypt_v2 crl_verify secret pkcs12 extra_certs ",
+    ),
+    (
         "network",
         " interface ",
         " proto private_key listen_port addresses mtu fwmark nohostroute ip6prefix public_key \
@@ -106,8 +118,29 @@ pub fn section_allowed(package: &str, stype: &str) -> bool {
     lists(package).is_none_or(|(types, _)| listed(types, stype) || (package == "network" && stype.starts_with("wireguard_")))
 }
 
+/// OpenVPN options that name a file: allowed only as a `replicate_file` path could be
+/// ([`crate::model::peer::file_allowed`]), with tls_auth's optional key direction.
+const OPENVPN_FILES: &str = " ca cert key dh tls_auth tls_crypt tls_crypt_v2 crl_verify secret pkcs12 extra_certs ";
+
+/// Options whose every value is checked ([`OPENVPN_FILES`]): the digest leaves them
+/// out, as a refused value on one router and an allowed one on the other would
+/// otherwise differ for good; a change on the leader is still pushed (inotify).
+pub fn value_checked(package: &str, option: &str) -> bool {
+    package == "openvpn" && listed(OPENVPN_FILES, option)
+}
+
 /// The peer may set this option to this value.
 pub fn option_allowed(package: &str, option: &str, value: &crate::uci::Value) -> bool {
+    let file_ok = |v: &String| {
+        let mut words = v.split(' ');
+        words.next().is_some_and(crate::model::peer::file_allowed) && words.next().is_none_or(|d| d == "0" || d == "1") && words.next().is_none()
+    };
+    if value_checked(package, option) {
+        return match value {
+            Value::Single(v) => file_ok(v),
+            Value::List(vs) => vs.iter().all(file_ok),
+        };
+    }
     let plain = |v: &String| !v.chars().any(char::is_control);
     let value_ok = match value {
         Value::Single(v) => plain(v),
@@ -172,7 +205,8 @@ pub fn filter(package: &str, leader: &Package, local: Option<&Package>, vpns: &[
             if theirs != ours.map(|o| &o.value) {
                 note(format!("{}.{}.{}", package, display, name));
             }
-            if let Some(o) = ours.filter(|o| !option_allowed(package, &o.name, &o.value)) {
+            // The leader's value not taken (or absent while ours is not allowed): ours stays.
+            if let Some(o) = ours {
                 if kept.option(name).is_none() {
                     kept.options.push(o.clone());
                 }
@@ -293,5 +327,23 @@ mod tests {
         let (out, refused) = filter("network", &parse(NET_LEADER, "network"), Some(&parse(clash, "network")), &vpns);
         assert_eq!(refused, ["network.wg0"]);
         assert_eq!(out.section("wg0").unwrap().stype, "device");
+    }
+
+    /// Issue 18 §2: an OpenVPN server's UCI comes from the master, but nothing that
+    /// runs a program (`up`, `script_security`, a whole `config` file), writes a file of
+    /// its choosing (`status`, `log`), or reads a key from outside the VPN directories.
+    #[test]
+    fn openvpn_takes_settings_and_key_paths_but_no_scripts() {
+        let leader = "config openvpn 'server'\n\toption enabled '1'\n\toption port '1194'\n\toption dev 'tun0'\n\
+            \toption ca '/etc/openvpn/ca.crt'\n\toption tls_auth '/etc/openvpn/ta.key 0'\n\toption key '/etc/dropbear/dropbear_rsa_host_key'\n\
+            \toption up '/tmp/evil.sh'\n\toption script_security '2'\n\toption status '/etc/shadow'\n\toption config '/tmp/x.conf'\n";
+        let local = "config openvpn 'server'\n\toption enabled '1'\n\toption key '/etc/openvpn/server.key'\n\toption status '/tmp/openvpn.status'\n";
+        let (out, refused) = filter("openvpn", &parse(leader, "openvpn"), Some(&parse(local, "openvpn")), &[]);
+        assert_eq!(refused, ["openvpn.server.key", "openvpn.server.up", "openvpn.server.script_security", "openvpn.server.status", "openvpn.server.config"]);
+        let s = out.section("server").unwrap();
+        assert_eq!((s.get("port"), s.get("ca"), s.get("tls_auth")), (Some("1194"), Some("/etc/openvpn/ca.crt"), Some("/etc/openvpn/ta.key 0")));
+        assert_eq!((s.get("key"), s.get("status"), s.get("up")), (Some("/etc/openvpn/server.key"), Some("/tmp/openvpn.status"), None));
+        assert!(!option_allowed("openvpn", "tls_auth", &Value::Single("/etc/openvpn/ta.key 0 x".into())));
+        assert!(!option_allowed("openvpn", "ca", &Value::Single("/etc/openvpn/../shadow".into())));
     }
 }

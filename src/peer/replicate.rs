@@ -45,7 +45,7 @@ pub fn package_digest(text: Option<&str>, name: &str, excl: &[&Exclusion], vpns:
                 }
                 h.update(format!("S\0{}\0{}\n", pkg.display_name(i), s.stype).as_bytes());
                 for o in &s.options {
-                    if excluded_option(&pkg, excl, i, &o.name) || !policy::option_allowed(name, &o.name, &o.value) {
+                    if excluded_option(&pkg, excl, i, &o.name) || !policy::option_allowed(name, &o.name, &o.value) || policy::value_checked(name, &o.name) {
                         continue;
                     }
                     h.update(b"O\0");
@@ -65,6 +65,20 @@ pub fn package_digest(text: Option<&str>, name: &str, excl: &[&Exclusion], vpns:
                     h.update(b"\n");
                 }
             }
+        }
+    }
+    hex(&h.finalize())
+}
+
+/// Hex digest of one `replicate_file` as [`crate::fsutil::read_regular`] gives it
+/// (bytes, mode, owner, group); `None` (missing, a symlink, too big) is "absent".
+pub fn file_digest(file: Option<&(Vec<u8>, u32, u32, u32)>) -> String {
+    let mut h = Blake2s256::new();
+    match file {
+        None => h.update(b"absent"),
+        Some((bytes, mode, uid, gid)) => {
+            h.update(format!("file\0{}\0{}\0{}\0", mode, uid, gid).as_bytes());
+            h.update(bytes);
         }
     }
     hex(&h.finalize())
@@ -307,5 +321,17 @@ mod tests {
             let p = crate::uci::parse(&m.text, "network").unwrap();
             assert_eq!((p.section("lan").unwrap().get("ipaddr"), p.section("wg0").unwrap().get("private_key")), (Some("192.0.2.3"), Some("K1")));
         }
+    }
+
+    /// A key path refused from the leader keeps ours, and that is not drift: the
+    /// digests agree after the merge, so the pair shows in_sync and does not push again.
+    #[test]
+    fn a_refused_openvpn_key_path_is_no_drift() {
+        let leader = "config openvpn 'server'\n\toption port '1194'\n\toption key '/root/server.key'\n\toption up '/tmp/x.sh'\n";
+        let local = "config openvpn 'server'\n\toption port '1190'\n\toption key '/etc/openvpn/server.key'\n";
+        let m = merge(leader, Some(local), "openvpn", &[], &[]).unwrap();
+        assert_eq!(m.refused, ["openvpn.server.key", "openvpn.server.up"]);
+        assert!(m.text.contains("option port '1194'") && m.text.contains("/etc/openvpn/server.key") && !m.text.contains("/tmp/x.sh"), "{}", m.text);
+        assert_eq!(package_digest(Some(&m.text), "openvpn", &[], &[]), package_digest(Some(leader), "openvpn", &[], &[]));
     }
 }

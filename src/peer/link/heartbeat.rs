@@ -40,6 +40,9 @@ const CONNTRACK_PROBE: Duration = Duration::from_millis(500);
 impl Link {
     pub(super) fn send_heartbeat(&mut self) {
         self.next_heartbeat = Instant::now() + HEARTBEAT;
+        if self.settings.as_ref().is_some_and(|s| !s.link.files.is_empty()) {
+            self.check_files();
+        }
         let Some(s) = &self.settings else { return };
         self.seq += 1;
         let (role, priority, maintenance, ha) = (s.role.clone(), s.priority, s.maintenance, Some(s.ha.clone()));

@@ -38,6 +38,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod files;
 mod heartbeat;
 mod leases;
 mod reload;
@@ -189,6 +190,8 @@ struct Link {
     asked: heartbeat::Asked,
     /// Service reloads after replication, run by a worker thread.
     reloads: reload::Reloads,
+    /// `replicate_file` digests as last looked at (`files::check_files`).
+    files_seen: Vec<(String, String)>,
 }
 
 impl Link {
@@ -219,6 +222,7 @@ impl Link {
             conntrack_at: None,
             asked: heartbeat::Asked::default(),
             reloads: reload::Reloads::default(),
+            files_seen: Vec::new(),
         }
     }
 
@@ -292,6 +296,7 @@ impl Link {
             Message::Leases { text } => self.apply_leases(&text),
             Message::HandoverQuery { id, config_digest } => self.on_handover_query(id, &config_digest),
             Message::HandoverReply { id, ready, reason } => self.on_handover_reply(HandoverReply { id, ready, reason }),
+            Message::File { path, mode, uid, gid, data } => self.apply_file(&path, mode, uid, gid, &data),
         }
     }
 }

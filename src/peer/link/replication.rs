@@ -98,7 +98,8 @@ impl Link {
 
     pub(super) fn local_digest(&self) -> String {
         let Some(s) = &self.settings else { return String::new() };
-        let parts: Vec<(String, String)> = s.link.replicate.iter().map(|p| (p.clone(), self.package_digest(p))).collect();
+        let mut parts: Vec<(String, String)> = s.link.replicate.iter().map(|p| (p.clone(), self.package_digest(p))).collect();
+        parts.extend(self.file_digests());
         replicate::combined_digest(&parts)
     }
 
@@ -108,9 +109,12 @@ impl Link {
         let digest = self.shared.lock().local_digest.clone();
         if mismatch && self.leading() && self.pushed.as_deref() != Some(digest.as_str()) {
             self.pushed = Some(digest);
-            let names = self.settings.as_ref().map(|s| s.link.replicate.clone()).unwrap_or_default();
+            let (names, files) = self.settings.as_ref().map(|s| (s.link.replicate.clone(), s.link.files.clone())).unwrap_or_default();
             for n in names {
                 self.push_package(&n);
+            }
+            for f in files {
+                self.push_file(&f);
             }
         }
     }

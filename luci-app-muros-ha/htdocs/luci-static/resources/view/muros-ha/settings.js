@@ -84,6 +84,10 @@ const OPTION_LABELS = {
 	preempt: _('Preempt'),
 	service: _('Services'),
 	vpn: _('VPN interfaces'),
+	peer_key: _('Peer key'),
+	replicate: _('Replicated packages'),
+	replicate_exclude: _('Kept per router'),
+	replicate_file: _('Replicated files'),
 	sync_group: _('Multicast group'),
 	device: _('macvlan device'),
 	interface: _('Interface'),
@@ -551,6 +555,23 @@ return view.extend({
 
 			if (replicated.indexOf(m2[1]) < 0)
 				return _('%s is not a replicated package').format(m2[1]);
+
+			return true;
+		};
+
+		o = s.option(form.DynamicList, 'replicate_file', _('Replicated files'),
+			_('Keys and certificates a VPN server needs, sent by the master with their mode and owner: files under /etc/openvpn/, /etc/swanctl/, /etc/ipsec.d/, /etc/wireguard/ or /etc/luci-uploads/ (no .conf, .ovpn or .sh). List the same files on both routers.'));
+		o.placeholder = '/etc/openvpn/server.key';
+		o.validate = function(section_id, value) {
+			if (value == null || value === '')
+				return true;
+
+			const dirs = [ '/etc/openvpn/', '/etc/swanctl/', '/etc/ipsec.d/', '/etc/wireguard/', '/etc/luci-uploads/' ];
+			const rest = dirs.filter(d => value.indexOf(d) == 0).map(d => value.substring(d.length))[0];
+
+			if (rest == null || rest === '' || !/^[A-Za-z0-9._+@\/-]+$/.test(value) || value.length > 200 ||
+			    rest.split('/').some(c => c === '' || c == '.' || c == '..') || /\.(conf|ovpn|sh)$/.test(value))
+				return _('Expecting a key or certificate file under one of %s').format(dirs.join(', '));
 
 			return true;
 		};
