@@ -6,7 +6,7 @@
 use super::plan::{backup_route_argv, resolver_text, service_argv, Action, RESOLVER_MARK};
 use super::system::{conntrackd_socket, System};
 use crate::paths::Paths;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -28,14 +28,14 @@ const CONNTRACKD_START_POLL: Duration = Duration::from_millis(20);
 /// The result of one leaf action, as stored in the history:
 /// `{"action","ok","ms","detail"?}`, fields in this order (`detail` left out when
 /// `None`, in the history and in ubus replies alike).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActionResult {
     /// What ran (see [`Action::describe`]).
     pub action: String,
     pub ok: bool,
     pub ms: u64,
     /// Missing or `null` in a line read back: `None`, as the previous reader had it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// When it ended, in ms from the start of the plan (not stored: see [`steps`]).
     #[serde(skip)]

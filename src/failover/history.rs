@@ -8,7 +8,7 @@ use super::state::replace_quick;
 use super::GroupState;
 use crate::paths::Paths;
 use std::io;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::PathBuf;
 
 pub const HISTORY_MAX: usize = 64;
@@ -18,13 +18,12 @@ pub type ActionRecord = ActionResult;
 
 /// One transition: `{"time","from","to","reason","ok","ms","seq","actions":[…]}`, in
 /// this order in the file; in a ubus reply (a `serde_json::Value`) keys are sorted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HistoryRecord {
     /// Unix seconds when the transition started.
     pub time: u64,
     /// `null` when no state was recorded before (first event after boot); missing
     /// reads as `None` too, as it always did.
-    #[serde(default)]
     pub from: Option<GroupState>,
     pub to: GroupState,
     /// What asked for it: `keepalived GROUP muros_ha MASTER prio 150`, `converge at daemon start`…
@@ -37,7 +36,7 @@ pub struct HistoryRecord {
     pub actions: Vec<ActionRecord>,
     /// MASTER only: VRRP event → WAN up, services running, conntrack committed.
     /// Left out otherwise, and missing in lines from before it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<serde_json::Value>,
 }
 
@@ -49,7 +48,19 @@ impl HistoryRecord {
 
     /// A line of `history.jsonl`.
     pub fn parse(line: &str) -> Result<Self, String> {
-        serde_json::from_slice(line.as_bytes()).map_err(|e| e.to_string())
+        let v = crate::json::parse(line.as_bytes())?;
+        let o = crate::json::Obj::of(&v)?;
+        Ok(HistoryRecord {
+            time: o.u64("time")?,
+            from: o.opt_state("from")?,
+            to: o.state("to")?,
+            reason: o.string("reason")?,
+            ok: o.bool("ok")?,
+            ms: o.u64("ms")?,
+            seq: o.u64("seq")?,
+            actions: o.objects("actions", |a| Ok(ActionRecord { action: a.string("action")?, ok: a.bool("ok")?, ms: a.u64("ms")?, detail: a.opt_string("detail")?, at_ms: 0 }))?,
+            steps: o.opt("steps").cloned(),
+        })
     }
 }
 
@@ -82,11 +93,20 @@ fn append_jsonl(path: &std::path::Path, new: &str, valid: fn(&str) -> bool) -> i
 
 /// Something the daemon saw that is not a transition (`history.events`): a fence
 /// raised or lifted, an alert raised, what the peer sent and this node refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Event {
     pub time: u64,
     pub kind: String,
     pub message: String,
+}
+
+impl Event {
+    /// A line of `events.jsonl`.
+    pub fn parse(line: &str) -> Result<Self, String> {
+        let v = crate::json::parse(line.as_bytes())?;
+        let o = crate::json::Obj::of(&v)?;
+        Ok(Event { time: o.u64("time")?, kind: o.string("kind")?, message: o.string("message")? })
+    }
 }
 
 pub fn events_path(paths: &Paths) -> PathBuf {
@@ -100,7 +120,7 @@ static EVENTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub fn append_event(paths: &Paths, kind: &str, message: &str) {
     let ev = Event { time: super::state::now_secs(), kind: kind.to_string(), message: message.to_string() };
     let _guard = EVENTS.lock().unwrap_or_else(|e| e.into_inner());
-    let r = serde_json::to_string(&ev).map_err(io::Error::from).and_then(|line| append_jsonl(&events_path(paths), &line, |l| serde_json::from_slice::<Event>(l.as_bytes()).is_ok()));
+    let r = serde_json::to_string(&ev).map_err(io::Error::from).and_then(|line| append_jsonl(&events_path(paths), &line, |l| Event::parse(l).is_ok()));
     if let Err(e) = r {
         log::warn!("cannot record the {} event: {}", kind, e);
     }
@@ -109,7 +129,7 @@ pub fn append_event(paths: &Paths, kind: &str, message: &str) {
 /// The newest `limit` events (all if `None`), oldest first.
 pub fn read_events(paths: &Paths, limit: Option<usize>) -> Vec<Event> {
     let text = crate::fsutil::read_to_string(events_path(paths)).unwrap_or_default();
-    let all: Vec<Event> = text.lines().filter_map(|l| serde_json::from_slice(l.as_bytes()).ok()).collect();
+    let all: Vec<Event> = text.lines().filter_map(|l| Event::parse(l).ok()).collect();
     let skip = limit.map_or(0, |n| all.len().saturating_sub(n));
     all.into_iter().skip(skip).collect()
 }

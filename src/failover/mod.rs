@@ -36,13 +36,13 @@ pub use notify::{converge, run_transition, NotifyArgs, Outcome};
 pub use plan::{plan, plan_for, Action, ConntrackdOp, PlanInputs};
 pub use system::{CmdOutcome, RealSystem, RecordingSystem, System};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
 
 /// The state keepalived reports for the sync group (or the single instance). In
 /// records exactly `"MASTER"` etc.: upper case only (unlike [`FromStr`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum GroupState {
     Master,

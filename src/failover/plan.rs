@@ -5,7 +5,7 @@
 use super::{GroupState, Transition};
 use crate::model::Config;
 use crate::paths::Paths;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr};
 
 /// What the plan needs from the configuration. Kept apart from [`Config`] so the hook can
@@ -14,15 +14,13 @@ use std::net::{IpAddr, Ipv4Addr};
 /// JSON: `{"enabled","wan","services":[…],"vips":[{"device","address"}],"backup_via"}`,
 /// in this order, then `"vpns":[…]` only when there are any (so a cache without VPNs
 /// reads and writes as the previous release's).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlanInputs {
     pub enabled: bool,
     /// Logical WAN interface driven through netifd (`network.interface.<wan>`); `null`
     /// when there is none, and missing reads as `None`, as it always did.
-    #[serde(default)]
     pub wan: Option<String>,
     /// The WAN's device (the macvlan), for the guard; missing in older caches: no guard.
-    #[serde(default)]
     pub wan_device: Option<String>,
     /// Services started on MASTER and stopped otherwise, in configured order.
     pub services: Vec<String>,
@@ -31,14 +29,13 @@ pub struct PlanInputs {
     /// The LAN VIP a non-master router reaches the Internet through (see
     /// [`backup_internet`]); `null` when `backup_route` is off or no VIP is IPv4. Missing
     /// (a cache from before the option) reads as `None`: no route, as then.
-    #[serde(default)]
     pub backup_via: Option<Ipv4Addr>,
     /// `list vpn`: interfaces up on MASTER, down otherwise.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub vpns: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VipRef {
     pub device: String,
     /// `192.0.2.1/24`
@@ -60,7 +57,21 @@ impl PlanInputs {
 
     /// The cache file's bytes.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes).map_err(|e| e.to_string())
+        let v = crate::json::parse(bytes)?;
+        let o = crate::json::Obj::of(&v)?;
+        let backup_via = match o.opt("backup_via") {
+            None => None,
+            Some(a) => Some(a.as_str().and_then(|s| s.parse().ok()).ok_or("field `backup_via` is not an IPv4 address")?),
+        };
+        Ok(PlanInputs {
+            enabled: o.bool("enabled")?,
+            wan: o.opt_string("wan")?,
+            wan_device: o.opt_string("wan_device")?,
+            services: o.strings("services", None)?,
+            vips: o.objects("vips", |v| Ok(VipRef { device: v.string("device")?, address: v.string("address")? }))?,
+            backup_via,
+            vpns: o.strings("vpns", Some(Vec::new()))?,
+        })
     }
 }
 

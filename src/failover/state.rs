@@ -5,7 +5,7 @@
 use super::GroupState;
 use crate::paths::Paths;
 use crate::fsutil;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use nix::fcntl::{Flock, FlockArg, OFlag};
 use std::fs::{self, File};
 use std::io;
@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The newest state asked for: `{"seq","state","pid","time"}`, in this order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Desired {
     pub seq: u64,
     pub state: GroupState,
@@ -23,13 +23,12 @@ pub struct Desired {
 
 /// The last transition applied (read by the daemon's `status.last_transition`):
 /// `{"state","time","from","reason","ok","seq"}`, in this order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Current {
     pub state: GroupState,
     /// Unix seconds when the plan finished.
     pub time: u64,
     /// `null` when unknown; missing reads as `None` too, as it always did.
-    #[serde(default)]
     pub from: Option<GroupState>,
     pub reason: String,
     /// Every action succeeded.
@@ -103,16 +102,28 @@ impl std::fmt::Display for PathError {
 impl std::error::Error for PathError {}
 
 /// The record in `path`, `None` when missing, unreadable or not such a record.
-fn read_record<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
-    serde_json::from_slice(&fsutil::read(path).ok()?).ok()
+impl Desired {
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let v = crate::json::parse(bytes)?;
+        let o = crate::json::Obj::of(&v)?;
+        Ok(Desired { seq: o.u64("seq")?, state: o.state("state")?, pid: o.u32("pid")?, time: o.u64("time")? })
+    }
+}
+
+impl Current {
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let v = crate::json::parse(bytes)?;
+        let o = crate::json::Obj::of(&v)?;
+        Ok(Current { state: o.state("state")?, time: o.u64("time")?, from: o.opt_state("from")?, reason: o.string("reason")?, ok: o.bool("ok")?, seq: o.u64("seq")? })
+    }
 }
 
 pub fn read_desired(paths: &Paths) -> Option<Desired> {
-    read_record(&desired_path(paths))
+    Desired::parse(&fsutil::read(desired_path(paths)).ok()?).ok()
 }
 
 pub fn read_current(paths: &Paths) -> Option<Current> {
-    read_record(&current_path(paths))
+    Current::parse(&fsutil::read(current_path(paths)).ok()?).ok()
 }
 
 /// Record `state` as the newest wish and return it with its sequence number. A short
@@ -170,14 +181,14 @@ mod tests {
         let d = Desired { seq: 12, state: GroupState::Backup, pid: 4242, time: 1764150000 };
         let text = r#"{"seq":12,"state":"BACKUP","pid":4242,"time":1764150000}"#;
         assert_eq!(serde_json::to_string(&d).unwrap(), text);
-        assert_eq!(serde_json::from_str::<Desired>(text).unwrap(), d);
+        assert_eq!(Desired::parse(text.as_bytes()).unwrap(), d);
         let c = Current { state: GroupState::Stop, time: 5, from: None, reason: "x \u{e9}".into(), ok: false, seq: 3 };
         let text = r#"{"state":"STOP","time":5,"from":null,"reason":"x é","ok":false,"seq":3}"#;
         assert_eq!(serde_json::to_string(&c).unwrap(), text);
-        assert_eq!(serde_json::from_str::<Current>(text).unwrap(), c);
+        assert_eq!(Current::parse(text.as_bytes()).unwrap(), c);
         // `from` missing, unknown fields: still read.
         let old = r#"{"state":"MASTER","time":5,"reason":"","ok":true,"seq":3,"new":1}"#;
-        assert_eq!(serde_json::from_str::<Current>(old).unwrap().from, None);
-        assert!(serde_json::from_str::<Desired>(r#"{"seq":1,"state":"BACKUP","pid":4294967296,"time":0}"#).is_err());
+        assert_eq!(Current::parse(old.as_bytes()).unwrap().from, None);
+        assert!(Desired::parse(br#"{"seq":1,"state":"BACKUP","pid":4294967296,"time":0}"#).is_err());
     }
 }

@@ -5,7 +5,8 @@
 //! (`MORE` = another chunk follows) and the chunk. Reassembly stops at [`MAX_MESSAGE`].
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use crate::json::Obj;
+use serde_json::Value;
 
 pub const MORE: u8 = 0x01;
 pub const CHUNK: usize = super::session::MAX_PLAINTEXT - 1;
@@ -44,36 +45,6 @@ pub struct Heartbeat {
 /// Longest `Heartbeat::ha` believed (a summary of 64 VIPs fits easily).
 pub const HA_SUMMARY_MAX: usize = 4096;
 
-/// A message's body, for [`Message::parse`].
-struct Body<'a>(&'a Map<String, Value>);
-
-impl Body<'_> {
-    fn get(&self, key: &str) -> Result<&Value, String> {
-        self.0.get(key).ok_or_else(|| format!("missing field `{}`", key))
-    }
-    fn wrong(key: &str, what: &str) -> String {
-        format!("field `{}` is not {}", key, what)
-    }
-    fn u64(&self, key: &str) -> Result<u64, String> {
-        self.get(key)?.as_u64().ok_or_else(|| Self::wrong(key, "an unsigned integer"))
-    }
-    fn u32(&self, key: &str) -> Result<u32, String> {
-        u32::try_from(self.u64(key)?).map_err(|_| Self::wrong(key, "a 32-bit unsigned integer"))
-    }
-    fn bool(&self, key: &str) -> Result<bool, String> {
-        self.get(key)?.as_bool().ok_or_else(|| Self::wrong(key, "a boolean"))
-    }
-    fn string(&self, key: &str) -> Result<String, String> {
-        self.get(key)?.as_str().map(str::to_string).ok_or_else(|| Self::wrong(key, "a string"))
-    }
-    /// Missing and `null` are `None`.
-    fn opt_string(&self, key: &str) -> Result<Option<String>, String> {
-        match self.0.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(_) => self.string(key).map(Some),
-        }
-    }
-}
 
 /// The values [`Heartbeat::upstream`] may carry; anything else is dropped on receipt.
 pub const UPSTREAM_WORDS: &[&str] = &["ok", "down", "down_both", "demoted", "idle", "starting"];
@@ -111,11 +82,11 @@ impl Message {
     /// what is accepted is the same (the tests below pin it), at a fraction of the code
     /// on a router (the derived reader was 6.4 KB on aarch64).
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let v: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        let v = crate::json::parse(bytes)?;
         let Some((kind, body)) = v.as_object().filter(|m| m.len() == 1).and_then(|m| m.iter().next()) else {
             return Err("a message is an object with exactly one member".into());
         };
-        let b = Body(body.as_object().ok_or_else(|| format!("'{}' is not an object", kind))?);
+        let b = Obj::of(body)?;
         Ok(match kind.as_str() {
             "heartbeat" => Message::Heartbeat(Heartbeat {
                 seq: b.u64("seq")?,
@@ -124,7 +95,7 @@ impl Message {
                 priority: u8::try_from(b.u64("priority")?).map_err(|_| "priority out of range".to_string())?,
                 maintenance: b.bool("maintenance")?,
                 config_digest: b.string("config_digest")?,
-                conntrack: b.0.get("conntrack").filter(|v| !v.is_null()).cloned(),
+                conntrack: b.opt("conntrack").cloned(),
                 upstream: b.opt_string("upstream")?,
                 ha: b.opt_string("ha")?,
                 wan_lease: b.opt_string("wan_lease")?,
