@@ -17,7 +17,7 @@
 # Prints PASS/FAIL per case and `N passed, M failed`; exit status 1 when any failed.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-CASES=${CASES:-1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16}
+CASES=${CASES:-1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17}
 RUN_ID=$$
 PASSED=0 FAILED=0
 
@@ -64,7 +64,8 @@ flow_survived() {
 
 # The source addresses of the TCP connections the internet server holds, sorted, unique.
 srv_tcp_sources() {
-	ip netns exec "$NS_SRV" ss -tnH state established 2>/dev/null | awk '{a=$4; sub(/:[0-9]+$/, "", a); print a}' | sort -u | tr '\n' ' ' | sed 's/ $//'
+	# (to its internet address: case 17's tunnel flow ends on its tunnel address)
+	ip netns exec "$NS_SRV" ss -tnH state established src "$SRV_IP" 2>/dev/null | awk '{a=$4; sub(/:[0-9]+$/, "", a); print a}' | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
 
 # backup_reaches_internet R: router R's own TCP connection to the internet server
@@ -572,6 +573,70 @@ lease_cache_takeovers() {
 	start_keepalived rb
 }
 
+# Issue 18: a WireGuard site-to-site tunnel follows the master (`list vpn 'wg0'`). Both
+# routers carry the same key and listen port and the shared-MAC WAN keeps the public
+# address, so the remote site (srv) sees the same endpoint and is never touched. A flow
+# from the LAN client to a server on srv's tunnel address runs LAN -> master -> wg0 ->
+# WAN -> srv. A power cut of the master and its return, then a graceful stop and its
+# return: each time the new master has wg0 up (netifd stand-in and device), the old one
+# has none, both flows live on; the tunnel flow's gaps are printed, never asserted.
+case_17() {
+	[ "$HOOK" = muros ] || { note "needs HOOK=muros (the seed hook brings no VPN up)"; SKIPPED=1; return; }
+	if ! wg_tools_present; then
+		# CI installs them (.ci/setup.sh): missing there is a failure, not a skip
+		if [ "${CI:-}" = true ]; then bad "wireguard-go or wg is missing (apt: wireguard-go wireguard-tools)"; return; fi
+		note "wireguard-go or wg is missing (apt: wireguard-go wireguard-tools)"; SKIPPED=1; return
+	fi
+	# shellcheck disable=SC2034 # read by lib.sh (topology, UCI, firewall, ubus)
+	WG=1
+	begin || return
+	lab_vpn_up "$WAN0" || { bad "the tunnel to srv did not come up (no handshake with ra)"; return; }
+	wait_until 5 wg_up_on ra || bad "wg0 is not up on the master ra"
+	wg_dev_absent rb || bad "the backup rb has a wg0"
+	flow_start vpn "$WG_SRV_ADDR" || { bad "the tunnel flow did not start"; return; }
+	sleep 1
+	flow_alive vpn || { bad "the tunnel flow is not running before the fault"; return; }
+	local ep0; ep0=$(wg_srv_endpoint)
+	[ "$WAN_MODE" = static ] || [ "$ep0" = "$WAN0:$WG_PORT" ] || bad "srv's endpoint for the routers is '$ep0', not the shared WAN's $WAN0:$WG_PORT"
+	vpn_step "power cut of ra" rb lab_power_cut ra
+	if [ "$PREEMPT" = 1 ]; then
+		vpn_step "ra back (preempts)" ra lab_power_on ra
+	else
+		lab_power_on ra; converged rb "$WAN0"
+	fi
+	local m; m=$(masters); m=${m:-ra}
+	vpn_step "graceful stop of $m" "$(other "$m")" stop_keepalived "$m"
+	if [ "$PREEMPT" = 1 ]; then vpn_step "$m back (preempts)" "$m" start_keepalived "$m"; else start_keepalived "$m"; fi
+	[ "$WAN_MODE" = static ] || note "srv's endpoint for the routers $ep0 throughout"
+	flow_stop vpn
+}
+# vpn_step TITLE NEW_MASTER CMD...: run the fault CMD; the new master has wg0, the old
+# one none, the LAN flow and the tunnel flow survived; note the tunnel flow's gaps.
+vpn_step() {
+	local title=$1 m=$2 o b; o=$(other "$2"); shift 2
+	event; b=$(flow_get vpn tcp_bytes)
+	"$@"
+	converged "$m" "$WAN0"
+	wait_until 10 wg_up_on "$m" || bad "$title: wg0 is not up on the new master $m"
+	wait_until 5 wg_dev_absent "$o" || bad "$title: $o still has a wg0"
+	# flow_survived notes the LAN flow's gaps
+	note "[$title: LAN flow"
+	flow_survived "$T_EV" "$B_EV"
+	wait_until 8 flow_alive vpn || true
+	[ "$(flow_get vpn tcp_reset)" = false ] || bad "$title: the tunnel's TCP flow was reset: $(flow_get vpn tcp_error)"
+	[ "$(flow_get vpn tcp_bytes)" -gt "${b:-0}" ] || bad "$title: no TCP bytes through the tunnel since the fault"
+	flow_alive vpn || bad "$title: the tunnel flow stalled (no reply in the last second)"
+	# The shared-MAC WAN keeps the public address: srv's peer must still point at it.
+	# A static WAN (issue 17 §2) NATs the LAN to the VIP but leaves the router's own
+	# traffic (wireguard-go's) on the router's own address: srv follows the new source
+	# by WireGuard's roaming; noted, not asserted.
+	local ep; ep=$(wg_srv_endpoint)
+	if [ "$WAN_MODE" != static ] && [ "$ep" != "$WAN0:$WG_PORT" ]; then
+		bad "$title: srv's endpoint for the routers moved to '$ep' (the WAN is $WAN0)"
+	fi
+	note "/ tunnel flow gap tcp $(flow_gap_after vpn tcp "$T_EV") ms udp $(flow_gap_after vpn udp "$T_EV") ms$([ "$WAN_MODE" = static ] && echo "; srv's endpoint now $ep")]"
+}
+
 # master_changes SECONDS: the single masters seen, in order, sampling every 0.2 s
 master_changes() {
 	local end=$(( $(now_ms) + $1 * 1000 )) seq="" last="" m
@@ -609,6 +674,7 @@ declare -A TITLE=(
 	[14]="upstream health: master's path blackholed, then the ISP down for both"
 	[15]="preempt_delay holds the returning master back"
 	[16]="lease cache: takeover from the peer's lease, then the ISP renumbers"
+	[17]="WireGuard tunnel follows the master: power cut, graceful stop"
 )
 
 . "$HERE/lib.sh"

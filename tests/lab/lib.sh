@@ -17,6 +17,8 @@
 #   CONNTRACKD=1|0           run conntrackd (0 = show what breaks without it)
 #   NAT=snat|masquerade      WAN NAT: SNAT to the lease (default) or fw4-style masquerade
 #   LAB_KEEP=1               keep /tmp/muros-lab-PID after teardown (logs)
+#   WG=1                     a WireGuard site-to-site tunnel wg0 to a peer in srv that
+#                            follows the master (`list vpn 'wg0'`; lab_vpn_up)
 #
 # Topology (LAB-NOTES): isp = DHCP server (dnsmasq --no-ping) on a bridge + route to
 # srv; ra/rb = routers, each with wanp (veth to the isp bridge) carrying a macvlan
@@ -93,6 +95,25 @@ LAN6_VIP=2001:db8:10::1
 declare -A R_LAN6=([ra]=2001:db8:10::2 [rb]=2001:db8:10::3)
 # on both routers' loopback: what the client reaches through its IPv6 default route
 V6_REMOTE=2001:db8:ff::1
+# WG=1: a WireGuard tunnel wg0 from the master to a remote site in srv (wireguard-go,
+# the userspace implementation: no kernel module needed). Both routers carry the SAME
+# private key and listen port: the shared-MAC WAN keeps the public address, so the far
+# side sees the same endpoint after a failover and needs no change. Tunnel addresses
+# from 198.19.0.0/16 (benchmark range); srv routes the LAN into its tunnel.
+WG=${WG:-0}
+WG_IFACE=wg0
+WG_PORT=51820
+WG_NET=198.19.77.0/24
+WG_ROUTER_ADDR=198.19.77.1
+WG_SRV_ADDR=198.19.77.2
+# a real site-to-site setting on both sides: NAT/stateful-firewall keepalive every 25 s
+WG_KEEPALIVE=${WG_KEEPALIVE:-25}
+# WG_HOLD=1: a blackhole route for the far side's network (metric 1000) on both
+# routers, under the tunnel's own route: before wg0 is up, LAN packets to the far side
+# are dropped instead of leaking to the WAN (where NAT would bind them; see the README)
+WG_HOLD=${WG_HOLD:-1}
+WIREGUARD_GO=${WIREGUARD_GO:-$(command -v wireguard-go)}
+WG_TOOL=${WG_TOOL:-$(command -v wg)}
 
 lab_log() { printf '%s %s\n' "$(date +%T.%3N)" "$*" >&2; }
 lab_die() { lab_log "FATAL: $*"; exit 1; }
@@ -255,6 +276,9 @@ lab_topology() {
 		# a laptop: SLAAC address and default route from router advertisements
 		in_ns "$NS_CL" sysctl -qw net.ipv6.conf.eth0.accept_ra=1 net.ipv6.conf.eth0.autoconf=1
 	fi
+	if [ "$WG" = 1 ] && [ "$WG_HOLD" = 1 ]; then
+		for r in ra rb; do ip -n "${NS[$r]}" route add blackhole "$WG_NET" metric 1000; done
+	fi
 	ip -n "${NS[ra]}" link add sync0 type veth peer name sync0 netns "${NS[rb]}"
 	for r in ra rb; do
 		ip -n "${NS[$r]}" addr add "${R_SYNC[$r]}/30" dev sync0
@@ -283,6 +307,7 @@ $([ "${PREEMPT_DELAY:-0}" != 0 ] && printf "\toption preempt_delay '%s'\n" "$PRE
 	list service 'dnsmasq'
 	list service 'odhcpd'
 	list service 'miniupnpd'
+$([ "$WG" = 1 ] && printf "\tlist vpn '%s'\n" "$WG_IFACE")
 
 config vip 'lan'
 	option interface 'lan'
@@ -344,11 +369,95 @@ else
 	printf "config device 'muros_ha_wan'\n\toption type 'macvlan'\n\toption name '%s'\n\toption ifname 'wanp'\n\toption macaddr '%s'\n\toption mode 'private'\n\nconfig interface 'wan'\n\toption device '%s'\n\toption proto 'dhcp'\n\toption auto '0'\n" "$WAN_DEV" "$WAN_MAC" "$WAN_DEV"
 fi)
 EOC
+	# it holds the tunnel's private key: 0600, as muros-ha writes it when it replicates
+	[ "$WG" = 1 ] && write_wg_uci "$r" && chmod 600 "$root/etc/config/network"
 	cat >"$root/etc/config/system" <<EOC
 config system
 	option hostname 'lab-$r'
 	option timezone 'UTC'
 EOC
+}
+
+# ---------------------------------------------------------------- WireGuard (WG=1)
+# The keys, made once per lab: the routers share one private key (same public key and
+# endpoint for the far side), srv has its own.
+wg_keys() {
+	local d=$LAB_DIR/wg
+	[ -s "$d/router.pub" ] && [ -s "$d/srv.pub" ] && return 0
+	mkdir -p "$d" && chmod 700 "$d"
+	(umask 077; "$WG_TOOL" genkey >"$d/router.key" && "$WG_TOOL" genkey >"$d/srv.key") || lab_die "wg genkey"
+	if ! { "$WG_TOOL" pubkey <"$d/router.key" >"$d/router.pub" && "$WG_TOOL" pubkey <"$d/srv.key" >"$d/srv.pub"; }; then
+		lab_die "wg pubkey"
+	fi
+}
+# wg0 in router R's /etc/config/network, as OpenWrt's proto wireguard reads it
+write_wg_uci() {
+	local r=$1 root; root=$(root_of "$r")
+	wg_keys
+	cat >>"$root/etc/config/network" <<EOC
+
+config interface '$WG_IFACE'
+	option proto 'wireguard'
+	option private_key '$(cat "$LAB_DIR/wg/router.key")'
+	option listen_port '$WG_PORT'
+	list addresses '$WG_ROUTER_ADDR/24'
+	option auto '0'
+
+config wireguard_$WG_IFACE 'remote_site'
+	option description 'srv (remote site)'
+	option public_key '$(cat "$LAB_DIR/wg/srv.pub")'
+	option endpoint_host '$SRV_IP'
+	option endpoint_port '$WG_PORT'
+	option persistent_keepalive '$WG_KEEPALIVE'
+	option route_allowed_ips '1'
+	list allowed_ips '$WG_NET'
+EOC
+}
+wg_tools_present() { [ -x "${WIREGUARD_GO:-}" ] && [ -x "${WG_TOOL:-}" ] && command -v unshare >/dev/null; }
+# wg_in NS RUNDIR ARGS...: the real `wg` in namespace NS, finding the wireguard-go whose
+# /var/run is RUNDIR (with-run.sh)
+wg_in() { local ns=$1 run=$2; shift 2; ip netns exec "$ns" "$LAB_HERE/with-run.sh" "$run" "$WG_TOOL" "$@"; }
+# router R has the tunnel device, raised, with its address
+wg_dev_up() {
+	ip -n "${NS[$1]}" -o addr show dev "$WG_IFACE" 2>/dev/null | grep -q " $WG_ROUTER_ADDR/" \
+		&& ip -n "${NS[$1]}" -o link show dev "$WG_IFACE" 2>/dev/null | grep -q '[<,]UP[,>]'
+}
+wg_dev_absent() { ! ip -n "${NS[$1]}" link show dev "$WG_IFACE" >/dev/null 2>&1; }
+# netifd's view (the stand-in): status.up of network.interface.wg0 on router R
+wg_status_up() {
+	rx "$1" "$UBUS" -s "$(root_of "$1")/var/run/ubus/ubus.sock" -t 2 call "network.interface.$WG_IFACE" status 2>/dev/null \
+		| python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin).get("up") else 1)' 2>/dev/null
+}
+wg_up_on() { wg_dev_up "$1" && wg_status_up "$1"; }
+# srv's tunnel answers: a handshake within the last 2 minutes (wg's own clock)
+wg_srv_handshake_age() {
+	local t; t=$(wg_in "$NS_SRV" "$LAB_DIR/srv/run" show "$WG_IFACE" latest-handshakes 2>/dev/null | awk '{print $2; exit}')
+	if [ -z "$t" ] || [ "$t" = 0 ]; then echo never; else echo $(( $(date +%s) - t )); fi
+}
+wg_srv_endpoint() { wg_in "$NS_SRV" "$LAB_DIR/srv/run" show "$WG_IFACE" endpoints 2>/dev/null | awk '{print $2; exit}'; }
+wg_srv_handshaked() { local a; a=$(wg_srv_handshake_age); [ "$a" != never ] && [ "$a" -lt 120 ]; }
+# lab_vpn_up WAN_ADDR: the remote site in srv, whose endpoint for the routers is the
+# shared WAN's address WAN_ADDR: wireguard-go + wg (its own /var/run), the tunnel
+# address, the LAN routed into the tunnel, and a flowtool server on the tunnel address.
+# Waits (bounded) for the first handshake with the master.
+lab_vpn_up() {
+	local wan=$1 d=$LAB_DIR/srv
+	mkdir -p "$d/run"
+	wg_keys
+	ip netns exec "$NS_SRV" env WG_PROCESS_FOREGROUND=1 LOG_LEVEL=error "$LAB_HERE/with-run.sh" "$d/run" \
+		"$WIREGUARD_GO" "$WG_IFACE" </dev/null >>"$d/wireguard-go.log" 2>&1 &
+	LAB_PIDS+=($!); disown $! 2>/dev/null
+	wait_until 5 test -S "$d/run/wireguard/$WG_IFACE.sock" || { lab_log "srv: wireguard-go did not start"; return 1; }
+	wg_in "$NS_SRV" "$d/run" set "$WG_IFACE" listen-port "$WG_PORT" private-key "$LAB_DIR/wg/srv.key" \
+		peer "$(cat "$LAB_DIR/wg/router.pub")" endpoint "$wan:$WG_PORT" persistent-keepalive "$WG_KEEPALIVE" \
+		allowed-ips "$WG_ROUTER_ADDR/32,192.0.2.0/24" || { lab_log "srv: wg set failed"; return 1; }
+	ip -n "$NS_SRV" addr add "$WG_SRV_ADDR/24" dev "$WG_IFACE" || return 1
+	ip -n "$NS_SRV" link set "$WG_IFACE" up || return 1
+	ip -n "$NS_SRV" route add 192.0.2.0/24 dev "$WG_IFACE" || return 1
+	in_ns "$NS_SRV" python3 "$LAB_HERE/flowtool.py" server --bind "$WG_SRV_ADDR" \
+		>"$d/flowtool-server.log" 2>&1 &
+	LAB_PIDS+=($!); disown $! 2>/dev/null
+	wait_until 15 wg_srv_handshaked || { lab_log "srv: no handshake with the master in 15 s"; return 1; }
 }
 
 # OpenWrt's stock /etc/config/dhcp (lan served, wan ignored), which `muros-ha render`
@@ -526,6 +635,7 @@ table inet fw4 {
 		iifname "lan0" accept
 		iifname "sync0" accept
 		iifname "$WAN_DEV" udp dport 68 accept
+$([ "$WG" = 1 ] && printf '\t\tiifname "%s" accept\n\t\tiifname "%s" udp dport %s accept\n' "$WG_IFACE" "$WAN_DEV" "$WG_PORT")
 		ip protocol icmp accept
 		iifname "$WAN_DEV" meta l4proto tcp reject with tcp reset
 		iifname "$WAN_DEV" reject
@@ -535,6 +645,7 @@ table inet fw4 {
 		ct state established,related accept
 		ct state invalid counter drop
 		iifname "lan0" oifname "$WAN_DEV" accept
+$([ "$WG" = 1 ] && printf '\t\tiifname "lan0" oifname "%s" accept\n\t\tiifname "%s" oifname "lan0" accept\n' "$WG_IFACE" "$WG_IFACE")
 		jump upnp_forward
 	}
 	chain upnp_forward {
@@ -659,6 +770,14 @@ start_ubus() {
 	LAB_PIDS+=($!); disown $! 2>/dev/null
 	"$UBUS" -s "$root/var/run/ubus/ubus.sock" -t 5 wait_for network.interface.wan \
 		|| lab_die "$r: network.interface.wan did not register"
+	[ "$WG" = 1 ] || return 0
+	rx "$r" "$UCODE" -L "$UCODE_LIB" -D SOCK="$root/var/run/ubus/ubus.sock" -D ROOT="$root" \
+		-D IFACE="$WG_IFACE" -D WITH_RUN="$LAB_HERE/with-run.sh" -D WG_GO="$WIREGUARD_GO" \
+		-D WG="$WG_TOOL" -D IP="$(command -v ip)" \
+		"$LAB_HERE/netifd-wg.uc" </dev/null >>"$root/var/log/netifd-$WG_IFACE.err" 2>&1 &
+	LAB_PIDS+=($!); disown $! 2>/dev/null
+	"$UBUS" -s "$root/var/run/ubus/ubus.sock" -t 5 wait_for "network.interface.$WG_IFACE" \
+		|| lab_die "$r: network.interface.$WG_IFACE did not register"
 }
 
 start_conntrackd() {
@@ -807,10 +926,10 @@ client_kept_lease() {
 }
 
 # ---------------------------------------------------------------- traffic
-flow_start() {  # flow_start NAME -> status file $LAB_DIR/flow-NAME.json
-	local name=${1:-main}
+flow_start() {  # flow_start NAME [SERVER] -> status file $LAB_DIR/flow-NAME.json
+	local name=${1:-main} server=${2:-$SRV_IP}
 	rm -f "$LAB_DIR/flow-$name.json" "$LAB_DIR/flow-$name.stop"
-	in_ns "$NS_CL" python3 "$LAB_HERE/flowtool.py" client --server "$SRV_IP" \
+	in_ns "$NS_CL" python3 "$LAB_HERE/flowtool.py" client --server "$server" \
 		--status "$LAB_DIR/flow-$name.json" --stop-file "$LAB_DIR/flow-$name.stop" \
 		--duration "${FLOW_DURATION:-900}" >"$LAB_DIR/flow-$name.log" 2>&1 &
 	LAB_PIDS+=($!); disown $! 2>/dev/null
@@ -869,6 +988,7 @@ lab_power_cut() {
 # WAN, conntrack table), then the daemons start again in boot order.
 lab_power_on() {
 	local r=$1 root dev; root=$(root_of "$r")
+	rm -rf "$root/var/run/wireguard" "$root/var/run/netifd-$WG_IFACE"
 	rm -f "$root"/var/run/*.pid "$root/var/run/udhcpc-wan.bound" "$root/var/run/ubus/ubus.sock" \
 		"$root"/var/run/dnsmasq.*.dhcp
 	ip -n "${NS[$r]}" link set "$WAN_DEV" down
