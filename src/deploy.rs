@@ -118,7 +118,8 @@ net.netfilter.nf_conntrack_tcp_be_liberal = 1
 /// a `device` of type macvlan (same MAC on both routers) and the logical interface on
 /// top of it with `auto 0` — the failover engine brings it up on MASTER only — and proto
 /// `muros_dhcp` (our netifd proto, files/muros_dhcp.proto: DHCP that starts from the
-/// cached lease on a takeover); and `auto 0` on every `list vpn` interface.
+/// cached lease on a takeover); `auto 0` on every `list vpn` interface, and an
+/// unreachable route of metric 1000 for each network its WireGuard peers carry.
 /// Every other line of the file is kept. `None` when nothing must change.
 pub fn network_for_failover(cfg: &Config, paths: &Paths) -> Result<Option<OutputFile>, DeployError> {
     if cfg.wan.is_none() && cfg.vpns.is_empty() {
@@ -184,6 +185,36 @@ pub fn network_for_failover(cfg: &Config, paths: &Paths) -> Result<Option<Output
     // netifd must not at boot (or when a replicated change makes it reload).
     for v in &cfg.vpns {
         ed.set_option(v, "auto", "0").map_err(bad)?;
+    }
+    // A tunnel's networks never leave in clear text: while it is down (on the backup,
+    // on a new master until it is up) an unreachable route of metric 1000 catches what
+    // the tunnel's own routes (metric 0) would carry, instead of the default route.
+    // Not for a default route (0.0.0.0/0, ::/0): that would cut the backup off too.
+    let holds: Vec<(String, &'static str, String)> = {
+        let pkg = ed.package();
+        let mut v = Vec::new();
+        for vpn in &cfg.vpns {
+            let peers = pkg.sections.iter().filter(|s| s.stype.strip_prefix("wireguard_") == Some(vpn.as_str()));
+            // Named by family and number (`muros_hold_wg0_6_0`), so a name never changes
+            // its section type.
+            let (mut n4, mut n6) = (0, 0);
+            for target in peers.flat_map(|s| s.list("allowed_ips")).filter(|t| !t.ends_with("/0")) {
+                let (stype, family, n) = if target.contains(':') { ("route6", 6, &mut n6) } else { ("route", 4, &mut n4) };
+                v.push((format!("muros_hold_{}_{}_{}", vpn, family, n), stype, target.to_string()));
+                *n += 1;
+            }
+        }
+        v
+    };
+    let stale: Vec<String> = ed.package().sections.iter().filter_map(|s| s.name.clone()).filter(|n| n.starts_with("muros_hold_") && !holds.iter().any(|h| &h.0 == n)).collect();
+    for n in stale {
+        ed.delete_section(&n).map_err(bad)?;
+    }
+    for (name, stype, target) in &holds {
+        ed.ensure_section(stype, name).map_err(bad)?;
+        for (k, val) in [("interface", "loopback"), ("type", "unreachable"), ("target", target.as_str()), ("metric", "1000")] {
+            ed.set_option(name, k, val).map_err(bad)?;
+        }
     }
     let out = ed.finish();
     if out == text {

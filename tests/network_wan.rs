@@ -101,18 +101,38 @@ fn a_second_macvlan_with_the_shared_mac_is_refused_not_added() {
 /// MASTER only); its keys and peers are left as they are, and a second render is a no-op.
 #[test]
 fn a_vpn_interface_is_left_to_the_failover_engine() {
-    let root = root_with_network("vpn", "\nconfig interface 'wg0'\n\toption proto 'wireguard'\n\toption private_key 'kept'\n\toption listen_port '51820'\n\nconfig wireguard_wg0\n\toption public_key 'peer'\n\tlist allowed_ips '198.19.77.2/32'\n");
+    let root = root_with_network("vpn", "\nconfig interface 'wg0'\n\toption proto 'wireguard'\n\toption private_key 'kept'\n\toption listen_port '51820'\n\nconfig wireguard_wg0\n\toption public_key 'peer'\n\tlist allowed_ips '198.19.77.2/32'\n\tlist allowed_ips '198.51.100.128/25'\n\tlist allowed_ips 'fd00:77::/64'\n\tlist allowed_ips '0.0.0.0/0'\n");
     let conf = root.0.join("etc/config/muros_ha");
     let text = fs::read_to_string(&conf).unwrap().replacen("config global 'global'\n", "config global 'global'\n\tlist vpn 'wg0'\n", 1);
     fs::write(&conf, text).unwrap();
     render(&root);
     if let Some(show) = uci_show(&root) {
-        for line in ["network.wg0.auto='0'", "network.wg0.private_key='kept'", "network.@wireguard_wg0[0].public_key='peer'"] {
+        for line in [
+            "network.wg0.auto='0'",
+            "network.wg0.private_key='kept'",
+            "network.@wireguard_wg0[0].public_key='peer'",
+            // the tunnel's networks never take the default route while it is down
+            "network.muros_hold_wg0_4_0=route",
+            "network.muros_hold_wg0_4_0.target='198.19.77.2/32'",
+            "network.muros_hold_wg0_4_0.type='unreachable'",
+            "network.muros_hold_wg0_4_0.metric='1000'",
+            "network.muros_hold_wg0_4_0.interface='loopback'",
+            "network.muros_hold_wg0_4_1.target='198.51.100.128/25'",
+            "network.muros_hold_wg0_6_0=route6",
+            "network.muros_hold_wg0_6_0.target='fd00:77::/64'",
+        ] {
             assert!(show.contains(line), "missing {} in\n{}", line, show);
         }
+        assert!(!show.contains("0.0.0.0/0'\nnetwork.muros_hold") && !show.contains("muros_hold_wg0_4_2"), "no hold for a default route:\n{show}");
     }
     let before = fs::read(root.0.join("etc/config/network")).unwrap();
     let stdout = render(&root);
     assert!(!stdout.contains("wrote"), "second render changed something: {}", stdout);
     assert_eq!(fs::read(root.0.join("etc/config/network")).unwrap(), before);
+    // A network the peer no longer carries loses its hold.
+    let net = root.0.join("etc/config/network");
+    fs::write(&net, fs::read_to_string(&net).unwrap().replace("\tlist allowed_ips '198.51.100.128/25'\n", "")).unwrap();
+    render(&root);
+    let text = fs::read_to_string(&net).unwrap();
+    assert!(!text.contains("198.51.100.128/25") && !text.contains("muros_hold_wg0_4_1") && text.contains("muros_hold_wg0_6_0"), "{text}");
 }
