@@ -705,6 +705,8 @@ def run(d, base, rundir, backend, password):
     #    checked in the browser (low order, own key), the packages kept per router,
     #    then (real daemon) a second daemon on the sync link and the link's live state.
     open_settings()
+    check("the General tab has the VPN interfaces field (issue 18 §2)",
+          wait_for(lambda: [e for e in d.find_elements(By.ID, "widget.cbid.muros_ha.global.vpn") if e.is_displayed()], 5))
     shown = wait_for(lambda: css("#muros-ha-local-key").text, 15)
     st = backend.ubus("call", "muros_ha", "status") or {}
     own = (st.get("peer") or {}).get("local_key")
@@ -763,11 +765,20 @@ def run(d, base, rundir, backend, password):
         check("replicating `system` is marked invalid", wait_for(lambda: "cbi-input-invalid" in cls(rep), 5), cls(rep))
         rep.clear()
         rep.send_keys(Keys.TAB)
+        # issue 18 §2: replicated files only from the VPN directories, never a config
+        rf = css("#widget\\.cbid\\.muros_ha\\.global\\.replicate_file")
+        for bad in ("/etc/passwd", "/etc/openvpn/server.conf", "/etc/openvpn/../shadow"):
+            rf.clear()
+            rf.send_keys(bad, Keys.TAB)
+            check("replicating %s is marked invalid" % bad, wait_for(lambda: "cbi-input-invalid" in cls(rf), 5), cls(rf))
+        rf.clear()
+        rf.send_keys("/etc/openvpn/ta.key", Keys.ENTER)
         t0 = time.time()
         save_apply()
         paired = wait_for(lambda: (lambda t: t if opt(t, "peer_key") == kb else None)(read(conf)), 30)
         check("Save & Apply writes the peer's key to uci", paired, read(conf))
         check("... and the exclusion", paired and "list replicate_exclude 'dhcp.@dnsmasq[0].interface'" in paired, paired)
+        check("... and the replicated file", paired and "list replicate_file '/etc/openvpn/ta.key'" in paired, paired)
         check("the daemon applies the paired config", wait_for(lambda: d.find_elements(By.ID, "muros-ha-applied"), 30),
               d.find_elements(By.ID, "muros-ha-daemon") and css("#muros-ha-daemon").text)
         link = wait_for(lambda: (lambda t: t if t.startswith("Connected") else None)(css("#muros-ha-link-state").text), 30)
