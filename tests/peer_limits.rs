@@ -246,6 +246,8 @@ fn the_masters_wan_lease_is_cached_by_the_backup_and_garbage_is_not() {
             assert!(!cache.exists(), "{bad:?} was cached");
         }
         assert!(a.status()["peer"]["connected"] == true, "garbage ends no session");
+        assert_eq!(rejected(&a.peer(), "malformed"), 3, "each refused lease is counted: {}", a.peer());
+        assert!(a.peer()["last_error"].as_str().is_some_and(|e| e.contains("WAN lease is refused")), "{}", a.peer());
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
         hb(&mut p, "MASTER", "198.51.100.23/24 198.51.100.1 600 198.51.100.1");
         // bounded wait, no timing assumption: a slow (qemu) daemon just takes longer

@@ -213,7 +213,18 @@ impl Link {
         let now = crate::failover::state::now_secs();
         let lease = match crate::failover::lease::WanLease::from_wire(line, now) {
             Ok(l) => l,
-            Err(e) => return log::warn!("peer heartbeat: {}", e),
+            Err(e) => {
+                // Counted every time, logged when it says something new (once a second
+                // otherwise, for as long as the peer keeps sending it).
+                let m = format!("the peer's WAN lease is refused: {}", e);
+                let mut v = self.shared.lock();
+                v.rx_rejected.malformed += 1;
+                if v.last_error.as_deref() != Some(m.as_str()) {
+                    log::warn!("peer heartbeat: {}", m);
+                    v.last_error = Some(m);
+                }
+                return;
+            }
         };
         match crate::failover::lease::store(&self.paths, &lease) {
             Ok(Some(_)) => {
