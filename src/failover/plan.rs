@@ -503,6 +503,7 @@ mod tests {
             },
             services: services.iter().map(|s| s.to_string()).collect(),
             vpns: vec![],
+            vpn_ports: vec![],
             vips: vec![Vip {
                 name: "lan".into(),
                 interface: iface("lan", "br-lan"),

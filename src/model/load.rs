@@ -226,6 +226,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
     let sync_draft = sync::link(&mut c, g, &src.network);
     let services = global::services(&mut c, g);
     let vpns = global::vpns(&mut c, g, &src.network);
+    let vpn_ports: Vec<u16> = vpns.iter().filter_map(|v| src.network.section(v)?.get("listen_port")?.parse().ok()).collect();
     let sync_interface = sync_draft.interface.as_ref();
     let vip_context = vip::Context { vrrp_version, sync_mode: sync_draft.mode, sync_interface, network: &src.network };
     let vips = vip::vips(&mut c, g, &vip_context);
@@ -286,6 +287,7 @@ pub fn validate(src: &Sources) -> Result<Config, Vec<ConfigError>> {
         sync,
         services,
         vpns,
+        vpn_ports,
         vips,
         wan,
         router_id,

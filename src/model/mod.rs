@@ -106,6 +106,7 @@ pub mod tests_support {
             sync: SyncLink { interface: iface("sync", "eth2", vec![]), mode: SyncMode::Multicast, port: 3780, multicast_group: Ipv4Addr::new(225, 0, 0, 50), local_address: None, peer_ip: None },
             services: vec![],
             vpns: vec![],
+            vpn_ports: vec![],
             vips: vec![Vip { name: "lan".into(), interface: iface("lan", "br-lan", vec![net([192, 0, 2, 2], 24)]), address: net([192, 0, 2, 1], 24), vrid: 10, peer_address: None, gateway: None }],
             wan: None,
             router_id: "ra".into(),

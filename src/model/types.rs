@@ -221,6 +221,9 @@ pub struct Config {
     /// `list vpn` (issue 18): logical network interfaces (a WireGuard tunnel whose keys
     /// both routers share) brought up on MASTER and down otherwise, like the WAN.
     pub vpns: Vec<String>,
+    /// The UDP `listen_port`s of the `list vpn` interfaces (from `/etc/config/network`):
+    /// with a static WAN their packets leave from the WAN VIP (`render::firewall`).
+    pub vpn_ports: Vec<u16>,
     pub vips: Vec<Vip>,
     pub wan: Option<Wan>,
     /// keepalived `router_id` (hostname from `/etc/config/system`, else `muros-<role>`).

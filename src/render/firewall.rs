@@ -91,6 +91,19 @@ pub fn render_srcnat(cfg: &Config) -> Option<String> {
     keep.push(public.to_string());
     let mut t = Text::new();
     t.line("# Included by fw4 at the top of its srcnat chain: bare rules only.");
+    // The master's own tunnel endpoints (`list vpn` listen ports): the far side must
+    // see the VIP, whichever router is master, as it would with the shared-MAC WAN.
+    // From any source, the VIP included: fw4's masquerade after us would otherwise turn
+    // a packet the tunnel sends from the VIP into one from the router's own address.
+    if !cfg.vpn_ports.is_empty() {
+        let ports: Vec<String> = cfg.vpn_ports.iter().map(u16::to_string).collect();
+        t.line(format!(
+            "oifname \"{}\" udp sport {{ {} }} counter snat ip to {} comment \"muros-ha: static WAN, the tunnels' endpoint is the VIP\"",
+            vip.interface.device,
+            ports.join(", "),
+            public
+        ));
+    }
     t.line(format!(
         "oifname \"{}\" ip saddr != {{ {} }} counter snat ip to {} comment \"muros-ha: static WAN, NAT to the VIP {}\"",
         vip.interface.device,

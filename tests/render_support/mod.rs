@@ -140,6 +140,7 @@ pub fn base(role: Role) -> Config {
         sync: sync_link(iface("sync", "eth2", &[&format!("198.51.100.{sync_own}/30")]), SyncMode::Multicast, None),
         services: vec!["dnsmasq".into(), "odhcpd".into()],
         vpns: vec![],
+        vpn_ports: vec![],
         vips: vec![vip("lan", lan, "192.0.2.1/24", 10, None)],
         wan: Some(wan("eth1")),
         router_id: if role == Role::Master { "gw-a".into() } else { "gw-b".into() },
