@@ -50,6 +50,9 @@ suite "lab fault matrix, static WAN VIP (issue 17 §2), VRRPv3/0.1 s, shipped st
 # at 0.1 s only in CI (issue 16's targets; v2/1 s runs with the default SETTINGS).
 suite "benchmark: seed hook vs muros-ha, stop / power cut / handover / preempt back (prints figures)" env CONFIGS=render SETTINGS=3/0.1 tests/lab/bench.sh
 suite "benchmark: failover cost at 1k / 10k / 50k tracked flows (prints figures)" env MUROS_HA="$SHIPPED" HOOK=muros CONFIGS=render NAT=masquerade VRRP_VERSION=3 ADVERT=0.1 tests/lab/flows.sh
+# Issue 18: a VPN server run as a muros-ha service; the client reconnects after each
+# fault (asserted), how long it takes is printed.
+suite "lab: OpenVPN server follows the master, 3 power cuts + 3 graceful stops (prints reconnect figures)" env MUROS_HA="$SHIPPED" HOOK=muros CONFIGS=render NAT=masquerade VRRP_VERSION=3 ADVERT=0.1 tests/lab/openvpn.sh
 
 echo
 [ ${#failed_names[@]} -eq 0 ] || echo "failed suites: ${failed_names[*]}"
