@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   keepalived conntrackd conntrack nftables dnsmasq iproute2 iputils-ping
   iperf3 socat udhcpc isc-dhcp-client busybox procps psmisc miniupnpd miniupnpd-nftables radvd
-  wireguard-go wireguard-tools openvpn
+  wireguard-go wireguard-tools openvpn strongswan-charon strongswan-swanctl libcharon-extra-plugins
   qemu-user-static musl-tools shellcheck file
   chromium chromium-driver python3 python3-pip
   ca-certificates curl

@@ -53,6 +53,7 @@ suite "benchmark: failover cost at 1k / 10k / 50k tracked flows (prints figures)
 # Issue 18: a VPN server run as a muros-ha service; the client reconnects after each
 # fault (asserted), how long it takes is printed.
 suite "lab: OpenVPN server follows the master, 3 power cuts + 3 graceful stops (prints reconnect figures)" env MUROS_HA="$SHIPPED" HOOK=muros CONFIGS=render NAT=masquerade VRRP_VERSION=3 ADVERT=0.1 tests/lab/openvpn.sh
+suite "lab: strongSwan IPsec follows the master (kernel-libipsec), 2 power cuts + 2 graceful stops (prints figures)" env MUROS_HA="$SHIPPED" HOOK=muros CONFIGS=render NAT=masquerade VRRP_VERSION=3 ADVERT=0.1 tests/lab/ipsec.sh
 
 echo
 [ ${#failed_names[@]} -eq 0 ] || echo "failed suites: ${failed_names[*]}"
