@@ -56,14 +56,12 @@ FAR_NET=198.19.79.0/24
 FAR_ADDR=198.19.79.1
 GW_ID=gw.lab.test
 SRV_ID=srv.lab.test
-# shellcheck disable=SC1091 # the lab library, beside this file
+# shellcheck disable=SC2034 # read by svcsuite.sh
+SUITE=ipsec.sh SVC=ipsec FLOW=ipsec
+# shellcheck disable=SC1091 # the lab library and the service suites' shared half, beside this file
 . "$HERE/lib.sh"
-
-skip_or_fail() {
-	if [ "${CI:-}" = true ]; then echo "ipsec.sh: FAIL: $*" >&2; exit 1; fi
-	echo "ipsec.sh: SKIP: $*"
-	exit 0
-}
+# shellcheck disable=SC1091
+. "$HERE/svcsuite.sh"
 [ "$(id -u)" = 0 ] || skip_or_fail "needs root (network namespaces)"
 [ "$HOOK" = muros ] || skip_or_fail "needs HOOK=muros (the seed hook starts only dnsmasq, odhcpd, miniupnpd)"
 [ -x "$CHARON" ] || skip_or_fail "no $CHARON (Debian package strongswan-charon)"
@@ -71,31 +69,12 @@ command -v swanctl >/dev/null || skip_or_fail "no swanctl (Debian package strong
 [ -r "$LIBIPSEC_SO" ] || skip_or_fail "no kernel-libipsec plugin $LIBIPSEC_SO (Debian package libcharon-extra-plugins)"
 [ -c /dev/net/tun ] || skip_or_fail "no /dev/net/tun on this host"
 command -v unshare >/dev/null || skip_or_fail "no unshare (util-linux)"
-n_faults=0
-for f in $IPSEC_FAULTS; do
-	case $f in powercut | stop) n_faults=$((n_faults + 1)) ;; *) echo "ipsec.sh: IPSEC_FAULTS holds powercut or stop, not '$f'" >&2; exit 2 ;; esac
-done
-if [ "$n_faults" -lt 1 ] || [ "$n_faults" -gt 20 ]; then echo "ipsec.sh: 1..20 IPSEC_FAULTS" >&2; exit 2; fi
+faults_ok IPSEC_FAULTS "$IPSEC_FAULTS"
 if ! [[ $RECOVER_TIMEOUT =~ ^[0-9]+$ ]] || [ "$RECOVER_TIMEOUT" -lt 5 ]; then echo "ipsec.sh: RECOVER_TIMEOUT is a number >= 5" >&2; exit 2; fi
 # a throwaway pre-shared key for this run
 PSK=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 
 # ---------------------------------------------------------------- the lab, extended
-# lib.sh's router-file writers, wrapped (lib.sh is not ours to edit)
-for f in write_uci write_misc write_firewall; do
-	declare -F "$f" >/dev/null || { echo "ipsec.sh: lib.sh has no $f() to extend" >&2; exit 1; }
-done
-eval "ipsec_orig_write_uci() $(declare -f write_uci | tail -n +2)"
-eval "ipsec_orig_write_misc() $(declare -f write_misc | tail -n +2)"
-eval "ipsec_orig_write_firewall() $(declare -f write_firewall | tail -n +2)"
-
-write_uci() {
-	ipsec_orig_write_uci "$@" || return
-	local f; f=$(root_of "$1")/etc/config/muros_ha
-	sed -i "/^config global /a\\\\tlist service 'ipsec'" "$f"
-	grep -q "^	list service 'ipsec'$" "$f" || lab_die "$1: could not add list service 'ipsec' to $f"
-}
-
 # strongswan.conf for charon in directory ROOT (log, vici socket under it); EXTRA
 # lines go into the charon section
 write_strongswan_conf() {
@@ -181,7 +160,7 @@ EOC
 }
 
 write_misc() {
-	ipsec_orig_write_misc "$@" || return
+	svc_orig_write_misc "$@" || return
 	local r=$1 root d; root=$(root_of "$r") d=$(root_of "$r")/etc/ipsec
 	install -m 755 "$HERE/initd/ipsec" "$root/etc/init.d/ipsec"
 	install -m 755 "$HERE/with-run.sh" "$root/lib/lab/with-run.sh"
@@ -195,7 +174,7 @@ write_misc() {
 # fw4-style rules, in fw4's own table as openvpn.sh does: IKE and ESP-in-UDP on the
 # WAN, the TUN device as a `vpn` zone with forwardings lan <-> vpn
 write_firewall() {
-	ipsec_orig_write_firewall "$@" || return
+	svc_orig_write_firewall "$@" || return
 	local f; f=$(root_of "$1")/etc/lab-fw4.nft
 	awk -v wan="$WAN_DEV" -v tun="$IPSEC_DEV" '
 		/^[ \t]*chain [a-z_]+ \{/ { chain = $2 }
@@ -271,76 +250,29 @@ EOC
 		--uri "unix://$SRV_DIR/var/run/ipsec/charon.vici" >>"$SRV_DIR/var/log/ipsec.log" 2>&1
 }
 
-# epoch ms of the first line of charon log FILE at/after T0 ms matching the awk regex RE
-# (filelog lines start with "SECONDS.MS")
-log_ms_after() {
-	awk -v t="$2" -v re="$3" '$1 ~ /^[0-9]+\.[0-9]+$/ && $1 * 1000 >= t && $0 ~ re {printf "%.0f\n", $1 * 1000; exit}' "$1" 2>/dev/null
-}
 # the tunnel is back through router R: its CHILD_SA came up after T0 ms and replies
 # arrived after that (a reply in flight at the fault does not count)
-ipsec_recovered() {
+recovered() {
 	local cs; cs=$(log_ms_after "$(root_of "$1")/var/log/charon.log" "$2" "CHILD_SA lan.* established")
 	[ -n "$cs" ] && flow_fresh udp "$cs"
 }
 child_up_after() { [ -n "$(log_ms_after "$(root_of "$1")/var/log/charon.log" "$2" "CHILD_SA lan.* established")" ]; }
 
-# the tunnel flow: flowtool's server on the far site, its client and udpprobe.py on cl
-ipsec_flow_start() {
-	in_ns "$NS_SRV" python3 "$LAB_HERE/flowtool.py" server --bind "$FAR_ADDR" >"$LAB_DIR/ipsec-flowtool-server.log" 2>&1 &
-	LAB_PIDS+=($!); disown $! 2>/dev/null
-	sleep 0.3
-	rm -f "$LAB_DIR"/flow-ipsec*.json "$LAB_DIR"/flow-ipsec*.stop
-	in_ns "$NS_CL" python3 "$LAB_HERE/flowtool.py" client --server "$FAR_ADDR" \
-		--status "$LAB_DIR/flow-ipsec.json" --stop-file "$LAB_DIR/flow-ipsec.stop" \
-		--duration 600 >"$LAB_DIR/flow-ipsec.log" 2>&1 &
-	LAB_PIDS+=($!); disown $! 2>/dev/null
-	# shellcheck disable=SC2034 # read by lib.sh's flow_stop
-	FLOW_PID_ipsec=$!
-	in_ns "$NS_CL" python3 "$LAB_HERE/udpprobe.py" --server "$FAR_ADDR" \
-		--status "$LAB_DIR/flow-ipsecudp.json" --stop-file "$LAB_DIR/flow-ipsecudp.stop" \
-		--duration 600 >"$LAB_DIR/flow-ipsecudp.log" 2>&1 &
-	LAB_PIDS+=($!); disown $! 2>/dev/null
-	# shellcheck disable=SC2034 # read by lib.sh's flow_stop
-	FLOW_PID_ipsecudp=$!
-	wait_until 8 test -s "$LAB_DIR/flow-ipsec.json" && wait_until 8 test -s "$LAB_DIR/flow-ipsecudp.json"
-}
-# PROTO (udp: udpprobe.py, tcp: flowtool.py) replies within the last second, after T0 ms
-flow_fresh() {
-	local f=$LAB_DIR/flow-ipsec.json
-	[ "$1" = udp ] && f=$LAB_DIR/flow-ipsecudp.json
-	python3 -c '
-import json, sys, time
-d = json.load(open(sys.argv[1])); last = d.get(sys.argv[2] + "_last")
-ok = last is not None and time.time() - last < 1.0 and last * 1000 >= float(sys.argv[3])
-sys.exit(0 if ok else 1)' "$f" "$1" "${2:-0}" 2>/dev/null
-}
-
-# ---------------------------------------------------------------- checks
-test_one_master() { [ "$(master_count)" = 1 ]; }
-backup_hook_done() { [ -n "$(hook_line_after "$1" BACKUP "$2")" ]; }
-only_on() { service_running "$1" ipsec && ! service_running "$(other "$1")" ipsec; }
-not_on() { ! service_running "$1" ipsec; }
-running_str() { local r s=""; for r in ra rb; do service_running "$r" ipsec && s="$s $r"; done; echo "[${s# }]"; }
-
-RESULTS=
-fail_now() {
-	lab_log "FAIL: $*"
-	report
-	exit 1
+# one run's own columns: child_sa_up takeover
+row_extra() {
+	local o=$2 t0=$3 cs hl
+	cs=$(log_ms_after "$(root_of "$o")/var/log/charon.log" "$t0" "CHILD_SA lan.* established")
+	hl=$(hook_line_after "$o" MASTER "$t0")
+	echo "$(rel "$cs") $(rel "${hl%% *}")"
 }
 
 report() {
 	if [ -z "$RESULTS" ] || [ ! -s "$RESULTS" ]; then echo "ipsec.sh: no run finished"; return 0; fi
 	python3 - "$RESULTS" <<'PY'
-import os, statistics, sys
+import os, sys
 rows = [l.split() for l in open(sys.argv[1]).read().split("\n") if l.strip()]
 # kind from to udp_gap tcp_gap child_ms takeover_ms
 names = {"powercut": "power cut", "stop": "graceful stop"}
-def num(x):
-    try:
-        return float(x)
-    except ValueError:
-        return None
 print()
 print("IPsec site-to-site (IKEv2 PSK, strongSwan kernel-libipsec) cl -> 198.19.79.1 via the master; VRRPv%s advert %ss, NAT=%s"
       % (os.environ.get("VRRP_VERSION", "2"), os.environ.get("ADVERT", "1"), os.environ.get("NAT", "snat")))
@@ -348,16 +280,8 @@ print("ms after the fault; CHILD_SA = the new master's 'CHILD_SA lan{n} establis
 print("%-3s %-13s %-7s %8s %8s %9s %9s" % ("#", "fault", "master", "UDP gap", "TCP gap", "CHILD_SA", "takeover"))
 for i, r in enumerate(rows, 1):
     print("%-3d %-13s %-7s %8s %8s %9s %9s" % (i, names.get(r[0], r[0]), r[1] + ">" + r[2], r[3], r[4], r[5], r[6]))
-def mmm(v):
-    v = [x for x in v if x is not None]
-    return "%.0f / %.0f / %.0f" % (min(v), statistics.median(v), max(v)) if v else "-"
-kinds = [k for k in ("powercut", "stop") if any(r[0] == k for r in rows)]
-print()
-print("min / median / max per fault kind")
-print("  %-22s" % "" + "".join("%-24s" % ("%s (%d)" % (names[k], sum(1 for r in rows if r[0] == k))) for k in kinds))
-for title, c in (("tunnel UDP gap ms", 3), ("tunnel TCP gap ms", 4), ("CHILD_SA up ms", 5), ("takeover (hook) ms", 6)):
-    print("  %-22s" % title + "".join("%-24s" % mmm([num(r[c]) for r in rows if r[0] == k]) for k in kinds))
 PY
+	summary "tunnel UDP gap ms:3" "tunnel TCP gap ms:4" "CHILD_SA up ms:5" "takeover (hook) ms:6"
 }
 
 # ---------------------------------------------------------------- run
@@ -375,49 +299,17 @@ if [ "$CONFIGS" = render ]; then
 	{ start_daemons && pair_daemons; } || fail_now "the muros-ha daemons did not pair"
 fi
 srv_ipsec_up || fail_now "charon in srv did not start: $(tail -n 5 "$SRV_DIR/var/log/ipsec.log" | tr '\n' ' ')"
-wait_until 10 only_on "$M" || fail_now "charon runs on $(running_str), expected on the master $M only (see $(root_of "$M")/var/log/ipsec.log)"
+wait_until 10 only_on "$M" || fail_now "charon runs on $(svc_where), expected on the master $M only (see $(root_of "$M")/var/log/ipsec.log)"
 wait_until 15 child_up_after "$M" 0 || fail_now "no CHILD_SA on $M: $(tail -n 8 "$(root_of "$M")/var/log/charon.log" | tr '\n' ' ')"
 [ -n "$(client_addr)" ] || fail_now "the LAN client has no address"
-ipsec_flow_start || fail_now "the tunnel flow did not start (see $LAB_DIR/flow-ipsec.log)"
+tunnel_flow_start "$NS_CL" "$NS_SRV" "$FAR_ADDR" || fail_now "the tunnel flow did not start (see $LAB_DIR/flow-ipsec.log)"
 wait_until 5 flow_fresh udp 0 || fail_now "no UDP replies through the tunnel"
 wait_until 5 flow_fresh tcp 0 || fail_now "no TCP replies through the tunnel"
 lab_log "tunnel flow cl ($(client_addr)) -> $FAR_ADDR via $M running; setup took $(($(now_ms) - T_RUN)) ms"
 sleep 1
 
-rel() { if [ -n "$1" ]; then echo $(($1 - t)); else echo -; fi; }
-i=0
-for kind in $IPSEC_FAULTS; do
-	i=$((i + 1))
-	O=$(other "$M")
-	[ "$(masters)" = "$M" ] || fail_now "run $i: master is '$(masters)', expected $M"
-	t=$(now_ms)
-	if [ "$kind" = powercut ]; then lab_power_cut "$M"; else stop_keepalived "$M"; fi
-	lab_log "run $i: $kind of $M"
-	wait_until "$RECOVER_TIMEOUT" ipsec_recovered "$O" "$t" \
-		|| fail_now "run $i ($kind of $M): the tunnel carried no traffic $RECOVER_TIMEOUT s after the fault (masters: '$(masters)', charon on $(running_str); $O's charon log: $(tail -n 5 "$(root_of "$O")/var/log/charon.log" | tr '\n' ' '))"
-	[ "$(masters)" = "$O" ] || fail_now "run $i: after the $kind of $M the master is '$(masters)', expected $O"
-	wait_until 5 only_on "$O" || fail_now "run $i: charon on $(running_str), expected on $O only"
-	t_back=$(now_ms)
-	# the old master returns (boots / keepalived starts) and settles as BACKUP without charon
-	t_ret=$(now_ms)
-	if [ "$kind" = powercut ]; then lab_power_on "$M"; else start_keepalived "$M"; fi
-	wait_until 15 backup_hook_done "$M" "$t_ret" || fail_now "run $i: $M did not come back as BACKUP"
-	wait_until 5 not_on "$M" || fail_now "run $i: the returned BACKUP $M runs charon"
-	tcp_back=1
-	wait_until 15 flow_fresh tcp "$t" || { tcp_back=0; lab_log "run $i: no TCP reply 15 s after the tunnel was back (retransmission backoff)"; }
-	wait_until 5 flow_fresh udp "$t_back" || fail_now "run $i: the tunnel flow stopped after $M returned"
-	sleep 0.3
-	gap_u=$(flow_gap_after ipsecudp udp "$t")
-	gap_t=-; [ "$tcp_back" = 1 ] && gap_t=$(flow_gap_after ipsec tcp "$t")
-	cs=$(log_ms_after "$(root_of "$O")/var/log/charon.log" "$t" "CHILD_SA lan.* established")
-	hl=$(hook_line_after "$O" MASTER "$t")
-	echo "$kind $M $O ${gap_u:-0} ${gap_t:-0} $(rel "$cs") $(rel "${hl%% *}")" >>"$RESULTS"
-	lab_log "run $i: $(tail -n 1 "$RESULTS")"
-	M=$O
-	sleep 1
-done
-flow_stop ipsec
-flow_stop ipsecudp
+run_faults "$IPSEC_FAULTS"
 report
+# shellcheck disable=SC2154 # i: the runs svcsuite.sh's run_faults made
 echo "ipsec.sh: $i fault(s), tunnel back after each; total $(($(now_ms) - T_RUN)) ms"
 exit 0

@@ -65,14 +65,12 @@ OVPN_NET=198.19.78.0
 OVPN_MASK=255.255.255.0
 OVPN_CLIENT_CN=rw1
 OVPN_CLIENT_ADDR=198.19.78.10
-# shellcheck disable=SC1091 # the lab library, beside this file
+# shellcheck disable=SC2034 # read by svcsuite.sh
+SUITE=openvpn.sh SVC=openvpn FLOW=ovpn
+# shellcheck disable=SC1091 # the lab library and the service suites' shared half, beside this file
 . "$HERE/lib.sh"
-
-skip_or_fail() {
-	if [ "${CI:-}" = true ]; then echo "openvpn.sh: FAIL: $*" >&2; exit 1; fi
-	echo "openvpn.sh: SKIP: $*"
-	exit 0
-}
+# shellcheck disable=SC1091
+. "$HERE/svcsuite.sh"
 [ "$(id -u)" = 0 ] || skip_or_fail "needs root (network namespaces)"
 [ "$HOOK" = muros ] || skip_or_fail "needs HOOK=muros (the seed hook starts only dnsmasq, odhcpd, miniupnpd)"
 if ! command -v openvpn >/dev/null; then
@@ -89,11 +87,7 @@ knob_ok() {
 		exit 2
 	fi
 }
-n_faults=0
-for f in $OVPN_FAULTS; do
-	case $f in powercut | stop) n_faults=$((n_faults + 1)) ;; *) echo "openvpn.sh: OVPN_FAULTS holds powercut or stop, not '$f'" >&2; exit 2 ;; esac
-done
-knob_ok "number of OVPN_FAULTS" "$n_faults" 1 20
+faults_ok OVPN_FAULTS "$OVPN_FAULTS"
 read -r KA_PING KA_RESTART KA_EXTRA <<<"$OVPN_KEEPALIVE"
 [ -z "${KA_EXTRA:-}" ] || { echo "openvpn.sh: OVPN_KEEPALIVE is 'PING RESTART'" >&2; exit 2; }
 knob_ok "OVPN_KEEPALIVE ping" "${KA_PING:-x}" 1 60
@@ -102,26 +96,9 @@ knob_ok OVPN_EXIT_NOTIFY "$OVPN_EXIT_NOTIFY" 0 1
 knob_ok RECOVER_TIMEOUT "$RECOVER_TIMEOUT" 5 600
 
 # ---------------------------------------------------------------- the lab, extended
-# lib.sh's router-file writers, wrapped (lib.sh is not ours to edit): the originals run
-# first, then the OpenVPN parts are added to what they wrote.
-for f in write_uci write_misc write_firewall; do
-	declare -F "$f" >/dev/null || { echo "openvpn.sh: lib.sh has no $f() to extend" >&2; exit 1; }
-done
-eval "ovpn_orig_write_uci() $(declare -f write_uci | tail -n +2)"
-eval "ovpn_orig_write_misc() $(declare -f write_misc | tail -n +2)"
-eval "ovpn_orig_write_firewall() $(declare -f write_firewall | tail -n +2)"
-
-# `list service 'openvpn'` in config global, beside the lab's services
-write_uci() {
-	ovpn_orig_write_uci "$@" || return
-	local f; f=$(root_of "$1")/etc/config/muros_ha
-	sed -i "/^config global /a\\\\tlist service 'openvpn'" "$f"
-	grep -q "^	list service 'openvpn'$" "$f" || lab_die "$1: could not add list service 'openvpn' to $f"
-}
-
 # the init script, and the server's files (the same on both routers)
 write_misc() {
-	ovpn_orig_write_misc "$@" || return
+	svc_orig_write_misc "$@" || return
 	local r=$1 root d; root=$(root_of "$r") d=$(root_of "$r")/etc/openvpn
 	install -m 755 "$HERE/initd/openvpn" "$root/etc/init.d/openvpn"
 	mkdir -p "$d/ccd"
@@ -171,7 +148,7 @@ EOC
 # base chain of a hook. The rules land in the router's etc/lab-fw4.nft, which
 # lab_power_on loads again after a power cut.
 write_firewall() {
-	ovpn_orig_write_firewall "$@" || return
+	svc_orig_write_firewall "$@" || return
 	local f; f=$(root_of "$1")/etc/lab-fw4.nft
 	awk -v wan="$WAN_DEV" -v tun="$OVPN_DEV" -v port="$OVPN_PORT" '
 		/^[ \t]*chain [a-z_]+ \{/ { chain = $2 }
@@ -241,10 +218,6 @@ EOC
 		--writepid "$d/openvpn.pid" </dev/null >>"$d/openvpn.log" 2>&1 &
 	LAB_PIDS+=($!); disown $! 2>/dev/null
 }
-# epoch ms of the first log line of FILE at/after T0 ms matching the awk regex RE
-log_ms_after() {
-	awk -v t="$2" -v re="$3" '$1 ~ /^[0-9]+\.[0-9]+$/ && $1 * 1000 >= t && $0 ~ re {printf "%.0f\n", $1 * 1000; exit}' "$1" 2>/dev/null
-}
 client_init_after() { [ -n "$(log_ms_after "$OVPN_CLIENT_DIR/openvpn.log" "$1" "Initialization Sequence Completed")" ]; }
 # why the client restarted first after T0: "<ms> <reason>" (SIGUSR1[soft,REASON])
 client_restart_after() {
@@ -278,76 +251,33 @@ PY
 # router R's server initialised at/after T0 ms
 server_ready() { [ -n "$(log_ms_after "$(server_log "$1")" "$2" "Initialization Sequence Completed")" ]; }
 
-# the tunnel flow: flowtool's client in srv, its server on the LAN client
-ovpn_flow_start() {
-	local dst=$1 name=ovpn
-	in_ns "$NS_CL" python3 "$LAB_HERE/flowtool.py" server --bind "$dst" >"$LAB_DIR/ovpn/flowtool-server.log" 2>&1 &
-	LAB_PIDS+=($!); disown $! 2>/dev/null
-	sleep 0.3
-	rm -f "$LAB_DIR/flow-$name.json" "$LAB_DIR/flow-$name.stop"
-	in_ns "$NS_SRV" python3 "$LAB_HERE/flowtool.py" client --server "$dst" \
-		--status "$LAB_DIR/flow-$name.json" --stop-file "$LAB_DIR/flow-$name.stop" \
-		--duration 900 >"$LAB_DIR/flow-$name.log" 2>&1 &
-	LAB_PIDS+=($!); disown $! 2>/dev/null
-	eval "FLOW_PID_$name=$!"
-	# the UDP stream alone (flowtool's UDP stops while its TCP send blocks)
-	rm -f "$LAB_DIR/flow-${name}udp.json" "$LAB_DIR/flow-${name}udp.stop"
-	in_ns "$NS_SRV" python3 "$LAB_HERE/udpprobe.py" --server "$dst" \
-		--status "$LAB_DIR/flow-${name}udp.json" --stop-file "$LAB_DIR/flow-${name}udp.stop" \
-		--duration 900 >"$LAB_DIR/flow-${name}udp.log" 2>&1 &
-	LAB_PIDS+=($!); disown $! 2>/dev/null
-	eval "FLOW_PID_${name}udp=$!"
-	wait_until 8 test -s "$LAB_DIR/flow-$name.json" && wait_until 8 test -s "$LAB_DIR/flow-${name}udp.json"
-}
-# PROTO (udp: udpprobe.py, tcp: flowtool.py) replies arrived within the last second,
-# and after T0 ms (epoch)
-flow_fresh() {
-	local f=$LAB_DIR/flow-ovpn.json
-	[ "$1" = udp ] && f=$LAB_DIR/flow-ovpnudp.json
-	python3 -c '
-import json, sys, time
-d = json.load(open(sys.argv[1])); last = d.get(sys.argv[2] + "_last")
-ok = last is not None and time.time() - last < 1.0 and last * 1000 >= float(sys.argv[3])
-sys.exit(0 if ok else 1)' "$f" "$1" "${2:-0}" 2>/dev/null
-}
-ovpn_recovered() { client_init_after "$1" && flow_fresh udp "$1"; }
+# the tunnel is back through the new master: the client reconnected since T0 ms and
+# replies come again
+recovered() { client_init_after "$2" && flow_fresh udp "$2"; }
 
-# ---------------------------------------------------------------- checks
-test_one_master() { [ "$(master_count)" = 1 ]; }
-backup_hook_done() { [ -n "$(hook_line_after "$1" BACKUP "$2")" ]; }
-only_on() { service_running "$1" openvpn && ! service_running "$(other "$1")" openvpn; }
-not_on() { ! service_running "$1" openvpn; }
-
-FAILS=()
-RESULTS=
-fail_now() {
-	FAILS+=("$*")
-	lab_log "FAIL: $*"
-	local r
-	for r in ra rb; do
-		lab_log "  $r: VIP $(has_vip "$r" && echo yes || echo no), WAN '$(wan_addr "$r")', openvpn $(service_running "$r" openvpn && echo running || echo stopped)"
-		tail -n 4 "$(root_of "$r")/var/log/hooks.log" 2>/dev/null | sed "s/^/    $r hooks.log: /" >&2
-		grep -E "Entering|STATE|Stopped|Stopping|fault" "$(root_of "$r")/var/log/keepalived.log" 2>/dev/null | tail -n 6 | sed "s/^/    $r keepalived: /" >&2
-	done
-	[ "${LAB_KEEP:-0}" = 1 ] || lab_log "  (LAB_KEEP=1 keeps every log in $LAB_DIR)"
-	report
-	exit 1
+# one run's own columns: reset restart reason reconnected server_ready takeover wan old_stop
+row_extra() {
+	local m=$1 o=$2 t0=$3 kind=$4 rs_ms rs_why ci sr hl wan st
+	read -r rs_ms rs_why <<<"$(client_restart_after "$OVPN_CLIENT_DIR/openvpn.log" "$t0")"
+	ci=$(log_ms_after "$OVPN_CLIENT_DIR/openvpn.log" "$t0" "Initialization Sequence Completed")
+	sr=$(log_ms_after "$(server_log "$o")" "$t0" "Initialization Sequence Completed")
+	hl=$(hook_line_after "$o" MASTER "$t0")
+	wan=$(wan_addr "$o")
+	[ "$wan" = "$WAN0" ] || lab_log "WARNING: the new master's WAN is '$wan', not $WAN0"
+	# after a power cut the old master's next transition is its BACKUP at boot, not a stop
+	st=-; [ "$kind" = stop ] && st=$(old_stop_ms "$m" "$t0")
+	echo "$([ "$(flow_get "$FLOW" tcp_reset)" = true ] && echo yes || echo no) $(rel "${rs_ms:-}") ${rs_why:--} $(rel "$ci") $(rel "$sr") $(rel "${hl%% *}") ${wan:--} $st"
 }
 
 # ---------------------------------------------------------------- the report
 report() {
 	if [ -z "$RESULTS" ] || [ ! -s "$RESULTS" ]; then echo "openvpn.sh: no run finished"; return 0; fi
 	python3 - "$RESULTS" "$KA_PING" "$KA_RESTART" "$OVPN_EXIT_NOTIFY" <<'PY'
-import os, statistics, sys
+import os, sys
 path, ping, restart, notify = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 rows = [l.split() for l in open(path).read().split("\n") if l.strip()]
 # kind from to udp_gap tcp_gap tcp_reset restart_ms reason client_init_ms server_ready_ms takeover_ms wan old_stop_ms
 names = {"powercut": "power cut", "stop": "graceful stop"}
-def num(x):
-    try:
-        return float(x)
-    except ValueError:
-        return None
 print()
 print("OpenVPN road warrior (srv) -> LAN client through the master's tunnel; VRRPv%s advert %ss, NAT=%s"
       % (os.environ.get("VRRP_VERSION", "2"), os.environ.get("ADVERT", "1"), os.environ.get("NAT", "snat")))
@@ -362,21 +292,13 @@ print(hdr)
 for i, r in enumerate(rows, 1):
     print("%-3d %-13s %-7s %8s %8s %-5s %8s %-22s %11s %12s %9s %8s" % (
         i, names.get(r[0], r[0]), r[1] + ">" + r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[12]))
-def mmm(v):
-    v = [x for x in v if x is not None]
-    return "%.0f / %.0f / %.0f" % (min(v), statistics.median(v), max(v)) if v else "-"
-cols = [("tunnel UDP gap ms", 3), ("tunnel TCP gap ms", 4), ("client restart ms", 6),
-        ("client reconnected ms", 8), ("new server ready ms", 9), ("takeover (hook) ms", 10),
-        ("old master's stop ms", 12)]
 kinds = [k for k in ("powercut", "stop") if any(r[0] == k for r in rows)]
-print()
-print("min / median / max per fault kind")
-print("  %-24s" % "" + "".join("%-26s" % ("%s (%d)" % (names[k], sum(1 for r in rows if r[0] == k))) for k in kinds))
-for title, c in cols:
-    print("  %-24s" % title + "".join("%-26s" % mmm([num(r[c]) for r in rows if r[0] == k]) for k in kinds))
-print("  %-24s" % "restart reasons" + "".join("%-26s" % ",".join(sorted(set(r[7] for r in rows if r[0] == k))) for k in kinds))
-print("  %-24s" % "TCP flow reset" + "".join("%-26s" % ("yes" if any(r[5] == "yes" for r in rows if r[0] == k) else "no") for k in kinds))
+for k in kinds:
+    print("%s: restart reasons %s, TCP flow reset %s" % (names[k], ",".join(sorted(set(r[7] for r in rows if r[0] == k))),
+          "yes" if any(r[5] == "yes" for r in rows if r[0] == k) else "no"))
 PY
+	summary "tunnel UDP gap ms:3" "tunnel TCP gap ms:4" "client restart ms:6" "client reconnected ms:8" \
+		"new server ready ms:9" "takeover (hook) ms:10" "old master's stop ms:12"
 }
 
 # ---------------------------------------------------------------- run
@@ -405,56 +327,14 @@ wait_until 20 client_init_after "$t" || fail_now "the client in srv did not conn
 lab_log "openvpn client connected to $WAN0:$OVPN_PORT (master $M) in $(($(now_ms) - t)) ms"
 CL=$(client_addr)
 [ -n "$CL" ] || fail_now "the LAN client has no address"
-ovpn_flow_start "$CL" || fail_now "the tunnel flow did not start (see $LAB_DIR/flow-ovpn.log)"
+tunnel_flow_start "$NS_SRV" "$NS_CL" "$CL" || fail_now "the tunnel flow did not start (see $LAB_DIR/flow-ovpn.log)"
 wait_until 5 flow_fresh udp 0 || fail_now "no UDP replies through the tunnel"
 wait_until 5 flow_fresh tcp 0 || fail_now "no TCP replies through the tunnel"
 lab_log "tunnel flow srv ($OVPN_CLIENT_ADDR) -> cl ($CL) running; setup took $(($(now_ms) - T_RUN)) ms"
 sleep 1
 
-# rel MS: MS - t (the fault's time), or - when MS is empty
-rel() { if [ -n "$1" ]; then echo $(($1 - t)); else echo -; fi; }
-i=0
-for kind in $OVPN_FAULTS; do
-	i=$((i + 1))
-	O=$(other "$M")
-	[ "$(masters)" = "$M" ] || fail_now "run $i: master is '$(masters)', expected $M"
-	t=$(now_ms)
-	if [ "$kind" = powercut ]; then lab_power_cut "$M"; else stop_keepalived "$M"; fi
-	lab_log "run $i: $kind of $M"
-	if ! wait_until "$RECOVER_TIMEOUT" ovpn_recovered "$t"; then
-		fail_now "run $i ($kind of $M): the tunnel did not come back in $RECOVER_TIMEOUT s (client reconnected: $(client_init_after "$t" && echo yes || echo no), masters: '$(masters)'; client log: $(tail -n 4 "$OVPN_CLIENT_DIR/openvpn.log" | tr '\n' ' '))"
-	fi
-	t_back=$(now_ms)
-	[ "$(masters)" = "$O" ] || fail_now "run $i: after the $kind of $M the master is '$(masters)', expected $O"
-	wait_until 5 only_on "$O" || fail_now "run $i: openvpn on ra: $(service_running ra openvpn && echo running || echo stopped), rb: $(service_running rb openvpn && echo running || echo stopped); expected on $O only"
-	wan=$(wan_addr "$O")
-	[ "$wan" = "$WAN0" ] || lab_log "run $i: WARNING: the new master's WAN is '$wan', not $WAN0"
-	# the old master returns (boots / keepalived starts) and settles as BACKUP without openvpn
-	t_ret=$(now_ms)
-	if [ "$kind" = powercut ]; then lab_power_on "$M"; else start_keepalived "$M"; fi
-	wait_until 15 backup_hook_done "$M" "$t_ret" || fail_now "run $i: $M did not come back as BACKUP"
-	wait_until 5 not_on "$M" || fail_now "run $i: the returned BACKUP $M runs openvpn"
-	# TCP retransmission backoff may bring the TCP flow back later than the tunnel
-	tcp_back=1
-	wait_until 15 flow_fresh tcp "$t" || { tcp_back=0; lab_log "run $i: the tunnel's TCP flow had no reply 15 s after the tunnel was back (retransmission backoff)"; }
-	wait_until 5 flow_fresh udp "$t_back" || fail_now "run $i: the tunnel flow stopped after $M returned"
-	sleep 0.3
-	gap_u=$(flow_gap_after ovpnudp udp "$t")
-	gap_t=-; [ "$tcp_back" = 1 ] && gap_t=$(flow_gap_after ovpn tcp "$t")
-	reset=$([ "$(flow_get ovpn tcp_reset)" = true ] && echo yes || echo no)
-	read -r rs_ms rs_why <<<"$(client_restart_after "$OVPN_CLIENT_DIR/openvpn.log" "$t")"
-	ci=$(log_ms_after "$OVPN_CLIENT_DIR/openvpn.log" "$t" "Initialization Sequence Completed")
-	sr=$(log_ms_after "$(server_log "$O")" "$t" "Initialization Sequence Completed")
-	hl=$(hook_line_after "$O" MASTER "$t")
-	# after a power cut the old master's next transition is its BACKUP at boot, not a stop
-	st=-; [ "$kind" = stop ] && st=$(old_stop_ms "$M" "$t")
-	echo "$kind $M $O ${gap_u:-0} ${gap_t:-0} $reset $(rel "${rs_ms:-}") ${rs_why:--} $(rel "$ci") $(rel "$sr") $(rel "${hl%% *}") ${wan:--} $st" >>"$RESULTS"
-	lab_log "run $i: $(tail -n 1 "$RESULTS")"
-	M=$O
-	sleep 1
-done
-flow_stop ovpn
-flow_stop ovpnudp
+run_faults "$OVPN_FAULTS"
 report
+# shellcheck disable=SC2154 # i: the runs svcsuite.sh's run_faults made
 echo "openvpn.sh: $i fault(s), tunnel back after each; total $(($(now_ms) - T_RUN)) ms"
 exit 0
