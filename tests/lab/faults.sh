@@ -577,9 +577,11 @@ lease_cache_takeovers() {
 # routers carry the same key and listen port and the shared-MAC WAN keeps the public
 # address, so the remote site (srv) sees the same endpoint and is never touched. A flow
 # from the LAN client to a server on srv's tunnel address runs LAN -> master -> wg0 ->
-# WAN -> srv. A power cut of the master and its return, then a graceful stop and its
-# return: each time the new master has wg0 up (netifd stand-in and device), the old one
-# has none, both flows live on; the tunnel flow's gaps are printed, never asserted.
+# WAN -> srv. Every fault of the matrix that moves the master, each with its return: a
+# power cut, a graceful stop, the master's LAN link down (FAULT) and its WAN parent down
+# (track_interface). Each time the new master has wg0 up (netifd stand-in and device),
+# the old one has none, both flows live on and srv's endpoint is still the WAN address;
+# the tunnel flow's gaps are printed, never asserted.
 case_17() {
 	[ "$HOOK" = muros ] || { note "needs HOOK=muros (the seed hook brings no VPN up)"; SKIPPED=1; return; }
 	if ! wg_tools_present; then
@@ -607,6 +609,17 @@ case_17() {
 	local m; m=$(masters); m=${m:-ra}
 	vpn_step "graceful stop of $m" "$(other "$m")" stop_keepalived "$m"
 	if [ "$PREEMPT" = 1 ]; then vpn_step "$m back (preempts)" "$m" start_keepalived "$m"; else start_keepalived "$m"; fi
+	# the matrix's other faults that move the master: its LAN link (FAULT), its WAN parent
+	local dev
+	for dev in lan0 wanp; do
+		m=$(masters); m=${m:-ra}
+		vpn_step "$dev down on $m" "$(other "$m")" ip -n "${NS[$m]}" link set "$dev" down
+		if [ "$PREEMPT" = 1 ]; then
+			vpn_step "$dev of $m back (preempts)" "$m" ip -n "${NS[$m]}" link set "$dev" up
+		else
+			ip -n "${NS[$m]}" link set "$dev" up; converged "$(other "$m")" "$WAN0"
+		fi
+	done
 	note "srv's endpoint for the routers $ep0 throughout"
 	flow_stop vpn
 }
@@ -671,7 +684,7 @@ declare -A TITLE=(
 	[14]="upstream health: master's path blackholed, then the ISP down for both"
 	[15]="preempt_delay holds the returning master back"
 	[16]="lease cache: takeover from the peer's lease, then the ISP renumbers"
-	[17]="WireGuard tunnel follows the master: power cut, graceful stop"
+	[17]="WireGuard tunnel follows the master: power cut, graceful stop, LAN link, WAN parent"
 )
 
 . "$HERE/lib.sh"
